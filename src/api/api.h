@@ -1,0 +1,112 @@
+/* api.h — the HTTP API without HTTP: a route table (data), authentication, request parsing and
+ * response rendering. http/server.c fills a struct api_request from libmicrohttpd and sends the
+ * struct api_response back; everything in between lives here, one file per resource:
+ *   users.c (users, wallet), queue.c (waiting room), concerts.c (catalogue), booking.c (holds, payments),
+ *   ops.c (health, metrics, OpenAPI), router.c (routes, auth, dispatch), parse.c (JSON in and out). */
+#ifndef TK_API_H
+#define TK_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include "core/app.h"
+#include "util/buf.h"
+
+#define API_BODY_MAX 65536
+
+enum api_auth {
+    AUTH_NONE,   /* anyone */
+    AUTH_BEARER, /* Authorization: Bearer <apiKey> */
+    AUTH_QUEUE,  /* queue-token, ACTIVE */
+};
+
+struct api_request {
+    const char *method;
+    const char *path;
+    const char *body; /* may be NULL when body_len is 0 */
+    size_t body_len;
+    /* Header and query-argument lookups supplied by the HTTP adapter (NULL when absent). */
+    const char *(*header)(void *ctx, const char *name);
+    const char *(*query)(void *ctx, const char *name);
+    void *ctx;
+    /* Set by authentication. */
+    int64_t user_id;
+    const char *queue_token;
+};
+
+struct api_response {
+    int status;
+    int err;                  /* the enum tk_err behind an error response, for logs */
+    struct buf body;          /* owned; freed by the adapter */
+    const char *static_body;  /* instead of body, for constant documents */
+    size_t static_len;
+    const char *content_type; /* NULL = application/json */
+};
+
+struct tk_http_state;
+struct tk_api {
+    struct tk_app *app;
+    /* Extra metrics the HTTP adapter contributes to GET /metrics (may be NULL). */
+    void (*render_http_metrics)(struct buf *b);
+};
+
+typedef int (*api_handler)(struct tk_api *api, struct api_request *req, struct api_response *resp);
+
+struct api_route {
+    const char *method;
+    const char *path;
+    enum api_auth auth;
+    api_handler handler;
+};
+
+extern const struct api_route API_ROUTES[];
+extern const int API_ROUTE_COUNT;
+/* Route names for metrics: API_ROUTES paths plus a last entry "unmatched". */
+extern const char *const API_ROUTE_NAMES[];
+#define API_ROUTE_UNMATCHED (API_ROUTE_COUNT)
+
+/* Finds the route for method+path: TK_ERR_NOT_FOUND (no such path) or TK_ERR_METHOD. */
+int api_route_find(const char *method, const char *path, int *route) TK_MUST_CHECK;
+/* Authenticates and runs route `route`; resp always ends up a complete response. */
+void api_dispatch(struct tk_api *api, int route, struct api_request *req, struct api_response *resp);
+
+/* ---- parse.c: responses ---- */
+/* Writes the error envelope (message NULL = the error's default) and returns err. */
+int api_fail(struct api_response *resp, int err, const char *message);
+/* Starts {"success":true,"data": — the handler appends the data, then api_ok_close. */
+void api_ok_open(struct api_response *resp, int status);
+void api_ok_close(struct api_response *resp);
+/* Appends an RFC 3339 time as a JSON string, or null when ms is 0. */
+void api_json_time(struct buf *b, int64_t ms);
+void api_json_id(struct buf *b, int64_t id);
+
+/* ---- parse.c: requests ---- */
+/* Parses the body as one JSON object whose keys are all in allowed (NULL-terminated). An empty body
+ * counts as {} when empty_ok. On error fills resp and returns the error. The caller json_decrefs *out. */
+int api_body_object(const struct api_request *req, struct api_response *resp, const char *const *allowed,
+                    bool empty_ok, json_t **out) TK_MUST_CHECK;
+/* Reads an id field: a decimal string. Missing: TK_ERR_NOT_FOUND if !required (out untouched). */
+int api_field_id(json_t *obj, const char *name, bool required, int64_t *out, struct api_response *resp) TK_MUST_CHECK;
+/* Reads an amount: a JSON integer in 1..1e9. */
+int api_field_amount(json_t *obj, const char *name, int64_t *out, struct api_response *resp) TK_MUST_CHECK;
+/* Reads a query id; missing: TK_ERR_NOT_FOUND if !required. */
+int api_query_id(const struct api_request *req, const char *name, bool required, int64_t *out,
+                 struct api_response *resp) TK_MUST_CHECK;
+
+/* Handlers, one file per resource. */
+int api_users_create(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_user_charge(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_user_check(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_queue_issue(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_queue_status(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_concerts(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_available_dates(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_available_seats(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_reservation(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_payment(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_health(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_metrics(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_openapi(struct tk_api *api, struct api_request *req, struct api_response *resp);
+
+#endif

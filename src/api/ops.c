@@ -1,0 +1,87 @@
+/* ops.c — GET /health, GET /metrics (Prometheus text), GET /openapi.json (compiled in). */
+#include "api/api.h"
+
+extern const char openapi_doc[];
+extern const size_t openapi_doc_len;
+
+int api_health(struct tk_api *api, struct api_request *req, struct api_response *resp)
+{
+    (void)req;
+    struct tk_store *st = api->app->store;
+    int rc = st->ops->ping(st);
+    if (rc < 0)
+        return api_fail(resp, TK_ERR_UNAVAILABLE, "the store is unavailable");
+    api_ok_open(resp, 200);
+    buf_printf(&resp->body, "{\"status\":\"ok\",\"store\":\"%s\",\"redis\":\"%s\"}", st->ops->name,
+               api->app->redis_state);
+    api_ok_close(resp);
+    return TK_OK;
+}
+
+static void gauge(struct buf *b, const char *name, const char *help, const char *type, long long v)
+{
+    buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", name, help, name, type, name, v);
+}
+
+int api_metrics(struct tk_api *api, struct api_request *req, struct api_response *resp)
+{
+    (void)req;
+    struct tk_app *app = api->app;
+    struct buf *b = &resp->body;
+    resp->status = 200;
+    resp->content_type = "text/plain; version=0.0.4";
+    if (api->render_http_metrics)
+        api->render_http_metrics(b);
+
+    struct tk_strategy_stats ls;
+    strategy_stats(app->strategy, &ls);
+    const char *sn = app->strategy->ops->name;
+    buf_printf(b, "# HELP ticketd_lock_runs_total Contended writes run through the lock strategy.\n"
+                  "# TYPE ticketd_lock_runs_total counter\nticketd_lock_runs_total{strategy=\"%s\"} %llu\n",
+               sn, (unsigned long long)ls.runs);
+    buf_printf(b, "# HELP ticketd_lock_acquisitions_total External lock acquisitions.\n"
+                  "# TYPE ticketd_lock_acquisitions_total counter\nticketd_lock_acquisitions_total{strategy=\"%s\"} %llu\n",
+               sn, (unsigned long long)ls.acquisitions);
+    buf_printf(b, "# HELP ticketd_lock_retries_total Retries after a conflict or a busy lock.\n"
+                  "# TYPE ticketd_lock_retries_total counter\nticketd_lock_retries_total{strategy=\"%s\"} %llu\n",
+               sn, (unsigned long long)ls.retries);
+    buf_printf(b, "# HELP ticketd_lock_conflicts_total Optimistic writes that lost their race.\n"
+                  "# TYPE ticketd_lock_conflicts_total counter\nticketd_lock_conflicts_total{strategy=\"%s\"} %llu\n",
+               sn, (unsigned long long)ls.conflicts);
+    buf_printf(b, "# HELP ticketd_lock_failures_total Contended writes that gave up.\n"
+                  "# TYPE ticketd_lock_failures_total counter\nticketd_lock_failures_total{strategy=\"%s\"} %llu\n",
+               sn, (unsigned long long)ls.lock_failures);
+
+    struct tk_waitroom_stats ws;
+    if (app->waitroom->ops->stats(app->waitroom, &ws) == TK_OK) {
+        gauge(b, "ticketd_queue_waiting", "Tokens waiting in line.", "gauge", ws.waiting);
+        gauge(b, "ticketd_queue_active", "ACTIVE tokens.", "gauge", ws.active);
+        gauge(b, "ticketd_queue_issued_total", "Tokens issued.", "counter", (long long)ws.issued_total);
+        gauge(b, "ticketd_queue_admitted_total", "Tokens made ACTIVE.", "counter", (long long)ws.admitted_total);
+        gauge(b, "ticketd_queue_expired_total", "Tokens expired.", "counter", (long long)ws.expired_total);
+    }
+    struct tk_app_counters *c = &app->counters;
+    gauge(b, "ticketd_users_created_total", "Users created.", "counter",
+          (long long)__atomic_load_n(&c->users_created, __ATOMIC_RELAXED));
+    gauge(b, "ticketd_charges_total", "Wallet charges.", "counter",
+          (long long)__atomic_load_n(&c->charges, __ATOMIC_RELAXED));
+    gauge(b, "ticketd_holds_total", "Seat holds created.", "counter",
+          (long long)__atomic_load_n(&c->holds_created, __ATOMIC_RELAXED));
+    gauge(b, "ticketd_holds_expired_total", "Holds expired by the sweep.", "counter",
+          (long long)__atomic_load_n(&c->holds_expired, __ATOMIC_RELAXED));
+    gauge(b, "ticketd_payments_total", "Payments.", "counter",
+          (long long)__atomic_load_n(&c->payments, __ATOMIC_RELAXED));
+    gauge(b, "ticketd_payments_won_total", "Won paid.", "counter",
+          (long long)__atomic_load_n(&c->payments_won, __ATOMIC_RELAXED));
+    return TK_OK;
+}
+
+int api_openapi(struct tk_api *api, struct api_request *req, struct api_response *resp)
+{
+    (void)api;
+    (void)req;
+    resp->status = 200;
+    resp->static_body = openapi_doc;
+    resp->static_len = openapi_doc_len;
+    return TK_OK;
+}

@@ -1,0 +1,140 @@
+/* config.c — parses settings as data: one table row per setting, with its flag, env name, default and range. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <stddef.h>
+
+enum kind { K_INT, K_STR };
+
+struct setting {
+    const char *flag;
+    const char *env;
+    enum kind kind;
+    size_t offset;
+    size_t size;      /* for strings */
+    const char *def;
+    long min, max;    /* for ints */
+    const char *help;
+};
+
+#define INT_SETTING(f, e, field, d, lo, hi, h) \
+    {f, e, K_INT, offsetof(struct tk_config, field), 0, d, lo, hi, h}
+#define STR_SETTING(f, e, field, d, h) \
+    {f, e, K_STR, offsetof(struct tk_config, field), sizeof(((struct tk_config *)0)->field), d, 0, 0, h}
+
+static const struct setting SETTINGS[] = {
+    INT_SETTING("--port", "TICKETD_PORT", port, "8080", 1, 65535, "HTTP port"),
+    STR_SETTING("--bind", "TICKETD_BIND", bind, "127.0.0.1", "listen address"),
+    STR_SETTING("--db", "TICKETD_DB", db, "sqlite:ticketd.db", "store: sqlite:PATH (embedded)"),
+    STR_SETTING("--redis", "TICKETD_REDIS", redis, "", "redis://host:port (unset: in-process waiting room and locks)"),
+    STR_SETTING("--lock", "TICKETD_LOCK", lock, "atomic", "contended-write strategy: atomic|pessimistic|optimistic|mutex"),
+    INT_SETTING("--max-active", "TICKETD_MAX_ACTIVE", max_active, "1000", 1, 10000000, "ACTIVE tokens at most"),
+    INT_SETTING("--admit-per-sec", "TICKETD_ADMIT_PER_SEC", admit_per_sec, "100", 1, 1000000, "waiters admitted per second at most"),
+    INT_SETTING("--token-seconds", "TICKETD_TOKEN_SECONDS", token_seconds, "600", 1, 86400, "lifetime of an ACTIVE token"),
+    INT_SETTING("--idle-seconds", "TICKETD_IDLE_SECONDS", idle_seconds, "60", 1, 86400, "a waiter silent this long loses its place"),
+    INT_SETTING("--hold-seconds", "TICKETD_HOLD_SECONDS", hold_seconds, "300", 1, 86400, "lifetime of a seat hold"),
+    INT_SETTING("--max-holds-per-user", "TICKETD_MAX_HOLDS_PER_USER", max_holds_per_user, "4", 1, 50, "seats one user may hold at once"),
+    INT_SETTING("--threads", "TICKETD_THREADS", threads, "0", 0, 256, "HTTP worker threads (0: CPUs, at least 2)"),
+    INT_SETTING("--db-pool", "TICKETD_DB_POOL", db_pool, "0", 0, 512, "store connections at most (0: threads + 2)"),
+    INT_SETTING("--queue-max", "TICKETD_QUEUE_MAX", queue_max, "1000000", 16, 50000000, "waiting-room capacity"),
+    INT_SETTING("--rate-limit", "TICKETD_RATE_LIMIT", rate_limit, "200", 0, 10000000, "requests/s per client (0: off)"),
+    INT_SETTING("--rate-burst", "TICKETD_RATE_BURST", rate_burst, "400", 1, 10000000, "burst per client"),
+    INT_SETTING("--max-connections", "TICKETD_MAX_CONNECTIONS", max_connections, "10000", 16, 1000000, "open HTTP connections at most"),
+    INT_SETTING("--lock-retries", "TICKETD_LOCK_RETRIES", lock_retries, "20", 0, 1000, "retries of a contended write at most"),
+    INT_SETTING("--sweep-ms", "TICKETD_SWEEP_MS", sweep_ms, "250", 10, 60000, "background sweep period"),
+};
+#define N_SETTINGS (sizeof SETTINGS / sizeof SETTINGS[0])
+
+static const char *COMMANDS[] = {"serve", "seed", "migrate", "lab", "load", "reconcile"};
+
+static int apply(struct tk_config *cfg, const struct setting *s, const char *value, const char *from,
+                 char *errbuf, int errlen)
+{
+    char *field = (char *)cfg + s->offset;
+    if (s->kind == K_STR) {
+        if (strlen(value) >= s->size) {
+            snprintf(errbuf, (size_t)errlen, "%s: value too long (max %zu)", from, s->size - 1);
+            return TK_ERR_INVALID;
+        }
+        memcpy(field, value, strlen(value) + 1);
+        return TK_OK;
+    }
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(value, &end, 10);
+    if (errno || end == value || *end || v < s->min || v > s->max) {
+        snprintf(errbuf, (size_t)errlen, "%s: expected an integer in %ld..%ld, got '%s'", from, s->min, s->max, value);
+        return TK_ERR_INVALID;
+    }
+    *(int *)field = (int)v;
+    return TK_OK;
+}
+
+int config_load(struct tk_config *cfg, int argc, char **argv, char *errbuf, int errlen)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        TK_TRY(apply(cfg, &SETTINGS[i], SETTINGS[i].def, "default", errbuf, errlen));
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const char *v = getenv(SETTINGS[i].env);
+        if (v && *v)
+            TK_TRY(apply(cfg, &SETTINGS[i], v, SETTINGS[i].env, errbuf, errlen));
+    }
+    int argi = 1;
+    snprintf(cfg->command, sizeof cfg->command, "serve");
+    if (argc > 1 && argv[1][0] != '-') {
+        bool known = false;
+        for (size_t c = 0; c < sizeof COMMANDS / sizeof COMMANDS[0]; c++)
+            known = known || strcmp(argv[1], COMMANDS[c]) == 0;
+        if (!known) {
+            snprintf(errbuf, (size_t)errlen, "unknown command '%s'", argv[1]);
+            return TK_ERR_INVALID;
+        }
+        snprintf(cfg->command, sizeof cfg->command, "%s", argv[1]);
+        argi = 2;
+    }
+    for (; argi < argc; argi++) {
+        const char *arg = argv[argi];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            cfg->help = true;
+            continue;
+        }
+        const char *eq = strchr(arg, '=');
+        size_t namelen = eq ? (size_t)(eq - arg) : strlen(arg);
+        const struct setting *s = NULL;
+        for (size_t i = 0; i < N_SETTINGS && !s; i++)
+            if (strlen(SETTINGS[i].flag) == namelen && strncmp(SETTINGS[i].flag, arg, namelen) == 0)
+                s = &SETTINGS[i];
+        if (!s) {
+            snprintf(errbuf, (size_t)errlen, "unknown option '%s' (see --help)", arg);
+            return TK_ERR_INVALID;
+        }
+        const char *value = eq ? eq + 1 : NULL;
+        if (!value) {
+            if (argi + 1 >= argc) {
+                snprintf(errbuf, (size_t)errlen, "%s needs a value", s->flag);
+                return TK_ERR_INVALID;
+            }
+            value = argv[++argi];
+        }
+        TK_TRY(apply(cfg, s, value, s->flag, errbuf, errlen));
+    }
+    return TK_OK;
+}
+
+void config_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: ticketd [serve|seed|migrate|lab|load|reconcile] [options]\n\n"
+            "  serve      run the HTTP API (default)\n"
+            "  seed       create demo concerts, dates and seats (once)\n"
+            "  migrate    create or upgrade the schema\n"
+            "  lab, load, reconcile   reserved: the lock lab, the load generator and the ledger audit\n\n"
+            "options (flag, environment variable, default):\n");
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        fprintf(out, "  %-22s %-28s %-18s %s\n", SETTINGS[i].flag, SETTINGS[i].env,
+                *SETTINGS[i].def ? SETTINGS[i].def : "(unset)", SETTINGS[i].help);
+}

@@ -1,0 +1,40 @@
+/* config.h — every setting of ticketd: defaults, then TICKETD_* environment variables, then flags.
+ * The names are fixed by the HTTP contract (shared/API.md, "Configuration"); extra settings that the
+ * contract does not name are documented in docs/CONFIG.md. Every limit has a maximum here. */
+#ifndef TK_CONFIG_H
+#define TK_CONFIG_H
+
+#include <stdbool.h>
+#include "util/err.h"
+
+struct tk_config {
+    char command[16];     /* serve | seed | migrate | lab | load | reconcile */
+    char bind[64];        /* --bind, TICKETD_BIND: listen address (127.0.0.1) */
+    int port;             /* --port, TICKETD_PORT */
+    char db[512];         /* --db, TICKETD_DB: sqlite:PATH */
+    char redis[256];      /* --redis, TICKETD_REDIS: unset = in-process */
+    char lock[32];        /* --lock, TICKETD_LOCK: contended-write strategy */
+    int max_active;       /* --max-active */
+    int admit_per_sec;    /* --admit-per-sec */
+    int token_seconds;    /* --token-seconds */
+    int idle_seconds;     /* --idle-seconds */
+    int hold_seconds;     /* --hold-seconds */
+    int max_holds_per_user; /* --max-holds-per-user */
+    int threads;          /* --threads: HTTP worker threads (0 = number of CPUs, at least 2) */
+    int db_pool;          /* --db-pool: store connections (0 = threads + 2) */
+    int queue_max;        /* --queue-max: waiting-room capacity */
+    int rate_limit;       /* --rate-limit: requests/s per client, 0 = off */
+    int rate_burst;       /* --rate-burst */
+    int max_connections;  /* --max-connections: open HTTP connections */
+    int lock_retries;     /* --lock-retries: bounded retries for optimistic writes and lock waits */
+    int sweep_ms;         /* --sweep-ms: background sweep period */
+    bool help;
+};
+
+/* Fills cfg from defaults, the environment and argv (argv[1] is the subcommand). On error writes a
+ * readable message to errbuf and returns TK_ERR_INVALID. */
+int config_load(struct tk_config *cfg, int argc, char **argv, char *errbuf, int errlen) TK_MUST_CHECK;
+/* Prints --help text. */
+void config_usage(FILE *out);
+
+#endif

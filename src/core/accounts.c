@@ -1,0 +1,76 @@
+/* accounts.c — users and their API keys. The key is a 128-bit secret shown once, at creation. */
+#include "core/app.h"
+
+#include <string.h>
+
+/* Decodes one UTF-8 code point at s; returns its length (1–4) or 0 if malformed. */
+static int utf8_decode(const unsigned char *s, uint32_t *cp)
+{
+    if (s[0] < 0x80) {
+        *cp = s[0];
+        return 1;
+    }
+    int len = (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3 : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+    if (!len)
+        return 0;
+    uint32_t v = s[0] & (0x7f >> len);
+    for (int i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        v = (v << 6) | (s[i] & 0x3f);
+    }
+    static const uint32_t MIN[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (v < MIN[len] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+        return 0;
+    *cp = v;
+    return len;
+}
+
+int account_check_name(const char *name)
+{
+    if (!name)
+        return TK_ERR_INVALID;
+    int chars = 0;
+    const unsigned char *p = (const unsigned char *)name;
+    while (*p) {
+        uint32_t cp;
+        int n = utf8_decode(p, &cp);
+        if (!n || cp < 0x20 || (cp >= 0x7f && cp < 0xa0))
+            return TK_ERR_INVALID;
+        p += n;
+        if (++chars > USER_NAME_MAX_CHARS)
+            return TK_ERR_INVALID;
+    }
+    return chars >= 1 ? TK_OK : TK_ERR_INVALID;
+}
+
+int account_create(struct tk_app *app, const char *name, struct tk_user *out, char *api_key)
+{
+    TK_TRY(account_check_name(name));
+    memcpy(api_key, API_KEY_PREFIX, 3);
+    TK_TRY(rand_hex(api_key + 3, 16));
+    TK_TRY(app->store->ops->user_create(app->store, name, api_key, app_now_ms(app), out));
+    APP_COUNT(app, users_created, 1);
+    return TK_OK;
+}
+
+static bool key_well_formed(const char *key)
+{
+    if (strlen(key) != API_KEY_LEN || memcmp(key, API_KEY_PREFIX, 3) != 0)
+        return false;
+    for (const char *p = key + 3; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return false;
+    return true;
+}
+
+int account_authenticate(struct tk_app *app, const char *authorization, int64_t *user_id)
+{
+    if (!authorization || strncmp(authorization, "Bearer ", 7) != 0)
+        return TK_ERR_UNAUTHORIZED;
+    const char *key = authorization + 7;
+    if (!key_well_formed(key))
+        return TK_ERR_UNAUTHORIZED;
+    int rc = app->store->ops->user_by_api_key(app->store, key, user_id);
+    return rc == TK_ERR_NOT_FOUND ? TK_ERR_UNAUTHORIZED : rc;
+}

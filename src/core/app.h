@@ -1,0 +1,68 @@
+/* app.h — the booking service: the parts core/ works with, wired once at start-up by main.c.
+ * Knows no HTTP and no SQL dialect. Every function returns 0 or a negative enum tk_err. */
+#ifndef TK_APP_H
+#define TK_APP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "store/store.h"
+#include "lock/strategy.h"
+#include "waitroom/waitroom.h"
+#include "util/clock.h"
+#include "util/rand.h"
+
+#define API_KEY_PREFIX "tk_"
+#define API_KEY_LEN (3 + 32) /* tk_ + 128 random bits in hex */
+#define USER_NAME_MAX_CHARS 64
+
+struct tk_app_counters {
+    uint64_t users_created;
+    uint64_t charges;
+    uint64_t holds_created;
+    uint64_t holds_expired;
+    uint64_t payments;
+    uint64_t payments_won;
+};
+
+struct tk_app {
+    struct tk_store *store;
+    struct tk_strategy *strategy;
+    struct tk_waitroom *waitroom;
+    struct tk_clock *clock;
+    int64_t hold_ms;
+    int max_holds_per_user;
+    const char *redis_state; /* "off" | "up" | "down" for /health */
+    struct tk_app_counters counters; /* atomic builtins */
+};
+
+static inline int64_t app_now_ms(struct tk_app *app) { return clock_now_ms(app->clock); }
+
+/* accounts.c */
+/* TK_OK when name is 1–64 Unicode characters of valid UTF-8 with no control characters. */
+int account_check_name(const char *name) TK_MUST_CHECK;
+/* Creates a user with a fresh API key (written to api_key, size >= API_KEY_LEN + 1). */
+int account_create(struct tk_app *app, const char *name, struct tk_user *out, char *api_key) TK_MUST_CHECK;
+/* Resolves "Authorization: Bearer <key>" (the whole header value) to a user: UNAUTHORIZED otherwise. */
+int account_authenticate(struct tk_app *app, const char *authorization, int64_t *user_id) TK_MUST_CHECK;
+
+/* wallet.c */
+int wallet_charge(struct tk_app *app, int64_t user_id, int64_t amount_won, int64_t *balance_won) TK_MUST_CHECK;
+int wallet_balance(struct tk_app *app, int64_t user_id, int64_t *balance_won) TK_MUST_CHECK;
+
+/* booking.c */
+int booking_hold(struct tk_app *app, int64_t user_id, int64_t seat_id, struct tk_hold *out) TK_MUST_CHECK;
+/* Pays a hold (by reservation_id, or by seat_id when reservation_id is 0) and expires queue_token. */
+int booking_pay(struct tk_app *app, int64_t user_id, const char *queue_token, int64_t reservation_id,
+                int64_t seat_id, struct tk_payment *out) TK_MUST_CHECK;
+
+/* sweep.c: the background work. sweep_once is idempotent and safe from any number of instances. */
+int sweep_once(struct tk_app *app) TK_MUST_CHECK;
+struct tk_sweeper;
+/* Starts a thread that runs sweep_once every period_ms; a failed start needs no stop. */
+int sweeper_start(struct tk_app *app, int period_ms, struct tk_sweeper **out) TK_MUST_CHECK;
+/* Stops and joins it; sweeper_stop(NULL) is a no-op. */
+void sweeper_stop(struct tk_sweeper *s);
+
+#define APP_COUNT(app, field, n) __atomic_add_fetch(&(app)->counters.field, (n), __ATOMIC_RELAXED)
+
+#endif

@@ -1,0 +1,73 @@
+/* booking.c — seat holds and payments.
+ *
+ * A hold is keyed by seat in the lock strategy (the race is for the seat); a payment by the payer (the
+ * money is the payer's; the seat is guarded inside the store's one transaction by the hold it must match
+ * and by payments.seat_id being UNIQUE). After a payment commits, the payer's queue token expires: if that
+ * step failed the payment would still stand, and the token would lapse by itself within token_seconds.
+ */
+#include "core/app.h"
+
+#include <stdio.h>
+
+struct hold_op {
+    struct tk_app *app;
+    struct tk_hold_req req;
+    struct tk_hold *out;
+};
+
+static int hold_write(void *arg, enum tk_write_mode mode)
+{
+    struct hold_op *op = arg;
+    struct tk_store *st = op->app->store;
+    op->req.now_ms = app_now_ms(op->app);
+    return st->ops->hold_create(st, mode, &op->req, op->out);
+}
+
+int booking_hold(struct tk_app *app, int64_t user_id, int64_t seat_id, struct tk_hold *out)
+{
+    struct hold_op op = {
+        .app = app,
+        .req = {.user_id = user_id, .seat_id = seat_id, .hold_ms = app->hold_ms, .max_holds = app->max_holds_per_user},
+        .out = out,
+    };
+    char key[LOCK_KEY_MAX];
+    snprintf(key, sizeof key, "seat:%lld", (long long)seat_id);
+    TK_TRY(strategy_run(app->strategy, key, hold_write, &op));
+    APP_COUNT(app, holds_created, 1);
+    return TK_OK;
+}
+
+struct pay_op {
+    struct tk_app *app;
+    struct tk_pay_req req;
+    struct tk_payment *out;
+};
+
+static int pay_write(void *arg, enum tk_write_mode mode)
+{
+    (void)mode; /* a payment touches several rows: always one transaction with conditional writes */
+    struct pay_op *op = arg;
+    struct tk_store *st = op->app->store;
+    op->req.now_ms = app_now_ms(op->app);
+    return st->ops->payment_create(st, &op->req, op->out);
+}
+
+int booking_pay(struct tk_app *app, int64_t user_id, const char *queue_token, int64_t reservation_id,
+                int64_t seat_id, struct tk_payment *out)
+{
+    TK_ASSERT((reservation_id > 0) != (seat_id > 0));
+    struct pay_op op = {
+        .app = app,
+        .req = {.user_id = user_id, .reservation_id = reservation_id, .seat_id = seat_id},
+        .out = out,
+    };
+    char key[LOCK_KEY_MAX];
+    snprintf(key, sizeof key, "user:%lld", (long long)user_id);
+    TK_TRY(strategy_run(app->strategy, key, pay_write, &op));
+    APP_COUNT(app, payments, 1);
+    APP_COUNT(app, payments_won, (uint64_t)out->amount_won);
+    if (queue_token && app->waitroom->ops->finish(app->waitroom, queue_token, app_now_ms(app)) < 0)
+        fprintf(stderr, "ticketd: payment %lld committed, but its queue token could not be expired\n",
+                (long long)out->payment_id);
+    return TK_OK;
+}

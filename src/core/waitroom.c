@@ -1,0 +1,35 @@
+/* waitroom.c — the checks the API puts in front of any waiting-room backend. */
+#include "waitroom/waitroom.h"
+
+#include <string.h>
+
+bool waitroom_token_well_formed(const char *token)
+{
+    if (!token || strlen(token) != TOKEN_HEX_LEN)
+        return false;
+    for (const char *p = token; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return false;
+    return true;
+}
+
+int waitroom_require_active(struct tk_waitroom *w, const char *token, int64_t now_ms, int64_t *user_id)
+{
+    if (!waitroom_token_well_formed(token))
+        return TK_ERR_UNAUTHORIZED;
+    struct tk_ticket t;
+    int rc = w->ops->status(w, token, now_ms, &t);
+    if (rc == TK_ERR_NOT_FOUND)
+        return TK_ERR_UNAUTHORIZED;
+    TK_TRY(rc);
+    if (t.state != TOKEN_ACTIVE)
+        return TK_ERR_NOT_ADMITTED;
+    *user_id = t.user_id;
+    return TK_OK;
+}
+
+void waitroom_free(struct tk_waitroom *w)
+{
+    if (w)
+        w->ops->free(w);
+}

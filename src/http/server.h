@@ -1,0 +1,25 @@
+/* server.h — the HTTP adapter: libmicrohttpd with an epoll thread pool in front of api/. */
+#ifndef TK_HTTP_SERVER_H
+#define TK_HTTP_SERVER_H
+
+#include "api/api.h"
+#include "util/ratelimit.h"
+
+struct http_server_config {
+    const char *bind;    /* IPv4 address */
+    int port;
+    int threads;
+    int max_connections;
+    int rate_limit;      /* per client per second, 0 = off */
+    int rate_burst;
+};
+
+struct tk_http_server;
+
+/* Starts serving api; a failed start needs no stop. */
+int http_server_start(const struct http_server_config *cfg, struct tk_api *api, struct tk_http_server **out)
+    TK_MUST_CHECK;
+/* Stops accepting, finishes in-flight requests, frees. http_server_stop(NULL) is a no-op. */
+void http_server_stop(struct tk_http_server *s);
+
+#endif

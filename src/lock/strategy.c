@@ -1,0 +1,129 @@
+/* strategy.c — strategy_run(): the retry loop every strategy shares, and the registry of strategies. */
+#include "lock/strategy.h"
+
+#include <string.h>
+#include <stdio.h>
+#include <time.h>
+#include "util/rand.h"
+
+extern const struct tk_strategy_ops STRATEGY_ATOMIC, STRATEGY_PESSIMISTIC, STRATEGY_OPTIMISTIC, STRATEGY_MUTEX,
+    STRATEGY_NONE;
+int mutex_strategy_init(struct tk_strategy *s);
+
+static const struct tk_strategy_ops *const REGISTRY[] = {
+    &STRATEGY_ATOMIC, &STRATEGY_PESSIMISTIC, &STRATEGY_OPTIMISTIC, &STRATEGY_MUTEX, &STRATEGY_NONE,
+};
+#define N_REGISTRY (sizeof REGISTRY / sizeof REGISTRY[0])
+
+const char *const STRATEGY_NAMES[] = {"atomic", "pessimistic", "optimistic", "mutex", "none", NULL};
+
+int strategy_open(const char *name, int retries_max, struct tk_strategy **out, char *errbuf, int errlen)
+{
+    for (size_t i = 0; i < N_REGISTRY; i++) {
+        if (strcmp(REGISTRY[i]->name, name) != 0)
+            continue;
+        struct tk_strategy *s = calloc(1, sizeof *s);
+        if (!s)
+            return TK_ERR_NOMEM;
+        s->ops = REGISTRY[i];
+        s->retries_max = retries_max;
+        s->backoff_base_us = 100;
+        s->backoff_cap_us = 20000;
+        if (s->ops == &STRATEGY_MUTEX && mutex_strategy_init(s) < 0) {
+            free(s);
+            return TK_ERR_NOMEM;
+        }
+        *out = s;
+        return TK_OK;
+    }
+    snprintf(errbuf, (size_t)errlen,
+             "unknown --lock '%s' (this build: atomic, pessimistic, optimistic, mutex; the lab adds Redis strategies)",
+             name);
+    return TK_ERR_INVALID;
+}
+
+void strategy_free(struct tk_strategy *s)
+{
+    if (!s)
+        return;
+    if (s->ops->free)
+        s->ops->free(s);
+    free(s);
+}
+
+int64_t strategy_backoff_us(int attempt, int base_us, int cap_us, uint64_t (*rnd)(uint64_t))
+{
+    TK_ASSERT(attempt >= 1 && base_us > 0 && cap_us >= base_us);
+    int64_t ceiling = base_us;
+    for (int i = 0; i < attempt && ceiling < cap_us; i++)
+        ceiling *= 2;
+    if (ceiling > cap_us)
+        ceiling = cap_us;
+    return (int64_t)rnd((uint64_t)ceiling + 1);
+}
+
+static void sleep_us(int64_t us)
+{
+    if (us <= 0)
+        return;
+    struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
+#define STAT_ADD(s, field, n) __atomic_add_fetch(&(s)->stats.field, (n), __ATOMIC_RELAXED)
+
+static int take_lock(struct tk_strategy *s, const char *key, struct tk_lock_handle *h)
+{
+    for (int attempt = 0;; attempt++) {
+        int rc = s->ops->try_lock(s, key, h);
+        if (rc == TK_OK) {
+            STAT_ADD(s, acquisitions, 1);
+            return TK_OK;
+        }
+        if (rc != TK_ERR_CONFLICT || attempt >= s->retries_max)
+            return rc;
+        STAT_ADD(s, retries, 1);
+        sleep_us(strategy_backoff_us(attempt + 1, s->backoff_base_us, s->backoff_cap_us, rand_below));
+    }
+}
+
+int strategy_run(struct tk_strategy *s, const char *key, tk_write_fn write, void *arg)
+{
+    STAT_ADD(s, runs, 1);
+    for (int attempt = 0;; attempt++) {
+        struct tk_lock_handle h = {0};
+        int rc = TK_OK;
+        if (s->ops->try_lock) {
+            rc = take_lock(s, key, &h);
+            if (rc < 0) {
+                STAT_ADD(s, lock_failures, 1);
+                return rc;
+            }
+        }
+        rc = write(arg, s->ops->mode);
+        if (s->ops->try_lock) {
+            int urc = s->ops->unlock(s, &h);
+            if (rc == TK_OK && urc < 0)
+                rc = urc;
+        }
+        if (rc != TK_ERR_CONFLICT)
+            return rc;
+        STAT_ADD(s, conflicts, 1);
+        if (attempt >= s->retries_max) {
+            STAT_ADD(s, lock_failures, 1);
+            return TK_ERR_CONFLICT;
+        }
+        STAT_ADD(s, retries, 1);
+        sleep_us(strategy_backoff_us(attempt + 1, s->backoff_base_us, s->backoff_cap_us, rand_below));
+    }
+}
+
+void strategy_stats(const struct tk_strategy *s, struct tk_strategy_stats *out)
+{
+    out->runs = __atomic_load_n(&s->stats.runs, __ATOMIC_RELAXED);
+    out->acquisitions = __atomic_load_n(&s->stats.acquisitions, __ATOMIC_RELAXED);
+    out->retries = __atomic_load_n(&s->stats.retries, __ATOMIC_RELAXED);
+    out->conflicts = __atomic_load_n(&s->stats.conflicts, __ATOMIC_RELAXED);
+    out->lock_failures = __atomic_load_n(&s->stats.lock_failures, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,76 @@
+/* strategy.h — the lock-strategy interface: how a contended write (a wallet charge, a debit, a seat hold,
+ * a payment) is protected. One table of function pointers, one implementation per file, picked at start-up
+ * by --lock. The service and the lock lab run the same strategies through strategy_run().
+ *
+ * A strategy has two parts:
+ *   - mode: how the store performs the row write (see enum tk_write_mode in store/store.h);
+ *   - lock/unlock (optional): an external lock on a key taken around the whole write (the in-process
+ *     mutex now; Redis locks, Redlock and fencing tokens with the Redis backend).
+ * strategy_run() takes the lock (waiting with capped exponential backoff and full jitter), runs the write,
+ * retries it on TK_ERR_CONFLICT with the same backoff, and gives up after lock_retries tries with
+ * TK_ERR_CONFLICT (503 UNAVAILABLE to a client: nothing was changed).
+ */
+#ifndef TK_STRATEGY_H
+#define TK_STRATEGY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "store/store.h"
+#include "util/err.h"
+
+#define LOCK_KEY_MAX 96
+
+struct tk_lock_handle {
+    char key[LOCK_KEY_MAX];
+    uint64_t owner;   /* who holds it (a random token for remote locks) */
+    int64_t fence;    /* fencing token, for strategies that hand one out (0 otherwise) */
+    void *impl;
+};
+
+struct tk_strategy_stats {
+    uint64_t runs;          /* strategy_run calls */
+    uint64_t acquisitions;  /* external lock acquisitions */
+    uint64_t retries;       /* write retries after a conflict, and lock re-tries */
+    uint64_t conflicts;     /* writes that lost an optimistic race */
+    uint64_t lock_failures; /* runs that gave up */
+};
+
+struct tk_strategy;
+
+struct tk_strategy_ops {
+    const char *name;
+    enum tk_write_mode mode;
+    bool serve_ok; /* false for the lab's control group ("none"): serve refuses it */
+    /* Tries once to take the lock on key; 0 when taken, TK_ERR_CONFLICT when someone else holds it.
+     * NULL when the strategy has no external lock. */
+    int (*try_lock)(struct tk_strategy *s, const char *key, struct tk_lock_handle *h);
+    int (*unlock)(struct tk_strategy *s, struct tk_lock_handle *h);
+    void (*free)(struct tk_strategy *s);
+};
+
+struct tk_strategy {
+    const struct tk_strategy_ops *ops;
+    int retries_max;       /* tries after the first, for lock waits and conflicts */
+    int backoff_base_us;
+    int backoff_cap_us;
+    struct tk_strategy_stats stats; /* updated with atomic builtins */
+    void *impl;
+};
+
+/* The write a strategy protects: called with the store mode; may return TK_ERR_CONFLICT to be retried. */
+typedef int (*tk_write_fn)(void *arg, enum tk_write_mode mode);
+
+/* Creates the strategy called name; TK_ERR_INVALID (message in errbuf) for an unknown name. */
+int strategy_open(const char *name, int retries_max, struct tk_strategy **out, char *errbuf, int errlen) TK_MUST_CHECK;
+/* strategy_free(NULL) is a no-op. */
+void strategy_free(struct tk_strategy *s);
+/* Runs write(arg, mode) under the strategy for key (see the file comment). */
+int strategy_run(struct tk_strategy *s, const char *key, tk_write_fn write, void *arg) TK_MUST_CHECK;
+/* The backoff before try `attempt` (1-based): uniform in [0, min(cap, base * 2^attempt)] — "full jitter". */
+int64_t strategy_backoff_us(int attempt, int base_us, int cap_us, uint64_t (*rand_below)(uint64_t));
+/* A consistent copy of the counters. */
+void strategy_stats(const struct tk_strategy *s, struct tk_strategy_stats *out);
+/* The names strategy_open accepts, NULL-terminated. */
+extern const char *const STRATEGY_NAMES[];
+
+#endif

@@ -1,0 +1,159 @@
+/* main.c — the ticketd command line: parses the configuration, wires store, lock strategy, waiting
+ * room and HTTP server together, and runs one subcommand (serve, seed, migrate; lab, load and reconcile
+ * are reserved for the lock lab, the load generator and the ledger audit). */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <pthread.h>
+
+#include "config.h"
+#include "core/app.h"
+#include "api/api.h"
+#include "http/server.h"
+#include "util/metrics.h"
+
+static int open_store(const struct tk_config *cfg, int pool, struct tk_store **st)
+{
+    char err[256] = "";
+    int rc = store_open(cfg->db, pool, st, err, sizeof err);
+    if (rc < 0) {
+        fprintf(stderr, "ticketd: %s\n", err[0] ? err : tk_err_message(rc));
+        return rc;
+    }
+    rc = (*st)->ops->migrate(*st);
+    if (rc < 0) {
+        fprintf(stderr, "ticketd: migration failed: %s\n", tk_err_message(rc));
+        store_close(*st);
+        *st = NULL;
+    }
+    return rc;
+}
+
+static int seed(struct tk_store *st, bool quiet)
+{
+    bool seeded = false;
+    int rc = st->ops->seed_demo(st, clock_now_ms(clock_real()), &seeded);
+    if (rc < 0)
+        fprintf(stderr, "ticketd: seeding failed: %s\n", tk_err_message(rc));
+    else if (seeded || !quiet)
+        fprintf(stderr, "ticketd: %s\n", seeded ? "demo data created" : "demo data already present");
+    return rc;
+}
+
+static int cmd_serve(const struct tk_config *cfg)
+{
+    int threads = cfg->threads;
+    if (threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n < 2 ? 2 : (int)n;
+    }
+    int pool = cfg->db_pool ? cfg->db_pool : threads + 2;
+    if (cfg->redis[0]) {
+        fprintf(stderr, "ticketd: --redis is not built yet; run without it (in-process waiting room and locks)\n");
+        return 2;
+    }
+    char err[256] = "";
+    struct tk_strategy *strategy = NULL;
+    if (strategy_open(cfg->lock, cfg->lock_retries, &strategy, err, sizeof err) < 0) {
+        fprintf(stderr, "ticketd: %s\n", err);
+        return 2;
+    }
+    if (!strategy->ops->serve_ok) {
+        fprintf(stderr, "ticketd: --lock %s is the lock lab's control group and unsafe to serve with\n", cfg->lock);
+        strategy_free(strategy);
+        return 2;
+    }
+    struct tk_store *st = NULL;
+    if (open_store(cfg, pool, &st) < 0 || seed(st, true) < 0) {
+        store_close(st);
+        strategy_free(strategy);
+        return 1;
+    }
+    struct admission_policy policy = {
+        .max_active = cfg->max_active,
+        .admit_per_sec = cfg->admit_per_sec,
+        .token_ms = (int64_t)cfg->token_seconds * 1000,
+        .idle_ms = (int64_t)cfg->idle_seconds * 1000,
+    };
+    struct tk_waitroom *wr = NULL;
+    if (waitroom_mem_open(&policy, cfg->queue_max, clock_now_ms(clock_real()), &wr) < 0) {
+        fprintf(stderr, "ticketd: cannot allocate the waiting room (--queue-max %d)\n", cfg->queue_max);
+        store_close(st);
+        strategy_free(strategy);
+        return 1;
+    }
+    struct tk_app app = {
+        .store = st,
+        .strategy = strategy,
+        .waitroom = wr,
+        .clock = clock_real(),
+        .hold_ms = (int64_t)cfg->hold_seconds * 1000,
+        .max_holds_per_user = cfg->max_holds_per_user,
+        .redis_state = "off",
+    };
+    struct tk_api api = {.app = &app, .render_http_metrics = metrics_render_http};
+
+    /* Signals are taken by sigwait in this thread only: block them before any thread starts. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct tk_sweeper *sweeper = NULL;
+    struct tk_http_server *http = NULL;
+    struct http_server_config hc = {
+        .bind = cfg->bind,
+        .port = cfg->port,
+        .threads = threads,
+        .max_connections = cfg->max_connections,
+        .rate_limit = cfg->rate_limit,
+        .rate_burst = cfg->rate_burst,
+    };
+    int rc = sweeper_start(&app, cfg->sweep_ms, &sweeper);
+    if (rc == TK_OK)
+        rc = http_server_start(&hc, &api, &http);
+    if (rc == TK_OK) {
+        fprintf(stderr, "ticketd: serving on http://%s:%d (store %s, lock %s, %d threads)\n", cfg->bind, cfg->port,
+                st->ops->name, strategy->ops->name, threads);
+        int sig = 0;
+        sigwait(&sigs, &sig);
+        fprintf(stderr, "ticketd: signal %d, shutting down\n", sig);
+    }
+    http_server_stop(http);
+    sweeper_stop(sweeper);
+    waitroom_free(wr);
+    store_close(st);
+    strategy_free(strategy);
+    return rc == TK_OK ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    struct tk_config cfg;
+    char err[256];
+    if (config_load(&cfg, argc, argv, err, sizeof err) < 0) {
+        fprintf(stderr, "ticketd: %s\n", err);
+        return 2;
+    }
+    if (cfg.help) {
+        config_usage(stdout);
+        return 0;
+    }
+    if (strcmp(cfg.command, "serve") == 0)
+        return cmd_serve(&cfg);
+    if (strcmp(cfg.command, "migrate") == 0 || strcmp(cfg.command, "seed") == 0) {
+        struct tk_store *st = NULL;
+        if (open_store(&cfg, 2, &st) < 0)
+            return 1;
+        int rc = strcmp(cfg.command, "seed") == 0 ? seed(st, false) : TK_OK;
+        if (rc == TK_OK && strcmp(cfg.command, "migrate") == 0)
+            fprintf(stderr, "ticketd: schema is up to date\n");
+        store_close(st);
+        return rc < 0 ? 1 : 0;
+    }
+    fprintf(stderr, "ticketd: '%s' is not built yet\n", cfg.command);
+    return 2;
+}

@@ -1,0 +1,1097 @@
+/* sqlite.c — the embedded store: one SQLite file in WAL mode, for one ticketd process.
+ *
+ * Connections come from a bounded pool (pool_max); each connection caches its prepared statements.
+ * SQLite allows one writer at a time, so writers queue on an in-process mutex (write_mu) before
+ * BEGIN IMMEDIATE instead of spinning in SQLite's busy handler, which sleeps in 1–100 ms steps and would
+ * ruin latency under contention. Readers never take write_mu: WAL lets them read a consistent snapshot
+ * while a writer commits. synchronous=FULL: a committed payment survives a power cut.
+ *
+ * Every write goes through sq_run(): an optional pre-read outside the transaction (the optimistic and
+ * unsafe modes read there), then the body inside one transaction that commits whole or rolls back whole.
+ */
+#include "store/store.h"
+
+#include <sqlite3.h>
+#include <pthread.h>
+#include <string.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <errno.h>
+#include <time.h>
+#include "core/money.h"
+
+enum stmt_id {
+    ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_PING,
+    ST_USER_INSERT, ST_USER_BY_KEY, ST_USER_GET,
+    ST_CHARGE_ATOMIC, ST_USER_SET_BALANCE, ST_USER_SET_BALANCE_CAS, ST_USER_DEBIT,
+    ST_LEDGER_INSERT,
+    ST_CONCERTS, ST_CONCERT_EXISTS, ST_SCHEDULES, ST_SCHEDULE_EXISTS, ST_SEATS_AVAIL, ST_SEAT_GET,
+    ST_HOLDS_COUNT, ST_SEAT_HOLD_ATOMIC, ST_SEAT_HOLD_CAS, ST_SEAT_HOLD_BLIND, ST_SEAT_SET_HOLD_ID,
+    ST_RES_EXPIRE_PREV, ST_RES_INSERT, ST_RES_GET, ST_RES_BY_SEAT,
+    ST_PAYMENT_INSERT, ST_SEAT_SELL, ST_RES_SET_PAID,
+    ST_HOLDS_DUE, ST_RES_SET_EXPIRED, ST_SEAT_RELEASE,
+    ST_CONCERT_COUNT, ST_CONCERT_INSERT, ST_SCHEDULE_INSERT, ST_SEAT_INSERT,
+    ST__COUNT
+};
+
+static const char *const SQL[ST__COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_PING] = "SELECT 1",
+    [ST_USER_INSERT] = "INSERT INTO users(name, api_key, balance, version, created_at) VALUES(?1, ?2, 0, 0, ?3)",
+    [ST_USER_BY_KEY] = "SELECT id FROM users WHERE api_key = ?1",
+    [ST_USER_GET] = "SELECT id, name, balance, version FROM users WHERE id = ?1",
+    [ST_CHARGE_ATOMIC] = "UPDATE users SET balance = balance + ?2, version = version + 1 "
+                         "WHERE id = ?1 AND balance <= ?3 RETURNING balance",
+    [ST_USER_SET_BALANCE] = "UPDATE users SET balance = ?2, version = version + 1 WHERE id = ?1",
+    [ST_USER_SET_BALANCE_CAS] = "UPDATE users SET balance = ?2, version = version + 1 WHERE id = ?1 AND version = ?3",
+    [ST_USER_DEBIT] = "UPDATE users SET balance = balance - ?2, version = version + 1 "
+                      "WHERE id = ?1 AND balance >= ?2 RETURNING balance",
+    [ST_LEDGER_INSERT] = "INSERT INTO ledger(user_id, kind, amount, balance_after, ref, created_at) "
+                         "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_CONCERTS] = "SELECT id, name FROM concerts ORDER BY id",
+    [ST_CONCERT_EXISTS] = "SELECT 1 FROM concerts WHERE id = ?1",
+    [ST_SCHEDULES] = "SELECT sc.id, sc.concert_id, c.name, sc.starts_at, sc.total_seats, "
+                     "(SELECT COUNT(*) FROM seats s WHERE s.schedule_id = sc.id "
+                     "   AND (s.sold_to IS NOT NULL OR s.hold_expires_at > ?1)) "
+                     "FROM schedules sc JOIN concerts c ON c.id = sc.concert_id "
+                     "WHERE sc.starts_at > ?1 AND (?2 = 0 OR sc.concert_id = ?2) ORDER BY sc.starts_at, sc.id",
+    [ST_SCHEDULE_EXISTS] = "SELECT 1 FROM schedules WHERE id = ?1",
+    [ST_SEATS_AVAIL] = "SELECT id, seat_number, price FROM seats WHERE schedule_id = ?1 AND sold_to IS NULL "
+                       "AND (hold_expires_at IS NULL OR hold_expires_at <= ?2) ORDER BY seat_number",
+    [ST_SEAT_GET] = "SELECT s.id, s.schedule_id, s.seat_number, s.price, s.sold_to, s.hold_expires_at, s.version, "
+                    "sc.starts_at FROM seats s JOIN schedules sc ON sc.id = s.schedule_id WHERE s.id = ?1",
+    [ST_HOLDS_COUNT] = "SELECT COUNT(*) FROM reservations WHERE user_id = ?1 AND status = 'HELD' AND expires_at > ?2",
+    [ST_SEAT_HOLD_ATOMIC] = "UPDATE seats SET held_by = ?2, hold_expires_at = ?3, hold_id = NULL, version = version + 1 "
+                            "WHERE id = ?1 AND sold_to IS NULL AND (hold_expires_at IS NULL OR hold_expires_at <= ?4)",
+    [ST_SEAT_HOLD_CAS] = "UPDATE seats SET held_by = ?2, hold_expires_at = ?3, hold_id = NULL, version = version + 1 "
+                         "WHERE id = ?1 AND version = ?4",
+    [ST_SEAT_HOLD_BLIND] = "UPDATE seats SET held_by = ?2, hold_expires_at = ?3, hold_id = NULL, version = version + 1 "
+                           "WHERE id = ?1",
+    [ST_SEAT_SET_HOLD_ID] = "UPDATE seats SET hold_id = ?2 WHERE id = ?1",
+    [ST_RES_EXPIRE_PREV] = "UPDATE reservations SET status = 'EXPIRED' WHERE seat_id = ?1 AND status = 'HELD' "
+                           "AND expires_at <= ?2",
+    [ST_RES_INSERT] = "INSERT INTO reservations(seat_id, user_id, status, created_at, expires_at) "
+                      "VALUES(?1, ?2, 'HELD', ?3, ?4)",
+    [ST_RES_GET] = "SELECT r.id, r.seat_id, r.user_id, r.status, r.expires_at, s.seat_number, s.price, s.schedule_id, "
+                   "c.name, sc.starts_at FROM reservations r JOIN seats s ON s.id = r.seat_id "
+                   "JOIN schedules sc ON sc.id = s.schedule_id JOIN concerts c ON c.id = sc.concert_id WHERE r.id = ?1",
+    [ST_RES_BY_SEAT] = "SELECT id FROM reservations WHERE seat_id = ?1 AND user_id = ?2 ORDER BY id DESC LIMIT 1",
+    [ST_PAYMENT_INSERT] = "INSERT INTO payments(reservation_id, seat_id, user_id, amount, created_at) "
+                          "VALUES(?1, ?2, ?3, ?4, ?5)",
+    [ST_SEAT_SELL] = "UPDATE seats SET sold_to = ?2, held_by = NULL, hold_expires_at = NULL, hold_id = NULL, "
+                     "version = version + 1 WHERE id = ?1 AND sold_to IS NULL AND held_by = ?2 AND hold_id = ?3 "
+                     "AND hold_expires_at > ?4",
+    [ST_RES_SET_PAID] = "UPDATE reservations SET status = 'PAID' WHERE id = ?1 AND status = 'HELD'",
+    [ST_HOLDS_DUE] = "SELECT id, seat_id FROM reservations WHERE status = 'HELD' AND expires_at <= ?1 "
+                     "ORDER BY expires_at LIMIT ?2",
+    [ST_RES_SET_EXPIRED] = "UPDATE reservations SET status = 'EXPIRED' WHERE id = ?1 AND status = 'HELD'",
+    [ST_SEAT_RELEASE] = "UPDATE seats SET held_by = NULL, hold_expires_at = NULL, hold_id = NULL "
+                        "WHERE id = ?1 AND hold_id = ?2 AND sold_to IS NULL AND hold_expires_at <= ?3",
+    [ST_CONCERT_COUNT] = "SELECT COUNT(*) FROM concerts",
+    [ST_CONCERT_INSERT] = "INSERT INTO concerts(name) VALUES(?1)",
+    [ST_SCHEDULE_INSERT] = "INSERT INTO schedules(concert_id, starts_at, total_seats) VALUES(?1, ?2, ?3)",
+    [ST_SEAT_INSERT] = "INSERT INTO seats(schedule_id, seat_number, price) VALUES(?1, ?2, ?3)",
+};
+
+/* Schema version 1. Money columns are INTEGER won; times are INTEGER ms since the epoch. */
+static const char SCHEMA_V1[] =
+    "CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT NOT NULL, api_key TEXT NOT NULL UNIQUE,"
+    "  balance INTEGER NOT NULL DEFAULT 0 CHECK (balance >= 0), version INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE ledger(id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  kind TEXT NOT NULL CHECK (kind IN ('CHARGE','PAYMENT','TRANSFER_IN','TRANSFER_OUT')),"
+    "  amount INTEGER NOT NULL, balance_after INTEGER NOT NULL, ref TEXT, created_at INTEGER NOT NULL);"
+    "CREATE INDEX ledger_user ON ledger(user_id, id);"
+    "CREATE TABLE concerts(id INTEGER PRIMARY KEY, name TEXT NOT NULL);"
+    "CREATE TABLE schedules(id INTEGER PRIMARY KEY, concert_id INTEGER NOT NULL REFERENCES concerts(id),"
+    "  starts_at INTEGER NOT NULL, total_seats INTEGER NOT NULL);"
+    "CREATE TABLE seats(id INTEGER PRIMARY KEY, schedule_id INTEGER NOT NULL REFERENCES schedules(id),"
+    "  seat_number INTEGER NOT NULL, price INTEGER NOT NULL CHECK (price > 0),"
+    "  held_by INTEGER, hold_expires_at INTEGER, hold_id INTEGER, sold_to INTEGER,"
+    "  version INTEGER NOT NULL DEFAULT 0, UNIQUE (schedule_id, seat_number));"
+    "CREATE TABLE reservations(id INTEGER PRIMARY KEY, seat_id INTEGER NOT NULL REFERENCES seats(id),"
+    "  user_id INTEGER NOT NULL REFERENCES users(id), status TEXT NOT NULL CHECK (status IN ('HELD','PAID','EXPIRED')),"
+    "  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);"
+    "CREATE INDEX reservations_user ON reservations(user_id, status, expires_at);"
+    "CREATE INDEX reservations_seat ON reservations(seat_id, user_id);"
+    "CREATE INDEX reservations_due ON reservations(status, expires_at);"
+    "CREATE TABLE payments(id INTEGER PRIMARY KEY, reservation_id INTEGER NOT NULL UNIQUE REFERENCES reservations(id),"
+    "  seat_id INTEGER NOT NULL UNIQUE REFERENCES seats(id), user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  amount INTEGER NOT NULL, created_at INTEGER NOT NULL);";
+
+struct sq_conn {
+    sqlite3 *db;
+    sqlite3_stmt *stmts[ST__COUNT];
+    struct sq_conn *next_free;
+};
+
+struct sq_store {
+    struct tk_store base;
+    char path[512];
+    pthread_mutex_t pool_mu;
+    pthread_cond_t pool_cv;
+    struct sq_conn *free_list;
+    int open_count;
+    int pool_max;
+    pthread_mutex_t write_mu;
+};
+
+#define POOL_WAIT_MS 5000
+#define BUSY_TIMEOUT_MS 5000
+
+/* ---------- errors ---------- */
+
+static int sq_err(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_ROW:
+    case SQLITE_DONE:
+        return TK_OK;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_PROTOCOL:
+        return TK_ERR_UNAVAILABLE;
+    case SQLITE_NOMEM:
+        return TK_ERR_NOMEM;
+    default:
+        return TK_ERR_INTERNAL;
+    }
+}
+
+static int sq_fail(struct sq_conn *c, int rc, const char *what)
+{
+    fprintf(stderr, "ticketd: sqlite %s: %s (%d)\n", what, sqlite3_errmsg(c->db), rc);
+    int e = sq_err(rc);
+    return e == TK_OK ? TK_ERR_INTERNAL : e;
+}
+
+/* ---------- connections ---------- */
+
+static void conn_free(struct sq_conn *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < ST__COUNT; i++)
+        sqlite3_finalize(c->stmts[i]);
+    sqlite3_close(c->db);
+    free(c);
+}
+
+static int conn_open(struct sq_store *s, struct sq_conn **out)
+{
+    struct sq_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return TK_ERR_NOMEM;
+    int rc = sqlite3_open_v2(s->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        fprintf(stderr, "ticketd: cannot open sqlite database %s: %s\n", s->path, c->db ? sqlite3_errmsg(c->db) : "?");
+        conn_free(c);
+        return TK_ERR_UNAVAILABLE;
+    }
+    sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+    rc = sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", NULL, NULL,
+                      NULL);
+    if (rc != SQLITE_OK) {
+        int e = sq_fail(c, rc, "pragmas");
+        conn_free(c);
+        return e;
+    }
+    *out = c;
+    return TK_OK;
+}
+
+static int conn_get(struct sq_store *s, struct sq_conn **out)
+{
+    pthread_mutex_lock(&s->pool_mu);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += POOL_WAIT_MS / 1000;
+    while (!s->free_list && s->open_count >= s->pool_max) {
+        if (pthread_cond_timedwait(&s->pool_cv, &s->pool_mu, &deadline) == ETIMEDOUT) {
+            pthread_mutex_unlock(&s->pool_mu);
+            return TK_ERR_UNAVAILABLE;
+        }
+    }
+    if (s->free_list) {
+        *out = s->free_list;
+        s->free_list = (*out)->next_free;
+        pthread_mutex_unlock(&s->pool_mu);
+        return TK_OK;
+    }
+    s->open_count++;
+    pthread_mutex_unlock(&s->pool_mu);
+    int rc = conn_open(s, out);
+    if (rc < 0) {
+        pthread_mutex_lock(&s->pool_mu);
+        s->open_count--;
+        pthread_cond_signal(&s->pool_cv);
+        pthread_mutex_unlock(&s->pool_mu);
+    }
+    return rc;
+}
+
+static void conn_put(struct sq_store *s, struct sq_conn *c)
+{
+    pthread_mutex_lock(&s->pool_mu);
+    c->next_free = s->free_list;
+    s->free_list = c;
+    pthread_cond_signal(&s->pool_cv);
+    pthread_mutex_unlock(&s->pool_mu);
+}
+
+/* Returns the connection's prepared statement `id`, reset and unbound, or NULL (error logged). */
+static sqlite3_stmt *stmt(struct sq_conn *c, enum stmt_id id)
+{
+    if (!c->stmts[id]) {
+        int rc = sqlite3_prepare_v3(c->db, SQL[id], -1, SQLITE_PREPARE_PERSISTENT, &c->stmts[id], NULL);
+        if (rc != SQLITE_OK) {
+            sq_fail(c, rc, SQL[id]);
+            return NULL;
+        }
+    } else {
+        sqlite3_reset(c->stmts[id]);
+        sqlite3_clear_bindings(c->stmts[id]);
+    }
+    return c->stmts[id];
+}
+
+/* Steps a statement that returns no rows (or ignores them); 0 or an error. Leaves it reset. */
+static int exec_stmt(struct sq_conn *c, sqlite3_stmt *q)
+{
+    if (!q)
+        return TK_ERR_INTERNAL;
+    int rc = sqlite3_step(q);
+    int e = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? TK_OK : sq_fail(c, rc, sqlite3_sql(q));
+    sqlite3_reset(q);
+    return e;
+}
+
+/* Steps once: 1 if a row is there, 0 at the end, negative on error (statement reset on error). */
+static int step_row(struct sq_conn *c, sqlite3_stmt *q)
+{
+    if (!q)
+        return TK_ERR_INTERNAL;
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == SQLITE_DONE)
+        return 0;
+    int e = sq_fail(c, rc, sqlite3_sql(q));
+    sqlite3_reset(q);
+    return e;
+}
+
+/* Runs a statement that yields one int64 in its first column; TK_ERR_NOT_FOUND if no row. */
+static int query_int64(struct sq_conn *c, sqlite3_stmt *q, int64_t *out)
+{
+    int r = step_row(c, q);
+    if (r < 0)
+        return r;
+    if (r == 0) {
+        sqlite3_reset(q);
+        return TK_ERR_NOT_FOUND;
+    }
+    *out = sqlite3_column_int64(q, 0);
+    sqlite3_reset(q);
+    return TK_OK;
+}
+
+static void copy_text(char *dst, size_t dstlen, sqlite3_stmt *q, int col)
+{
+    const unsigned char *t = sqlite3_column_text(q, col);
+    snprintf(dst, dstlen, "%s", t ? (const char *)t : "");
+}
+
+/* ---------- the write runner ---------- */
+
+typedef int (*sq_phase_fn)(struct sq_conn *c, void *arg);
+
+/* Runs pre(c, arg) outside any transaction (if pre is not NULL), then body(c, arg) inside BEGIN IMMEDIATE
+ * under write_mu. Commits when body returns 0, rolls back otherwise; returns body's result. */
+static int sq_run(struct sq_store *s, sq_phase_fn pre, sq_phase_fn body, void *arg)
+{
+    struct sq_conn *c;
+    TK_TRY(conn_get(s, &c));
+    int rc = pre ? pre(c, arg) : TK_OK;
+    if (rc == TK_OK) {
+        pthread_mutex_lock(&s->write_mu);
+        rc = exec_stmt(c, stmt(c, ST_BEGIN));
+        if (rc == TK_OK) {
+            rc = body(c, arg);
+            if (rc == TK_OK)
+                rc = exec_stmt(c, stmt(c, ST_COMMIT));
+            if (rc != TK_OK && !sqlite3_get_autocommit(c->db))
+                (void)exec_stmt(c, stmt(c, ST_ROLLBACK));
+        }
+        pthread_mutex_unlock(&s->write_mu);
+    }
+    conn_put(s, c);
+    return rc;
+}
+
+/* Runs fn(c, arg) on a pooled connection without a write transaction (reads). */
+static int sq_read(struct sq_store *s, sq_phase_fn fn, void *arg)
+{
+    struct sq_conn *c;
+    TK_TRY(conn_get(s, &c));
+    int rc = fn(c, arg);
+    conn_put(s, c);
+    return rc;
+}
+
+static struct sq_store *SQ(struct tk_store *st) { return (struct sq_store *)st; }
+
+/* ---------- schema and demo data ---------- */
+
+static int migrate_body(struct sq_conn *c, void *arg)
+{
+    (void)arg;
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &q, NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(c, rc, "user_version");
+    int version = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0) : 0;
+    sqlite3_finalize(q);
+    if (version >= 1)
+        return TK_OK;
+    rc = sqlite3_exec(c->db, SCHEMA_V1, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(c, rc, "schema v1");
+    rc = sqlite3_exec(c->db, "PRAGMA user_version = 1", NULL, NULL, NULL);
+    return rc == SQLITE_OK ? TK_OK : sq_fail(c, rc, "set user_version");
+}
+
+static int sq_migrate(struct tk_store *st) { return sq_run(SQ(st), NULL, migrate_body, NULL); }
+
+struct seed_args {
+    int64_t now_ms;
+    bool seeded;
+};
+
+static int seed_body(struct sq_conn *c, void *argp)
+{
+    struct seed_args *a = argp;
+    int64_t n = 0;
+    TK_TRY(query_int64(c, stmt(c, ST_CONCERT_COUNT), &n));
+    if (n > 0)
+        return TK_OK;
+    for (int ci = 0; ci < STORE_DEMO_CONCERT_COUNT; ci++) {
+        sqlite3_stmt *q = stmt(c, ST_CONCERT_INSERT);
+        if (!q)
+            return TK_ERR_INTERNAL;
+        sqlite3_bind_text(q, 1, STORE_DEMO_CONCERTS[ci].name, -1, SQLITE_STATIC);
+        TK_TRY(exec_stmt(c, q));
+        int64_t concert_id = sqlite3_last_insert_rowid(c->db);
+        for (int d = 0; d < 3; d++) {
+            q = stmt(c, ST_SCHEDULE_INSERT);
+            if (!q)
+                return TK_ERR_INTERNAL;
+            sqlite3_bind_int64(q, 1, concert_id);
+            sqlite3_bind_int64(q, 2, store_demo_starts_at_ms(a->now_ms, STORE_DEMO_CONCERTS[ci].days_ahead[d]));
+            sqlite3_bind_int(q, 3, STORE_DEMO_SEATS);
+            TK_TRY(exec_stmt(c, q));
+            int64_t schedule_id = sqlite3_last_insert_rowid(c->db);
+            for (int seat = 1; seat <= STORE_DEMO_SEATS; seat++) {
+                q = stmt(c, ST_SEAT_INSERT);
+                if (!q)
+                    return TK_ERR_INTERNAL;
+                sqlite3_bind_int64(q, 1, schedule_id);
+                sqlite3_bind_int(q, 2, seat);
+                sqlite3_bind_int64(q, 3, store_demo_price_won(seat));
+                TK_TRY(exec_stmt(c, q));
+            }
+        }
+    }
+    a->seeded = true;
+    return TK_OK;
+}
+
+static int sq_seed_demo(struct tk_store *st, int64_t now_ms, bool *seeded)
+{
+    struct seed_args a = {.now_ms = now_ms};
+    int rc = sq_run(SQ(st), NULL, seed_body, &a);
+    *seeded = a.seeded;
+    return rc;
+}
+
+static int ping_fn(struct sq_conn *c, void *arg)
+{
+    (void)arg;
+    int64_t one;
+    return query_int64(c, stmt(c, ST_PING), &one);
+}
+
+static int sq_ping(struct tk_store *st) { return sq_read(SQ(st), ping_fn, NULL); }
+
+/* ---------- users and wallet ---------- */
+
+struct user_args {
+    const char *name;
+    const char *api_key;
+    int64_t now_ms;
+    int64_t user_id;
+    struct tk_user *out;
+};
+
+static int user_create_body(struct sq_conn *c, void *argp)
+{
+    struct user_args *a = argp;
+    sqlite3_stmt *q = stmt(c, ST_USER_INSERT);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_text(q, 1, a->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, a->api_key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, a->now_ms);
+    TK_TRY(exec_stmt(c, q));
+    a->out->id = sqlite3_last_insert_rowid(c->db);
+    snprintf(a->out->name, sizeof a->out->name, "%s", a->name);
+    a->out->balance_won = 0;
+    return TK_OK;
+}
+
+static int sq_user_create(struct tk_store *st, const char *name, const char *api_key, int64_t now_ms,
+                          struct tk_user *out)
+{
+    struct user_args a = {.name = name, .api_key = api_key, .now_ms = now_ms, .out = out};
+    return sq_run(SQ(st), NULL, user_create_body, &a);
+}
+
+static int user_by_key_fn(struct sq_conn *c, void *argp)
+{
+    struct user_args *a = argp;
+    sqlite3_stmt *q = stmt(c, ST_USER_BY_KEY);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_text(q, 1, a->api_key, -1, SQLITE_STATIC);
+    return query_int64(c, q, &a->user_id);
+}
+
+static int sq_user_by_api_key(struct tk_store *st, const char *api_key, int64_t *user_id)
+{
+    struct user_args a = {.api_key = api_key};
+    TK_TRY(sq_read(SQ(st), user_by_key_fn, &a));
+    *user_id = a.user_id;
+    return TK_OK;
+}
+
+/* Reads a user row; *version may be NULL. */
+static int user_read(struct sq_conn *c, int64_t user_id, struct tk_user *out, int64_t *version)
+{
+    sqlite3_stmt *q = stmt(c, ST_USER_GET);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, user_id);
+    int r = step_row(c, q);
+    if (r <= 0) {
+        sqlite3_reset(q);
+        return r < 0 ? r : TK_ERR_NOT_FOUND;
+    }
+    out->id = sqlite3_column_int64(q, 0);
+    copy_text(out->name, sizeof out->name, q, 1);
+    out->balance_won = sqlite3_column_int64(q, 2);
+    if (version)
+        *version = sqlite3_column_int64(q, 3);
+    sqlite3_reset(q);
+    return TK_OK;
+}
+
+static int user_get_fn(struct sq_conn *c, void *argp)
+{
+    struct user_args *a = argp;
+    return user_read(c, a->user_id, a->out, NULL);
+}
+
+static int sq_user_get(struct tk_store *st, int64_t user_id, struct tk_user *out)
+{
+    struct user_args a = {.user_id = user_id, .out = out};
+    return sq_read(SQ(st), user_get_fn, &a);
+}
+
+static int ledger_append(struct sq_conn *c, int64_t user_id, const char *kind, int64_t amount, int64_t balance_after,
+                         const char *ref, int64_t now_ms)
+{
+    sqlite3_stmt *q = stmt(c, ST_LEDGER_INSERT);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, user_id);
+    sqlite3_bind_text(q, 2, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, amount);
+    sqlite3_bind_int64(q, 4, balance_after);
+    if (ref)
+        sqlite3_bind_text(q, 5, ref, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(q, 6, now_ms);
+    return exec_stmt(c, q);
+}
+
+struct charge_args {
+    enum tk_write_mode mode;
+    int64_t user_id;
+    int64_t amount_won;
+    int64_t now_ms;
+    int64_t read_balance; /* pre-read (optimistic, unsafe) */
+    int64_t read_version;
+    int64_t balance_after;
+};
+
+static int charge_pre(struct sq_conn *c, void *argp)
+{
+    struct charge_args *a = argp;
+    if (a->mode != TK_WRITE_OPTIMISTIC && a->mode != TK_WRITE_UNSAFE)
+        return TK_OK;
+    struct tk_user u;
+    TK_TRY(user_read(c, a->user_id, &u, &a->read_version));
+    a->read_balance = u.balance_won;
+    return TK_OK;
+}
+
+/* Writes new_balance over the row: blind, or compare-and-set on the version read before. */
+static int balance_write(struct sq_conn *c, int64_t user_id, int64_t new_balance, const int64_t *cas_version)
+{
+    sqlite3_stmt *q = stmt(c, cas_version ? ST_USER_SET_BALANCE_CAS : ST_USER_SET_BALANCE);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, user_id);
+    sqlite3_bind_int64(q, 2, new_balance);
+    if (cas_version)
+        sqlite3_bind_int64(q, 3, *cas_version);
+    TK_TRY(exec_stmt(c, q));
+    return sqlite3_changes(c->db) == 1 ? TK_OK : (cas_version ? TK_ERR_CONFLICT : TK_ERR_NOT_FOUND);
+}
+
+static int charge_body(struct sq_conn *c, void *argp)
+{
+    struct charge_args *a = argp;
+    switch (a->mode) {
+    case TK_WRITE_ATOMIC: {
+        sqlite3_stmt *q = stmt(c, ST_CHARGE_ATOMIC);
+        if (!q)
+            return TK_ERR_INTERNAL;
+        sqlite3_bind_int64(q, 1, a->user_id);
+        sqlite3_bind_int64(q, 2, a->amount_won);
+        sqlite3_bind_int64(q, 3, INT64_MAX - a->amount_won);
+        int rc = query_int64(c, q, &a->balance_after);
+        if (rc == TK_ERR_NOT_FOUND) {
+            struct tk_user u;
+            TK_TRY(user_read(c, a->user_id, &u, NULL));
+            return TK_ERR_OVERFLOW; /* the row exists, so the guard refused it */
+        }
+        TK_TRY(rc);
+        break;
+    }
+    case TK_WRITE_PESSIMISTIC: {
+        struct tk_user u;
+        TK_TRY(user_read(c, a->user_id, &u, NULL));
+        TK_TRY(money_credit(u.balance_won, a->amount_won, &a->balance_after));
+        TK_TRY(balance_write(c, a->user_id, a->balance_after, NULL));
+        break;
+    }
+    case TK_WRITE_OPTIMISTIC:
+        TK_TRY(money_credit(a->read_balance, a->amount_won, &a->balance_after));
+        TK_TRY(balance_write(c, a->user_id, a->balance_after, &a->read_version));
+        break;
+    case TK_WRITE_UNSAFE:
+        TK_TRY(money_credit(a->read_balance, a->amount_won, &a->balance_after));
+        TK_TRY(balance_write(c, a->user_id, a->balance_after, NULL));
+        break;
+    }
+    return ledger_append(c, a->user_id, "CHARGE", a->amount_won, a->balance_after, NULL, a->now_ms);
+}
+
+static int sq_wallet_charge(struct tk_store *st, enum tk_write_mode mode, int64_t user_id, int64_t amount_won,
+                            int64_t now_ms, int64_t *balance_won)
+{
+    struct charge_args a = {.mode = mode, .user_id = user_id, .amount_won = amount_won, .now_ms = now_ms};
+    TK_TRY(sq_run(SQ(st), charge_pre, charge_body, &a));
+    *balance_won = a.balance_after;
+    return TK_OK;
+}
+
+/* ---------- catalogue ---------- */
+
+struct list_args {
+    int64_t id;
+    int64_t now_ms;
+    void *fn;
+    void *arg;
+};
+
+static int exists(struct sq_conn *c, enum stmt_id id, int64_t key)
+{
+    sqlite3_stmt *q = stmt(c, id);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, key);
+    int64_t one;
+    return query_int64(c, q, &one);
+}
+
+static int concerts_fn(struct sq_conn *c, void *argp)
+{
+    struct list_args *a = argp;
+    sqlite3_stmt *q = stmt(c, ST_CONCERTS);
+    int r;
+    while ((r = step_row(c, q)) == 1) {
+        struct tk_concert row = {.id = sqlite3_column_int64(q, 0)};
+        copy_text(row.name, sizeof row.name, q, 1);
+        int rc = ((tk_concert_fn)a->fn)(a->arg, &row);
+        if (rc < 0) {
+            sqlite3_reset(q);
+            return rc;
+        }
+    }
+    if (q)
+        sqlite3_reset(q);
+    return r < 0 ? r : TK_OK;
+}
+
+static int sq_concerts_list(struct tk_store *st, tk_concert_fn fn, void *arg)
+{
+    struct list_args a = {.fn = (void *)fn, .arg = arg};
+    return sq_read(SQ(st), concerts_fn, &a);
+}
+
+static int schedules_fn(struct sq_conn *c, void *argp)
+{
+    struct list_args *a = argp;
+    if (a->id)
+        TK_TRY(exists(c, ST_CONCERT_EXISTS, a->id));
+    sqlite3_stmt *q = stmt(c, ST_SCHEDULES);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, a->now_ms);
+    sqlite3_bind_int64(q, 2, a->id);
+    int r;
+    while ((r = step_row(c, q)) == 1) {
+        struct tk_schedule row = {
+            .id = sqlite3_column_int64(q, 0),
+            .concert_id = sqlite3_column_int64(q, 1),
+            .starts_at_ms = sqlite3_column_int64(q, 3),
+            .total_seats = sqlite3_column_int(q, 4),
+            .reserved_seats = sqlite3_column_int(q, 5),
+        };
+        if (row.reserved_seats >= row.total_seats)
+            continue;
+        copy_text(row.concert_name, sizeof row.concert_name, q, 2);
+        int rc = ((tk_schedule_fn)a->fn)(a->arg, &row);
+        if (rc < 0) {
+            sqlite3_reset(q);
+            return rc;
+        }
+    }
+    sqlite3_reset(q);
+    return r < 0 ? r : TK_OK;
+}
+
+static int sq_schedules_available(struct tk_store *st, int64_t concert_id, int64_t now_ms, tk_schedule_fn fn,
+                                  void *arg)
+{
+    struct list_args a = {.id = concert_id, .now_ms = now_ms, .fn = (void *)fn, .arg = arg};
+    return sq_read(SQ(st), schedules_fn, &a);
+}
+
+static int seats_fn(struct sq_conn *c, void *argp)
+{
+    struct list_args *a = argp;
+    TK_TRY(exists(c, ST_SCHEDULE_EXISTS, a->id));
+    sqlite3_stmt *q = stmt(c, ST_SEATS_AVAIL);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, a->id);
+    sqlite3_bind_int64(q, 2, a->now_ms);
+    int r;
+    while ((r = step_row(c, q)) == 1) {
+        struct tk_seat row = {
+            .id = sqlite3_column_int64(q, 0),
+            .schedule_id = a->id,
+            .seat_number = sqlite3_column_int(q, 1),
+            .price_won = sqlite3_column_int64(q, 2),
+        };
+        int rc = ((tk_seat_fn)a->fn)(a->arg, &row);
+        if (rc < 0) {
+            sqlite3_reset(q);
+            return rc;
+        }
+    }
+    sqlite3_reset(q);
+    return r < 0 ? r : TK_OK;
+}
+
+static int sq_seats_available(struct tk_store *st, int64_t schedule_id, int64_t now_ms, tk_seat_fn fn, void *arg)
+{
+    struct list_args a = {.id = schedule_id, .now_ms = now_ms, .fn = (void *)fn, .arg = arg};
+    return sq_read(SQ(st), seats_fn, &a);
+}
+
+/* ---------- holds ---------- */
+
+struct seat_row {
+    int64_t id, schedule_id, price, hold_expires_at, version, starts_at;
+    int seat_number;
+    bool sold;
+};
+
+static int seat_read(struct sq_conn *c, int64_t seat_id, struct seat_row *out)
+{
+    sqlite3_stmt *q = stmt(c, ST_SEAT_GET);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, seat_id);
+    int r = step_row(c, q);
+    if (r <= 0) {
+        sqlite3_reset(q);
+        return r < 0 ? r : TK_ERR_NOT_FOUND;
+    }
+    out->id = sqlite3_column_int64(q, 0);
+    out->schedule_id = sqlite3_column_int64(q, 1);
+    out->seat_number = sqlite3_column_int(q, 2);
+    out->price = sqlite3_column_int64(q, 3);
+    out->sold = sqlite3_column_type(q, 4) != SQLITE_NULL;
+    out->hold_expires_at = sqlite3_column_type(q, 5) == SQLITE_NULL ? 0 : sqlite3_column_int64(q, 5);
+    out->version = sqlite3_column_int64(q, 6);
+    out->starts_at = sqlite3_column_int64(q, 7);
+    sqlite3_reset(q);
+    return TK_OK;
+}
+
+static bool seat_free(const struct seat_row *s, int64_t now_ms)
+{
+    return !s->sold && s->hold_expires_at <= now_ms && s->starts_at > now_ms;
+}
+
+struct hold_args {
+    enum tk_write_mode mode;
+    const struct tk_hold_req *req;
+    struct seat_row pre;
+    struct tk_hold *out;
+};
+
+static int hold_pre(struct sq_conn *c, void *argp)
+{
+    struct hold_args *a = argp;
+    TK_TRY(seat_read(c, a->req->seat_id, &a->pre));
+    if (a->mode != TK_WRITE_OPTIMISTIC && a->mode != TK_WRITE_UNSAFE)
+        return TK_OK;
+    return seat_free(&a->pre, a->req->now_ms) ? TK_OK : TK_ERR_SEAT_UNAVAILABLE;
+}
+
+static int hold_body(struct sq_conn *c, void *argp)
+{
+    struct hold_args *a = argp;
+    const struct tk_hold_req *r = a->req;
+    int64_t expires = r->now_ms + r->hold_ms;
+    sqlite3_stmt *q;
+    switch (a->mode) {
+    case TK_WRITE_ATOMIC:
+        if (a->pre.starts_at <= r->now_ms)
+            return TK_ERR_SEAT_UNAVAILABLE;
+        q = stmt(c, ST_SEAT_HOLD_ATOMIC);
+        break;
+    case TK_WRITE_PESSIMISTIC: {
+        struct seat_row now_row;
+        TK_TRY(seat_read(c, r->seat_id, &now_row));
+        if (!seat_free(&now_row, r->now_ms))
+            return TK_ERR_SEAT_UNAVAILABLE;
+        q = stmt(c, ST_SEAT_HOLD_BLIND);
+        break;
+    }
+    case TK_WRITE_OPTIMISTIC:
+        q = stmt(c, ST_SEAT_HOLD_CAS);
+        break;
+    default:
+        q = stmt(c, ST_SEAT_HOLD_BLIND);
+        break;
+    }
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, r->seat_id);
+    sqlite3_bind_int64(q, 2, r->user_id);
+    sqlite3_bind_int64(q, 3, expires);
+    if (a->mode == TK_WRITE_ATOMIC)
+        sqlite3_bind_int64(q, 4, r->now_ms);
+    else if (a->mode == TK_WRITE_OPTIMISTIC)
+        sqlite3_bind_int64(q, 4, a->pre.version);
+    TK_TRY(exec_stmt(c, q));
+    if (sqlite3_changes(c->db) != 1)
+        return a->mode == TK_WRITE_OPTIMISTIC ? TK_ERR_CONFLICT : TK_ERR_SEAT_UNAVAILABLE;
+
+    q = stmt(c, ST_HOLDS_COUNT);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, r->user_id);
+    sqlite3_bind_int64(q, 2, r->now_ms);
+    int64_t held = 0;
+    TK_TRY(query_int64(c, q, &held));
+    if (held >= r->max_holds)
+        return TK_ERR_HOLD_LIMIT;
+
+    q = stmt(c, ST_RES_EXPIRE_PREV);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, r->seat_id);
+    sqlite3_bind_int64(q, 2, r->now_ms);
+    TK_TRY(exec_stmt(c, q));
+
+    q = stmt(c, ST_RES_INSERT);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, r->seat_id);
+    sqlite3_bind_int64(q, 2, r->user_id);
+    sqlite3_bind_int64(q, 3, r->now_ms);
+    sqlite3_bind_int64(q, 4, expires);
+    TK_TRY(exec_stmt(c, q));
+    int64_t reservation_id = sqlite3_last_insert_rowid(c->db);
+
+    q = stmt(c, ST_SEAT_SET_HOLD_ID);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, r->seat_id);
+    sqlite3_bind_int64(q, 2, reservation_id);
+    TK_TRY(exec_stmt(c, q));
+
+    *a->out = (struct tk_hold){
+        .reservation_id = reservation_id,
+        .seat_id = r->seat_id,
+        .schedule_id = a->pre.schedule_id,
+        .user_id = r->user_id,
+        .seat_number = a->pre.seat_number,
+        .price_won = a->pre.price,
+        .expires_at_ms = expires,
+        .state = HOLD_HELD,
+    };
+    return TK_OK;
+}
+
+static int sq_hold_create(struct tk_store *st, enum tk_write_mode mode, const struct tk_hold_req *req,
+                          struct tk_hold *out)
+{
+    struct hold_args a = {.mode = mode, .req = req, .out = out};
+    return sq_run(SQ(st), hold_pre, hold_body, &a);
+}
+
+/* ---------- payment ---------- */
+
+struct pay_args {
+    const struct tk_pay_req *req;
+    struct tk_payment *out;
+};
+
+static int pay_body(struct sq_conn *c, void *argp)
+{
+    struct pay_args *a = argp;
+    const struct tk_pay_req *r = a->req;
+    int64_t res_id = r->reservation_id;
+    sqlite3_stmt *q;
+    if (!res_id) {
+        q = stmt(c, ST_RES_BY_SEAT);
+        if (!q)
+            return TK_ERR_INTERNAL;
+        sqlite3_bind_int64(q, 1, r->seat_id);
+        sqlite3_bind_int64(q, 2, r->user_id);
+        TK_TRY(query_int64(c, q, &res_id));
+    }
+    q = stmt(c, ST_RES_GET);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, res_id);
+    int row = step_row(c, q);
+    if (row <= 0) {
+        sqlite3_reset(q);
+        return row < 0 ? row : TK_ERR_NOT_FOUND;
+    }
+    struct tk_payment *p = a->out;
+    p->reservation_id = res_id;
+    p->seat_id = sqlite3_column_int64(q, 1);
+    int64_t owner = sqlite3_column_int64(q, 2);
+    char status[16];
+    copy_text(status, sizeof status, q, 3);
+    int64_t expires_at = sqlite3_column_int64(q, 4);
+    p->seat_number = sqlite3_column_int(q, 5);
+    p->amount_won = sqlite3_column_int64(q, 6);
+    copy_text(p->concert_name, sizeof p->concert_name, q, 8);
+    p->starts_at_ms = sqlite3_column_int64(q, 9);
+    sqlite3_reset(q);
+
+    if (owner != r->user_id)
+        return TK_ERR_FORBIDDEN;
+    if (strcmp(status, "PAID") == 0)
+        return TK_ERR_ALREADY_PAID;
+    if (strcmp(status, "HELD") != 0 || expires_at <= r->now_ms)
+        return TK_ERR_HOLD_EXPIRED;
+
+    q = stmt(c, ST_USER_DEBIT);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, r->user_id);
+    sqlite3_bind_int64(q, 2, p->amount_won);
+    int rc = query_int64(c, q, &p->balance_won);
+    if (rc == TK_ERR_NOT_FOUND)
+        return TK_ERR_INSUFFICIENT_BALANCE;
+    TK_TRY(rc);
+
+    q = stmt(c, ST_PAYMENT_INSERT);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, res_id);
+    sqlite3_bind_int64(q, 2, p->seat_id);
+    sqlite3_bind_int64(q, 3, r->user_id);
+    sqlite3_bind_int64(q, 4, p->amount_won);
+    sqlite3_bind_int64(q, 5, r->now_ms);
+    rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    if ((rc & 0xff) == SQLITE_CONSTRAINT)
+        return TK_ERR_ALREADY_PAID; /* the UNIQUE(seat_id) guard: never sell a seat twice */
+    if (rc != SQLITE_DONE)
+        return sq_fail(c, rc, "payment insert");
+    p->payment_id = sqlite3_last_insert_rowid(c->db);
+
+    char ref[48];
+    snprintf(ref, sizeof ref, "payment:%lld", (long long)p->payment_id);
+    TK_TRY(ledger_append(c, r->user_id, "PAYMENT", -p->amount_won, p->balance_won, ref, r->now_ms));
+
+    q = stmt(c, ST_SEAT_SELL);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, p->seat_id);
+    sqlite3_bind_int64(q, 2, r->user_id);
+    sqlite3_bind_int64(q, 3, res_id);
+    sqlite3_bind_int64(q, 4, r->now_ms);
+    TK_TRY(exec_stmt(c, q));
+    if (sqlite3_changes(c->db) != 1)
+        return TK_ERR_HOLD_EXPIRED; /* the seat's current hold is not this reservation */
+
+    q = stmt(c, ST_RES_SET_PAID);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, res_id);
+    TK_TRY(exec_stmt(c, q));
+    return sqlite3_changes(c->db) == 1 ? TK_OK : TK_ERR_ALREADY_PAID;
+}
+
+static int sq_payment_create(struct tk_store *st, const struct tk_pay_req *req, struct tk_payment *out)
+{
+    struct pay_args a = {.req = req, .out = out};
+    return sq_run(SQ(st), NULL, pay_body, &a);
+}
+
+/* ---------- sweep ---------- */
+
+struct expire_args {
+    int64_t now_ms;
+    int limit;
+    int expired;
+};
+
+static int expire_body(struct sq_conn *c, void *argp)
+{
+    struct expire_args *a = argp;
+    enum { BATCH = 256 };
+    int64_t ids[BATCH][2];
+    int n = 0;
+    sqlite3_stmt *q = stmt(c, ST_HOLDS_DUE);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, a->now_ms);
+    sqlite3_bind_int(q, 2, a->limit < BATCH ? a->limit : BATCH);
+    int r;
+    while (n < BATCH && (r = step_row(c, q)) == 1) {
+        ids[n][0] = sqlite3_column_int64(q, 0);
+        ids[n][1] = sqlite3_column_int64(q, 1);
+        n++;
+    }
+    sqlite3_reset(q);
+    for (int i = 0; i < n; i++) {
+        q = stmt(c, ST_RES_SET_EXPIRED);
+        if (!q)
+            return TK_ERR_INTERNAL;
+        sqlite3_bind_int64(q, 1, ids[i][0]);
+        TK_TRY(exec_stmt(c, q));
+        q = stmt(c, ST_SEAT_RELEASE);
+        if (!q)
+            return TK_ERR_INTERNAL;
+        sqlite3_bind_int64(q, 1, ids[i][1]);
+        sqlite3_bind_int64(q, 2, ids[i][0]);
+        sqlite3_bind_int64(q, 3, a->now_ms);
+        TK_TRY(exec_stmt(c, q));
+    }
+    a->expired = n;
+    return TK_OK;
+}
+
+static int sq_holds_expire_due(struct tk_store *st, int64_t now_ms, int limit, int *expired)
+{
+    struct expire_args a = {.now_ms = now_ms, .limit = limit};
+    TK_TRY(sq_run(SQ(st), NULL, expire_body, &a));
+    *expired = a.expired;
+    return TK_OK;
+}
+
+/* ---------- lifecycle ---------- */
+
+static void sq_close(struct tk_store *st)
+{
+    struct sq_store *s = SQ(st);
+    TK_ASSERT(s->open_count == 0 || s->free_list);
+    while (s->free_list) {
+        struct sq_conn *c = s->free_list;
+        s->free_list = c->next_free;
+        conn_free(c);
+    }
+    pthread_mutex_destroy(&s->pool_mu);
+    pthread_cond_destroy(&s->pool_cv);
+    pthread_mutex_destroy(&s->write_mu);
+    free(s);
+}
+
+static const struct tk_store_ops SQLITE_OPS = {
+    .name = "sqlite",
+    .migrate = sq_migrate,
+    .seed_demo = sq_seed_demo,
+    .ping = sq_ping,
+    .user_create = sq_user_create,
+    .user_by_api_key = sq_user_by_api_key,
+    .user_get = sq_user_get,
+    .wallet_charge = sq_wallet_charge,
+    .concerts_list = sq_concerts_list,
+    .schedules_available = sq_schedules_available,
+    .seats_available = sq_seats_available,
+    .hold_create = sq_hold_create,
+    .payment_create = sq_payment_create,
+    .holds_expire_due = sq_holds_expire_due,
+    .close = sq_close,
+};
+
+int sqlite_store_open(const char *path, int pool_max, struct tk_store **out, char *errbuf, int errlen)
+{
+    if (!*path || strlen(path) >= sizeof(((struct sq_store *)0)->path)) {
+        snprintf(errbuf, (size_t)errlen, "sqlite: a file path is needed (sqlite:PATH)");
+        return TK_ERR_INVALID;
+    }
+    struct sq_store *s = calloc(1, sizeof *s);
+    if (!s)
+        return TK_ERR_NOMEM;
+    s->base.ops = &SQLITE_OPS;
+    snprintf(s->path, sizeof s->path, "%s", path);
+    s->pool_max = pool_max > 0 ? pool_max : 4;
+    pthread_mutex_init(&s->pool_mu, NULL);
+    pthread_cond_init(&s->pool_cv, NULL);
+    pthread_mutex_init(&s->write_mu, NULL);
+    /* Open one connection now so that a bad path fails at start-up, not on the first request. */
+    struct sq_conn *c;
+    int rc = conn_get(s, &c);
+    if (rc < 0) {
+        snprintf(errbuf, (size_t)errlen, "sqlite: cannot open '%s'", path);
+        s->open_count = 0;
+        sq_close(&s->base);
+        return rc;
+    }
+    conn_put(s, c);
+    *out = &s->base;
+    return TK_OK;
+}

@@ -1,0 +1,153 @@
+/* store.h — the system of record behind one table of function pointers.
+ *
+ * One implementation per file: sqlite.c now (embedded), pg.c for a shared PostgreSQL. core/ calls these
+ * and knows no SQL. Every write function is one transaction: it either commits whole or changes nothing.
+ * Every function returns 0 or a negative enum tk_err; TK_ERR_UNAVAILABLE means the backing database
+ * could not be reached or timed out and nothing was changed.
+ *
+ * Contended writes take an enum tk_write_mode chosen by the lock strategy (lock/strategy.h):
+ *   ATOMIC       one conditional statement per row (UPDATE … WHERE balance + x <= max)
+ *   PESSIMISTIC  read then write inside one transaction holding the row lock (FOR UPDATE / BEGIN IMMEDIATE)
+ *   OPTIMISTIC   read the row's version outside a transaction, then compare-and-set on the version;
+ *                TK_ERR_CONFLICT when another writer got there first (the strategy retries)
+ *   UNSAFE       read, then blind write, no protection: only for the lab's control group or behind an
+ *                external lock (the mutex / Redis lock strategies)
+ */
+#ifndef TK_STORE_H
+#define TK_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "util/err.h"
+
+#define STORE_NAME_MAX 256
+
+enum tk_write_mode { TK_WRITE_ATOMIC, TK_WRITE_PESSIMISTIC, TK_WRITE_OPTIMISTIC, TK_WRITE_UNSAFE };
+
+enum tk_hold_state { HOLD_HELD, HOLD_PAID, HOLD_EXPIRED };
+
+struct tk_user {
+    int64_t id;
+    char name[STORE_NAME_MAX];
+    int64_t balance_won;
+};
+
+struct tk_concert {
+    int64_t id;
+    char name[STORE_NAME_MAX];
+};
+
+struct tk_schedule {
+    int64_t id;
+    int64_t concert_id;
+    char concert_name[STORE_NAME_MAX];
+    int64_t starts_at_ms;
+    int total_seats;
+    int reserved_seats; /* sold, or held by an unexpired hold */
+};
+
+struct tk_seat {
+    int64_t id;
+    int64_t schedule_id;
+    int seat_number;
+    int64_t price_won;
+};
+
+struct tk_hold_req {
+    int64_t user_id;
+    int64_t seat_id;
+    int64_t now_ms;
+    int64_t hold_ms;
+    int max_holds;
+};
+
+struct tk_hold {
+    int64_t reservation_id;
+    int64_t seat_id;
+    int64_t schedule_id;
+    int64_t user_id;
+    int seat_number;
+    int64_t price_won;
+    int64_t expires_at_ms;
+    enum tk_hold_state state;
+};
+
+struct tk_pay_req {
+    int64_t user_id;
+    int64_t reservation_id; /* 0 when paying by seat */
+    int64_t seat_id;        /* 0 when paying by reservation */
+    int64_t now_ms;
+};
+
+struct tk_payment {
+    int64_t payment_id;
+    int64_t reservation_id;
+    int64_t seat_id;
+    int seat_number;
+    char concert_name[STORE_NAME_MAX];
+    int64_t starts_at_ms;
+    int64_t amount_won;
+    int64_t balance_won; /* the payer's balance after */
+};
+
+/* Visitors: return 0 to go on, negative to stop (that error is returned). */
+typedef int (*tk_concert_fn)(void *arg, const struct tk_concert *c);
+typedef int (*tk_schedule_fn)(void *arg, const struct tk_schedule *s);
+typedef int (*tk_seat_fn)(void *arg, const struct tk_seat *s);
+
+struct tk_store;
+
+struct tk_store_ops {
+    const char *name; /* "sqlite" | "postgres" */
+    int (*migrate)(struct tk_store *st);
+    /* Creates the demo data unless concerts exist already; *seeded tells which. */
+    int (*seed_demo)(struct tk_store *st, int64_t now_ms, bool *seeded);
+    int (*ping)(struct tk_store *st);
+
+    int (*user_create)(struct tk_store *st, const char *name, const char *api_key, int64_t now_ms, struct tk_user *out);
+    int (*user_by_api_key)(struct tk_store *st, const char *api_key, int64_t *user_id);
+    int (*user_get)(struct tk_store *st, int64_t user_id, struct tk_user *out);
+    /* Adds amount to the wallet and writes one CHARGE ledger entry. */
+    int (*wallet_charge)(struct tk_store *st, enum tk_write_mode mode, int64_t user_id, int64_t amount_won,
+                         int64_t now_ms, int64_t *balance_won);
+
+    int (*concerts_list)(struct tk_store *st, tk_concert_fn fn, void *arg);
+    /* Schedules not yet started with at least one free seat; concert_id 0 = all (TK_ERR_NOT_FOUND if unknown). */
+    int (*schedules_available)(struct tk_store *st, int64_t concert_id, int64_t now_ms, tk_schedule_fn fn, void *arg);
+    /* Seats neither sold nor held by an unexpired hold (TK_ERR_NOT_FOUND if the schedule is unknown). */
+    int (*seats_available)(struct tk_store *st, int64_t schedule_id, int64_t now_ms, tk_seat_fn fn, void *arg);
+
+    /* Holds a seat: SEAT_UNAVAILABLE, HOLD_LIMIT, NOT_FOUND. */
+    int (*hold_create)(struct tk_store *st, enum tk_write_mode mode, const struct tk_hold_req *req, struct tk_hold *out);
+    /* Pays a hold in one transaction: NOT_FOUND, FORBIDDEN, ALREADY_PAID, HOLD_EXPIRED, INSUFFICIENT_BALANCE. */
+    int (*payment_create)(struct tk_store *st, const struct tk_pay_req *req, struct tk_payment *out);
+    /* Marks at most `limit` holds past their expiry EXPIRED and frees their seats (idempotent). */
+    int (*holds_expire_due)(struct tk_store *st, int64_t now_ms, int limit, int *expired);
+
+    void (*close)(struct tk_store *st);
+};
+
+struct tk_store {
+    const struct tk_store_ops *ops;
+};
+
+/* Opens the store named by a --db URL ("sqlite:PATH"). pool_max bounds its connections. On failure writes a
+ * readable reason to errbuf; a failed open needs no close. */
+int store_open(const char *url, int pool_max, struct tk_store **out, char *errbuf, int errlen) TK_MUST_CHECK;
+/* store_close(NULL) is a no-op. */
+void store_close(struct tk_store *st);
+
+/* The demo catalogue, shared by every backend's seed_demo. */
+struct store_demo_concert {
+    const char *name;
+    int days_ahead[3];
+};
+extern const struct store_demo_concert STORE_DEMO_CONCERTS[];
+extern const int STORE_DEMO_CONCERT_COUNT;
+#define STORE_DEMO_SEATS 50
+/* Price of a demo seat by its number (1..50). */
+int64_t store_demo_price_won(int seat_number);
+/* Start time of a demo date: days_ahead days after now, at 19:00 UTC. */
+int64_t store_demo_starts_at_ms(int64_t now_ms, int days_ahead);
+
+#endif

@@ -1,0 +1,49 @@
+/* rand.c — getrandom(2) for secrets, a seeded per-thread xorshift for jitter. */
+#include "util/rand.h"
+
+#include <sys/random.h>
+#include <errno.h>
+#include "util/clock.h"
+
+int rand_hex(char *out, size_t nbytes)
+{
+    unsigned char raw[64];
+    TK_ASSERT(nbytes <= sizeof raw);
+    size_t got = 0;
+    while (got < nbytes) {
+        ssize_t n = getrandom(raw + got, nbytes - got, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return TK_ERR_INTERNAL;
+        }
+        got += (size_t)n;
+    }
+    static const char HEX[] = "0123456789abcdef";
+    for (size_t i = 0; i < nbytes; i++) {
+        out[2 * i] = HEX[raw[i] >> 4];
+        out[2 * i + 1] = HEX[raw[i] & 15];
+    }
+    out[2 * nbytes] = 0;
+    return TK_OK;
+}
+
+static __thread uint64_t xs_state;
+
+uint64_t rand_below(uint64_t bound)
+{
+    if (bound == 0)
+        return 0;
+    if (xs_state == 0) {
+        uint64_t seed = 0;
+        if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+            seed = (uint64_t)clock_mono_ns();
+        xs_state = seed | 1;
+    }
+    uint64_t x = xs_state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    xs_state = x;
+    return x % bound;
+}

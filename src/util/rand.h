@@ -1,0 +1,14 @@
+/* rand.h — secrets (API keys, queue tokens) from the kernel's CSPRNG, and cheap jitter for backoff. */
+#ifndef TK_RAND_H
+#define TK_RAND_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "util/err.h"
+
+/* Writes 2*nbytes lowercase hex digits and a NUL into out (size >= 2*nbytes+1). */
+int rand_hex(char *out, size_t nbytes) TK_MUST_CHECK;
+/* A uniformly distributed value in [0, bound) from a per-thread xorshift generator (not a secret). */
+uint64_t rand_below(uint64_t bound);
+
+#endif
