@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# README command 2: install what is missing, build, and run the whole test suite with ctest —
+# once in a normal build, once under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Set TICKETD_SKIP_SANITIZERS=1 for a quicker local run (CI never sets it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+
+echo "== build (warnings are errors) ==" >&2
+bash scripts/build.sh build -DTICKETD_WERROR=ON
+echo "== tests ==" >&2
+(cd build && ctest --output-on-failure --timeout 600)
+
+if [ "${TICKETD_SKIP_SANITIZERS:-0}" != "1" ]; then
+  echo "== build with ASan + UBSan ==" >&2
+  bash scripts/build.sh build-asan -DTICKETD_WERROR=ON -DTICKETD_ASAN=ON -DCMAKE_BUILD_TYPE=Debug
+  echo "== tests under ASan + UBSan ==" >&2
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+  (cd build-asan && ctest --output-on-failure --timeout 900)
+fi
+echo "all tests passed" >&2

@@ -1,0 +1,178 @@
+/* test_booking.c — core/ wired as the server wires it (SQLite store, strategy, in-process waiting room)
+ * on a fake clock: accounts and keys, charge validation, hold expiry with no sweep, payment expiring
+ * the queue token and admitting the next waiter, and the sweep. */
+#include "unit.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "core/app.h"
+
+static const int64_t T0 = 1800000000000LL;
+
+struct fx {
+    char dir[64];
+    struct tk_clock clock;
+    struct tk_app app;
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/tk-unit-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    char url[128], err[128];
+    snprintf(url, sizeof url, "sqlite:%s/t.db", f->dir);
+    clock_fake_init(&f->clock, T0);
+    struct tk_app *a = &f->app;
+    assert_int_equal(store_open(url, 3, &a->store, err, sizeof err), TK_OK);
+    assert_int_equal(a->store->ops->migrate(a->store), TK_OK);
+    bool seeded;
+    assert_int_equal(a->store->ops->seed_demo(a->store, T0, &seeded), TK_OK);
+    assert_int_equal(strategy_open("atomic", 5, &a->strategy, err, sizeof err), TK_OK);
+    struct admission_policy p = {.max_active = 1, .admit_per_sec = 10, .token_ms = 600000, .idle_ms = 600000};
+    assert_int_equal(waitroom_mem_open(&p, 100, T0, &a->waitroom), TK_OK);
+    a->clock = &f->clock;
+    a->hold_ms = 300000;
+    a->max_holds_per_user = 4;
+    a->redis_state = "off";
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    waitroom_free(f->app.waitroom);
+    strategy_free(f->app.strategy);
+    store_close(f->app.store);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    int rc = system(cmd);
+    free(f);
+    return rc == 0 ? 0 : -1;
+}
+
+static void accounts(void **state)
+{
+    struct fx *f = *state;
+    struct tk_user u;
+    char key[API_KEY_LEN + 1];
+    assert_int_equal(account_create(&f->app, "lee", &u, key), TK_OK);
+    assert_int_equal(strlen(key), API_KEY_LEN);
+    assert_memory_equal(key, "tk_", 3);
+    char header[64];
+    snprintf(header, sizeof header, "Bearer %s", key);
+    int64_t uid = 0;
+    assert_int_equal(account_authenticate(&f->app, header, &uid), TK_OK);
+    assert_int_equal(uid, u.id);
+    /* forged, malformed or missing keys */
+    char forged[64];
+    snprintf(forged, sizeof forged, "Bearer %s", key);
+    forged[strlen(forged) - 1] = forged[strlen(forged) - 1] == 'a' ? 'b' : 'a';
+    assert_int_equal(account_authenticate(&f->app, forged, &uid), TK_ERR_UNAUTHORIZED);
+    assert_int_equal(account_authenticate(&f->app, key, &uid), TK_ERR_UNAUTHORIZED); /* no "Bearer " */
+    assert_int_equal(account_authenticate(&f->app, "Bearer ' OR 1=1 --", &uid), TK_ERR_UNAUTHORIZED);
+    assert_int_equal(account_authenticate(&f->app, NULL, &uid), TK_ERR_UNAUTHORIZED);
+    struct tk_user u2;
+    char key2[API_KEY_LEN + 1];
+    assert_int_equal(account_create(&f->app, "", &u2, key2), TK_ERR_INVALID);
+}
+
+static void charges(void **state)
+{
+    struct fx *f = *state;
+    struct tk_user u;
+    char key[API_KEY_LEN + 1];
+    assert_int_equal(account_create(&f->app, "park", &u, key), TK_OK);
+    int64_t b = -1;
+    assert_int_equal(wallet_charge(&f->app, u.id, 0, &b), TK_ERR_INVALID);
+    assert_int_equal(wallet_charge(&f->app, u.id, -5, &b), TK_ERR_INVALID);
+    assert_int_equal(wallet_charge(&f->app, u.id, 1000000001, &b), TK_ERR_INVALID);
+    assert_int_equal(wallet_balance(&f->app, u.id, &b), TK_OK);
+    assert_int_equal(b, 0);
+    assert_int_equal(wallet_charge(&f->app, u.id, 1000000000, &b), TK_OK);
+    assert_int_equal(b, 1000000000);
+    assert_int_equal(f->app.counters.charges, 1);
+}
+
+static void hold_pay_and_admission(void **state)
+{
+    struct fx *f = *state;
+    struct tk_app *a = &f->app;
+    struct tk_user u1, u2;
+    char k1[API_KEY_LEN + 1], k2[API_KEY_LEN + 1];
+    assert_int_equal(account_create(a, "a", &u1, k1), TK_OK);
+    assert_int_equal(account_create(a, "b", &u2, k2), TK_OK);
+    int64_t b;
+    assert_int_equal(wallet_charge(a, u1.id, 500000, &b), TK_OK);
+    struct tk_ticket t1, t2;
+    bool created;
+    assert_int_equal(a->waitroom->ops->issue(a->waitroom, u1.id, T0, &t1, &created), TK_OK);
+    assert_int_equal(a->waitroom->ops->issue(a->waitroom, u2.id, T0, &t2, &created), TK_OK);
+    assert_int_equal(t1.state, TOKEN_ACTIVE);
+    assert_int_equal(t2.state, TOKEN_WAITING);
+
+    struct tk_hold h;
+    assert_int_equal(booking_hold(a, u1.id, 1, &h), TK_OK);
+    assert_int_equal(h.expires_at_ms, T0 + 300000);
+    struct tk_hold other;
+    assert_int_equal(booking_hold(a, u2.id, 1, &other), TK_ERR_SEAT_UNAVAILABLE);
+    /* the hold lapses at hold_ms with no sweep; then u1 holds it again */
+    clock_fake_advance(&f->clock, 300000);
+    struct tk_payment p;
+    assert_int_equal(booking_pay(a, u1.id, t1.token, h.reservation_id, 0, &p), TK_ERR_HOLD_EXPIRED);
+    assert_int_equal(wallet_balance(a, u1.id, &b), TK_OK);
+    assert_int_equal(b, 500000);
+    assert_int_equal(booking_hold(a, u1.id, 1, &h), TK_OK);
+    struct tk_ticket s;
+    /* the waiter keeps polling (a silent one would lose its place after idle_ms) */
+    assert_int_equal(a->waitroom->ops->status(a->waitroom, t2.token, clock_now_ms(&f->clock), &s), TK_OK);
+    assert_int_equal(s.state, TOKEN_WAITING);
+    assert_int_equal(booking_pay(a, u1.id, t1.token, h.reservation_id, 0, &p), TK_OK);
+    assert_int_equal(p.balance_won, 350000);
+    assert_int_equal(a->counters.payments, 1);
+    assert_int_equal(a->counters.payments_won, 150000);
+    /* paying expired the token and admitted the waiter */
+    assert_int_equal(a->waitroom->ops->status(a->waitroom, t1.token, clock_now_ms(&f->clock), &s), TK_OK);
+    assert_int_equal(s.state, TOKEN_EXPIRED);
+    assert_int_equal(a->waitroom->ops->status(a->waitroom, t2.token, clock_now_ms(&f->clock), &s), TK_OK);
+    assert_int_equal(s.state, TOKEN_ACTIVE);
+    assert_int_equal(booking_pay(a, u1.id, NULL, h.reservation_id, 0, &p), TK_ERR_ALREADY_PAID);
+}
+
+static void sweep(void **state)
+{
+    struct fx *f = *state;
+    struct tk_app *a = &f->app;
+    struct tk_user u;
+    char k[API_KEY_LEN + 1];
+    assert_int_equal(account_create(a, "c", &u, k), TK_OK);
+    struct tk_hold h1, h2;
+    assert_int_equal(booking_hold(a, u.id, 10, &h1), TK_OK);
+    assert_int_equal(booking_hold(a, u.id, 11, &h2), TK_OK);
+    assert_int_equal(sweep_once(a), TK_OK);
+    assert_int_equal(a->counters.holds_expired, 0);
+    clock_fake_advance(&f->clock, 300000);
+    assert_int_equal(sweep_once(a), TK_OK);
+    assert_int_equal(a->counters.holds_expired, 2);
+    assert_int_equal(sweep_once(a), TK_OK);
+    assert_int_equal(a->counters.holds_expired, 2);
+    /* the background sweeper starts and stops cleanly */
+    struct tk_sweeper *sw = NULL;
+    assert_int_equal(sweeper_start(a, 10, &sw), TK_OK);
+    usleep(30000);
+    sweeper_stop(sw);
+    sweeper_stop(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(accounts, setup, teardown),
+        cmocka_unit_test_setup_teardown(charges, setup, teardown),
+        cmocka_unit_test_setup_teardown(hold_pay_and_admission, setup, teardown),
+        cmocka_unit_test_setup_teardown(sweep, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

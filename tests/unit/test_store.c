@@ -1,0 +1,334 @@
+/* test_store.c — the SQLite store's rules, for every write mode: charges with ledger entries and
+ * overflow refusal, holds (limit, expiry at exactly hold_ms with no sweep, re-hold), payments (owner,
+ * expiry, balance, double payment), the idempotent sweep, and the catalogue. Uses a temp file. */
+#include "unit.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sqlite3.h>
+#include "store/store.h"
+
+static const int64_t T0 = 1800000000000LL;
+static const int64_t HOLD_MS = 300000;
+
+struct fx {
+    char dir[64];
+    char path[96];
+    struct tk_store *st;
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/tk-unit-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
+    char err[128], url[128];
+    snprintf(url, sizeof url, "sqlite:%s", f->path);
+    assert_int_equal(store_open(url, 3, &f->st, err, sizeof err), TK_OK);
+    assert_int_equal(f->st->ops->migrate(f->st), TK_OK);
+    assert_int_equal(f->st->ops->migrate(f->st), TK_OK); /* idempotent */
+    bool seeded = false;
+    assert_int_equal(f->st->ops->seed_demo(f->st, T0, &seeded), TK_OK);
+    assert_true(seeded);
+    assert_int_equal(f->st->ops->seed_demo(f->st, T0, &seeded), TK_OK);
+    assert_false(seeded); /* only once */
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    store_close(f->st);
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    if (system(cmd) != 0)
+        return -1;
+    free(f);
+    return 0;
+}
+
+static int64_t new_user(struct fx *f, const char *key, int64_t balance)
+{
+    struct tk_user u;
+    assert_int_equal(f->st->ops->user_create(f->st, "u", key, T0, &u), TK_OK);
+    if (balance) {
+        int64_t b;
+        assert_int_equal(f->st->ops->wallet_charge(f->st, TK_WRITE_ATOMIC, u.id, balance, T0, &b), TK_OK);
+    }
+    return u.id;
+}
+
+static int64_t balance_of(struct fx *f, int64_t user)
+{
+    struct tk_user u;
+    assert_int_equal(f->st->ops->user_get(f->st, user, &u), TK_OK);
+    return u.balance_won;
+}
+
+/* Direct SQL for what the API cannot do: read ledger sums, set a balance near the limit. */
+static int64_t sql_int(struct fx *f, const char *sql)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+    int64_t v = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return v;
+}
+
+static void sql_exec(struct fx *f, const char *sql)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static const enum tk_write_mode MODES[] = {TK_WRITE_ATOMIC, TK_WRITE_PESSIMISTIC, TK_WRITE_OPTIMISTIC,
+                                           TK_WRITE_UNSAFE};
+
+static void charge_every_mode(void **state)
+{
+    struct fx *f = *state;
+    int64_t u = new_user(f, "tk_a", 0);
+    int64_t expect = 0;
+    for (size_t m = 0; m < 4; m++) {
+        int64_t b = -1;
+        assert_int_equal(f->st->ops->wallet_charge(f->st, MODES[m], u, 1000 + (int64_t)m, T0, &b), TK_OK);
+        expect += 1000 + (int64_t)m;
+        assert_int_equal(b, expect);
+    }
+    assert_int_equal(balance_of(f, u), expect);
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT SUM(amount) FROM ledger WHERE user_id=%lld AND kind='CHARGE'", (long long)u);
+    assert_int_equal(sql_int(f, sql), expect);
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM ledger WHERE user_id=%lld", (long long)u);
+    assert_int_equal(sql_int(f, sql), 4);
+    int64_t b;
+    assert_int_equal(f->st->ops->wallet_charge(f->st, TK_WRITE_ATOMIC, 999999, 5, T0, &b), TK_ERR_NOT_FOUND);
+}
+
+static void charge_overflow_changes_nothing(void **state)
+{
+    struct fx *f = *state;
+    int64_t u = new_user(f, "tk_b", 0);
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE users SET balance = 9223372036854775000 WHERE id = %lld", (long long)u);
+    sql_exec(f, sql);
+    for (size_t m = 0; m < 4; m++) {
+        int64_t b = -1;
+        assert_int_equal(f->st->ops->wallet_charge(f->st, MODES[m], u, 1000, T0, &b), TK_ERR_OVERFLOW);
+        assert_int_equal(balance_of(f, u), 9223372036854775000LL);
+    }
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM ledger WHERE user_id=%lld", (long long)u);
+    assert_int_equal(sql_int(f, sql), 0);
+}
+
+struct seats_ctx {
+    int n;
+    int64_t first_id;
+    int64_t ids[64];
+};
+
+static int count_seat(void *arg, const struct tk_seat *s)
+{
+    struct seats_ctx *c = arg;
+    if (!c->n)
+        c->first_id = s->id;
+    c->ids[c->n++] = s->id;
+    return TK_OK;
+}
+
+static int seats_free(struct fx *f, int64_t schedule, int64_t now, struct seats_ctx *c)
+{
+    memset(c, 0, sizeof *c);
+    assert_int_equal(f->st->ops->seats_available(f->st, schedule, now, count_seat, c), TK_OK);
+    return c->n;
+}
+
+static int hold(struct fx *f, enum tk_write_mode mode, int64_t user, int64_t seat, int64_t now, int max,
+                struct tk_hold *out)
+{
+    struct tk_hold_req r = {.user_id = user, .seat_id = seat, .now_ms = now, .hold_ms = HOLD_MS, .max_holds = max};
+    return f->st->ops->hold_create(f->st, mode, &r, out);
+}
+
+static int pay(struct fx *f, int64_t user, int64_t res, int64_t seat, int64_t now, struct tk_payment *out)
+{
+    struct tk_pay_req r = {.user_id = user, .reservation_id = res, .seat_id = seat, .now_ms = now};
+    return f->st->ops->payment_create(f->st, &r, out);
+}
+
+static void hold_rules_every_mode(void **state)
+{
+    struct fx *f = *state;
+    for (size_t m = 0; m < 4; m++) {
+        int64_t schedule = 1 + (int64_t)m; /* a fresh date per mode */
+        char k1[16], k2[16];
+        snprintf(k1, sizeof k1, "tk_h%zu", m);
+        snprintf(k2, sizeof k2, "tk_i%zu", m);
+        int64_t u1 = new_user(f, k1, 0), u2 = new_user(f, k2, 0);
+        struct seats_ctx c;
+        assert_int_equal(seats_free(f, schedule, T0, &c), 50);
+        int64_t seat = c.ids[0];
+        struct tk_hold h, h2;
+        assert_int_equal(hold(f, MODES[m], u1, seat, T0, 2, &h), TK_OK);
+        assert_int_equal(h.expires_at_ms, T0 + HOLD_MS);
+        assert_int_equal(h.seat_number, 1);
+        assert_int_equal(h.state, HOLD_HELD);
+        assert_int_equal(seats_free(f, schedule, T0, &c), 49);
+        /* nobody can hold it while the hold lasts, not even its holder */
+        assert_int_equal(hold(f, MODES[m], u2, seat, T0 + HOLD_MS - 1, 2, &h2), TK_ERR_SEAT_UNAVAILABLE);
+        assert_int_equal(hold(f, MODES[m], u1, seat, T0, 2, &h2), TK_ERR_SEAT_UNAVAILABLE);
+        /* the hold limit */
+        assert_int_equal(hold(f, MODES[m], u1, c.ids[1], T0, 2, &h2), TK_OK);
+        assert_int_equal(hold(f, MODES[m], u1, c.ids[2], T0, 2, &h2), TK_ERR_HOLD_LIMIT);
+        assert_int_equal(seats_free(f, schedule, T0, &c), 48); /* the refused hold left nothing behind */
+        /* at exactly hold_ms the seat is free again, with no sweep */
+        assert_int_equal(seats_free(f, schedule, T0 + HOLD_MS, &c), 50);
+        assert_int_equal(hold(f, MODES[m], u2, seat, T0 + HOLD_MS, 2, &h2), TK_OK);
+        /* the first holder's reservation is now expired */
+        struct tk_payment p;
+        assert_int_equal(pay(f, u1, h.reservation_id, 0, T0 + HOLD_MS, &p), TK_ERR_HOLD_EXPIRED);
+        assert_int_equal(hold(f, MODES[m], u1, 999999, T0, 2, &h2), TK_ERR_NOT_FOUND);
+    }
+}
+
+static void payment_rules(void **state)
+{
+    struct fx *f = *state;
+    int64_t rich = new_user(f, "tk_rich", 1000000), poor = new_user(f, "tk_poor", 1000);
+    struct seats_ctx c;
+    seats_free(f, 6, T0, &c);
+    struct tk_hold h, hp;
+    assert_int_equal(hold(f, TK_WRITE_ATOMIC, rich, c.ids[0], T0, 4, &h), TK_OK);
+    assert_int_equal(hold(f, TK_WRITE_ATOMIC, poor, c.ids[1], T0, 4, &hp), TK_OK);
+    struct tk_payment p;
+    /* someone else's hold */
+    assert_int_equal(pay(f, poor, h.reservation_id, 0, T0 + 1, &p), TK_ERR_FORBIDDEN);
+    assert_int_equal(pay(f, rich, 999999, 0, T0 + 1, &p), TK_ERR_NOT_FOUND);
+    assert_int_equal(pay(f, rich, 0, c.ids[5], T0 + 1, &p), TK_ERR_NOT_FOUND); /* never held that seat */
+    /* insufficient balance changes nothing */
+    assert_int_equal(pay(f, poor, hp.reservation_id, 0, T0 + 1, &p), TK_ERR_INSUFFICIENT_BALANCE);
+    assert_int_equal(balance_of(f, poor), 1000);
+    assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM payments"), 0);
+    /* pay by seat */
+    assert_int_equal(pay(f, rich, 0, c.ids[0], T0 + 1, &p), TK_OK);
+    assert_int_equal(p.amount_won, 150000);
+    assert_int_equal(p.balance_won, 850000);
+    assert_int_equal(p.reservation_id, h.reservation_id);
+    assert_string_equal(p.concert_name, "Neon Harbor Live");
+    assert_int_equal(balance_of(f, rich), 850000);
+    assert_int_equal(pay(f, rich, h.reservation_id, 0, T0 + 2, &p), TK_ERR_ALREADY_PAID);
+    assert_int_equal(balance_of(f, rich), 850000);
+    /* the sold seat stays unavailable forever */
+    assert_int_equal(seats_free(f, 6, T0 + 10 * HOLD_MS, &c), 49);
+    struct tk_hold x;
+    assert_int_equal(hold(f, TK_WRITE_ATOMIC, poor, h.seat_id, T0 + 10 * HOLD_MS, 4, &x), TK_ERR_SEAT_UNAVAILABLE);
+    /* the ledger agrees with the balance */
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT SUM(amount) FROM ledger WHERE user_id=%lld", (long long)rich);
+    assert_int_equal(sql_int(f, sql), 850000);
+    /* paying after expiry */
+    assert_int_equal(pay(f, poor, hp.reservation_id, 0, T0 + HOLD_MS, &p), TK_ERR_HOLD_EXPIRED);
+}
+
+static void sweep_is_idempotent(void **state)
+{
+    struct fx *f = *state;
+    int64_t u = new_user(f, "tk_s", 0);
+    struct seats_ctx c;
+    seats_free(f, 5, T0, &c);
+    struct tk_hold h;
+    assert_int_equal(hold(f, TK_WRITE_ATOMIC, u, c.ids[3], T0, 4, &h), TK_OK);
+    int n = -1;
+    assert_int_equal(f->st->ops->holds_expire_due(f->st, T0 + HOLD_MS - 1, 100, &n), TK_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(f->st->ops->holds_expire_due(f->st, T0 + HOLD_MS, 100, &n), TK_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(f->st->ops->holds_expire_due(f->st, T0 + HOLD_MS, 100, &n), TK_OK);
+    assert_int_equal(n, 0);
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT held_by IS NULL AND hold_id IS NULL FROM seats WHERE id=%lld", (long long)h.seat_id);
+    assert_int_equal(sql_int(f, sql), 1);
+    snprintf(sql, sizeof sql, "SELECT status='EXPIRED' FROM reservations WHERE id=%lld", (long long)h.reservation_id);
+    assert_int_equal(sql_int(f, sql), 1);
+}
+
+struct dates_ctx {
+    int n;
+    struct tk_schedule rows[16];
+};
+
+static int count_date(void *arg, const struct tk_schedule *s)
+{
+    struct dates_ctx *c = arg;
+    c->rows[c->n++] = *s;
+    return TK_OK;
+}
+
+static void catalogue(void **state)
+{
+    struct fx *f = *state;
+    struct dates_ctx d = {0};
+    assert_int_equal(f->st->ops->schedules_available(f->st, 0, T0, count_date, &d), TK_OK);
+    assert_int_equal(d.n, 6);
+    for (int i = 0; i < d.n; i++) {
+        assert_true(d.rows[i].starts_at_ms > T0);
+        assert_int_equal(d.rows[i].total_seats, 50);
+    }
+    memset(&d, 0, sizeof d);
+    assert_int_equal(f->st->ops->schedules_available(f->st, 2, T0, count_date, &d), TK_OK);
+    assert_int_equal(d.n, 3);
+    assert_int_equal(f->st->ops->schedules_available(f->st, 77, T0, count_date, &d), TK_ERR_NOT_FOUND);
+    /* dates that have started are not offered */
+    memset(&d, 0, sizeof d);
+    assert_int_equal(f->st->ops->schedules_available(f->st, 0, T0 + 100LL * 86400000, count_date, &d), TK_OK);
+    assert_int_equal(d.n, 0);
+    struct seats_ctx c;
+    assert_int_equal(f->st->ops->seats_available(f->st, 77, T0, count_seat, &c), TK_ERR_NOT_FOUND);
+    /* a fully held date disappears from the list */
+    int64_t u = new_user(f, "tk_full", 0);
+    seats_free(f, 3, T0, &c);
+    int64_t ids[64];
+    memcpy(ids, c.ids, sizeof ids);
+    for (int i = 0; i < 50; i++) {
+        struct tk_hold h;
+        assert_int_equal(hold(f, TK_WRITE_ATOMIC, u, ids[i], T0, 50, &h), TK_OK);
+    }
+    memset(&d, 0, sizeof d);
+    assert_int_equal(f->st->ops->schedules_available(f->st, 1, T0, count_date, &d), TK_OK);
+    assert_int_equal(d.n, 2);
+    assert_int_equal(f->st->ops->ping(f->st), TK_OK);
+}
+
+static void bad_paths(void **state)
+{
+    (void)state;
+    struct tk_store *st = NULL;
+    char err[128] = "";
+    assert_int_equal(store_open("mysql://x", 2, &st, err, sizeof err), TK_ERR_INVALID);
+    assert_true(strlen(err) > 0);
+    assert_int_equal(store_open("sqlite:", 2, &st, err, sizeof err), TK_ERR_INVALID);
+    assert_int_not_equal(store_open("sqlite:/nonexistent-dir/x/t.db", 2, &st, err, sizeof err), TK_OK);
+    assert_null(st);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(charge_every_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(charge_overflow_changes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(hold_rules_every_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(payment_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(sweep_is_idempotent, setup, teardown),
+        cmocka_unit_test_setup_teardown(catalogue, setup, teardown),
+        cmocka_unit_test(bad_paths),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
