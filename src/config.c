@@ -45,6 +45,10 @@ static const struct setting SETTINGS[] = {
     INT_SETTING("--max-connections", "TICKETD_MAX_CONNECTIONS", max_connections, "10000", 16, 1000000, "open HTTP connections at most"),
     INT_SETTING("--lock-retries", "TICKETD_LOCK_RETRIES", lock_retries, "20", 0, 1000, "retries of a contended write at most"),
     INT_SETTING("--sweep-ms", "TICKETD_SWEEP_MS", sweep_ms, "250", 10, 60000, "background sweep period"),
+    INT_SETTING("--idempotency-ttl-seconds", "TICKETD_IDEMPOTENCY_TTL_SECONDS", idempotency_ttl_seconds, "86400", 1,
+                30 * 86400, "how long an Idempotency-Key's first response is kept"),
+    INT_SETTING("--grace-seconds", "TICKETD_GRACE_SECONDS", grace_seconds, "60", 0, 86400,
+                "reconcile: how long past its expiry a hold may still read HELD"),
 };
 #define N_SETTINGS (sizeof SETTINGS / sizeof SETTINGS[0])
 
@@ -132,7 +136,8 @@ void config_usage(FILE *out)
             "  serve      run the HTTP API (default)\n"
             "  seed       create demo concerts, dates and seats (once)\n"
             "  migrate    create or upgrade the schema\n"
-            "  lab, load, reconcile   reserved: the lock lab, the load generator and the ledger audit\n\n"
+            "  reconcile  audit the ledger: exits 1 and lists every discrepancy found\n"
+            "  lab, load  reserved: the lock lab and the load generator\n\n"
             "options (flag, environment variable, default):\n");
     for (size_t i = 0; i < N_SETTINGS; i++)
         fprintf(out, "  %-22s %-28s %-18s %s\n", SETTINGS[i].flag, SETTINGS[i].env,

@@ -28,6 +28,8 @@ struct tk_config {
     int max_connections;  /* --max-connections: open HTTP connections */
     int lock_retries;     /* --lock-retries: bounded retries for optimistic writes and lock waits */
     int sweep_ms;         /* --sweep-ms: background sweep period */
+    int idempotency_ttl_seconds; /* --idempotency-ttl-seconds: how long a key's first response is kept */
+    int grace_seconds;    /* --grace-seconds (reconcile): how stale a HELD hold or PENDING claim may be */
     bool help;
 };
 

@@ -90,6 +90,7 @@ static int cmd_serve(const struct tk_config *cfg)
         .clock = clock_real(),
         .hold_ms = (int64_t)cfg->hold_seconds * 1000,
         .max_holds_per_user = cfg->max_holds_per_user,
+        .idempotency_ttl_ms = (int64_t)cfg->idempotency_ttl_seconds * 1000,
         .redis_state = "off",
     };
     struct tk_api api = {.app = &app, .render_http_metrics = metrics_render_http};
@@ -130,6 +131,35 @@ static int cmd_serve(const struct tk_config *cfg)
     return rc == TK_OK ? 0 : 1;
 }
 
+static int print_problem(void *arg, const char *problem)
+{
+    (void)arg;
+    printf("  %s\n", problem);
+    return TK_OK;
+}
+
+static int cmd_reconcile(const struct tk_config *cfg)
+{
+    struct tk_store *st = NULL;
+    if (open_store(cfg, 2, &st) < 0)
+        return 2;
+    int problems = 0;
+    int64_t now = clock_now_ms(clock_real());
+    printf("reconcile: auditing %s\n", cfg->db);
+    int rc = reconcile_run(st, now, (int64_t)cfg->grace_seconds * 1000, print_problem, NULL, &problems);
+    store_close(st);
+    if (rc < 0) {
+        fprintf(stderr, "reconcile: the audit could not run: %s\n", tk_err_message(rc));
+        return 2;
+    }
+    if (problems) {
+        printf("reconcile: %d discrepancies\n", problems);
+        return 1;
+    }
+    printf("reconcile: ok, every balance equals its ledger and every sold seat has exactly one payment\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct tk_config cfg;
@@ -154,6 +184,8 @@ int main(int argc, char **argv)
         store_close(st);
         return rc < 0 ? 1 : 0;
     }
+    if (strcmp(cfg.command, "reconcile") == 0)
+        return cmd_reconcile(&cfg);
     fprintf(stderr, "ticketd: '%s' is not built yet\n", cfg.command);
     return 2;
 }

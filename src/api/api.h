@@ -42,6 +42,7 @@ struct api_response {
     const char *static_body;  /* instead of body, for constant documents */
     size_t static_len;
     const char *content_type; /* NULL = application/json */
+    char effect_ref[48];      /* what a successful write created ("payment:12"), kept with an idempotent reply */
 };
 
 struct tk_http_state;
@@ -58,6 +59,7 @@ struct api_route {
     const char *path;
     enum api_auth auth;
     api_handler handler;
+    bool idempotent; /* honours Idempotency-Key */
 };
 
 extern const struct api_route API_ROUTES[];
@@ -105,6 +107,8 @@ int api_available_dates(struct tk_api *api, struct api_request *req, struct api_
 int api_available_seats(struct tk_api *api, struct api_request *req, struct api_response *resp);
 int api_reservation(struct tk_api *api, struct api_request *req, struct api_response *resp);
 int api_payment(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_transfers(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_user_history(struct tk_api *api, struct api_request *req, struct api_response *resp);
 int api_health(struct tk_api *api, struct api_request *req, struct api_response *resp);
 int api_metrics(struct tk_api *api, struct api_request *req, struct api_response *resp);
 int api_openapi(struct tk_api *api, struct api_request *req, struct api_response *resp);

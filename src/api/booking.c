@@ -20,6 +20,7 @@ int api_reservation(struct tk_api *api, struct api_request *req, struct api_resp
         return api_fail(resp, rc, msg);
     }
     TK_TRY(rc);
+    snprintf(resp->effect_ref, sizeof resp->effect_ref, "reservation:%lld", (long long)h.reservation_id);
     api_ok_open(resp, 201);
     buf_append(&resp->body, "{\"reservationId\":", 17);
     api_json_id(&resp->body, h.reservation_id);
@@ -54,6 +55,7 @@ int api_payment(struct tk_api *api, struct api_request *req, struct api_response
     if (rc == TK_ERR_FORBIDDEN)
         return api_fail(resp, rc, "this reservation belongs to someone else");
     TK_TRY(rc);
+    snprintf(resp->effect_ref, sizeof resp->effect_ref, "payment:%lld", (long long)p.payment_id);
     char date[16];
     clock_format_date(p.starts_at_ms, date, sizeof date);
     api_ok_open(resp, 200);

@@ -65,6 +65,10 @@ int api_metrics(struct tk_api *api, struct api_request *req, struct api_response
           (long long)__atomic_load_n(&c->users_created, __ATOMIC_RELAXED));
     gauge(b, "ticketd_charges_total", "Wallet charges.", "counter",
           (long long)__atomic_load_n(&c->charges, __ATOMIC_RELAXED));
+    gauge(b, "ticketd_transfers_total", "Transfers between wallets.", "counter",
+          (long long)__atomic_load_n(&c->transfers, __ATOMIC_RELAXED));
+    gauge(b, "ticketd_idempotent_replays_total", "Responses replayed for a repeated Idempotency-Key.", "counter",
+          (long long)__atomic_load_n(&c->idempotent_replays, __ATOMIC_RELAXED));
     gauge(b, "ticketd_holds_total", "Seat holds created.", "counter",
           (long long)__atomic_load_n(&c->holds_created, __ATOMIC_RELAXED));
     gauge(b, "ticketd_holds_expired_total", "Holds expired by the sweep.", "counter",

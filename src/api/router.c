@@ -1,27 +1,45 @@
-/* router.c — the route table, authentication, and dispatch. */
+/* router.c — the route table, authentication, dispatch, and the Idempotency-Key protocol:
+ *
+ *   1. identify the caller (API key, or the user behind the queue token in ANY state, so that a retry after
+ *      the first request expired the token still finds its record);
+ *   2. claim (user, key) in the store, or find the record: another request body -> 409
+ *      IDEMPOTENCY_KEY_REUSED; a stored response -> replay it byte for byte; a claim still running ->
+ *      wait for it (at most IDEM_WAIT_MS, then 503: nothing was done twice);
+ *   3. run the request normally; keep its response unless it is an authentication failure or a 5xx
+ *      (nothing changed: the claim is released and a retry runs afresh).
+ * Because claims are rows in the store, concurrent retries on different instances see one another.
+ */
 #include "api/api.h"
 
 #include <string.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define IDEM_WAIT_MS 10000
+#define IDEM_POLL_US 5000
 
 const struct api_route API_ROUTES[] = {
-    {"POST", "/users", AUTH_NONE, api_users_create},
-    {"POST", "/user/charge", AUTH_BEARER, api_user_charge},
-    {"GET", "/user/check", AUTH_BEARER, api_user_check},
-    {"POST", "/queue/issue", AUTH_BEARER, api_queue_issue},
-    {"GET", "/queue/status", AUTH_NONE, api_queue_status}, /* checks its token itself: any state answers */
-    {"GET", "/concerts", AUTH_QUEUE, api_concerts},
-    {"GET", "/concert/available-dates", AUTH_QUEUE, api_available_dates},
-    {"GET", "/concert/available-seats", AUTH_QUEUE, api_available_seats},
-    {"POST", "/reservation", AUTH_QUEUE, api_reservation},
-    {"POST", "/payment", AUTH_QUEUE, api_payment},
-    {"GET", "/health", AUTH_NONE, api_health},
-    {"GET", "/metrics", AUTH_NONE, api_metrics},
-    {"GET", "/openapi.json", AUTH_NONE, api_openapi},
+    {"POST", "/users", AUTH_NONE, api_users_create, false},
+    {"POST", "/user/charge", AUTH_BEARER, api_user_charge, true},
+    {"GET", "/user/check", AUTH_BEARER, api_user_check, false},
+    {"POST", "/transfers", AUTH_BEARER, api_transfers, true},
+    {"GET", "/user/history", AUTH_BEARER, api_user_history, false},
+    {"POST", "/queue/issue", AUTH_BEARER, api_queue_issue, false},
+    {"GET", "/queue/status", AUTH_NONE, api_queue_status, false}, /* checks its token itself: any state answers */
+    {"GET", "/concerts", AUTH_QUEUE, api_concerts, false},
+    {"GET", "/concert/available-dates", AUTH_QUEUE, api_available_dates, false},
+    {"GET", "/concert/available-seats", AUTH_QUEUE, api_available_seats, false},
+    {"POST", "/reservation", AUTH_QUEUE, api_reservation, true},
+    {"POST", "/payment", AUTH_QUEUE, api_payment, true},
+    {"GET", "/health", AUTH_NONE, api_health, false},
+    {"GET", "/metrics", AUTH_NONE, api_metrics, false},
+    {"GET", "/openapi.json", AUTH_NONE, api_openapi, false},
 };
 const int API_ROUTE_COUNT = (int)(sizeof API_ROUTES / sizeof API_ROUTES[0]);
 
 const char *const API_ROUTE_NAMES[] = {
-    "/users", "/user/charge", "/user/check", "/queue/issue", "/queue/status", "/concerts",
+    "/users", "/user/charge", "/user/check", "/transfers", "/user/history", "/queue/issue", "/queue/status",
+    "/concerts",
     "/concert/available-dates", "/concert/available-seats", "/reservation", "/payment", "/health", "/metrics",
     "/openapi.json", "unmatched",
 };
@@ -65,14 +83,115 @@ static int authenticate(struct tk_api *api, const struct api_route *r, struct ap
     return api_fail(resp, TK_ERR_INTERNAL, NULL);
 }
 
-void api_dispatch(struct tk_api *api, int route, struct api_request *req, struct api_response *resp)
+static void run_handler(struct tk_api *api, const struct api_route *r, struct api_request *req,
+                        struct api_response *resp)
 {
-    TK_ASSERT(route >= 0 && route < API_ROUTE_COUNT);
-    const struct api_route *r = &API_ROUTES[route];
-    if (authenticate(api, r, req, resp) < 0)
-        return;
     int rc = r->handler(api, req, resp);
     if (rc < 0 && resp->status == 0)
         (void)api_fail(resp, rc, NULL);
     TK_ASSERT(resp->status != 0);
+}
+
+/* Step 1: the user an idempotency record belongs to. */
+static int identify(struct tk_api *api, const struct api_route *r, struct api_request *req,
+                    struct api_response *resp, int64_t *user_id)
+{
+    struct tk_app *app = api->app;
+    if (r->auth == AUTH_BEARER)
+        return authenticate(api, r, req, resp) < 0 ? resp->err : (*user_id = req->user_id, TK_OK);
+    TK_ASSERT(r->auth == AUTH_QUEUE);
+    const char *token = req->header(req->ctx, "queue-token");
+    struct tk_ticket t;
+    int rc = waitroom_token_well_formed(token)
+                 ? app->waitroom->ops->status(app->waitroom, token, app_now_ms(app), &t)
+                 : TK_ERR_NOT_FOUND;
+    if (rc == TK_ERR_NOT_FOUND)
+        return api_fail(resp, TK_ERR_UNAUTHORIZED, "missing or unknown queue-token");
+    if (rc < 0)
+        return api_fail(resp, rc, NULL);
+    *user_id = t.user_id;
+    return TK_OK;
+}
+
+static void replay(struct tk_app *app, struct api_response *resp, const struct tk_idem *rec)
+{
+    resp->status = rec->status;
+    resp->err = 0;
+    resp->body.len = 0;
+    buf_append(&resp->body, rec->body, rec->body_len);
+    APP_COUNT(app, idempotent_replays, 1);
+}
+
+static void dispatch_idempotent(struct tk_api *api, const struct api_route *r, const char *key,
+                                struct api_request *req, struct api_response *resp)
+{
+    struct tk_app *app = api->app;
+    struct tk_store *st = app->store;
+    if (idem_key_check(key) < 0) {
+        (void)api_fail(resp, TK_ERR_INVALID, "Idempotency-Key must be 1..128 printable ASCII characters");
+        return;
+    }
+    int64_t user_id = 0;
+    if (identify(api, r, req, resp, &user_id) < 0)
+        return;
+    char hash[65];
+    idem_request_hash(req->method, req->path, req->body, req->body_len, hash);
+
+    int64_t deadline = clock_mono_ms() + IDEM_WAIT_MS;
+    for (;;) {
+        struct tk_idem rec = {0};
+        int64_t now = app_now_ms(app);
+        int rc = st->ops->idem_claim(st, user_id, key, hash, now, now + app->idempotency_ttl_ms, &rec);
+        if (rc == TK_OK)
+            break;
+        if (rc != TK_ERR_CONFLICT) {
+            (void)api_fail(resp, rc, NULL);
+            return;
+        }
+        bool same = strcmp(rec.request_hash, hash) == 0;
+        if (same && rec.state == IDEM_DONE)
+            replay(app, resp, &rec);
+        free(rec.body);
+        if (!same) {
+            (void)api_fail(resp, TK_ERR_IDEMPOTENCY_KEY_REUSED,
+                           "this Idempotency-Key was used with a different request");
+            return;
+        }
+        if (rec.state == IDEM_DONE)
+            return;
+        if (clock_mono_ms() > deadline) {
+            (void)api_fail(resp, TK_ERR_UNAVAILABLE, "a request with this Idempotency-Key is still running; retry");
+            return;
+        }
+        struct timespec pause = {.tv_sec = 0, .tv_nsec = IDEM_POLL_US * 1000L};
+        nanosleep(&pause, NULL);
+    }
+
+    bool authenticated = r->auth == AUTH_BEARER || authenticate(api, r, req, resp) == TK_OK;
+    if (authenticated) {
+        TK_ASSERT(req->user_id == user_id);
+        run_handler(api, r, req, resp);
+    }
+    int rc;
+    if (!authenticated || resp->status >= 500 || resp->body.oom)
+        rc = st->ops->idem_release(st, user_id, key);
+    else
+        rc = st->ops->idem_complete(st, user_id, key, resp->status, resp->body.p, resp->body.len, resp->effect_ref);
+    if (rc < 0)
+        fprintf(stderr, "ticketd: idempotency record of user %lld could not be %s: %s\n", (long long)user_id,
+                authenticated ? "stored" : "released", tk_err_code(rc));
+}
+
+void api_dispatch(struct tk_api *api, int route, struct api_request *req, struct api_response *resp)
+{
+    TK_ASSERT(route >= 0 && route < API_ROUTE_COUNT);
+    const struct api_route *r = &API_ROUTES[route];
+    const char *key = r->idempotent ? req->header(req->ctx, "Idempotency-Key") : NULL;
+    if (key) {
+        dispatch_idempotent(api, r, key, req, resp);
+        return;
+    }
+    if (authenticate(api, r, req, resp) < 0)
+        return;
+    run_handler(api, r, req, resp);
 }

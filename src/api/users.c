@@ -55,10 +55,12 @@ int api_user_charge(struct tk_api *api, struct api_request *req, struct api_resp
         rc = api_field_amount(body, "amount", &amount, resp);
     json_decref(body);
     TK_TRY(rc);
-    rc = wallet_charge(api->app, req->user_id, amount, &balance);
+    int64_t entry_id = 0;
+    rc = wallet_charge(api->app, req->user_id, amount, &balance, &entry_id);
     if (rc == TK_ERR_OVERFLOW)
         return api_fail(resp, rc, "the balance would overflow; nothing was charged");
     TK_TRY(rc);
+    snprintf(resp->effect_ref, sizeof resp->effect_ref, "ledger:%lld", (long long)entry_id);
     render_balance(resp, 200, req->user_id, balance);
     return TK_OK;
 }

@@ -2,6 +2,7 @@
 #include "core/app.h"
 
 #include <string.h>
+#include "util/sha256.h"
 
 /* Decodes one UTF-8 code point at s; returns its length (1–4) or 0 if malformed. */
 static int utf8_decode(const unsigned char *s, uint32_t *cp)
@@ -49,7 +50,9 @@ int account_create(struct tk_app *app, const char *name, struct tk_user *out, ch
     TK_TRY(account_check_name(name));
     memcpy(api_key, API_KEY_PREFIX, 3);
     TK_TRY(rand_hex(api_key + 3, 16));
-    TK_TRY(app->store->ops->user_create(app->store, name, api_key, app_now_ms(app), out));
+    char digest[65];
+    sha256_hex(api_key, API_KEY_LEN, digest);
+    TK_TRY(app->store->ops->user_create(app->store, name, digest, app_now_ms(app), out));
     APP_COUNT(app, users_created, 1);
     return TK_OK;
 }
@@ -71,6 +74,8 @@ int account_authenticate(struct tk_app *app, const char *authorization, int64_t 
     const char *key = authorization + 7;
     if (!key_well_formed(key))
         return TK_ERR_UNAUTHORIZED;
-    int rc = app->store->ops->user_by_api_key(app->store, key, user_id);
+    char digest[65];
+    sha256_hex(key, API_KEY_LEN, digest);
+    int rc = app->store->ops->user_by_api_key(app->store, digest, user_id);
     return rc == TK_ERR_NOT_FOUND ? TK_ERR_UNAUTHORIZED : rc;
 }

@@ -18,6 +18,8 @@
 struct tk_app_counters {
     uint64_t users_created;
     uint64_t charges;
+    uint64_t transfers;
+    uint64_t idempotent_replays;
     uint64_t holds_created;
     uint64_t holds_expired;
     uint64_t payments;
@@ -31,6 +33,7 @@ struct tk_app {
     struct tk_clock *clock;
     int64_t hold_ms;
     int max_holds_per_user;
+    int64_t idempotency_ttl_ms;
     const char *redis_state; /* "off" | "up" | "down" for /health */
     struct tk_app_counters counters; /* atomic builtins */
 };
@@ -42,11 +45,29 @@ static inline int64_t app_now_ms(struct tk_app *app) { return clock_now_ms(app->
 int account_check_name(const char *name) TK_MUST_CHECK;
 /* Creates a user with a fresh API key (written to api_key, size >= API_KEY_LEN + 1). */
 int account_create(struct tk_app *app, const char *name, struct tk_user *out, char *api_key) TK_MUST_CHECK;
-/* Resolves "Authorization: Bearer <key>" (the whole header value) to a user: UNAUTHORIZED otherwise. */
+/* Resolves "Authorization: Bearer <key>" (the whole header value) to a user: UNAUTHORIZED otherwise.
+ * Only the key's SHA-256 is stored, so a copy of the database does not hand out the keys. */
 int account_authenticate(struct tk_app *app, const char *authorization, int64_t *user_id) TK_MUST_CHECK;
 
 /* wallet.c */
-int wallet_charge(struct tk_app *app, int64_t user_id, int64_t amount_won, int64_t *balance_won) TK_MUST_CHECK;
+/* Charges the wallet; *entry_id (may be NULL) is the CHARGE ledger entry. */
+int wallet_charge(struct tk_app *app, int64_t user_id, int64_t amount_won, int64_t *balance_won, int64_t *entry_id)
+    TK_MUST_CHECK;
+/* Moves money between two users (refused whole: INVALID for oneself, NOT_FOUND, INSUFFICIENT_BALANCE, OVERFLOW). */
+int wallet_transfer(struct tk_app *app, int64_t from_user, int64_t to_user, int64_t amount_won,
+                    struct tk_transfer *out) TK_MUST_CHECK;
+#define HISTORY_LIMIT_MAX 100
+int wallet_history(struct tk_app *app, int64_t user_id, int limit, tk_ledger_fn fn, void *arg) TK_MUST_CHECK;
+
+/* idempotency.c */
+/* TK_OK when key is 1–128 printable ASCII characters. */
+int idem_key_check(const char *key) TK_MUST_CHECK;
+/* SHA-256 of "METHOD PATH\n" + body, as 64 hex digits: what "the same request" means. */
+void idem_request_hash(const char *method, const char *path, const char *body, size_t body_len, char out[65]);
+
+/* reconcile.c: the ledger audit of `ticketd reconcile`. Calls fn once per discrepancy; *problems counts them. */
+int reconcile_run(struct tk_store *st, int64_t now_ms, int64_t grace_ms, tk_problem_fn fn, void *arg,
+                  int *problems) TK_MUST_CHECK;
 int wallet_balance(struct tk_app *app, int64_t user_id, int64_t *balance_won) TK_MUST_CHECK;
 
 /* booking.c */

@@ -1,5 +1,5 @@
-/* sweep.c — background work: expire due holds (freeing their seats in the store) and let the waiting
- * room expire tokens and admit waiters. Every step is idempotent and correctness never depends on it:
+/* sweep.c — background work: expire due holds (freeing their seats in the store), delete expired
+ * idempotency records, and let the waiting room expire tokens and admit waiters. Every step is idempotent and correctness never depends on it:
  * reads treat an expired hold as free and the waiting room applies what is due on every call. */
 #include "core/app.h"
 
@@ -19,7 +19,9 @@ int sweep_once(struct tk_app *app)
     int src = app->store->ops->holds_expire_due(app->store, now, SWEEP_HOLDS_PER_RUN, &expired);
     if (expired > 0)
         APP_COUNT(app, holds_expired, (uint64_t)expired);
-    return rc < 0 ? rc : src;
+    int deleted = 0;
+    int irc = app->store->ops->idem_expire_due(app->store, now, SWEEP_HOLDS_PER_RUN, &deleted);
+    return rc < 0 ? rc : src < 0 ? src : irc;
 }
 
 struct tk_sweeper {

@@ -10,16 +10,18 @@ struct charge_op {
     int64_t user_id;
     int64_t amount_won;
     int64_t balance_won;
+    int64_t entry_id;
 };
 
 static int charge_write(void *arg, enum tk_write_mode mode)
 {
     struct charge_op *op = arg;
     struct tk_store *st = op->app->store;
-    return st->ops->wallet_charge(st, mode, op->user_id, op->amount_won, app_now_ms(op->app), &op->balance_won);
+    return st->ops->wallet_charge(st, mode, op->user_id, op->amount_won, app_now_ms(op->app), &op->balance_won,
+                                  &op->entry_id);
 }
 
-int wallet_charge(struct tk_app *app, int64_t user_id, int64_t amount_won, int64_t *balance_won)
+int wallet_charge(struct tk_app *app, int64_t user_id, int64_t amount_won, int64_t *balance_won, int64_t *entry_id)
 {
     TK_TRY(money_check_amount(amount_won));
     struct charge_op op = {.app = app, .user_id = user_id, .amount_won = amount_won};
@@ -28,7 +30,45 @@ int wallet_charge(struct tk_app *app, int64_t user_id, int64_t amount_won, int64
     TK_TRY(strategy_run(app->strategy, key, charge_write, &op));
     APP_COUNT(app, charges, 1);
     *balance_won = op.balance_won;
+    if (entry_id)
+        *entry_id = op.entry_id;
     return TK_OK;
+}
+
+struct transfer_op {
+    struct tk_app *app;
+    int64_t from, to, amount_won;
+    struct tk_transfer *out;
+};
+
+static int transfer_write(void *arg, enum tk_write_mode mode)
+{
+    struct transfer_op *op = arg;
+    struct tk_store *st = op->app->store;
+    return st->ops->transfer(st, mode, op->from, op->to, op->amount_won, app_now_ms(op->app), op->out);
+}
+
+int wallet_transfer(struct tk_app *app, int64_t from_user, int64_t to_user, int64_t amount_won,
+                    struct tk_transfer *out)
+{
+    TK_TRY(money_check_amount(amount_won));
+    if (from_user == to_user)
+        return TK_ERR_INVALID;
+    struct transfer_op op = {.app = app, .from = from_user, .to = to_user, .amount_won = amount_won, .out = out};
+    char k1[LOCK_KEY_MAX], k2[LOCK_KEY_MAX];
+    snprintf(k1, sizeof k1, "user:%lld", (long long)from_user);
+    snprintf(k2, sizeof k2, "user:%lld", (long long)to_user);
+    const char *keys[2] = {k1, k2};
+    TK_TRY(strategy_run_keys(app->strategy, keys, 2, transfer_write, &op));
+    APP_COUNT(app, transfers, 1);
+    return TK_OK;
+}
+
+int wallet_history(struct tk_app *app, int64_t user_id, int limit, tk_ledger_fn fn, void *arg)
+{
+    if (limit < 1 || limit > HISTORY_LIMIT_MAX)
+        return TK_ERR_INVALID;
+    return app->store->ops->ledger_list(app->store, user_id, limit, fn, arg);
 }
 
 int wallet_balance(struct tk_app *app, int64_t user_id, int64_t *balance_won)

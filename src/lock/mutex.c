@@ -1,6 +1,6 @@
 /* mutex.c — an external lock per key inside this process: the embedded analogue of a Redis lock.
  * Keys hash onto a fixed table of mutexes (striping: two keys may share a stripe, which only costs
- * concurrency, never correctness). The write under it is a plain read-then-write (TK_WRITE_UNSAFE),
+ * concurrency, never correctness; the stripes are recursive so one writer may hold two keys on one stripe). The write under it is a plain read-then-write (TK_WRITE_UNSAFE),
  * which the lock alone makes safe — exactly the pattern of a Redis SET NX lock around a read-modify-write.
  * Only correct for one process: with several instances use a Redis strategy. */
 #include "lock/strategy.h"
@@ -63,8 +63,13 @@ int mutex_strategy_init(struct tk_strategy *s)
     struct mutex_table *t = malloc(sizeof *t);
     if (!t)
         return TK_ERR_NOMEM;
+    /* Recursive: the keys of one multi-key write (a transfer) may share a stripe. */
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
     for (int i = 0; i < STRIPES; i++)
-        pthread_mutex_init(&t->stripes[i], NULL);
+        pthread_mutex_init(&t->stripes[i], &attr);
+    pthread_mutexattr_destroy(&attr);
     s->impl = t;
     return TK_OK;
 }

@@ -88,22 +88,49 @@ static int take_lock(struct tk_strategy *s, const char *key, struct tk_lock_hand
     }
 }
 
+static int unlock_all(struct tk_strategy *s, struct tk_lock_handle *h, int n)
+{
+    int rc = TK_OK;
+    for (int i = n - 1; i >= 0; i--) {
+        int urc = s->ops->unlock(s, &h[i]);
+        if (rc == TK_OK && urc < 0)
+            rc = urc;
+    }
+    return rc;
+}
+
+static int cmp_keys(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
 int strategy_run(struct tk_strategy *s, const char *key, tk_write_fn write, void *arg)
 {
+    return strategy_run_keys(s, &key, 1, write, arg);
+}
+
+int strategy_run_keys(struct tk_strategy *s, const char *const *keys_in, int nkeys, tk_write_fn write, void *arg)
+{
+    TK_ASSERT(nkeys >= 1 && nkeys <= STRATEGY_KEYS_MAX);
+    const char *keys[STRATEGY_KEYS_MAX];
+    memcpy(keys, keys_in, sizeof keys[0] * (size_t)nkeys);
+    qsort(keys, (size_t)nkeys, sizeof keys[0], cmp_keys);
     STAT_ADD(s, runs, 1);
     for (int attempt = 0;; attempt++) {
-        struct tk_lock_handle h = {0};
-        int rc = TK_OK;
+        struct tk_lock_handle h[STRATEGY_KEYS_MAX] = {0};
+        int rc = TK_OK, held = 0;
         if (s->ops->try_lock) {
-            rc = take_lock(s, key, &h);
+            for (; held < nkeys; held++) {
+                rc = take_lock(s, keys[held], &h[held]);
+                if (rc < 0)
+                    break;
+            }
             if (rc < 0) {
+                (void)unlock_all(s, h, held);
                 STAT_ADD(s, lock_failures, 1);
                 return rc;
             }
         }
         rc = write(arg, s->ops->mode);
         if (s->ops->try_lock) {
-            int urc = s->ops->unlock(s, &h);
+            int urc = unlock_all(s, h, held);
             if (rc == TK_OK && urc < 0)
                 rc = urc;
         }

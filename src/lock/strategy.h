@@ -66,6 +66,11 @@ int strategy_open(const char *name, int retries_max, struct tk_strategy **out, c
 void strategy_free(struct tk_strategy *s);
 /* Runs write(arg, mode) under the strategy for key (see the file comment). */
 int strategy_run(struct tk_strategy *s, const char *key, tk_write_fn write, void *arg) TK_MUST_CHECK;
+/* The same for a write that touches several keys (a transfer): the locks are taken in strcmp order and
+ * released in reverse, so two writers never wait for each other in a cycle. At most STRATEGY_KEYS_MAX keys. */
+#define STRATEGY_KEYS_MAX 4
+int strategy_run_keys(struct tk_strategy *s, const char *const *keys, int nkeys, tk_write_fn write, void *arg)
+    TK_MUST_CHECK;
 /* The backoff before try `attempt` (1-based): uniform in [0, min(cap, base * 2^attempt)] — "full jitter". */
 int64_t strategy_backoff_us(int attempt, int base_us, int cap_us, uint64_t (*rand_below)(uint64_t));
 /* A consistent copy of the counters. */

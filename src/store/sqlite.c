@@ -31,6 +31,8 @@ enum stmt_id {
     ST_PAYMENT_INSERT, ST_SEAT_SELL, ST_RES_SET_PAID,
     ST_HOLDS_DUE, ST_RES_SET_EXPIRED, ST_SEAT_RELEASE,
     ST_CONCERT_COUNT, ST_CONCERT_INSERT, ST_SCHEDULE_INSERT, ST_SEAT_INSERT,
+    ST_TRANSFER_INSERT, ST_LEDGER_LIST,
+    ST_IDEM_GET, ST_IDEM_DELETE, ST_IDEM_INSERT, ST_IDEM_COMPLETE, ST_IDEM_RELEASE, ST_IDEM_EXPIRE,
     ST__COUNT
 };
 
@@ -39,8 +41,8 @@ static const char *const SQL[ST__COUNT] = {
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_PING] = "SELECT 1",
-    [ST_USER_INSERT] = "INSERT INTO users(name, api_key, balance, version, created_at) VALUES(?1, ?2, 0, 0, ?3)",
-    [ST_USER_BY_KEY] = "SELECT id FROM users WHERE api_key = ?1",
+    [ST_USER_INSERT] = "INSERT INTO users(name, api_key_sha256, balance, version, created_at) VALUES(?1, ?2, 0, 0, ?3)",
+    [ST_USER_BY_KEY] = "SELECT id FROM users WHERE api_key_sha256 = ?1",
     [ST_USER_GET] = "SELECT id, name, balance, version FROM users WHERE id = ?1",
     [ST_CHARGE_ATOMIC] = "UPDATE users SET balance = balance + ?2, version = version + 1 "
                          "WHERE id = ?1 AND balance <= ?3 RETURNING balance",
@@ -93,11 +95,23 @@ static const char *const SQL[ST__COUNT] = {
     [ST_CONCERT_INSERT] = "INSERT INTO concerts(name) VALUES(?1)",
     [ST_SCHEDULE_INSERT] = "INSERT INTO schedules(concert_id, starts_at, total_seats) VALUES(?1, ?2, ?3)",
     [ST_SEAT_INSERT] = "INSERT INTO seats(schedule_id, seat_number, price) VALUES(?1, ?2, ?3)",
+    [ST_TRANSFER_INSERT] = "INSERT INTO transfers(from_user, to_user, amount, created_at) VALUES(?1, ?2, ?3, ?4)",
+    [ST_LEDGER_LIST] = "SELECT id, kind, amount, balance_after, ref, created_at FROM ledger WHERE user_id = ?1 "
+                       "ORDER BY id DESC LIMIT ?2",
+    [ST_IDEM_GET] = "SELECT state, request_hash, status, body, expires_at FROM idempotency WHERE user_id = ?1 AND key = ?2",
+    [ST_IDEM_DELETE] = "DELETE FROM idempotency WHERE user_id = ?1 AND key = ?2",
+    [ST_IDEM_INSERT] = "INSERT INTO idempotency(user_id, key, request_hash, state, created_at, expires_at) "
+                       "VALUES(?1, ?2, ?3, 'PENDING', ?4, ?5)",
+    [ST_IDEM_COMPLETE] = "UPDATE idempotency SET state = 'DONE', status = ?3, body = ?4, effect_ref = ?5 "
+                         "WHERE user_id = ?1 AND key = ?2 AND state = 'PENDING'",
+    [ST_IDEM_RELEASE] = "DELETE FROM idempotency WHERE user_id = ?1 AND key = ?2 AND state = 'PENDING'",
+    [ST_IDEM_EXPIRE] = "DELETE FROM idempotency WHERE rowid IN "
+                       "(SELECT rowid FROM idempotency WHERE expires_at <= ?1 LIMIT ?2)",
 };
 
 /* Schema version 1. Money columns are INTEGER won; times are INTEGER ms since the epoch. */
 static const char SCHEMA_V1[] =
-    "CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT NOT NULL, api_key TEXT NOT NULL UNIQUE,"
+    "CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT NOT NULL, api_key_sha256 TEXT NOT NULL UNIQUE,"
     "  balance INTEGER NOT NULL DEFAULT 0 CHECK (balance >= 0), version INTEGER NOT NULL DEFAULT 0,"
     "  created_at INTEGER NOT NULL);"
     "CREATE TABLE ledger(id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id),"
@@ -120,6 +134,20 @@ static const char SCHEMA_V1[] =
     "CREATE TABLE payments(id INTEGER PRIMARY KEY, reservation_id INTEGER NOT NULL UNIQUE REFERENCES reservations(id),"
     "  seat_id INTEGER NOT NULL UNIQUE REFERENCES seats(id), user_id INTEGER NOT NULL REFERENCES users(id),"
     "  amount INTEGER NOT NULL, created_at INTEGER NOT NULL);";
+
+/* Schema version 2: transfers and idempotency records (the money-safety issue). */
+static const char SCHEMA_V2[] =
+    "CREATE TABLE transfers(id INTEGER PRIMARY KEY, from_user INTEGER NOT NULL REFERENCES users(id),"
+    "  to_user INTEGER NOT NULL REFERENCES users(id), amount INTEGER NOT NULL CHECK (amount > 0),"
+    "  created_at INTEGER NOT NULL, CHECK (from_user != to_user));"
+    "CREATE INDEX ledger_ref ON ledger(ref);"
+    "CREATE TABLE idempotency(user_id INTEGER NOT NULL, key TEXT NOT NULL, request_hash TEXT NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN ('PENDING','DONE')), status INTEGER, body TEXT, effect_ref TEXT,"
+    "  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (user_id, key));"
+    "CREATE INDEX idempotency_expiry ON idempotency(expires_at);";
+
+static const char *const MIGRATIONS[] = {SCHEMA_V1, SCHEMA_V2};
+#define SCHEMA_VERSION (int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0])
 
 struct sq_conn {
     sqlite3 *db;
@@ -359,12 +387,14 @@ static int migrate_body(struct sq_conn *c, void *arg)
         return sq_fail(c, rc, "user_version");
     int version = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0) : 0;
     sqlite3_finalize(q);
-    if (version >= 1)
-        return TK_OK;
-    rc = sqlite3_exec(c->db, SCHEMA_V1, NULL, NULL, NULL);
-    if (rc != SQLITE_OK)
-        return sq_fail(c, rc, "schema v1");
-    rc = sqlite3_exec(c->db, "PRAGMA user_version = 1", NULL, NULL, NULL);
+    for (; version < SCHEMA_VERSION; version++) {
+        rc = sqlite3_exec(c->db, MIGRATIONS[version], NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+            return sq_fail(c, rc, "schema migration");
+    }
+    char set[48];
+    snprintf(set, sizeof set, "PRAGMA user_version = %d", SCHEMA_VERSION);
+    rc = sqlite3_exec(c->db, set, NULL, NULL, NULL);
     return rc == SQLITE_OK ? TK_OK : sq_fail(c, rc, "set user_version");
 }
 
@@ -538,6 +568,7 @@ struct charge_args {
     int64_t read_balance; /* pre-read (optimistic, unsafe) */
     int64_t read_version;
     int64_t balance_after;
+    int64_t entry_id;
 };
 
 static int charge_pre(struct sq_conn *c, void *argp)
@@ -601,15 +632,19 @@ static int charge_body(struct sq_conn *c, void *argp)
         TK_TRY(balance_write(c, a->user_id, a->balance_after, NULL));
         break;
     }
-    return ledger_append(c, a->user_id, "CHARGE", a->amount_won, a->balance_after, NULL, a->now_ms);
+    TK_TRY(ledger_append(c, a->user_id, "CHARGE", a->amount_won, a->balance_after, NULL, a->now_ms));
+    a->entry_id = sqlite3_last_insert_rowid(c->db);
+    return TK_OK;
 }
 
 static int sq_wallet_charge(struct tk_store *st, enum tk_write_mode mode, int64_t user_id, int64_t amount_won,
-                            int64_t now_ms, int64_t *balance_won)
+                            int64_t now_ms, int64_t *balance_won, int64_t *entry_id)
 {
     struct charge_args a = {.mode = mode, .user_id = user_id, .amount_won = amount_won, .now_ms = now_ms};
     TK_TRY(sq_run(SQ(st), charge_pre, charge_body, &a));
     *balance_won = a.balance_after;
+    if (entry_id)
+        *entry_id = a.entry_id;
     return TK_OK;
 }
 
@@ -1032,6 +1067,464 @@ static int sq_holds_expire_due(struct tk_store *st, int64_t now_ms, int limit, i
     return TK_OK;
 }
 
+/* ---------- transfers and the ledger ---------- */
+
+struct transfer_args {
+    enum tk_write_mode mode;
+    int64_t from, to, amount_won, now_ms;
+    struct tk_user read_from, read_to; /* pre-read (optimistic, unsafe) */
+    int64_t ver_from, ver_to;
+    struct tk_transfer *out;
+};
+
+static int transfer_pre(struct sq_conn *c, void *argp)
+{
+    struct transfer_args *a = argp;
+    if (a->mode != TK_WRITE_OPTIMISTIC && a->mode != TK_WRITE_UNSAFE)
+        return TK_OK;
+    TK_TRY(user_read(c, a->from, &a->read_from, &a->ver_from));
+    return user_read(c, a->to, &a->read_to, &a->ver_to);
+}
+
+/* Debit `from` and credit `to` under the mode, touching the rows in id order (no lock-order deadlock). */
+static int transfer_rows(struct sq_conn *c, struct transfer_args *a, int64_t *from_after, int64_t *to_after)
+{
+    if (a->mode == TK_WRITE_ATOMIC) {
+        for (int pass = 0; pass < 2; pass++) {
+            bool debit = (pass == 0) == (a->from < a->to);
+            sqlite3_stmt *q = stmt(c, debit ? ST_USER_DEBIT : ST_CHARGE_ATOMIC);
+            if (!q)
+                return TK_ERR_INTERNAL;
+            sqlite3_bind_int64(q, 1, debit ? a->from : a->to);
+            sqlite3_bind_int64(q, 2, a->amount_won);
+            if (!debit)
+                sqlite3_bind_int64(q, 3, INT64_MAX - a->amount_won);
+            int rc = query_int64(c, q, debit ? from_after : to_after);
+            if (rc == TK_ERR_NOT_FOUND) {
+                struct tk_user u;
+                TK_TRY(user_read(c, debit ? a->from : a->to, &u, NULL)); /* NOT_FOUND if the row is missing */
+                return debit ? TK_ERR_INSUFFICIENT_BALANCE : TK_ERR_OVERFLOW;
+            }
+            TK_TRY(rc);
+        }
+        return TK_OK;
+    }
+    struct tk_user f = a->read_from, t = a->read_to;
+    if (a->mode == TK_WRITE_PESSIMISTIC) { /* read both inside the transaction, in id order */
+        TK_TRY(user_read(c, a->from < a->to ? a->from : a->to, a->from < a->to ? &f : &t, NULL));
+        TK_TRY(user_read(c, a->from < a->to ? a->to : a->from, a->from < a->to ? &t : &f, NULL));
+    }
+    TK_TRY(money_debit(f.balance_won, a->amount_won, from_after));
+    TK_TRY(money_credit(t.balance_won, a->amount_won, to_after));
+    const int64_t *vf = a->mode == TK_WRITE_OPTIMISTIC ? &a->ver_from : NULL;
+    const int64_t *vt = a->mode == TK_WRITE_OPTIMISTIC ? &a->ver_to : NULL;
+    if (a->from < a->to) {
+        TK_TRY(balance_write(c, a->from, *from_after, vf));
+        return balance_write(c, a->to, *to_after, vt);
+    }
+    TK_TRY(balance_write(c, a->to, *to_after, vt));
+    return balance_write(c, a->from, *from_after, vf);
+}
+
+static int transfer_body(struct sq_conn *c, void *argp)
+{
+    struct transfer_args *a = argp;
+    int64_t from_after = 0, to_after = 0;
+    TK_TRY(transfer_rows(c, a, &from_after, &to_after));
+    sqlite3_stmt *q = stmt(c, ST_TRANSFER_INSERT);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, a->from);
+    sqlite3_bind_int64(q, 2, a->to);
+    sqlite3_bind_int64(q, 3, a->amount_won);
+    sqlite3_bind_int64(q, 4, a->now_ms);
+    TK_TRY(exec_stmt(c, q));
+    int64_t id = sqlite3_last_insert_rowid(c->db);
+    char ref[48];
+    snprintf(ref, sizeof ref, "transfer:%lld", (long long)id);
+    TK_TRY(ledger_append(c, a->from, "TRANSFER_OUT", -a->amount_won, from_after, ref, a->now_ms));
+    TK_TRY(ledger_append(c, a->to, "TRANSFER_IN", a->amount_won, to_after, ref, a->now_ms));
+    *a->out = (struct tk_transfer){.transfer_id = id, .from_user_id = a->from, .to_user_id = a->to,
+                                   .amount_won = a->amount_won, .from_balance_won = from_after};
+    return TK_OK;
+}
+
+static int sq_transfer(struct tk_store *st, enum tk_write_mode mode, int64_t from_user, int64_t to_user,
+                       int64_t amount_won, int64_t now_ms, struct tk_transfer *out)
+{
+    TK_ASSERT(from_user != to_user);
+    struct transfer_args a = {.mode = mode, .from = from_user, .to = to_user, .amount_won = amount_won,
+                              .now_ms = now_ms, .out = out};
+    return sq_run(SQ(st), transfer_pre, transfer_body, &a);
+}
+
+static int ledger_fn(struct sq_conn *c, void *argp)
+{
+    struct list_args *a = argp;
+    struct tk_user u;
+    TK_TRY(user_read(c, a->id, &u, NULL));
+    sqlite3_stmt *q = stmt(c, ST_LEDGER_LIST);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, a->id);
+    sqlite3_bind_int64(q, 2, a->now_ms); /* the limit travels in now_ms */
+    int r;
+    while ((r = step_row(c, q)) == 1) {
+        struct tk_ledger_entry e = {
+            .id = sqlite3_column_int64(q, 0),
+            .amount_won = sqlite3_column_int64(q, 2),
+            .balance_after_won = sqlite3_column_int64(q, 3),
+            .created_at_ms = sqlite3_column_int64(q, 5),
+        };
+        copy_text(e.kind, sizeof e.kind, q, 1);
+        copy_text(e.ref, sizeof e.ref, q, 4);
+        int rc = ((tk_ledger_fn)a->fn)(a->arg, &e);
+        if (rc < 0) {
+            sqlite3_reset(q);
+            return rc;
+        }
+    }
+    sqlite3_reset(q);
+    return r < 0 ? r : TK_OK;
+}
+
+static int sq_ledger_list(struct tk_store *st, int64_t user_id, int limit, tk_ledger_fn fn, void *arg)
+{
+    struct list_args a = {.id = user_id, .now_ms = limit, .fn = (void *)fn, .arg = arg};
+    return sq_read(SQ(st), ledger_fn, &a);
+}
+
+/* ---------- idempotency records ---------- */
+
+struct idem_args {
+    int64_t user_id;
+    const char *key;
+    const char *request_hash;
+    int64_t now_ms, expires_at_ms;
+    struct tk_idem *existing;
+    int status;
+    const char *body;
+    size_t body_len;
+    const char *effect_ref;
+    int limit, deleted;
+};
+
+static int idem_bind_key(sqlite3_stmt *q, const struct idem_args *a)
+{
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, a->user_id);
+    sqlite3_bind_text(q, 2, a->key, -1, SQLITE_STATIC);
+    return TK_OK;
+}
+
+static int idem_claim_body(struct sq_conn *c, void *argp)
+{
+    struct idem_args *a = argp;
+    sqlite3_stmt *q = stmt(c, ST_IDEM_GET);
+    TK_TRY(idem_bind_key(q, a));
+    int r = step_row(c, q);
+    if (r < 0)
+        return r;
+    if (r == 1) {
+        int64_t expires_at = sqlite3_column_int64(q, 4);
+        if (expires_at > a->now_ms) {
+            struct tk_idem *e = a->existing;
+            char state[16];
+            copy_text(state, sizeof state, q, 0);
+            e->state = strcmp(state, "DONE") == 0 ? IDEM_DONE : IDEM_PENDING;
+            copy_text(e->request_hash, sizeof e->request_hash, q, 1);
+            e->status = sqlite3_column_int(q, 2);
+            e->body = NULL;
+            e->body_len = 0;
+            if (e->state == IDEM_DONE) {
+                const void *b = sqlite3_column_blob(q, 3);
+                int n = sqlite3_column_bytes(q, 3);
+                e->body = malloc((size_t)n + 1);
+                if (!e->body) {
+                    sqlite3_reset(q);
+                    return TK_ERR_NOMEM;
+                }
+                if (n)
+                    memcpy(e->body, b, (size_t)n);
+                e->body[n] = 0;
+                e->body_len = (size_t)n;
+            }
+            sqlite3_reset(q);
+            return TK_ERR_CONFLICT;
+        }
+        sqlite3_reset(q);
+        q = stmt(c, ST_IDEM_DELETE); /* expired: the key is free again */
+        TK_TRY(idem_bind_key(q, a));
+        TK_TRY(exec_stmt(c, q));
+    } else {
+        sqlite3_reset(q);
+    }
+    q = stmt(c, ST_IDEM_INSERT);
+    TK_TRY(idem_bind_key(q, a));
+    sqlite3_bind_text(q, 3, a->request_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 4, a->now_ms);
+    sqlite3_bind_int64(q, 5, a->expires_at_ms);
+    return exec_stmt(c, q);
+}
+
+static int sq_idem_claim(struct tk_store *st, int64_t user_id, const char *key, const char *request_hash,
+                         int64_t now_ms, int64_t expires_at_ms, struct tk_idem *existing)
+{
+    struct idem_args a = {.user_id = user_id, .key = key, .request_hash = request_hash, .now_ms = now_ms,
+                          .expires_at_ms = expires_at_ms, .existing = existing};
+    return sq_run(SQ(st), NULL, idem_claim_body, &a);
+}
+
+static int idem_complete_body(struct sq_conn *c, void *argp)
+{
+    struct idem_args *a = argp;
+    sqlite3_stmt *q = stmt(c, ST_IDEM_COMPLETE);
+    TK_TRY(idem_bind_key(q, a));
+    sqlite3_bind_int(q, 3, a->status);
+    sqlite3_bind_text(q, 4, a->body, (int)a->body_len, SQLITE_STATIC);
+    sqlite3_bind_text(q, 5, a->effect_ref ? a->effect_ref : "", -1, SQLITE_STATIC);
+    TK_TRY(exec_stmt(c, q));
+    return sqlite3_changes(c->db) == 1 ? TK_OK : TK_ERR_INTERNAL;
+}
+
+static int sq_idem_complete(struct tk_store *st, int64_t user_id, const char *key, int status, const char *body,
+                            size_t body_len, const char *effect_ref)
+{
+    struct idem_args a = {.user_id = user_id, .key = key, .status = status, .body = body, .body_len = body_len,
+                          .effect_ref = effect_ref};
+    return sq_run(SQ(st), NULL, idem_complete_body, &a);
+}
+
+static int idem_release_body(struct sq_conn *c, void *argp)
+{
+    struct idem_args *a = argp;
+    sqlite3_stmt *q = stmt(c, ST_IDEM_RELEASE);
+    TK_TRY(idem_bind_key(q, a));
+    return exec_stmt(c, q);
+}
+
+static int sq_idem_release(struct tk_store *st, int64_t user_id, const char *key)
+{
+    struct idem_args a = {.user_id = user_id, .key = key};
+    return sq_run(SQ(st), NULL, idem_release_body, &a);
+}
+
+static int idem_expire_body(struct sq_conn *c, void *argp)
+{
+    struct idem_args *a = argp;
+    sqlite3_stmt *q = stmt(c, ST_IDEM_EXPIRE);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, a->now_ms);
+    sqlite3_bind_int(q, 2, a->limit);
+    TK_TRY(exec_stmt(c, q));
+    a->deleted = sqlite3_changes(c->db);
+    return TK_OK;
+}
+
+static int sq_idem_expire_due(struct tk_store *st, int64_t now_ms, int limit, int *deleted)
+{
+    struct idem_args a = {.now_ms = now_ms, .limit = limit};
+    TK_TRY(sq_run(SQ(st), NULL, idem_expire_body, &a));
+    *deleted = a.deleted;
+    return TK_OK;
+}
+
+/* ---------- the reconciliation audit ---------- */
+
+struct audit_args {
+    int64_t now_ms, grace_ms;
+    tk_problem_fn fn;
+    tk_idem_audit_fn idem_fn;
+    void *arg;
+};
+
+/* Runs one audit query; each row becomes one problem sentence through fmt_row. */
+typedef void (*audit_fmt)(sqlite3_stmt *q, char *out, size_t outlen);
+
+static int audit_query(struct sq_conn *c, const char *sql, int64_t bind1, audit_fmt fmt, struct audit_args *a)
+{
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, &q, NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(c, rc, sql);
+    if (sqlite3_bind_parameter_count(q) >= 1)
+        sqlite3_bind_int64(q, 1, bind1);
+    int out = TK_OK;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW && out == TK_OK) {
+        char line[256];
+        fmt(q, line, sizeof line);
+        out = a->fn(a->arg, line);
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        out = sq_fail(c, rc, sql);
+    sqlite3_finalize(q);
+    return out;
+}
+
+#define COL(i) ((long long)sqlite3_column_int64(q, (i)))
+
+static void fmt_balance(sqlite3_stmt *q, char *o, size_t n)
+{
+    snprintf(o, n, "users.id=%lld: balance %lld but its ledger entries sum to %lld", COL(0), COL(1), COL(2));
+}
+static void fmt_sold(sqlite3_stmt *q, char *o, size_t n)
+{
+    snprintf(o, n, "seats.id=%lld: sold to user %lld but has %lld payments (expected exactly 1)", COL(0), COL(1),
+             COL(2));
+}
+static void fmt_payment_seat(sqlite3_stmt *q, char *o, size_t n)
+{
+    snprintf(o, n, "payments.id=%lld: seat %lld is not sold to its payer (user %lld)", COL(0), COL(1), COL(2));
+}
+static void fmt_payment_ledger(sqlite3_stmt *q, char *o, size_t n)
+{
+    snprintf(o, n, "payments.id=%lld: no PAYMENT ledger entry of -%lld for user %lld", COL(0), COL(2), COL(1));
+}
+static void fmt_transfer(sqlite3_stmt *q, char *o, size_t n)
+{
+    snprintf(o, n, "transfers.id=%lld: has %lld ledger entries (expected TRANSFER_OUT and TRANSFER_IN)", COL(0),
+             COL(1));
+}
+static void fmt_hold(sqlite3_stmt *q, char *o, size_t n)
+{
+    snprintf(o, n, "reservations.id=%lld: HELD on seat %lld but expired at %lld ms", COL(0), COL(1), COL(2));
+}
+static void fmt_pending(sqlite3_stmt *q, char *o, size_t n)
+{
+    snprintf(o, n, "idempotency user %lld key '%.128s': PENDING since %lld ms: its outcome is unknown", COL(0),
+             (const char *)sqlite3_column_text(q, 1), COL(2));
+}
+
+static int audit_body(struct sq_conn *c, void *argp)
+{
+    struct audit_args *a = argp;
+    int64_t due = a->now_ms - a->grace_ms;
+    TK_TRY(audit_query(c,
+                       "SELECT u.id, u.balance, COALESCE(l.s, 0) FROM users u LEFT JOIN "
+                       "(SELECT user_id, SUM(amount) AS s FROM ledger GROUP BY user_id) l ON l.user_id = u.id "
+                       "WHERE u.balance != COALESCE(l.s, 0) ORDER BY u.id",
+                       0, fmt_balance, a));
+    TK_TRY(audit_query(c,
+                       "SELECT s.id, s.sold_to, (SELECT COUNT(*) FROM payments p WHERE p.seat_id = s.id) AS n "
+                       "FROM seats s WHERE s.sold_to IS NOT NULL AND n != 1 ORDER BY s.id",
+                       0, fmt_sold, a));
+    TK_TRY(audit_query(c,
+                       "SELECT p.id, p.seat_id, p.user_id FROM payments p LEFT JOIN seats s ON s.id = p.seat_id "
+                       "WHERE s.sold_to IS NULL OR s.sold_to != p.user_id ORDER BY p.id",
+                       0, fmt_payment_seat, a));
+    TK_TRY(audit_query(c,
+                       "SELECT p.id, p.user_id, p.amount FROM payments p WHERE NOT EXISTS (SELECT 1 FROM ledger l "
+                       "WHERE l.ref = 'payment:' || p.id AND l.user_id = p.user_id AND l.kind = 'PAYMENT' "
+                       "AND l.amount = -p.amount) ORDER BY p.id",
+                       0, fmt_payment_ledger, a));
+    TK_TRY(audit_query(c,
+                       "SELECT t.id, (SELECT COUNT(*) FROM ledger l WHERE l.ref = 'transfer:' || t.id "
+                       "AND ((l.kind = 'TRANSFER_OUT' AND l.user_id = t.from_user AND l.amount = -t.amount) "
+                       "OR (l.kind = 'TRANSFER_IN' AND l.user_id = t.to_user AND l.amount = t.amount))) AS n "
+                       "FROM transfers t WHERE n != 2 ORDER BY t.id",
+                       0, fmt_transfer, a));
+    TK_TRY(audit_query(c,
+                       "SELECT id, seat_id, expires_at FROM reservations WHERE status = 'HELD' AND expires_at <= ?1 "
+                       "ORDER BY id",
+                       due, fmt_hold, a));
+    return audit_query(c,
+                       "SELECT user_id, key, created_at FROM idempotency WHERE state = 'PENDING' AND created_at <= ?1 "
+                       "ORDER BY created_at",
+                       due, fmt_pending, a);
+}
+
+static int sq_audit(struct tk_store *st, int64_t now_ms, int64_t grace_ms, tk_problem_fn fn, void *arg)
+{
+    struct audit_args a = {.now_ms = now_ms, .grace_ms = grace_ms, .fn = fn, .arg = arg};
+    return sq_read(SQ(st), audit_body, &a);
+}
+
+/* Looks up the ledger's view of an idempotency record's effect. */
+static int idem_effect(struct sq_conn *c, struct tk_idem_audit *row)
+{
+    const char *ref = row->effect_ref;
+    const char *colon = strchr(ref, ':');
+    row->effect_found = false;
+    row->has_balance = false;
+    if (!*ref) {
+        row->effect_found = true;
+        return TK_OK;
+    }
+    if (!colon)
+        return TK_OK;
+    long long id = atoll(colon + 1);
+    size_t kind_len = (size_t)(colon - ref);
+    const char *sql;
+    bool by_ref = false;
+    if (kind_len == 6 && strncmp(ref, "ledger", 6) == 0) {
+        sql = "SELECT balance_after FROM ledger WHERE id = ?1 AND user_id = ?2";
+    } else if ((kind_len == 7 && strncmp(ref, "payment", 7) == 0) ||
+               (kind_len == 8 && strncmp(ref, "transfer", 8) == 0)) {
+        sql = "SELECT balance_after FROM ledger WHERE ref = ?3 AND user_id = ?2 AND kind IN ('PAYMENT','TRANSFER_OUT')";
+        by_ref = true;
+    } else if (kind_len == 11 && strncmp(ref, "reservation", 11) == 0) {
+        sql = "SELECT NULL FROM reservations WHERE id = ?1 AND user_id = ?2";
+    } else {
+        return TK_OK;
+    }
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, &q, NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(c, rc, sql);
+    if (!by_ref)
+        sqlite3_bind_int64(q, 1, id);
+    sqlite3_bind_int64(q, 2, row->user_id);
+    if (by_ref)
+        sqlite3_bind_text(q, 3, ref, -1, SQLITE_STATIC);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        row->effect_found = true;
+        row->has_balance = sqlite3_column_type(q, 0) != SQLITE_NULL;
+        row->balance_after_won = sqlite3_column_int64(q, 0);
+    }
+    sqlite3_finalize(q);
+    return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? TK_OK : TK_ERR_INTERNAL;
+}
+
+static int idem_audit_body(struct sq_conn *c, void *argp)
+{
+    struct audit_args *a = argp;
+    sqlite3_stmt *q;
+    const char *sql = "SELECT user_id, key, body, effect_ref FROM idempotency WHERE state = 'DONE' "
+                      "AND status BETWEEN 200 AND 299 ORDER BY user_id, key";
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, &q, NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(c, rc, sql);
+    int out = TK_OK;
+    while (out == TK_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct tk_idem_audit row = {
+            .user_id = sqlite3_column_int64(q, 0),
+            .key = (const char *)sqlite3_column_text(q, 1),
+            .body = (const char *)sqlite3_column_text(q, 2),
+            .effect_ref = (const char *)sqlite3_column_text(q, 3),
+        };
+        if (!row.body)
+            row.body = "";
+        if (!row.effect_ref)
+            row.effect_ref = "";
+        out = idem_effect(c, &row);
+        if (out == TK_OK)
+            out = a->idem_fn(a->arg, &row);
+    }
+    if (out == TK_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
+        out = sq_fail(c, rc, sql);
+    sqlite3_finalize(q);
+    return out;
+}
+
+static int sq_idem_audit(struct tk_store *st, tk_idem_audit_fn fn, void *arg)
+{
+    struct audit_args a = {.idem_fn = fn, .arg = arg};
+    return sq_read(SQ(st), idem_audit_body, &a);
+}
+
 /* ---------- lifecycle ---------- */
 
 static void sq_close(struct tk_store *st)
@@ -1064,6 +1557,14 @@ static const struct tk_store_ops SQLITE_OPS = {
     .hold_create = sq_hold_create,
     .payment_create = sq_payment_create,
     .holds_expire_due = sq_holds_expire_due,
+    .transfer = sq_transfer,
+    .ledger_list = sq_ledger_list,
+    .idem_claim = sq_idem_claim,
+    .idem_complete = sq_idem_complete,
+    .idem_release = sq_idem_release,
+    .idem_expire_due = sq_idem_expire_due,
+    .audit = sq_audit,
+    .idem_audit = sq_idem_audit,
     .close = sq_close,
 };
 

@@ -79,6 +79,46 @@ struct tk_pay_req {
     int64_t now_ms;
 };
 
+struct tk_transfer {
+    int64_t transfer_id;
+    int64_t from_user_id;
+    int64_t to_user_id;
+    int64_t amount_won;
+    int64_t from_balance_won; /* the sender's balance after */
+};
+
+struct tk_ledger_entry {
+    int64_t id;
+    char kind[16]; /* CHARGE | PAYMENT | TRANSFER_IN | TRANSFER_OUT */
+    int64_t amount_won; /* signed: credits positive */
+    int64_t balance_after_won;
+    char ref[48];  /* "payment:12", "transfer:5", or "" */
+    int64_t created_at_ms;
+};
+
+/* An idempotency record: the first response to (user, key), or a claim while that request runs. */
+enum tk_idem_state { IDEM_PENDING, IDEM_DONE };
+#define IDEM_KEY_MAX 128
+#define IDEM_BODY_MAX 65536
+struct tk_idem {
+    enum tk_idem_state state;
+    char request_hash[65];
+    int status;
+    char *body; /* malloc'd, NUL-terminated; the caller frees (NULL while PENDING) */
+    size_t body_len;
+};
+
+/* What `ticketd reconcile` reads about one DONE idempotency record with a 2xx response. */
+struct tk_idem_audit {
+    int64_t user_id;
+    const char *key;
+    const char *body;
+    const char *effect_ref;  /* "ledger:9", "payment:3", "transfer:4", "reservation:7", or "" */
+    bool effect_found;       /* the referenced row exists and belongs to the user */
+    bool has_balance;        /* the effect moved money: balance_after_won is the ledger's figure */
+    int64_t balance_after_won;
+};
+
 struct tk_payment {
     int64_t payment_id;
     int64_t reservation_id;
@@ -94,6 +134,10 @@ struct tk_payment {
 typedef int (*tk_concert_fn)(void *arg, const struct tk_concert *c);
 typedef int (*tk_schedule_fn)(void *arg, const struct tk_schedule *s);
 typedef int (*tk_seat_fn)(void *arg, const struct tk_seat *s);
+typedef int (*tk_ledger_fn)(void *arg, const struct tk_ledger_entry *e);
+/* One discrepancy found by the audit, as a readable sentence naming the row. */
+typedef int (*tk_problem_fn)(void *arg, const char *problem);
+typedef int (*tk_idem_audit_fn)(void *arg, const struct tk_idem_audit *row);
 
 struct tk_store;
 
@@ -104,12 +148,21 @@ struct tk_store_ops {
     int (*seed_demo)(struct tk_store *st, int64_t now_ms, bool *seeded);
     int (*ping)(struct tk_store *st);
 
-    int (*user_create)(struct tk_store *st, const char *name, const char *api_key, int64_t now_ms, struct tk_user *out);
-    int (*user_by_api_key)(struct tk_store *st, const char *api_key, int64_t *user_id);
+    /* API keys are stored and looked up only as their SHA-256 digest (64 hex digits). */
+    int (*user_create)(struct tk_store *st, const char *name, const char *api_key_sha256, int64_t now_ms,
+                       struct tk_user *out);
+    int (*user_by_api_key)(struct tk_store *st, const char *api_key_sha256, int64_t *user_id);
     int (*user_get)(struct tk_store *st, int64_t user_id, struct tk_user *out);
-    /* Adds amount to the wallet and writes one CHARGE ledger entry. */
+    /* Adds amount to the wallet and writes one CHARGE ledger entry (its id in *entry_id).
+     * TK_ERR_OVERFLOW past INT64_MAX, TK_ERR_NOT_FOUND for an unknown user. */
     int (*wallet_charge)(struct tk_store *st, enum tk_write_mode mode, int64_t user_id, int64_t amount_won,
-                         int64_t now_ms, int64_t *balance_won);
+                         int64_t now_ms, int64_t *balance_won, int64_t *entry_id);
+    /* Moves amount between two wallets in one transaction, rows locked in id order, with a TRANSFER_OUT and
+     * a TRANSFER_IN entry: INSUFFICIENT_BALANCE, NOT_FOUND (recipient), OVERFLOW (recipient), CONFLICT. */
+    int (*transfer)(struct tk_store *st, enum tk_write_mode mode, int64_t from_user, int64_t to_user,
+                    int64_t amount_won, int64_t now_ms, struct tk_transfer *out);
+    /* A user's ledger entries, newest first, at most limit. */
+    int (*ledger_list)(struct tk_store *st, int64_t user_id, int limit, tk_ledger_fn fn, void *arg);
 
     int (*concerts_list)(struct tk_store *st, tk_concert_fn fn, void *arg);
     /* Schedules not yet started with at least one free seat; concert_id 0 = all (TK_ERR_NOT_FOUND if unknown). */
@@ -123,6 +176,24 @@ struct tk_store_ops {
     int (*payment_create)(struct tk_store *st, const struct tk_pay_req *req, struct tk_payment *out);
     /* Marks at most `limit` holds past their expiry EXPIRED and frees their seats (idempotent). */
     int (*holds_expire_due)(struct tk_store *st, int64_t now_ms, int limit, int *expired);
+
+
+    /* Idempotency records. claim: inserts a PENDING record and returns TK_OK when (user, key) is free (or its
+     * record expired); otherwise fills *existing and returns TK_ERR_CONFLICT. complete: stores the response.
+     * release: deletes a PENDING claim (the request changed nothing). expire_due: deletes expired records. */
+    int (*idem_claim)(struct tk_store *st, int64_t user_id, const char *key, const char *request_hash,
+                      int64_t now_ms, int64_t expires_at_ms, struct tk_idem *existing);
+    int (*idem_complete)(struct tk_store *st, int64_t user_id, const char *key, int status, const char *body,
+                         size_t body_len, const char *effect_ref);
+    int (*idem_release)(struct tk_store *st, int64_t user_id, const char *key);
+    int (*idem_expire_due)(struct tk_store *st, int64_t now_ms, int limit, int *deleted);
+
+    /* The reconciliation audit: every balance equals the sum of its ledger entries, every sold seat has
+     * exactly one payment and every payment a seat sold to its payer, no hold is HELD more than grace_ms past
+     * its expiry, no idempotency claim is PENDING more than grace_ms. One fn call per discrepancy. */
+    int (*audit)(struct tk_store *st, int64_t now_ms, int64_t grace_ms, tk_problem_fn fn, void *arg);
+    /* Visits every DONE idempotency record with a 2xx response, with the ledger's view of its effect. */
+    int (*idem_audit)(struct tk_store *st, tk_idem_audit_fn fn, void *arg);
 
     void (*close)(struct tk_store *st);
 };

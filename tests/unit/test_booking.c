@@ -86,12 +86,12 @@ static void charges(void **state)
     char key[API_KEY_LEN + 1];
     assert_int_equal(account_create(&f->app, "park", &u, key), TK_OK);
     int64_t b = -1;
-    assert_int_equal(wallet_charge(&f->app, u.id, 0, &b), TK_ERR_INVALID);
-    assert_int_equal(wallet_charge(&f->app, u.id, -5, &b), TK_ERR_INVALID);
-    assert_int_equal(wallet_charge(&f->app, u.id, 1000000001, &b), TK_ERR_INVALID);
+    assert_int_equal(wallet_charge(&f->app, u.id, 0, &b, NULL), TK_ERR_INVALID);
+    assert_int_equal(wallet_charge(&f->app, u.id, -5, &b, NULL), TK_ERR_INVALID);
+    assert_int_equal(wallet_charge(&f->app, u.id, 1000000001, &b, NULL), TK_ERR_INVALID);
     assert_int_equal(wallet_balance(&f->app, u.id, &b), TK_OK);
     assert_int_equal(b, 0);
-    assert_int_equal(wallet_charge(&f->app, u.id, 1000000000, &b), TK_OK);
+    assert_int_equal(wallet_charge(&f->app, u.id, 1000000000, &b, NULL), TK_OK);
     assert_int_equal(b, 1000000000);
     assert_int_equal(f->app.counters.charges, 1);
 }
@@ -105,7 +105,7 @@ static void hold_pay_and_admission(void **state)
     assert_int_equal(account_create(a, "a", &u1, k1), TK_OK);
     assert_int_equal(account_create(a, "b", &u2, k2), TK_OK);
     int64_t b;
-    assert_int_equal(wallet_charge(a, u1.id, 500000, &b), TK_OK);
+    assert_int_equal(wallet_charge(a, u1.id, 500000, &b, NULL), TK_OK);
     struct tk_ticket t1, t2;
     bool created;
     assert_int_equal(a->waitroom->ops->issue(a->waitroom, u1.id, T0, &t1, &created), TK_OK);
