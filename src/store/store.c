@@ -5,15 +5,14 @@
 #include <stdio.h>
 
 int sqlite_store_open(const char *path, int pool_max, struct tk_store **out, char *errbuf, int errlen);
+int pg_store_open(const char *url, int pool_max, struct tk_store **out, char *errbuf, int errlen);
 
 int store_open(const char *url, int pool_max, struct tk_store **out, char *errbuf, int errlen)
 {
     if (strncmp(url, "sqlite:", 7) == 0)
         return sqlite_store_open(url + 7, pool_max, out, errbuf, errlen);
-    if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0) {
-        snprintf(errbuf, (size_t)errlen, "the PostgreSQL store is not built yet (issue: many instances)");
-        return TK_ERR_INVALID;
-    }
+    if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0)
+        return pg_store_open(url, pool_max, out, errbuf, errlen);
     snprintf(errbuf, (size_t)errlen, "unknown --db '%s': expected sqlite:PATH or postgres://…", url);
     return TK_ERR_INVALID;
 }

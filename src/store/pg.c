@@ -1,0 +1,1233 @@
+/* pg.c — the shared store: PostgreSQL through libpq, for any number of ticketd instances.
+ *
+ * Connections come from a bounded pool (pool_max; a caller waits at most POOL_WAIT_MS, then 503). A
+ * connection that fails is marked broken and re-established (PQreset) on its next use, so an instance rides
+ * out a database restart without being restarted itself: requests in between get TK_ERR_UNAVAILABLE (503) and
+ * change nothing. Every statement is prepared once per connection; every session has a statement_timeout.
+ *
+ * The default (atomic) writes are single round trips (one statement, or one call of a PL/pgSQL function in
+ * pg_schema.h), so no row lock outlives a round trip. The pessimistic charge keeps the classic client-side
+ * BEGIN; SELECT … FOR UPDATE; UPDATE; COMMIT, and the optimistic and unsafe modes pre-read outside the
+ * transaction: the lock lab measures exactly those shapes.
+ *
+ * Migrations and seeding take a transaction-scoped advisory lock, so instances starting together apply them
+ * once; the hold sweep uses FOR UPDATE SKIP LOCKED and conditional updates, so it is safe on every instance.
+ */
+#include "store/store.h"
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <time.h>
+#include "core/money.h"
+#include "store/pg_schema.h"
+
+#define POOL_WAIT_MS 5000
+#define STATEMENT_TIMEOUT_MS 5000
+#define MIGRATION_LOCK_ID 727001
+#define PG_PARAMS_MAX 10
+
+enum pst {
+    P_PING, P_USER_INSERT, P_USER_BY_KEY, P_USER_GET,
+    P_CHARGE_ATOMIC, P_CHARGE_CAS, P_CHARGE_BLIND, P_USER_LOCK, P_USER_SET, P_LEDGER_INSERT,
+    P_CONCERTS, P_CONCERT_EXISTS, P_SCHEDULES, P_SCHEDULE_EXISTS, P_SEATS_AVAIL, P_SEAT_GET,
+    P_HOLD, P_PAY, P_TRANSFER, P_LEDGER_LIST, P_EXPIRE_HOLDS,
+    P_IDEM_GET, P_IDEM_DELETE_EXPIRED, P_IDEM_INSERT, P_IDEM_COMPLETE, P_IDEM_RELEASE, P_IDEM_EXPIRE,
+    P__COUNT
+};
+
+static const char *const PSQL[P__COUNT] = {
+    [P_PING] = "SELECT 1",
+    [P_USER_INSERT] = "INSERT INTO users(name, api_key_sha256, created_at) VALUES ($1, $2, $3) RETURNING id",
+    [P_USER_BY_KEY] = "SELECT id FROM users WHERE api_key_sha256 = $1",
+    [P_USER_GET] = "SELECT id, name, balance, version FROM users WHERE id = $1",
+    [P_CHARGE_ATOMIC] = "WITH u AS (UPDATE users SET balance = balance + $2, version = version + 1 "
+                        "WHERE id = $1 AND balance <= $3 RETURNING id, balance) "
+                        "INSERT INTO ledger(user_id, kind, amount, balance_after, created_at) "
+                        "SELECT id, 'CHARGE', $2, balance, $4 FROM u RETURNING balance_after, id",
+    [P_CHARGE_CAS] = "WITH u AS (UPDATE users SET balance = $3, version = version + 1 "
+                     "WHERE id = $1 AND version = $4 RETURNING id, balance) "
+                     "INSERT INTO ledger(user_id, kind, amount, balance_after, created_at) "
+                     "SELECT id, 'CHARGE', $2, balance, $5 FROM u RETURNING balance_after, id",
+    [P_CHARGE_BLIND] = "WITH u AS (UPDATE users SET balance = $3, version = version + 1 "
+                       "WHERE id = $1 RETURNING id, balance) "
+                       "INSERT INTO ledger(user_id, kind, amount, balance_after, created_at) "
+                       "SELECT id, 'CHARGE', $2, balance, $4 FROM u RETURNING balance_after, id",
+    [P_USER_LOCK] = "SELECT balance FROM users WHERE id = $1 FOR UPDATE",
+    [P_USER_SET] = "UPDATE users SET balance = $2, version = version + 1 WHERE id = $1",
+    [P_LEDGER_INSERT] = "INSERT INTO ledger(user_id, kind, amount, balance_after, ref, created_at) "
+                        "VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6) RETURNING id",
+    [P_CONCERTS] = "SELECT id, name FROM concerts ORDER BY id",
+    [P_CONCERT_EXISTS] = "SELECT 1 FROM concerts WHERE id = $1",
+    [P_SCHEDULES] = "SELECT sc.id, sc.concert_id, c.name, sc.starts_at, sc.total_seats, "
+                    "(SELECT count(*) FROM seats s WHERE s.schedule_id = sc.id "
+                    "   AND (s.sold_to IS NOT NULL OR s.hold_expires_at > $1)) "
+                    "FROM schedules sc JOIN concerts c ON c.id = sc.concert_id "
+                    "WHERE sc.starts_at > $1 AND ($2 = 0 OR sc.concert_id = $2) ORDER BY sc.starts_at, sc.id",
+    [P_SCHEDULE_EXISTS] = "SELECT 1 FROM schedules WHERE id = $1",
+    [P_SEATS_AVAIL] = "SELECT id, seat_number, price FROM seats WHERE schedule_id = $1 AND sold_to IS NULL "
+                      "AND (hold_expires_at IS NULL OR hold_expires_at <= $2) ORDER BY seat_number",
+    [P_SEAT_GET] = "SELECT s.sold_to IS NOT NULL, COALESCE(s.hold_expires_at, 0), s.version, sc.starts_at "
+                   "FROM seats s JOIN schedules sc ON sc.id = s.schedule_id WHERE s.id = $1",
+    [P_HOLD] = "SELECT * FROM tk_hold($1, $2, $3, $4, $5, $6, $7)",
+    [P_PAY] = "SELECT * FROM tk_pay($1, $2, $3, $4)",
+    [P_TRANSFER] = "SELECT * FROM tk_transfer($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    [P_LEDGER_LIST] = "SELECT id, kind, amount, balance_after, COALESCE(ref, ''), created_at FROM ledger "
+                      "WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
+    [P_EXPIRE_HOLDS] = "WITH due AS (SELECT id, seat_id FROM reservations WHERE status = 'HELD' AND expires_at <= $1 "
+                       "  ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED), "
+                       "r AS (UPDATE reservations SET status = 'EXPIRED' FROM due WHERE reservations.id = due.id "
+                       "  RETURNING due.id, due.seat_id), "
+                       "s AS (UPDATE seats SET held_by = NULL, hold_expires_at = NULL, hold_id = NULL FROM r "
+                       "  WHERE seats.id = r.seat_id AND seats.hold_id = r.id AND seats.sold_to IS NULL "
+                       "  AND seats.hold_expires_at <= $1 RETURNING 1) "
+                       "SELECT count(*) FROM r",
+    [P_IDEM_GET] = "SELECT state, request_hash, COALESCE(status, 0), COALESCE(body, ''), expires_at FROM idempotency "
+                   "WHERE user_id = $1 AND key = $2",
+    [P_IDEM_DELETE_EXPIRED] = "DELETE FROM idempotency WHERE user_id = $1 AND key = $2 AND expires_at <= $3",
+    [P_IDEM_INSERT] = "INSERT INTO idempotency(user_id, key, request_hash, state, created_at, expires_at) "
+                      "VALUES ($1, $2, $3, 'PENDING', $4, $5) ON CONFLICT DO NOTHING",
+    [P_IDEM_COMPLETE] = "UPDATE idempotency SET state = 'DONE', status = $3, body = $4, effect_ref = $5 "
+                        "WHERE user_id = $1 AND key = $2 AND state = 'PENDING'",
+    [P_IDEM_RELEASE] = "DELETE FROM idempotency WHERE user_id = $1 AND key = $2 AND state = 'PENDING'",
+    [P_IDEM_EXPIRE] = "DELETE FROM idempotency WHERE ctid IN "
+                      "(SELECT ctid FROM idempotency WHERE expires_at <= $1 LIMIT $2)",
+};
+
+struct pg_conn {
+    PGconn *c;
+    uint64_t prepared; /* bit i: PSQL[i] is prepared on this connection */
+    bool broken;
+    struct pg_conn *next_free;
+};
+
+struct pg_store {
+    struct tk_store base;
+    char url[512];
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct pg_conn *free_list;
+    int open_count;
+    int pool_max;
+};
+
+_Static_assert(P__COUNT <= 64, "prepared bitmap");
+
+static struct pg_store *PG(struct tk_store *st) { return (struct pg_store *)st; }
+
+/* ---------- parameters ---------- */
+
+struct params {
+    const char *v[PG_PARAMS_MAX];
+    char buf[PG_PARAMS_MAX][24];
+    int n;
+};
+
+static void p_i64(struct params *p, int64_t x)
+{
+    TK_ASSERT(p->n < PG_PARAMS_MAX);
+    snprintf(p->buf[p->n], sizeof p->buf[0], "%lld", (long long)x);
+    p->v[p->n] = p->buf[p->n];
+    p->n++;
+}
+
+static void p_str(struct params *p, const char *s)
+{
+    TK_ASSERT(p->n < PG_PARAMS_MAX);
+    p->v[p->n++] = s;
+}
+
+static int64_t col_i64(const PGresult *r, int row, int col) { return strtoll(PQgetvalue(r, row, col), NULL, 10); }
+
+/* ---------- connections and errors ---------- */
+
+static PGconn *connect_db(const char *url)
+{
+    char opts[64];
+    snprintf(opts, sizeof opts, "-c statement_timeout=%d", STATEMENT_TIMEOUT_MS);
+    const char *keys[] = {"dbname", "connect_timeout", "options", "application_name", NULL};
+    const char *vals[] = {url, "3", opts, "ticketd", NULL};
+    return PQconnectdbParams(keys, vals, 1);
+}
+
+static int conn_get(struct pg_store *s, struct pg_conn **out)
+{
+    pthread_mutex_lock(&s->mu);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += POOL_WAIT_MS / 1000;
+    while (!s->free_list && s->open_count >= s->pool_max) {
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &deadline) == ETIMEDOUT) {
+            pthread_mutex_unlock(&s->mu);
+            return TK_ERR_UNAVAILABLE;
+        }
+    }
+    struct pg_conn *c = s->free_list;
+    if (c)
+        s->free_list = c->next_free;
+    else
+        s->open_count++;
+    pthread_mutex_unlock(&s->mu);
+    if (!c) {
+        c = calloc(1, sizeof *c);
+        if (c)
+            c->c = connect_db(s->url);
+        if (!c || !c->c) {
+            if (c)
+                free(c);
+            pthread_mutex_lock(&s->mu);
+            s->open_count--;
+            pthread_cond_signal(&s->cv);
+            pthread_mutex_unlock(&s->mu);
+            return TK_ERR_NOMEM;
+        }
+    }
+    if (c->broken || PQstatus(c->c) != CONNECTION_OK) {
+        PQreset(c->c); /* reconnect: the database may have come back */
+        c->prepared = 0;
+        c->broken = PQstatus(c->c) != CONNECTION_OK;
+    }
+    *out = c;
+    if (c->broken) {
+        *out = NULL;
+        pthread_mutex_lock(&s->mu);
+        c->next_free = s->free_list;
+        s->free_list = c;
+        pthread_cond_signal(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        return TK_ERR_UNAVAILABLE;
+    }
+    return TK_OK;
+}
+
+static void conn_put(struct pg_store *s, struct pg_conn *c)
+{
+    if (!c->broken && PQtransactionStatus(c->c) != PQTRANS_IDLE)
+        c->broken = true; /* never hand on a connection in the middle of a transaction */
+    pthread_mutex_lock(&s->mu);
+    c->next_free = s->free_list;
+    s->free_list = c;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Maps a failed result to an error; marks the connection broken when the link is the problem. */
+static int pg_fail(struct pg_conn *c, PGresult *r, const char *what)
+{
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    int rc;
+    if (!state || PQstatus(c->c) != CONNECTION_OK) {
+        c->broken = true;
+        rc = TK_ERR_UNAVAILABLE;
+    } else if (strcmp(state, "TK004") == 0 || strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0) {
+        rc = TK_ERR_CONFLICT;
+    } else if (strcmp(state, "TK006") == 0) {
+        rc = TK_ERR_HOLD_LIMIT;
+    } else if (strcmp(state, "TK009") == 0) {
+        rc = TK_ERR_HOLD_EXPIRED;
+    } else if (strcmp(state, "23514") == 0) {
+        rc = TK_ERR_INSUFFICIENT_BALANCE; /* balance >= 0 refused a write */
+    } else if (strcmp(state, "22003") == 0) {
+        rc = TK_ERR_OVERFLOW;
+    } else if (strncmp(state, "08", 2) == 0 || strncmp(state, "57", 2) == 0 || strncmp(state, "53", 2) == 0) {
+        c->broken = strncmp(state, "57014", 5) != 0; /* a timeout leaves the link usable */
+        rc = TK_ERR_UNAVAILABLE;
+    } else {
+        rc = TK_ERR_INTERNAL;
+    }
+    if (rc == TK_ERR_INTERNAL || rc == TK_ERR_UNAVAILABLE)
+        fprintf(stderr, "ticketd: postgres %s: %s %s", what, state ? state : "(no state)",
+                r ? PQresultErrorMessage(r) : PQerrorMessage(c->c));
+    return rc;
+}
+
+/* Runs prepared statement id; on success *out holds the result (caller PQclears), else an error. */
+static int run(struct pg_conn *c, enum pst id, const struct params *p, PGresult **out)
+{
+    char name[8];
+    snprintf(name, sizeof name, "p%d", (int)id);
+    if (!(c->prepared & (1ULL << id))) {
+        PGresult *r = PQprepare(c->c, name, PSQL[id], 0, NULL);
+        if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
+            int rc = pg_fail(c, r, PSQL[id]);
+            PQclear(r);
+            return rc;
+        }
+        PQclear(r);
+        c->prepared |= 1ULL << id;
+    }
+    PGresult *r = PQexecPrepared(c->c, name, p ? p->n : 0, p ? p->v : NULL, NULL, NULL, 0);
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        int rc = pg_fail(c, r, PSQL[id]);
+        PQclear(r);
+        return rc;
+    }
+    *out = r;
+    return TK_OK;
+}
+
+/* Runs a statement and throws the result away. */
+static int run_void(struct pg_conn *c, enum pst id, const struct params *p)
+{
+    PGresult *r;
+    TK_TRY(run(c, id, p, &r));
+    PQclear(r);
+    return TK_OK;
+}
+
+/* Runs plain SQL (transaction control, DDL); 0 or an error. */
+static int exec_sql(struct pg_conn *c, const char *sql)
+{
+    PGresult *r = PQexec(c->c, sql);
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    int rc = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) ? TK_OK : pg_fail(c, r, sql);
+    PQclear(r);
+    return rc;
+}
+
+static void rollback(struct pg_conn *c)
+{
+    if (PQtransactionStatus(c->c) != PQTRANS_IDLE)
+        (void)exec_sql(c, "ROLLBACK");
+}
+
+typedef int (*pg_fn)(struct pg_conn *c, void *arg);
+
+/* Runs fn on a pooled connection. fn owns any transaction it opens and must end it (rollback on error). */
+static int with_conn(struct pg_store *s, pg_fn fn, void *arg)
+{
+    struct pg_conn *c;
+    TK_TRY(conn_get(s, &c));
+    int rc = fn(c, arg);
+    if (rc < 0)
+        rollback(c);
+    conn_put(s, c);
+    return rc;
+}
+
+/* fn inside BEGIN … COMMIT. */
+struct txn_call {
+    pg_fn fn;
+    void *arg;
+};
+
+static int txn_fn(struct pg_conn *c, void *argp)
+{
+    struct txn_call *t = argp;
+    TK_TRY(exec_sql(c, "BEGIN"));
+    int rc = t->fn(c, t->arg);
+    if (rc == TK_OK)
+        rc = exec_sql(c, "COMMIT");
+    return rc;
+}
+
+static int with_txn(struct pg_store *s, pg_fn fn, void *arg)
+{
+    struct txn_call t = {.fn = fn, .arg = arg};
+    return with_conn(s, txn_fn, &t);
+}
+
+/* ---------- schema and demo data ---------- */
+
+static int migrate_fn(struct pg_conn *c, void *arg)
+{
+    (void)arg;
+    char lock[96];
+    snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%d)", MIGRATION_LOCK_ID);
+    TK_TRY(exec_sql(c, lock));
+    TK_TRY(exec_sql(c, "CREATE TABLE IF NOT EXISTS tk_schema(version INT NOT NULL)"));
+    PGresult *r = PQexec(c->c, "SELECT COALESCE(max(version), 0) FROM tk_schema");
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+        int rc = pg_fail(c, r, "schema version");
+        PQclear(r);
+        return rc;
+    }
+    int version = atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    if (version >= 1)
+        return TK_OK;
+    TK_TRY(exec_sql(c, PG_SCHEMA_V1));
+    return exec_sql(c, "INSERT INTO tk_schema(version) VALUES (1)");
+}
+
+static int pg_migrate(struct tk_store *st) { return with_txn(PG(st), migrate_fn, NULL); }
+
+struct seed_args {
+    int64_t now_ms;
+    bool seeded;
+};
+
+static int seed_fn(struct pg_conn *c, void *argp)
+{
+    struct seed_args *a = argp;
+    char lock[96];
+    snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%d)", MIGRATION_LOCK_ID + 1);
+    TK_TRY(exec_sql(c, lock));
+    PGresult *r = PQexec(c->c, "SELECT count(*) FROM concerts");
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+        int rc = pg_fail(c, r, "seed count");
+        PQclear(r);
+        return rc;
+    }
+    int64_t n = col_i64(r, 0, 0);
+    PQclear(r);
+    if (n > 0)
+        return TK_OK;
+    for (int ci = 0; ci < STORE_DEMO_CONCERT_COUNT; ci++) {
+        const char *cv[1] = {STORE_DEMO_CONCERTS[ci].name};
+        r = PQexecParams(c->c, "INSERT INTO concerts(name) VALUES ($1) RETURNING id", 1, NULL, cv, NULL, NULL, 0);
+        if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+            int rc = pg_fail(c, r, "seed concert");
+            PQclear(r);
+            return rc;
+        }
+        int64_t concert_id = col_i64(r, 0, 0);
+        PQclear(r);
+        for (int d = 0; d < 3; d++) {
+            char sql[512];
+            snprintf(sql, sizeof sql, "INSERT INTO schedules(concert_id, starts_at, total_seats) "
+                                      "VALUES (%lld, %lld, %d) RETURNING id",
+                     (long long)concert_id,
+                     (long long)store_demo_starts_at_ms(a->now_ms, STORE_DEMO_CONCERTS[ci].days_ahead[d]),
+                     STORE_DEMO_SEATS);
+            r = PQexec(c->c, sql);
+            if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+                int rc = pg_fail(c, r, "seed schedule");
+                PQclear(r);
+                return rc;
+            }
+            int64_t schedule_id = col_i64(r, 0, 0);
+            PQclear(r);
+            for (int seat = 1; seat <= STORE_DEMO_SEATS; seat++) {
+                snprintf(sql, sizeof sql, "INSERT INTO seats(schedule_id, seat_number, price) VALUES (%lld, %d, %lld)",
+                         (long long)schedule_id, seat, (long long)store_demo_price_won(seat));
+                TK_TRY(exec_sql(c, sql));
+            }
+        }
+    }
+    a->seeded = true;
+    return TK_OK;
+}
+
+static int pg_seed_demo(struct tk_store *st, int64_t now_ms, bool *seeded)
+{
+    struct seed_args a = {.now_ms = now_ms};
+    int rc = with_txn(PG(st), seed_fn, &a);
+    *seeded = a.seeded;
+    return rc;
+}
+
+static int ping_fn(struct pg_conn *c, void *arg)
+{
+    (void)arg;
+    return run_void(c, P_PING, NULL);
+}
+
+static int pg_ping(struct tk_store *st) { return with_conn(PG(st), ping_fn, NULL); }
+
+/* ---------- users and wallet ---------- */
+
+struct user_args {
+    const char *name, *key;
+    int64_t now_ms, user_id;
+    struct tk_user *out;
+};
+
+static int user_create_fn(struct pg_conn *c, void *argp)
+{
+    struct user_args *a = argp;
+    struct params p = {0};
+    p_str(&p, a->name);
+    p_str(&p, a->key);
+    p_i64(&p, a->now_ms);
+    PGresult *r;
+    TK_TRY(run(c, P_USER_INSERT, &p, &r));
+    a->out->id = col_i64(r, 0, 0);
+    PQclear(r);
+    snprintf(a->out->name, sizeof a->out->name, "%s", a->name);
+    a->out->balance_won = 0;
+    return TK_OK;
+}
+
+static int pg_user_create(struct tk_store *st, const char *name, const char *key, int64_t now_ms, struct tk_user *out)
+{
+    struct user_args a = {.name = name, .key = key, .now_ms = now_ms, .out = out};
+    return with_conn(PG(st), user_create_fn, &a);
+}
+
+static int user_by_key_fn(struct pg_conn *c, void *argp)
+{
+    struct user_args *a = argp;
+    struct params p = {0};
+    p_str(&p, a->key);
+    PGresult *r;
+    TK_TRY(run(c, P_USER_BY_KEY, &p, &r));
+    int rc = PQntuples(r) ? TK_OK : TK_ERR_NOT_FOUND;
+    if (rc == TK_OK)
+        a->user_id = col_i64(r, 0, 0);
+    PQclear(r);
+    return rc;
+}
+
+static int pg_user_by_api_key(struct tk_store *st, const char *key, int64_t *user_id)
+{
+    struct user_args a = {.key = key};
+    TK_TRY(with_conn(PG(st), user_by_key_fn, &a));
+    *user_id = a.user_id;
+    return TK_OK;
+}
+
+static int user_read(struct pg_conn *c, int64_t user_id, struct tk_user *out, int64_t *version)
+{
+    struct params p = {0};
+    p_i64(&p, user_id);
+    PGresult *r;
+    TK_TRY(run(c, P_USER_GET, &p, &r));
+    if (!PQntuples(r)) {
+        PQclear(r);
+        return TK_ERR_NOT_FOUND;
+    }
+    out->id = col_i64(r, 0, 0);
+    snprintf(out->name, sizeof out->name, "%s", PQgetvalue(r, 0, 1));
+    out->balance_won = col_i64(r, 0, 2);
+    if (version)
+        *version = col_i64(r, 0, 3);
+    PQclear(r);
+    return TK_OK;
+}
+
+static int user_get_fn(struct pg_conn *c, void *argp)
+{
+    struct user_args *a = argp;
+    return user_read(c, a->user_id, a->out, NULL);
+}
+
+static int pg_user_get(struct tk_store *st, int64_t user_id, struct tk_user *out)
+{
+    struct user_args a = {.user_id = user_id, .out = out};
+    return with_conn(PG(st), user_get_fn, &a);
+}
+
+struct charge_args {
+    enum tk_write_mode mode;
+    int64_t user_id, amount_won, now_ms;
+    int64_t balance_after, entry_id;
+};
+
+/* Reads (balance_after, entry id) from a CTE charge; 0 rows means the guard refused. */
+static int charge_result(PGresult *r, struct charge_args *a, int refused)
+{
+    int rc = PQntuples(r) ? TK_OK : refused;
+    if (rc == TK_OK) {
+        a->balance_after = col_i64(r, 0, 0);
+        a->entry_id = col_i64(r, 0, 1);
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int charge_fn(struct pg_conn *c, void *argp)
+{
+    struct charge_args *a = argp;
+    struct params p = {0};
+    PGresult *r;
+    struct tk_user u;
+    int64_t version = 0, next = 0;
+    switch (a->mode) {
+    case TK_WRITE_ATOMIC: {
+        p_i64(&p, a->user_id);
+        p_i64(&p, a->amount_won);
+        p_i64(&p, INT64_MAX - a->amount_won);
+        p_i64(&p, a->now_ms);
+        TK_TRY(run(c, P_CHARGE_ATOMIC, &p, &r));
+        int rc = charge_result(r, a, TK_ERR_OVERFLOW);
+        if (rc == TK_ERR_OVERFLOW)
+            TK_TRY(user_read(c, a->user_id, &u, NULL)); /* NOT_FOUND if there is no such user */
+        return rc;
+    }
+    case TK_WRITE_PESSIMISTIC: {
+        TK_TRY(exec_sql(c, "BEGIN"));
+        p_i64(&p, a->user_id);
+        TK_TRY(run(c, P_USER_LOCK, &p, &r));
+        if (!PQntuples(r)) {
+            PQclear(r);
+            return TK_ERR_NOT_FOUND;
+        }
+        int64_t balance = col_i64(r, 0, 0);
+        PQclear(r);
+        TK_TRY(money_credit(balance, a->amount_won, &next));
+        p.n = 0;
+        p_i64(&p, a->user_id);
+        p_i64(&p, next);
+        TK_TRY(run_void(c, P_USER_SET, &p));
+        p.n = 0;
+        p_i64(&p, a->user_id);
+        p_str(&p, "CHARGE");
+        p_i64(&p, a->amount_won);
+        p_i64(&p, next);
+        p_str(&p, "");
+        p_i64(&p, a->now_ms);
+        TK_TRY(run(c, P_LEDGER_INSERT, &p, &r));
+        a->entry_id = col_i64(r, 0, 0);
+        PQclear(r);
+        a->balance_after = next;
+        return exec_sql(c, "COMMIT");
+    }
+    case TK_WRITE_OPTIMISTIC:
+    case TK_WRITE_UNSAFE:
+        TK_TRY(user_read(c, a->user_id, &u, &version));
+        TK_TRY(money_credit(u.balance_won, a->amount_won, &next));
+        p_i64(&p, a->user_id);
+        p_i64(&p, a->amount_won);
+        p_i64(&p, next);
+        if (a->mode == TK_WRITE_OPTIMISTIC)
+            p_i64(&p, version);
+        p_i64(&p, a->now_ms);
+        TK_TRY(run(c, a->mode == TK_WRITE_OPTIMISTIC ? P_CHARGE_CAS : P_CHARGE_BLIND, &p, &r));
+        return charge_result(r, a, a->mode == TK_WRITE_OPTIMISTIC ? TK_ERR_CONFLICT : TK_ERR_NOT_FOUND);
+    }
+    return TK_ERR_INTERNAL;
+}
+
+static int pg_wallet_charge(struct tk_store *st, enum tk_write_mode mode, int64_t user_id, int64_t amount_won,
+                            int64_t now_ms, int64_t *balance_won, int64_t *entry_id)
+{
+    struct charge_args a = {.mode = mode, .user_id = user_id, .amount_won = amount_won, .now_ms = now_ms};
+    TK_TRY(with_conn(PG(st), charge_fn, &a));
+    *balance_won = a.balance_after;
+    if (entry_id)
+        *entry_id = a.entry_id;
+    return TK_OK;
+}
+
+/* The result codes of the PL/pgSQL functions (pg_schema.h). */
+static int fn_code(int code)
+{
+    static const int MAP[] = {TK_OK, TK_ERR_NOT_FOUND, TK_ERR_INSUFFICIENT_BALANCE, TK_ERR_OVERFLOW,
+                              TK_ERR_CONFLICT, TK_ERR_SEAT_UNAVAILABLE, TK_ERR_HOLD_LIMIT, TK_ERR_FORBIDDEN,
+                              TK_ERR_ALREADY_PAID, TK_ERR_HOLD_EXPIRED};
+    return code >= 0 && code < (int)(sizeof MAP / sizeof MAP[0]) ? MAP[code] : TK_ERR_INTERNAL;
+}
+
+static const char *mode_name(enum tk_write_mode m)
+{
+    switch (m) {
+    case TK_WRITE_ATOMIC:
+        return "atomic";
+    case TK_WRITE_PESSIMISTIC:
+        return "pessimistic";
+    case TK_WRITE_OPTIMISTIC:
+        return "optimistic";
+    case TK_WRITE_UNSAFE:
+        return "unsafe";
+    }
+    return "atomic";
+}
+
+struct transfer_args {
+    enum tk_write_mode mode;
+    int64_t from, to, amount_won, now_ms;
+    struct tk_transfer *out;
+};
+
+static int transfer_fn(struct pg_conn *c, void *argp)
+{
+    struct transfer_args *a = argp;
+    struct tk_user f = {0}, t = {0};
+    int64_t vf = 0, vt = 0;
+    bool pre = a->mode == TK_WRITE_OPTIMISTIC || a->mode == TK_WRITE_UNSAFE;
+    if (pre) {
+        TK_TRY(user_read(c, a->from, &f, &vf));
+        TK_TRY(user_read(c, a->to, &t, &vt));
+    }
+    struct params p = {0};
+    p_str(&p, mode_name(a->mode));
+    p_i64(&p, a->from);
+    p_i64(&p, a->to);
+    p_i64(&p, a->amount_won);
+    p_i64(&p, a->now_ms);
+    p_i64(&p, f.balance_won);
+    p_i64(&p, vf);
+    p_i64(&p, t.balance_won);
+    p_i64(&p, vt);
+    PGresult *r;
+    TK_TRY(run(c, P_TRANSFER, &p, &r));
+    int rc = fn_code(atoi(PQgetvalue(r, 0, 0)));
+    if (rc == TK_OK)
+        *a->out = (struct tk_transfer){.transfer_id = col_i64(r, 0, 1), .from_user_id = a->from,
+                                       .to_user_id = a->to, .amount_won = a->amount_won,
+                                       .from_balance_won = col_i64(r, 0, 2)};
+    PQclear(r);
+    return rc;
+}
+
+static int pg_transfer(struct tk_store *st, enum tk_write_mode mode, int64_t from_user, int64_t to_user,
+                       int64_t amount_won, int64_t now_ms, struct tk_transfer *out)
+{
+    TK_ASSERT(from_user != to_user);
+    struct transfer_args a = {.mode = mode, .from = from_user, .to = to_user, .amount_won = amount_won,
+                              .now_ms = now_ms, .out = out};
+    return with_conn(PG(st), transfer_fn, &a);
+}
+
+struct list_args {
+    int64_t id, now_ms;
+    int limit;
+    void *fn, *arg;
+};
+
+static int ledger_fn(struct pg_conn *c, void *argp)
+{
+    struct list_args *a = argp;
+    struct tk_user u;
+    TK_TRY(user_read(c, a->id, &u, NULL));
+    struct params p = {0};
+    p_i64(&p, a->id);
+    p_i64(&p, a->limit);
+    PGresult *r;
+    TK_TRY(run(c, P_LEDGER_LIST, &p, &r));
+    int rc = TK_OK;
+    for (int i = 0; i < PQntuples(r) && rc == TK_OK; i++) {
+        struct tk_ledger_entry e = {.id = col_i64(r, i, 0), .amount_won = col_i64(r, i, 2),
+                                    .balance_after_won = col_i64(r, i, 3), .created_at_ms = col_i64(r, i, 5)};
+        snprintf(e.kind, sizeof e.kind, "%s", PQgetvalue(r, i, 1));
+        snprintf(e.ref, sizeof e.ref, "%s", PQgetvalue(r, i, 4));
+        rc = ((tk_ledger_fn)a->fn)(a->arg, &e);
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int pg_ledger_list(struct tk_store *st, int64_t user_id, int limit, tk_ledger_fn fn, void *arg)
+{
+    struct list_args a = {.id = user_id, .limit = limit, .fn = (void *)fn, .arg = arg};
+    return with_conn(PG(st), ledger_fn, &a);
+}
+
+/* ---------- catalogue ---------- */
+
+static int exists(struct pg_conn *c, enum pst id, int64_t key)
+{
+    struct params p = {0};
+    p_i64(&p, key);
+    PGresult *r;
+    TK_TRY(run(c, id, &p, &r));
+    int rc = PQntuples(r) ? TK_OK : TK_ERR_NOT_FOUND;
+    PQclear(r);
+    return rc;
+}
+
+static int concerts_fn(struct pg_conn *c, void *argp)
+{
+    struct list_args *a = argp;
+    PGresult *r;
+    TK_TRY(run(c, P_CONCERTS, NULL, &r));
+    int rc = TK_OK;
+    for (int i = 0; i < PQntuples(r) && rc == TK_OK; i++) {
+        struct tk_concert row = {.id = col_i64(r, i, 0)};
+        snprintf(row.name, sizeof row.name, "%s", PQgetvalue(r, i, 1));
+        rc = ((tk_concert_fn)a->fn)(a->arg, &row);
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int pg_concerts_list(struct tk_store *st, tk_concert_fn fn, void *arg)
+{
+    struct list_args a = {.fn = (void *)fn, .arg = arg};
+    return with_conn(PG(st), concerts_fn, &a);
+}
+
+static int schedules_fn(struct pg_conn *c, void *argp)
+{
+    struct list_args *a = argp;
+    if (a->id)
+        TK_TRY(exists(c, P_CONCERT_EXISTS, a->id));
+    struct params p = {0};
+    p_i64(&p, a->now_ms);
+    p_i64(&p, a->id);
+    PGresult *r;
+    TK_TRY(run(c, P_SCHEDULES, &p, &r));
+    int rc = TK_OK;
+    for (int i = 0; i < PQntuples(r) && rc == TK_OK; i++) {
+        struct tk_schedule row = {.id = col_i64(r, i, 0), .concert_id = col_i64(r, i, 1),
+                                  .starts_at_ms = col_i64(r, i, 3), .total_seats = (int)col_i64(r, i, 4),
+                                  .reserved_seats = (int)col_i64(r, i, 5)};
+        if (row.reserved_seats >= row.total_seats)
+            continue;
+        snprintf(row.concert_name, sizeof row.concert_name, "%s", PQgetvalue(r, i, 2));
+        rc = ((tk_schedule_fn)a->fn)(a->arg, &row);
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int pg_schedules_available(struct tk_store *st, int64_t concert_id, int64_t now_ms, tk_schedule_fn fn,
+                                  void *arg)
+{
+    struct list_args a = {.id = concert_id, .now_ms = now_ms, .fn = (void *)fn, .arg = arg};
+    return with_conn(PG(st), schedules_fn, &a);
+}
+
+static int seats_fn(struct pg_conn *c, void *argp)
+{
+    struct list_args *a = argp;
+    struct params p = {0};
+    p_i64(&p, a->id);
+    p_i64(&p, a->now_ms);
+    PGresult *r;
+    TK_TRY(run(c, P_SEATS_AVAIL, &p, &r));
+    int n = PQntuples(r);
+    if (n == 0) { /* no free seat, or no such schedule: tell them apart */
+        PQclear(r);
+        return exists(c, P_SCHEDULE_EXISTS, a->id);
+    }
+    int rc = TK_OK;
+    for (int i = 0; i < n && rc == TK_OK; i++) {
+        struct tk_seat row = {.id = col_i64(r, i, 0), .schedule_id = a->id, .seat_number = (int)col_i64(r, i, 1),
+                              .price_won = col_i64(r, i, 2)};
+        rc = ((tk_seat_fn)a->fn)(a->arg, &row);
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int pg_seats_available(struct tk_store *st, int64_t schedule_id, int64_t now_ms, tk_seat_fn fn, void *arg)
+{
+    struct list_args a = {.id = schedule_id, .now_ms = now_ms, .fn = (void *)fn, .arg = arg};
+    return with_conn(PG(st), seats_fn, &a);
+}
+
+/* ---------- holds and payments ---------- */
+
+struct hold_args {
+    enum tk_write_mode mode;
+    const struct tk_hold_req *req;
+    struct tk_hold *out;
+};
+
+static int hold_fn(struct pg_conn *c, void *argp)
+{
+    struct hold_args *a = argp;
+    const struct tk_hold_req *q = a->req;
+    int64_t version = 0;
+    struct params p = {0};
+    PGresult *r;
+    if (a->mode == TK_WRITE_OPTIMISTIC || a->mode == TK_WRITE_UNSAFE) { /* read outside the transaction */
+        p_i64(&p, q->seat_id);
+        TK_TRY(run(c, P_SEAT_GET, &p, &r));
+        if (!PQntuples(r)) {
+            PQclear(r);
+            return TK_ERR_NOT_FOUND;
+        }
+        bool sold = PQgetvalue(r, 0, 0)[0] == 't';
+        int64_t hold_exp = col_i64(r, 0, 1), starts = col_i64(r, 0, 3);
+        version = col_i64(r, 0, 2);
+        PQclear(r);
+        if (sold || hold_exp > q->now_ms || starts <= q->now_ms)
+            return TK_ERR_SEAT_UNAVAILABLE;
+        p.n = 0;
+    }
+    p_str(&p, mode_name(a->mode));
+    p_i64(&p, q->seat_id);
+    p_i64(&p, q->user_id);
+    p_i64(&p, q->now_ms);
+    p_i64(&p, q->now_ms + q->hold_ms);
+    p_i64(&p, q->max_holds);
+    p_i64(&p, version);
+    TK_TRY(run(c, P_HOLD, &p, &r));
+    int rc = fn_code(atoi(PQgetvalue(r, 0, 0)));
+    if (rc == TK_OK)
+        *a->out = (struct tk_hold){.reservation_id = col_i64(r, 0, 1), .seat_id = q->seat_id,
+                                   .schedule_id = col_i64(r, 0, 2), .user_id = q->user_id,
+                                   .seat_number = (int)col_i64(r, 0, 3), .price_won = col_i64(r, 0, 4),
+                                   .expires_at_ms = q->now_ms + q->hold_ms, .state = HOLD_HELD};
+    PQclear(r);
+    return rc;
+}
+
+static int pg_hold_create(struct tk_store *st, enum tk_write_mode mode, const struct tk_hold_req *req,
+                          struct tk_hold *out)
+{
+    struct hold_args a = {.mode = mode, .req = req, .out = out};
+    return with_conn(PG(st), hold_fn, &a);
+}
+
+struct pay_args {
+    const struct tk_pay_req *req;
+    struct tk_payment *out;
+};
+
+static int pay_fn(struct pg_conn *c, void *argp)
+{
+    struct pay_args *a = argp;
+    struct params p = {0};
+    p_i64(&p, a->req->user_id);
+    p_i64(&p, a->req->reservation_id);
+    p_i64(&p, a->req->seat_id);
+    p_i64(&p, a->req->now_ms);
+    PGresult *r;
+    TK_TRY(run(c, P_PAY, &p, &r));
+    int rc = fn_code(atoi(PQgetvalue(r, 0, 0)));
+    if (rc == TK_OK) {
+        struct tk_payment *o = a->out;
+        o->payment_id = col_i64(r, 0, 1);
+        o->reservation_id = col_i64(r, 0, 2);
+        o->seat_id = col_i64(r, 0, 3);
+        o->seat_number = (int)col_i64(r, 0, 4);
+        snprintf(o->concert_name, sizeof o->concert_name, "%s", PQgetvalue(r, 0, 5));
+        o->starts_at_ms = col_i64(r, 0, 6);
+        o->amount_won = col_i64(r, 0, 7);
+        o->balance_won = col_i64(r, 0, 8);
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int pg_payment_create(struct tk_store *st, const struct tk_pay_req *req, struct tk_payment *out)
+{
+    struct pay_args a = {.req = req, .out = out};
+    return with_conn(PG(st), pay_fn, &a);
+}
+
+struct expire_args {
+    int64_t now_ms;
+    int limit, count;
+};
+
+static int expire_fn(struct pg_conn *c, void *argp)
+{
+    struct expire_args *a = argp;
+    struct params p = {0};
+    p_i64(&p, a->now_ms);
+    p_i64(&p, a->limit);
+    PGresult *r;
+    TK_TRY(run(c, P_EXPIRE_HOLDS, &p, &r));
+    a->count = (int)col_i64(r, 0, 0);
+    PQclear(r);
+    return TK_OK;
+}
+
+static int pg_holds_expire_due(struct tk_store *st, int64_t now_ms, int limit, int *expired)
+{
+    struct expire_args a = {.now_ms = now_ms, .limit = limit};
+    TK_TRY(with_conn(PG(st), expire_fn, &a));
+    *expired = a.count;
+    return TK_OK;
+}
+
+/* ---------- idempotency records ---------- */
+
+struct idem_args {
+    int64_t user_id;
+    const char *key, *hash, *body, *effect_ref;
+    size_t body_len;
+    int64_t now_ms, expires_at_ms;
+    int status, limit, deleted;
+    struct tk_idem *existing;
+};
+
+static void key_params(struct params *p, const struct idem_args *a)
+{
+    p->n = 0;
+    p_i64(p, a->user_id);
+    p_str(p, a->key);
+}
+
+static int idem_claim_fn(struct pg_conn *c, void *argp)
+{
+    struct idem_args *a = argp;
+    struct params p;
+    /* an expired record frees its key */
+    key_params(&p, a);
+    p_i64(&p, a->now_ms);
+    TK_TRY(run_void(c, P_IDEM_DELETE_EXPIRED, &p));
+    key_params(&p, a);
+    p_str(&p, a->hash);
+    p_i64(&p, a->now_ms);
+    p_i64(&p, a->expires_at_ms);
+    PGresult *r;
+    TK_TRY(run(c, P_IDEM_INSERT, &p, &r));
+    bool inserted = atoi(PQcmdTuples(r)) == 1;
+    PQclear(r);
+    if (inserted)
+        return TK_OK;
+    key_params(&p, a);
+    TK_TRY(run(c, P_IDEM_GET, &p, &r));
+    if (!PQntuples(r)) { /* it vanished in between (released): let the caller try again */
+        PQclear(r);
+        a->existing->state = IDEM_PENDING;
+        snprintf(a->existing->request_hash, sizeof a->existing->request_hash, "%s", a->hash);
+        a->existing->body = NULL;
+        return TK_ERR_CONFLICT;
+    }
+    struct tk_idem *e = a->existing;
+    e->state = strcmp(PQgetvalue(r, 0, 0), "DONE") == 0 ? IDEM_DONE : IDEM_PENDING;
+    snprintf(e->request_hash, sizeof e->request_hash, "%s", PQgetvalue(r, 0, 1));
+    e->status = (int)col_i64(r, 0, 2);
+    e->body = NULL;
+    e->body_len = 0;
+    if (e->state == IDEM_DONE) {
+        int n = PQgetlength(r, 0, 3);
+        e->body = malloc((size_t)n + 1);
+        if (!e->body) {
+            PQclear(r);
+            return TK_ERR_NOMEM;
+        }
+        memcpy(e->body, PQgetvalue(r, 0, 3), (size_t)n + 1);
+        e->body_len = (size_t)n;
+    }
+    PQclear(r);
+    return TK_ERR_CONFLICT;
+}
+
+static int pg_idem_claim(struct tk_store *st, int64_t user_id, const char *key, const char *request_hash,
+                         int64_t now_ms, int64_t expires_at_ms, struct tk_idem *existing)
+{
+    struct idem_args a = {.user_id = user_id, .key = key, .hash = request_hash, .now_ms = now_ms,
+                          .expires_at_ms = expires_at_ms, .existing = existing};
+    return with_conn(PG(st), idem_claim_fn, &a);
+}
+
+static int idem_complete_fn(struct pg_conn *c, void *argp)
+{
+    struct idem_args *a = argp;
+    struct params p;
+    key_params(&p, a);
+    p_i64(&p, a->status);
+    p_str(&p, a->body);
+    p_str(&p, a->effect_ref ? a->effect_ref : "");
+    PGresult *r;
+    TK_TRY(run(c, P_IDEM_COMPLETE, &p, &r));
+    int rc = atoi(PQcmdTuples(r)) == 1 ? TK_OK : TK_ERR_INTERNAL;
+    PQclear(r);
+    return rc;
+}
+
+static int pg_idem_complete(struct tk_store *st, int64_t user_id, const char *key, int status, const char *body,
+                            size_t body_len, const char *effect_ref)
+{
+    struct idem_args a = {.user_id = user_id, .key = key, .status = status, .body = body, .body_len = body_len,
+                          .effect_ref = effect_ref};
+    return with_conn(PG(st), idem_complete_fn, &a);
+}
+
+static int idem_release_fn(struct pg_conn *c, void *argp)
+{
+    struct params p;
+    key_params(&p, argp);
+    return run_void(c, P_IDEM_RELEASE, &p);
+}
+
+static int pg_idem_release(struct tk_store *st, int64_t user_id, const char *key)
+{
+    struct idem_args a = {.user_id = user_id, .key = key};
+    return with_conn(PG(st), idem_release_fn, &a);
+}
+
+static int idem_expire_fn(struct pg_conn *c, void *argp)
+{
+    struct idem_args *a = argp;
+    struct params p = {0};
+    p_i64(&p, a->now_ms);
+    p_i64(&p, a->limit);
+    PGresult *r;
+    TK_TRY(run(c, P_IDEM_EXPIRE, &p, &r));
+    a->deleted = atoi(PQcmdTuples(r));
+    PQclear(r);
+    return TK_OK;
+}
+
+static int pg_idem_expire_due(struct tk_store *st, int64_t now_ms, int limit, int *deleted)
+{
+    struct idem_args a = {.now_ms = now_ms, .limit = limit};
+    TK_TRY(with_conn(PG(st), idem_expire_fn, &a));
+    *deleted = a.deleted;
+    return TK_OK;
+}
+
+/* ---------- the reconciliation audit ---------- */
+
+struct audit_args {
+    int64_t due_ms;
+    tk_problem_fn fn;
+    tk_idem_audit_fn idem_fn;
+    void *arg;
+};
+
+/* Each audit query returns one column: the finished sentence naming the row. */
+static const char *const AUDIT_SQL[] = {
+    "SELECT format('users.id=%s: balance %s but its ledger entries sum to %s', u.id, u.balance, COALESCE(l.s, 0)) "
+    "FROM users u LEFT JOIN (SELECT user_id, sum(amount) AS s FROM ledger GROUP BY user_id) l ON l.user_id = u.id "
+    "WHERE u.balance <> COALESCE(l.s, 0) ORDER BY u.id",
+    "SELECT format('seats.id=%s: sold to user %s but has %s payments (expected exactly 1)', id, sold_to, n) "
+    "FROM (SELECT s.id, s.sold_to, (SELECT count(*) FROM payments p WHERE p.seat_id = s.id) AS n FROM seats s "
+    "WHERE s.sold_to IS NOT NULL) x WHERE n <> 1 ORDER BY id",
+    "SELECT format('payments.id=%s: seat %s is not sold to its payer (user %s)', p.id, p.seat_id, p.user_id) "
+    "FROM payments p LEFT JOIN seats s ON s.id = p.seat_id WHERE s.sold_to IS NULL OR s.sold_to <> p.user_id "
+    "ORDER BY p.id",
+    "SELECT format('payments.id=%s: no PAYMENT ledger entry of -%s for user %s', p.id, p.amount, p.user_id) "
+    "FROM payments p WHERE NOT EXISTS (SELECT 1 FROM ledger l WHERE l.ref = 'payment:' || p.id "
+    "AND l.user_id = p.user_id AND l.kind = 'PAYMENT' AND l.amount = -p.amount) ORDER BY p.id",
+    "SELECT format('transfers.id=%s: has %s ledger entries (expected TRANSFER_OUT and TRANSFER_IN)', id, n) FROM "
+    "(SELECT t.id, (SELECT count(*) FROM ledger l WHERE l.ref = 'transfer:' || t.id AND "
+    "((l.kind = 'TRANSFER_OUT' AND l.user_id = t.from_user AND l.amount = -t.amount) OR "
+    "(l.kind = 'TRANSFER_IN' AND l.user_id = t.to_user AND l.amount = t.amount))) AS n FROM transfers t) x "
+    "WHERE n <> 2 ORDER BY id",
+    "SELECT format('reservations.id=%s: HELD on seat %s but expired at %s ms', id, seat_id, expires_at) "
+    "FROM reservations WHERE status = 'HELD' AND expires_at <= $1::bigint ORDER BY id",
+    "SELECT format('idempotency user %s key ''%s'': PENDING since %s ms: its outcome is unknown', user_id, "
+    "left(key, 128), created_at) FROM idempotency WHERE state = 'PENDING' AND created_at <= $1::bigint "
+    "ORDER BY created_at",
+};
+
+static int audit_fn(struct pg_conn *c, void *argp)
+{
+    struct audit_args *a = argp;
+    char due[24];
+    snprintf(due, sizeof due, "%lld", (long long)a->due_ms);
+    const char *vals[1] = {due};
+    for (size_t i = 0; i < sizeof AUDIT_SQL / sizeof AUDIT_SQL[0]; i++) {
+        bool bind = strstr(AUDIT_SQL[i], "$1") != NULL;
+        PGresult *r = PQexecParams(c->c, AUDIT_SQL[i], bind ? 1 : 0, NULL, bind ? vals : NULL, NULL, NULL, 0);
+        if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+            int rc = pg_fail(c, r, "audit");
+            PQclear(r);
+            return rc;
+        }
+        int rc = TK_OK;
+        for (int row = 0; row < PQntuples(r) && rc == TK_OK; row++)
+            rc = a->fn(a->arg, PQgetvalue(r, row, 0));
+        PQclear(r);
+        TK_TRY(rc);
+    }
+    return TK_OK;
+}
+
+static int pg_audit(struct tk_store *st, int64_t now_ms, int64_t grace_ms, tk_problem_fn fn, void *arg)
+{
+    struct audit_args a = {.due_ms = now_ms - grace_ms, .fn = fn, .arg = arg};
+    return with_conn(PG(st), audit_fn, &a);
+}
+
+static int idem_audit_fn(struct pg_conn *c, void *argp)
+{
+    struct audit_args *a = argp;
+    /* the ledger's balance_after for each record's effect, resolved in SQL */
+    const char *sql =
+        "SELECT i.user_id, i.key, COALESCE(i.body, ''), COALESCE(i.effect_ref, ''), "
+        "CASE WHEN COALESCE(i.effect_ref, '') = '' THEN true "
+        "     WHEN i.effect_ref LIKE 'reservation:%' THEN EXISTS (SELECT 1 FROM reservations r "
+        "        WHERE r.id = split_part(i.effect_ref, ':', 2)::bigint AND r.user_id = i.user_id) "
+        "     ELSE e.balance_after IS NOT NULL END, "
+        "e.balance_after "
+        "FROM idempotency i LEFT JOIN LATERAL (SELECT l.balance_after FROM ledger l WHERE l.user_id = i.user_id AND "
+        "  ((i.effect_ref LIKE 'ledger:%' AND l.id = split_part(i.effect_ref, ':', 2)::bigint) OR "
+        "   ((i.effect_ref LIKE 'payment:%' OR i.effect_ref LIKE 'transfer:%') AND l.ref = i.effect_ref "
+        "    AND l.kind IN ('PAYMENT', 'TRANSFER_OUT'))) LIMIT 1) e ON true "
+        "WHERE i.state = 'DONE' AND i.status BETWEEN 200 AND 299 ORDER BY i.user_id, i.key";
+    PGresult *r = PQexec(c->c, sql);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+        int rc = pg_fail(c, r, "idempotency audit");
+        PQclear(r);
+        return rc;
+    }
+    int rc = TK_OK;
+    for (int i = 0; i < PQntuples(r) && rc == TK_OK; i++) {
+        struct tk_idem_audit row = {
+            .user_id = col_i64(r, i, 0),
+            .key = PQgetvalue(r, i, 1),
+            .body = PQgetvalue(r, i, 2),
+            .effect_ref = PQgetvalue(r, i, 3),
+            .effect_found = PQgetvalue(r, i, 4)[0] == 't',
+            .has_balance = !PQgetisnull(r, i, 5),
+            .balance_after_won = PQgetisnull(r, i, 5) ? 0 : col_i64(r, i, 5),
+        };
+        rc = a->idem_fn(a->arg, &row);
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int pg_idem_audit(struct tk_store *st, tk_idem_audit_fn fn, void *arg)
+{
+    struct audit_args a = {.idem_fn = fn, .arg = arg};
+    return with_conn(PG(st), idem_audit_fn, &a);
+}
+
+/* ---------- lifecycle ---------- */
+
+static void pg_close(struct tk_store *st)
+{
+    struct pg_store *s = PG(st);
+    while (s->free_list) {
+        struct pg_conn *c = s->free_list;
+        s->free_list = c->next_free;
+        PQfinish(c->c);
+        free(c);
+    }
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s);
+}
+
+static const struct tk_store_ops PG_OPS = {
+    .name = "postgres",
+    .migrate = pg_migrate,
+    .seed_demo = pg_seed_demo,
+    .ping = pg_ping,
+    .user_create = pg_user_create,
+    .user_by_api_key = pg_user_by_api_key,
+    .user_get = pg_user_get,
+    .wallet_charge = pg_wallet_charge,
+    .transfer = pg_transfer,
+    .ledger_list = pg_ledger_list,
+    .concerts_list = pg_concerts_list,
+    .schedules_available = pg_schedules_available,
+    .seats_available = pg_seats_available,
+    .hold_create = pg_hold_create,
+    .payment_create = pg_payment_create,
+    .holds_expire_due = pg_holds_expire_due,
+    .idem_claim = pg_idem_claim,
+    .idem_complete = pg_idem_complete,
+    .idem_release = pg_idem_release,
+    .idem_expire_due = pg_idem_expire_due,
+    .audit = pg_audit,
+    .idem_audit = pg_idem_audit,
+    .close = pg_close,
+};
+
+int pg_store_open(const char *url, int pool_max, struct tk_store **out, char *errbuf, int errlen)
+{
+    if (strlen(url) >= sizeof(((struct pg_store *)0)->url)) {
+        snprintf(errbuf, (size_t)errlen, "postgres: URL too long");
+        return TK_ERR_INVALID;
+    }
+    struct pg_store *s = calloc(1, sizeof *s);
+    if (!s)
+        return TK_ERR_NOMEM;
+    s->base.ops = &PG_OPS;
+    snprintf(s->url, sizeof s->url, "%s", url);
+    s->pool_max = pool_max > 0 ? pool_max : 4;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    struct pg_conn *c;
+    int rc = conn_get(s, &c);
+    if (rc < 0) {
+        struct pg_conn *bad = s->free_list;
+        snprintf(errbuf, (size_t)errlen, "postgres: cannot connect: %s",
+                 bad && bad->c ? PQerrorMessage(bad->c) : "out of memory");
+        char *nl = strchr(errbuf, '\n');
+        if (nl)
+            *nl = 0;
+        pg_close(&s->base);
+        return TK_ERR_UNAVAILABLE;
+    }
+    conn_put(s, c);
+    *out = &s->base;
+    return TK_OK;
+}
