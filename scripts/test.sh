@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
 # README command 2: install what is missing, build, and run the whole test suite with ctest —
 # once in a normal build, once under AddressSanitizer + UndefinedBehaviorSanitizer.
+# It starts its own PostgreSQL and Redis (scripts/services.sh) and stops them at the end; the tests that
+# need them fail, never skip, if they are not there.
 # Set TICKETD_SKIP_SANITIZERS=1 for a quicker local run (CI never sets it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
+
+echo "== services: PostgreSQL + Redis ==" >&2
+envfile=$(bash scripts/services.sh up)
+trap 'bash scripts/services.sh down' EXIT
+set -a
+# shellcheck disable=SC1090
+. "$envfile"
+set +a
 
 echo "== build (warnings are errors) ==" >&2
 bash scripts/build.sh build -DTICKETD_WERROR=ON

@@ -146,8 +146,8 @@ static int64_t col_i64(const PGresult *r, int row, int col) { return strtoll(PQg
 
 static PGconn *connect_db(const char *url)
 {
-    char opts[64];
-    snprintf(opts, sizeof opts, "-c statement_timeout=%d", STATEMENT_TIMEOUT_MS);
+    char opts[96];
+    snprintf(opts, sizeof opts, "-c statement_timeout=%d -c client_min_messages=warning", STATEMENT_TIMEOUT_MS);
     const char *keys[] = {"dbname", "connect_timeout", "options", "application_name", NULL};
     const char *vals[] = {url, "3", opts, "ticketd", NULL};
     return PQconnectdbParams(keys, vals, 1);

@@ -1,34 +1,26 @@
 /* test_ledger.c — money safety in the store and core: transfers in every write mode (refused whole,
  * one ledger pair each), the ledger listing, idempotency records (claim, replay data, release, expiry),
- * and the reconciliation audit naming each kind of corrupted row. Uses a temp SQLite file. */
+ * and the reconciliation audit naming each kind of corrupted row. SQLite by default, PostgreSQL with --pg. */
 #include "unit.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sqlite3.h>
 #include "core/app.h"
+#include "testdb.h"
 
 static const int64_t T0 = 1800000000000LL;
 
 struct fx {
-    char dir[64];
-    char path[96];
+    struct testdb db;
     struct tk_store *st;
 };
 
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/tk-unit-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
-    char url[128], err[128];
-    snprintf(url, sizeof url, "sqlite:%s", f->path);
-    assert_int_equal(store_open(url, 3, &f->st, err, sizeof err), TK_OK);
-    assert_int_equal(f->st->ops->migrate(f->st), TK_OK);
-    bool seeded;
-    assert_int_equal(f->st->ops->seed_demo(f->st, T0, &seeded), TK_OK);
+    testdb_open(&f->db, T0);
+    f->st = f->db.st;
     *state = f;
     return 0;
 }
@@ -36,12 +28,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    store_close(f->st);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-    int rc = system(cmd);
+    testdb_close(&f->db);
     free(f);
-    return rc == 0 ? 0 : -1;
+    return 0;
 }
 
 static int64_t user(struct fx *f, const char *key_digest, int64_t balance)
@@ -62,13 +51,7 @@ static int64_t bal(struct fx *f, int64_t id)
     return u.balance_won;
 }
 
-static void sql(struct fx *f, const char *q)
-{
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, q, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
-}
+static void sql(struct fx *f, const char *q) { testdb_exec(&f->db, q); }
 
 static const enum tk_write_mode MODES[] = {TK_WRITE_ATOMIC, TK_WRITE_PESSIMISTIC, TK_WRITE_OPTIMISTIC,
                                            TK_WRITE_UNSAFE};
@@ -267,8 +250,9 @@ static void reconcile_names_rows(void **state)
     assert_int_equal(n, 6);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    testdb_init(argc, argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(transfers_every_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(ledger_newest_first, setup, teardown),

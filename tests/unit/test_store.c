@@ -1,39 +1,28 @@
 /* test_store.c — the SQLite store's rules, for every write mode: charges with ledger entries and
  * overflow refusal, holds (limit, expiry at exactly hold_ms with no sweep, re-hold), payments (owner,
- * expiry, balance, double payment), the idempotent sweep, and the catalogue. Uses a temp file. */
+ * expiry, balance, double payment), the idempotent sweep, and the catalogue. SQLite by default; run with
+ * --pg for the same tests on PostgreSQL (testdb.h). */
 #include "unit.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sqlite3.h>
 #include "store/store.h"
+#include "testdb.h"
 
 static const int64_t T0 = 1800000000000LL;
 static const int64_t HOLD_MS = 300000;
 
 struct fx {
-    char dir[64];
-    char path[96];
+    struct testdb db;
     struct tk_store *st;
 };
 
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/tk-unit-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
-    char err[128], url[128];
-    snprintf(url, sizeof url, "sqlite:%s", f->path);
-    assert_int_equal(store_open(url, 3, &f->st, err, sizeof err), TK_OK);
-    assert_int_equal(f->st->ops->migrate(f->st), TK_OK);
-    assert_int_equal(f->st->ops->migrate(f->st), TK_OK); /* idempotent */
-    bool seeded = false;
-    assert_int_equal(f->st->ops->seed_demo(f->st, T0, &seeded), TK_OK);
-    assert_true(seeded);
-    assert_int_equal(f->st->ops->seed_demo(f->st, T0, &seeded), TK_OK);
-    assert_false(seeded); /* only once */
+    testdb_open(&f->db, T0);
+    f->st = f->db.st;
     *state = f;
     return 0;
 }
@@ -41,11 +30,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    store_close(f->st);
-    char cmd[160];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-    if (system(cmd) != 0)
-        return -1;
+    testdb_close(&f->db);
     free(f);
     return 0;
 }
@@ -68,26 +53,8 @@ static int64_t balance_of(struct fx *f, int64_t user)
     return u.balance_won;
 }
 
-/* Direct SQL for what the API cannot do: read ledger sums, set a balance near the limit. */
-static int64_t sql_int(struct fx *f, const char *sql)
-{
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    sqlite3_stmt *q;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
-    int64_t v = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
-    sqlite3_finalize(q);
-    sqlite3_close(db);
-    return v;
-}
-
-static void sql_exec(struct fx *f, const char *sql)
-{
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
-}
+static int64_t sql_int(struct fx *f, const char *sql) { return testdb_int(&f->db, sql); }
+static void sql_exec(struct fx *f, const char *sql) { testdb_exec(&f->db, sql); }
 
 static const enum tk_write_mode MODES[] = {TK_WRITE_ATOMIC, TK_WRITE_PESSIMISTIC, TK_WRITE_OPTIMISTIC,
                                            TK_WRITE_UNSAFE};
@@ -319,8 +286,9 @@ static void bad_paths(void **state)
     assert_null(st);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    testdb_init(argc, argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(charge_every_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(charge_overflow_changes_nothing, setup, teardown),
