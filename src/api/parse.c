@@ -52,6 +52,8 @@ int api_body_object(const struct api_request *req, struct api_response *resp, co
         *out = json_object();
         return *out ? TK_OK : api_fail(resp, TK_ERR_NOMEM, NULL);
     }
+    if (memchr(req->body, 0, req->body_len))
+        return api_fail(resp, TK_ERR_INVALID, "malformed JSON: the body contains a NUL byte");
     json_error_t jerr;
     json_t *root = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {

@@ -35,13 +35,14 @@ int api_users_create(struct tk_api *api, struct api_request *req, struct api_res
     return TK_OK;
 }
 
-/* An optional userId (body or query) must be the caller's own. */
-static int check_same_user(int rc, int64_t given, int64_t caller, struct api_response *resp)
+/* An optional userId must be the caller's own. `rc` is the parse result (TK_ERR_NOT_FOUND: absent);
+ * the id is read only after parsing, through the pointer. */
+static int check_same_user(int rc, const int64_t *given, int64_t caller, struct api_response *resp)
 {
     if (rc == TK_ERR_NOT_FOUND)
-        return TK_OK; /* absent */
+        return TK_OK;
     TK_TRY(rc);
-    return given == caller ? TK_OK : api_fail(resp, TK_ERR_FORBIDDEN, "userId is not yours");
+    return *given == caller ? TK_OK : api_fail(resp, TK_ERR_FORBIDDEN, "userId is not yours");
 }
 
 int api_user_charge(struct tk_api *api, struct api_request *req, struct api_response *resp)
@@ -50,7 +51,8 @@ int api_user_charge(struct tk_api *api, struct api_request *req, struct api_resp
     json_t *body;
     TK_TRY(api_body_object(req, resp, ALLOWED, false, &body));
     int64_t given = 0, amount = 0, balance = 0;
-    int rc = check_same_user(api_field_id(body, "userId", false, &given, resp), given, req->user_id, resp);
+    int rc = api_field_id(body, "userId", false, &given, resp);
+    rc = check_same_user(rc, &given, req->user_id, resp);
     if (rc == TK_OK)
         rc = api_field_amount(body, "amount", &amount, resp);
     json_decref(body);
@@ -68,7 +70,8 @@ int api_user_charge(struct tk_api *api, struct api_request *req, struct api_resp
 int api_user_check(struct tk_api *api, struct api_request *req, struct api_response *resp)
 {
     int64_t given = 0, balance = 0;
-    TK_TRY(check_same_user(api_query_id(req, "userId", false, &given, resp), given, req->user_id, resp));
+    int rc = api_query_id(req, "userId", false, &given, resp);
+    TK_TRY(check_same_user(rc, &given, req->user_id, resp));
     TK_TRY(wallet_balance(api->app, req->user_id, &balance));
     render_balance(resp, 200, req->user_id, balance);
     return TK_OK;

@@ -115,6 +115,20 @@ static void amounts(void **state)
     }
 }
 
+static void nul_byte_refused(void **state)
+{
+    (void)state;
+    static const char *const ALLOWED[] = {"amount", NULL};
+    static const char body[] = "{\"amount\":1\0}";
+    struct api_request r = {.method = "POST", .path = "/x", .body = body, .body_len = sizeof body - 1};
+    struct api_response resp = {0};
+    json_t *obj = NULL;
+    assert_int_equal(api_body_object(&r, &resp, ALLOWED, false, &obj), TK_ERR_INVALID);
+    assert_null(obj);
+    assert_int_equal(resp.status, 400);
+    buf_free(&resp.body);
+}
+
 static void id_fields(void **state)
 {
     (void)state;
@@ -204,7 +218,8 @@ static void routes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(ids),      cmocka_unit_test(names),    cmocka_unit_test(amounts), cmocka_unit_test(id_fields),
+        cmocka_unit_test(ids),      cmocka_unit_test(names),    cmocka_unit_test(amounts), cmocka_unit_test(nul_byte_refused),
+        cmocka_unit_test(id_fields),
         cmocka_unit_test(query_ids), cmocka_unit_test(envelope), cmocka_unit_test(routes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
