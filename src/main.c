@@ -49,10 +49,6 @@ static int cmd_serve(const struct tk_config *cfg)
         threads = n < 2 ? 2 : (int)n;
     }
     int pool = cfg->db_pool ? cfg->db_pool : threads + 2;
-    if (cfg->redis[0]) {
-        fprintf(stderr, "ticketd: --redis is not built yet; run without it (in-process waiting room and locks)\n");
-        return 2;
-    }
     char err[256] = "";
     struct tk_strategy *strategy = NULL;
     if (strategy_open(cfg->lock, cfg->lock_retries, &strategy, err, sizeof err) < 0) {
@@ -77,8 +73,13 @@ static int cmd_serve(const struct tk_config *cfg)
         .idle_ms = (int64_t)cfg->idle_seconds * 1000,
     };
     struct tk_waitroom *wr = NULL;
-    if (waitroom_mem_open(&policy, cfg->queue_max, clock_now_ms(clock_real()), &wr) < 0) {
-        fprintf(stderr, "ticketd: cannot allocate the waiting room (--queue-max %d)\n", cfg->queue_max);
+    int wrc;
+    if (cfg->redis[0])
+        wrc = waitroom_redis_open(&policy, cfg->queue_max, cfg->redis, "tk:{wr}:", pool, &wr, err, sizeof err);
+    else
+        wrc = waitroom_mem_open(&policy, cfg->queue_max, clock_now_ms(clock_real()), &wr);
+    if (wrc < 0) {
+        fprintf(stderr, "ticketd: cannot open the waiting room: %s\n", err[0] ? err : tk_err_message(wrc));
         store_close(st);
         strategy_free(strategy);
         return 1;
@@ -91,7 +92,7 @@ static int cmd_serve(const struct tk_config *cfg)
         .hold_ms = (int64_t)cfg->hold_seconds * 1000,
         .max_holds_per_user = cfg->max_holds_per_user,
         .idempotency_ttl_ms = (int64_t)cfg->idempotency_ttl_seconds * 1000,
-        .redis_state = "off",
+        .redis_configured = cfg->redis[0] != 0,
     };
     struct tk_api api = {.app = &app, .render_http_metrics = metrics_render_http};
 
@@ -117,8 +118,8 @@ static int cmd_serve(const struct tk_config *cfg)
     if (rc == TK_OK)
         rc = http_server_start(&hc, &api, &http);
     if (rc == TK_OK) {
-        fprintf(stderr, "ticketd: serving on http://%s:%d (store %s, lock %s, %d threads)\n", cfg->bind, cfg->port,
-                st->ops->name, strategy->ops->name, threads);
+        fprintf(stderr, "ticketd: serving on http://%s:%d (store %s, waiting room %s, lock %s, %d threads)\n",
+                cfg->bind, cfg->port, st->ops->name, wr->ops->name, strategy->ops->name, threads);
         int sig = 0;
         sigwait(&sigs, &sig);
         fprintf(stderr, "ticketd: signal %d, shutting down\n", sig);

@@ -11,9 +11,10 @@ int api_health(struct tk_api *api, struct api_request *req, struct api_response 
     int rc = st->ops->ping(st);
     if (rc < 0)
         return api_fail(resp, TK_ERR_UNAVAILABLE, "the store is unavailable");
+    struct tk_waitroom *w = api->app->waitroom;
+    const char *redis = !api->app->redis_configured ? "off" : (w->ops->ping && w->ops->ping(w) < 0) ? "down" : "up";
     api_ok_open(resp, 200);
-    buf_printf(&resp->body, "{\"status\":\"ok\",\"store\":\"%s\",\"redis\":\"%s\"}", st->ops->name,
-               api->app->redis_state);
+    buf_printf(&resp->body, "{\"status\":\"ok\",\"store\":\"%s\",\"redis\":\"%s\"}", st->ops->name, redis);
     api_ok_close(resp);
     return TK_OK;
 }

@@ -34,7 +34,7 @@ struct tk_app {
     int64_t hold_ms;
     int max_holds_per_user;
     int64_t idempotency_ttl_ms;
-    const char *redis_state; /* "off" | "up" | "down" for /health */
+    bool redis_configured; /* --redis given: /health reports "up"/"down", else "off" */
     struct tk_app_counters counters; /* atomic builtins */
 };
 

@@ -1,5 +1,5 @@
 /* waitroom.h — the waiting-room interface: one table of function pointers, one backend per file
- * (mem.c in-process now; a Redis backend and a store-backed one for several instances later).
+ * (mem.c in-process, for one process; redis.c shared by any number of instances).
  * The rules every backend applies live in core/admission.h; core/waitroom.c wraps these calls with the
  * checks the API needs (token format, "ACTIVE required"). */
 #ifndef TK_WAITROOM_H
@@ -43,6 +43,8 @@ struct tk_waitroom_ops {
     /* Expires lapsed and idle tokens and admits waiters. Safe to call any time, from anywhere. */
     int (*tick)(struct tk_waitroom *w, int64_t now_ms);
     int (*stats)(struct tk_waitroom *w, struct tk_waitroom_stats *out);
+    /* Is the backing service reachable? (NULL: nothing to reach, always yes.) */
+    int (*ping)(struct tk_waitroom *w);
     void (*free)(struct tk_waitroom *w);
 };
 
@@ -55,6 +57,10 @@ struct tk_waitroom {
 /* The in-process backend. A failed open needs no free. */
 int waitroom_mem_open(const struct admission_policy *p, int64_t queue_max, int64_t now_ms,
                       struct tk_waitroom **out) TK_MUST_CHECK;
+/* The Redis backend (redis.c): every instance sharing url and prefix shares one line. pool_max bounds its
+ * connections. A failed open needs no free. */
+int waitroom_redis_open(const struct admission_policy *p, int64_t queue_max, const char *url, const char *prefix,
+                        int pool_max, struct tk_waitroom **out, char *errbuf, int errlen) TK_MUST_CHECK;
 /* waitroom_free(NULL) is a no-op. */
 void waitroom_free(struct tk_waitroom *w);
 

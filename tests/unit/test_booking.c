@@ -35,7 +35,6 @@ static int setup(void **state)
     a->clock = &f->clock;
     a->hold_ms = 300000;
     a->max_holds_per_user = 4;
-    a->redis_state = "off";
     *state = f;
     return 0;
 }
