@@ -76,6 +76,8 @@ static int cmd_serve(const struct tk_config *cfg)
     int wrc;
     if (cfg->redis[0])
         wrc = waitroom_redis_open(&policy, cfg->queue_max, cfg->redis, "tk:{wr}:", pool, &wr, err, sizeof err);
+    else if (st->ops->wr_issue) /* a shared store without Redis: the line lives in the store */
+        wrc = waitroom_store_open(&policy, cfg->queue_max, st, &wr);
     else
         wrc = waitroom_mem_open(&policy, cfg->queue_max, clock_now_ms(clock_real()), &wr);
     if (wrc < 0) {

@@ -348,10 +348,13 @@ static int migrate_fn(struct pg_conn *c, void *arg)
     }
     int version = atoi(PQgetvalue(r, 0, 0));
     PQclear(r);
-    if (version >= 1)
-        return TK_OK;
-    TK_TRY(exec_sql(c, PG_SCHEMA_V1));
-    return exec_sql(c, "INSERT INTO tk_schema(version) VALUES (1)");
+    static const char *const MIGRATIONS[] = {PG_SCHEMA_V1, PG_SCHEMA_V2};
+    const int latest = (int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]);
+    for (; version < latest; version++)
+        TK_TRY(exec_sql(c, MIGRATIONS[version]));
+    char set[96];
+    snprintf(set, sizeof set, "DELETE FROM tk_schema; INSERT INTO tk_schema(version) VALUES (%d)", latest);
+    return exec_sql(c, set);
 }
 
 static int pg_migrate(struct tk_store *st) { return with_txn(PG(st), migrate_fn, NULL); }
@@ -1159,6 +1162,142 @@ static int pg_idem_audit(struct tk_store *st, tk_idem_audit_fn fn, void *arg)
     return with_conn(PG(st), idem_audit_fn, &a);
 }
 
+/* ---------- the store-backed waiting room ---------- */
+
+#define WR_COLUMNS "AS t(token text, state text, user_id bigint, pos bigint, expires_at bigint, active bigint, created int)"
+
+struct wr_args {
+    const struct tk_wr_params *p;
+    int64_t user_id, now_ms;
+    const char *token;
+    struct tk_wr_row *out;
+    struct tk_wr_counts *counts;
+};
+
+static void wr_policy_params(struct params *p, const struct tk_wr_params *w)
+{
+    p_i64(p, w->max_active);
+    p_i64(p, w->admit_per_sec);
+    p_i64(p, w->token_ms);
+    p_i64(p, w->idle_ms);
+}
+
+/* Runs a waitroom function and reads its one row (none: TK_ERR_NOT_FOUND). */
+static int wr_query(struct pg_conn *c, const char *sql, const struct params *p, struct tk_wr_row *out)
+{
+    PGresult *r = PQexecParams(c->c, sql, p->n, NULL, p->v, NULL, NULL, 0);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+        int rc = pg_fail(c, r, "waiting room");
+        PQclear(r);
+        return rc;
+    }
+    int rc = PQntuples(r) ? TK_OK : TK_ERR_NOT_FOUND;
+    if (rc == TK_OK && out) {
+        snprintf(out->token, sizeof out->token, "%s", PQgetvalue(r, 0, 0));
+        snprintf(out->state, sizeof out->state, "%s", PQgetvalue(r, 0, 1));
+        out->user_id = col_i64(r, 0, 2);
+        out->position = col_i64(r, 0, 3);
+        out->expires_at_ms = col_i64(r, 0, 4);
+        out->active = col_i64(r, 0, 5);
+        out->created = col_i64(r, 0, 6) == 1;
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int wr_issue_fn(struct pg_conn *c, void *argp)
+{
+    struct wr_args *a = argp;
+    struct params p = {0};
+    p_i64(&p, a->user_id);
+    p_str(&p, a->token);
+    p_i64(&p, a->now_ms);
+    wr_policy_params(&p, a->p);
+    p_i64(&p, a->p->queue_max);
+    int rc = wr_query(c, "SELECT * FROM tk_wr_issue($1, $2, $3, $4, $5, $6, $7, $8) " WR_COLUMNS, &p, a->out);
+    return rc == TK_ERR_NOT_FOUND ? TK_ERR_UNAVAILABLE : rc; /* no row: the line is full */
+}
+
+static int pg_wr_issue(struct tk_store *st, const struct tk_wr_params *p, int64_t user_id, const char *new_token,
+                       int64_t now_ms, struct tk_wr_row *out)
+{
+    struct wr_args a = {.p = p, .user_id = user_id, .token = new_token, .now_ms = now_ms, .out = out};
+    return with_conn(PG(st), wr_issue_fn, &a);
+}
+
+static int wr_status_fn(struct pg_conn *c, void *argp)
+{
+    struct wr_args *a = argp;
+    struct params p = {0};
+    p_str(&p, a->token);
+    p_i64(&p, a->now_ms);
+    wr_policy_params(&p, a->p);
+    return wr_query(c, "SELECT * FROM tk_wr_status($1, $2, $3, $4, $5, $6) " WR_COLUMNS, &p, a->out);
+}
+
+static int pg_wr_status(struct tk_store *st, const struct tk_wr_params *p, const char *token, int64_t now_ms,
+                        struct tk_wr_row *out)
+{
+    struct wr_args a = {.p = p, .token = token, .now_ms = now_ms, .out = out};
+    return with_conn(PG(st), wr_status_fn, &a);
+}
+
+static int wr_void_fn(struct pg_conn *c, void *argp)
+{
+    struct wr_args *a = argp;
+    struct params p = {0};
+    const char *sql;
+    if (a->token) {
+        p_str(&p, a->token);
+        sql = "SELECT tk_wr_finish($1, $2, $3, $4, $5, $6)";
+    } else {
+        sql = "SELECT tk_wr_advance($1, $2, $3, $4, $5)";
+    }
+    p_i64(&p, a->now_ms);
+    wr_policy_params(&p, a->p);
+    PGresult *r = PQexecParams(c->c, sql, p.n, NULL, p.v, NULL, NULL, 0);
+    int rc = (r && PQresultStatus(r) == PGRES_TUPLES_OK) ? TK_OK : pg_fail(c, r, "waiting room");
+    PQclear(r);
+    return rc;
+}
+
+static int pg_wr_finish(struct tk_store *st, const struct tk_wr_params *p, const char *token, int64_t now_ms)
+{
+    struct wr_args a = {.p = p, .token = token, .now_ms = now_ms};
+    return with_conn(PG(st), wr_void_fn, &a);
+}
+
+static int pg_wr_tick(struct tk_store *st, const struct tk_wr_params *p, int64_t now_ms)
+{
+    struct wr_args a = {.p = p, .now_ms = now_ms};
+    return with_conn(PG(st), wr_void_fn, &a);
+}
+
+static int wr_counts_fn(struct pg_conn *c, void *argp)
+{
+    struct wr_args *a = argp;
+    PGresult *r = PQexec(c->c, "SELECT (SELECT count(*) FROM waitroom_tokens WHERE state = 'WAITING'), "
+                               "(SELECT count(*) FROM waitroom_tokens WHERE state = 'ACTIVE'), "
+                               "COALESCE(max(issued), 0), COALESCE(max(admitted), 0), COALESCE(max(expired), 0) "
+                               "FROM waitroom_meta");
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+        int rc = pg_fail(c, r, "waiting room counts");
+        PQclear(r);
+        return rc;
+    }
+    *a->counts = (struct tk_wr_counts){.waiting = col_i64(r, 0, 0), .active = col_i64(r, 0, 1),
+                                       .issued = col_i64(r, 0, 2), .admitted = col_i64(r, 0, 3),
+                                       .expired = col_i64(r, 0, 4)};
+    PQclear(r);
+    return TK_OK;
+}
+
+static int pg_wr_counts(struct tk_store *st, struct tk_wr_counts *out)
+{
+    struct wr_args a = {.counts = out};
+    return with_conn(PG(st), wr_counts_fn, &a);
+}
+
 /* ---------- lifecycle ---------- */
 
 static void pg_close(struct tk_store *st)
@@ -1198,6 +1337,11 @@ static const struct tk_store_ops PG_OPS = {
     .idem_expire_due = pg_idem_expire_due,
     .audit = pg_audit,
     .idem_audit = pg_idem_audit,
+    .wr_issue = pg_wr_issue,
+    .wr_status = pg_wr_status,
+    .wr_finish = pg_wr_finish,
+    .wr_tick = pg_wr_tick,
+    .wr_counts = pg_wr_counts,
     .close = pg_close,
 };
 

@@ -130,6 +130,22 @@ struct tk_payment {
     int64_t balance_won; /* the payer's balance after */
 };
 
+/* The store-backed waiting room (PostgreSQL): parameters and one token as the store returns it. */
+struct tk_wr_params {
+    int max_active;
+    int admit_per_sec;
+    int64_t token_ms, idle_ms, queue_max;
+};
+struct tk_wr_row {
+    char token[40];
+    char state[12]; /* WAITING | ACTIVE | EXPIRED */
+    int64_t user_id, position, expires_at_ms, active;
+    bool created;
+};
+struct tk_wr_counts {
+    int64_t waiting, active, issued, admitted, expired;
+};
+
 /* Visitors: return 0 to go on, negative to stop (that error is returned). */
 typedef int (*tk_concert_fn)(void *arg, const struct tk_concert *c);
 typedef int (*tk_schedule_fn)(void *arg, const struct tk_schedule *s);
@@ -194,6 +210,16 @@ struct tk_store_ops {
     int (*audit)(struct tk_store *st, int64_t now_ms, int64_t grace_ms, tk_problem_fn fn, void *arg);
     /* Visits every DONE idempotency record with a 2xx response, with the ledger's view of its effect. */
     int (*idem_audit)(struct tk_store *st, tk_idem_audit_fn fn, void *arg);
+
+    /* The store-backed waiting room; NULL in stores that do not offer one (SQLite uses the in-process room).
+     * wr_issue: TK_ERR_UNAVAILABLE when the line is full. wr_status: TK_ERR_NOT_FOUND for an unknown token. */
+    int (*wr_issue)(struct tk_store *st, const struct tk_wr_params *p, int64_t user_id, const char *new_token,
+                    int64_t now_ms, struct tk_wr_row *out);
+    int (*wr_status)(struct tk_store *st, const struct tk_wr_params *p, const char *token, int64_t now_ms,
+                     struct tk_wr_row *out);
+    int (*wr_finish)(struct tk_store *st, const struct tk_wr_params *p, const char *token, int64_t now_ms);
+    int (*wr_tick)(struct tk_store *st, const struct tk_wr_params *p, int64_t now_ms);
+    int (*wr_counts)(struct tk_store *st, struct tk_wr_counts *out);
 
     void (*close)(struct tk_store *st);
 };

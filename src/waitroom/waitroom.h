@@ -1,5 +1,5 @@
 /* waitroom.h — the waiting-room interface: one table of function pointers, one backend per file
- * (mem.c in-process, for one process; redis.c shared by any number of instances).
+ * (mem.c in-process, for one process; redis.c and store.c shared by any number of instances).
  * The rules every backend applies live in core/admission.h; core/waitroom.c wraps these calls with the
  * checks the API needs (token format, "ACTIVE required"). */
 #ifndef TK_WAITROOM_H
@@ -61,6 +61,11 @@ int waitroom_mem_open(const struct admission_policy *p, int64_t queue_max, int64
  * connections. A failed open needs no free. */
 int waitroom_redis_open(const struct admission_policy *p, int64_t queue_max, const char *url, const char *prefix,
                         int pool_max, struct tk_waitroom **out, char *errbuf, int errlen) TK_MUST_CHECK;
+/* The store-backed backend (store.c): the line lives in the shared store (PostgreSQL); TK_ERR_INVALID for a
+ * store without one. The store must outlive the waiting room. */
+struct tk_store;
+int waitroom_store_open(const struct admission_policy *p, int64_t queue_max, struct tk_store *st,
+                        struct tk_waitroom **out) TK_MUST_CHECK;
 /* waitroom_free(NULL) is a no-op. */
 void waitroom_free(struct tk_waitroom *w);
 

@@ -1,6 +1,7 @@
 /* test_waitroom.c — admission rules (pure) and the waiting-room backends on a fake clock: the in-process
- * one by default, the Redis one with --redis (needs TICKETD_TEST_REDIS, and fails without it). The Redis
- * scripts take the time from the caller, so the same fake clock drives them. */
+ * one by default, the Redis one with --redis (needs TICKETD_TEST_REDIS), the store-backed PostgreSQL one
+ * with --pg (needs TICKETD_TEST_PG); each fails, never skips, without its service. Both shared backends
+ * take the time from the caller, so the same fake clock drives them. */
 #include "unit.h"
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "waitroom/waitroom.h"
 #include "util/rank.h"
 #include "util/clock.h"
+#include "testdb.h"
 
 static const int64_t T0 = 1800000000000LL;
 
@@ -106,9 +108,10 @@ static void rank_matches_naive(void **state)
 struct fixture {
     struct tk_clock clock;
     struct tk_waitroom *w;
+    struct testdb db;
 };
 
-static bool USE_REDIS;
+static bool USE_REDIS, USE_PG;
 
 static struct fixture *open_room(int max_active, int admit_per_sec, int64_t token_ms, int64_t idle_ms, int queue_max)
 {
@@ -123,6 +126,9 @@ static struct fixture *open_room(int max_active, int admit_per_sec, int64_t toke
         assert_int_equal(waitroom_redis_open(&p, queue_max, getenv("TICKETD_TEST_REDIS"), prefix, 2, &f->w, err,
                                              sizeof err),
                          TK_OK);
+    } else if (USE_PG) {
+        testdb_open(&f->db, T0);
+        assert_int_equal(waitroom_store_open(&p, queue_max, f->db.st, &f->w), TK_OK);
     } else {
         assert_int_equal(waitroom_mem_open(&p, queue_max, T0, &f->w), TK_OK);
     }
@@ -132,6 +138,8 @@ static struct fixture *open_room(int max_active, int admit_per_sec, int64_t toke
 static void close_room(struct fixture *f)
 {
     waitroom_free(f->w);
+    if (USE_PG)
+        testdb_close(&f->db);
     free(f);
 }
 
@@ -288,8 +296,11 @@ static void line_is_bounded(void **state)
 
 int main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++)
+    for (int i = 1; i < argc; i++) {
         USE_REDIS = USE_REDIS || strcmp(argv[i], "--redis") == 0;
+        USE_PG = USE_PG || strcmp(argv[i], "--pg") == 0;
+    }
+    testdb_init(argc, argv);
     if (USE_REDIS && !getenv("TICKETD_TEST_REDIS")) {
         fprintf(stderr, "FAIL: --redis needs TICKETD_TEST_REDIS (start it with: bash scripts/services.sh up)\n");
         return 1;
