@@ -14,6 +14,7 @@ struct tk_config {
     char db[512];         /* --db, TICKETD_DB: sqlite:PATH */
     char redis[256];      /* --redis, TICKETD_REDIS: unset = in-process */
     char lock[32];        /* --lock, TICKETD_LOCK: contended-write strategy */
+    char redis_prefix[48]; /* --redis-prefix: namespace of every Redis key (instances sharing one line share it) */
     int max_active;       /* --max-active */
     int admit_per_sec;    /* --admit-per-sec */
     int token_seconds;    /* --token-seconds */
@@ -28,6 +29,7 @@ struct tk_config {
     int max_connections;  /* --max-connections: open HTTP connections */
     int lock_retries;     /* --lock-retries: bounded retries for optimistic writes and lock waits */
     int sweep_ms;         /* --sweep-ms: background sweep period */
+    int reuse_port;       /* --reuse-port 1: SO_REUSEPORT, several instances on one port (shared stores only) */
     int idempotency_ttl_seconds; /* --idempotency-ttl-seconds: how long a key's first response is kept */
     int grace_seconds;    /* --grace-seconds (reconcile): how stale a HELD hold or PENDING claim may be */
     bool help;

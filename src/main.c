@@ -55,8 +55,19 @@ static int cmd_serve(const struct tk_config *cfg)
         fprintf(stderr, "ticketd: %s\n", err);
         return 2;
     }
-    if (!strategy->ops->serve_ok) {
-        fprintf(stderr, "ticketd: --lock %s is the lock lab's control group and unsafe to serve with\n", cfg->lock);
+    if (cfg->reuse_port && strncmp(cfg->db, "sqlite:", 7) == 0) {
+        fprintf(stderr, "ticketd: --reuse-port needs a shared store (--db postgres://…): the embedded store's "
+                        "waiting room lives in one process\n");
+        strategy_free(strategy);
+        return 2;
+    }
+    if (!strategy->ops->serve_ok || (strcmp(strategy->ops->name, "mutex") == 0 && strncmp(cfg->db, "sqlite:", 7))) {
+        if (strategy->ops->serve_ok)
+            fprintf(stderr, "ticketd: --lock mutex is an in-process lock: with a shared store use atomic, "
+                            "pessimistic or optimistic\n");
+        else
+            fprintf(stderr, "ticketd: --lock %s is the lock lab's control group and unsafe to serve with\n",
+                    cfg->lock);
         strategy_free(strategy);
         return 2;
     }
@@ -74,8 +85,10 @@ static int cmd_serve(const struct tk_config *cfg)
     };
     struct tk_waitroom *wr = NULL;
     int wrc;
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "%s:{wr}:", cfg->redis_prefix); /* one hash tag: one cluster slot */
     if (cfg->redis[0])
-        wrc = waitroom_redis_open(&policy, cfg->queue_max, cfg->redis, "tk:{wr}:", pool, &wr, err, sizeof err);
+        wrc = waitroom_redis_open(&policy, cfg->queue_max, cfg->redis, prefix, pool, &wr, err, sizeof err);
     else if (st->ops->wr_issue) /* a shared store without Redis: the line lives in the store */
         wrc = waitroom_store_open(&policy, cfg->queue_max, st, &wr);
     else
@@ -115,6 +128,7 @@ static int cmd_serve(const struct tk_config *cfg)
         .max_connections = cfg->max_connections,
         .rate_limit = cfg->rate_limit,
         .rate_burst = cfg->rate_burst,
+        .reuse_port = cfg->reuse_port != 0,
     };
     int rc = sweeper_start(&app, cfg->sweep_ms, &sweeper);
     if (rc == TK_OK)

@@ -212,7 +212,8 @@ int http_server_start(const struct http_server_config *cfg, struct tk_api *api, 
                                  MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT,
                                  (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
                                  (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                                 MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096U, MHD_OPTION_END);
+                                 MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096U, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+                                 (unsigned)(cfg->reuse_port ? 1 : 0), MHD_OPTION_END);
     if (!s->daemon) {
         fprintf(stderr, "ticketd: cannot listen on %s:%d\n", cfg->bind, cfg->port);
         ratelimit_free(&s->limiter);

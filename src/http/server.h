@@ -12,6 +12,7 @@ struct http_server_config {
     int max_connections;
     int rate_limit;      /* per client per second, 0 = off */
     int rate_burst;
+    bool reuse_port;     /* SO_REUSEPORT: several processes accept on one port */
 };
 
 struct tk_http_server;
