@@ -140,7 +140,8 @@ void config_usage(FILE *out)
             "  seed       create demo concerts, dates and seats (once)\n"
             "  migrate    create or upgrade the schema\n"
             "  reconcile  audit the ledger: exits 1 and lists every discrepancy found\n"
-            "  lab, load  reserved: the lock lab and the load generator\n\n"
+            "  load       the HTTP load generator (ticketd load --help)\n"
+            "  lab        reserved: the lock lab\n\n"
             "options (flag, environment variable, default):\n");
     for (size_t i = 0; i < N_SETTINGS; i++)
         fprintf(out, "  %-22s %-28s %-18s %s\n", SETTINGS[i].flag, SETTINGS[i].env,

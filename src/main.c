@@ -12,6 +12,7 @@
 #include "api/api.h"
 #include "http/server.h"
 #include "util/metrics.h"
+#include "load/load.h"
 
 static int open_store(const struct tk_config *cfg, int pool, struct tk_store **st)
 {
@@ -179,6 +180,8 @@ static int cmd_reconcile(const struct tk_config *cfg)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "load") == 0)
+        return load_main(argc - 2, argv + 2); /* a client: its own options */
     struct tk_config cfg;
     char err[256];
     if (config_load(&cfg, argc, argv, err, sizeof err) < 0) {
