@@ -33,6 +33,8 @@ struct api_request {
     /* Set by authentication. */
     int64_t user_id;
     const char *queue_token;
+    /* Set by the Idempotency-Key protocol (router.c): the claim this request's write belongs to. */
+    const struct tk_idem_ref *idem;
 };
 
 struct api_response {
@@ -95,6 +97,13 @@ int api_field_amount(json_t *obj, const char *name, int64_t *out, struct api_res
 /* Reads a query id; missing: TK_ERR_NOT_FOUND if !required. */
 int api_query_id(const struct api_request *req, const char *name, bool required, int64_t *out,
                  struct api_response *resp) TK_MUST_CHECK;
+
+/* Success responses, one per effect: the handlers use them, and the router uses them to rebuild a response
+ * that was lost after its effect committed (a response is a pure function of its effect). */
+void api_render_charge(struct api_response *resp, int64_t user_id, int64_t balance_won);
+void api_render_transfer(struct api_response *resp, const struct tk_transfer *t);
+void api_render_hold(struct api_response *resp, const struct tk_hold *h);
+void api_render_payment(struct api_response *resp, const struct tk_payment *p);
 
 /* Handlers, one file per resource. */
 int api_users_create(struct tk_api *api, struct api_request *req, struct api_response *resp);

@@ -11,7 +11,7 @@ int api_reservation(struct tk_api *api, struct api_request *req, struct api_resp
     json_decref(body);
     TK_TRY(rc);
     struct tk_hold h;
-    rc = booking_hold(api->app, req->user_id, seat_id, &h);
+    rc = booking_hold(api->app, req->user_id, seat_id, req->idem, &h);
     if (rc == TK_ERR_NOT_FOUND)
         return api_fail(resp, rc, "no such seat");
     if (rc == TK_ERR_HOLD_LIMIT) {
@@ -21,18 +21,24 @@ int api_reservation(struct tk_api *api, struct api_request *req, struct api_resp
     }
     TK_TRY(rc);
     snprintf(resp->effect_ref, sizeof resp->effect_ref, "reservation:%lld", (long long)h.reservation_id);
+    api_render_hold(resp, &h);
+    return TK_OK;
+}
+
+void api_render_hold(struct api_response *resp, const struct tk_hold *h)
+{
+    resp->body.len = 0;
     api_ok_open(resp, 201);
     buf_append(&resp->body, "{\"reservationId\":", 17);
-    api_json_id(&resp->body, h.reservation_id);
+    api_json_id(&resp->body, h->reservation_id);
     buf_append(&resp->body, ",\"seatId\":", 10);
-    api_json_id(&resp->body, h.seat_id);
-    buf_printf(&resp->body, ",\"seatNumber\":%d,\"scheduleId\":", h.seat_number);
-    api_json_id(&resp->body, h.schedule_id);
-    buf_printf(&resp->body, ",\"price\":%lld,\"status\":\"HELD\",\"expiresAt\":", (long long)h.price_won);
-    api_json_time(&resp->body, h.expires_at_ms);
+    api_json_id(&resp->body, h->seat_id);
+    buf_printf(&resp->body, ",\"seatNumber\":%d,\"scheduleId\":", h->seat_number);
+    api_json_id(&resp->body, h->schedule_id);
+    buf_printf(&resp->body, ",\"price\":%lld,\"status\":\"HELD\",\"expiresAt\":", (long long)h->price_won);
+    api_json_time(&resp->body, h->expires_at_ms);
     buf_append(&resp->body, "}", 1);
     api_ok_close(resp);
-    return TK_OK;
 }
 
 int api_payment(struct tk_api *api, struct api_request *req, struct api_response *resp)
@@ -49,26 +55,32 @@ int api_payment(struct tk_api *api, struct api_request *req, struct api_response
     if ((r1 == TK_OK) == (r2 == TK_OK))
         return api_fail(resp, TK_ERR_INVALID, "send exactly one of 'reservationId' and 'seatId'");
     struct tk_payment p;
-    int rc = booking_pay(api->app, req->user_id, req->queue_token, reservation_id, seat_id, &p);
+    int rc = booking_pay(api->app, req->user_id, req->queue_token, reservation_id, seat_id, req->idem, &p);
     if (rc == TK_ERR_NOT_FOUND)
         return api_fail(resp, rc, seat_id ? "you hold no reservation on this seat" : "no such reservation");
     if (rc == TK_ERR_FORBIDDEN)
         return api_fail(resp, rc, "this reservation belongs to someone else");
     TK_TRY(rc);
     snprintf(resp->effect_ref, sizeof resp->effect_ref, "payment:%lld", (long long)p.payment_id);
+    api_render_payment(resp, &p);
+    return TK_OK;
+}
+
+void api_render_payment(struct api_response *resp, const struct tk_payment *p)
+{
     char date[16];
-    clock_format_date(p.starts_at_ms, date, sizeof date);
+    clock_format_date(p->starts_at_ms, date, sizeof date);
+    resp->body.len = 0;
     api_ok_open(resp, 200);
     buf_append(&resp->body, "{\"paymentId\":", 13);
-    api_json_id(&resp->body, p.payment_id);
+    api_json_id(&resp->body, p->payment_id);
     buf_append(&resp->body, ",\"reservationId\":", 17);
-    api_json_id(&resp->body, p.reservation_id);
+    api_json_id(&resp->body, p->reservation_id);
     buf_append(&resp->body, ",\"seatId\":", 10);
-    api_json_id(&resp->body, p.seat_id);
-    buf_printf(&resp->body, ",\"seatNumber\":%d,\"concertName\":", p.seat_number);
-    buf_json_str(&resp->body, p.concert_name);
+    api_json_id(&resp->body, p->seat_id);
+    buf_printf(&resp->body, ",\"seatNumber\":%d,\"concertName\":", p->seat_number);
+    buf_json_str(&resp->body, p->concert_name);
     buf_printf(&resp->body, ",\"date\":\"%s\",\"amount\":%lld,\"status\":\"PAID\",\"balance\":%lld}", date,
-               (long long)p.amount_won, (long long)p.balance_won);
+               (long long)p->amount_won, (long long)p->balance_won);
     api_ok_close(resp);
-    return TK_OK;
 }

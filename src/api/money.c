@@ -18,24 +18,30 @@ int api_transfers(struct tk_api *api, struct api_request *req, struct api_respon
     if (to == req->user_id)
         return api_fail(resp, TK_ERR_INVALID, "'toUserId' must be another user");
     struct tk_transfer t;
-    rc = wallet_transfer(api->app, req->user_id, to, amount, &t);
+    rc = wallet_transfer(api->app, req->user_id, to, amount, req->idem, &t);
     if (rc == TK_ERR_NOT_FOUND)
         return api_fail(resp, rc, "no such user");
     if (rc == TK_ERR_OVERFLOW)
         return api_fail(resp, rc, "the recipient's balance would overflow; nothing was moved");
     TK_TRY(rc);
     snprintf(resp->effect_ref, sizeof resp->effect_ref, "transfer:%lld", (long long)t.transfer_id);
+    api_render_transfer(resp, &t);
+    return TK_OK;
+}
+
+void api_render_transfer(struct api_response *resp, const struct tk_transfer *t)
+{
+    resp->body.len = 0;
     api_ok_open(resp, 200);
     buf_append(&resp->body, "{\"transferId\":", 14);
-    api_json_id(&resp->body, t.transfer_id);
+    api_json_id(&resp->body, t->transfer_id);
     buf_append(&resp->body, ",\"fromUserId\":", 14);
-    api_json_id(&resp->body, t.from_user_id);
+    api_json_id(&resp->body, t->from_user_id);
     buf_append(&resp->body, ",\"toUserId\":", 12);
-    api_json_id(&resp->body, t.to_user_id);
-    buf_printf(&resp->body, ",\"amount\":%lld,\"balance\":%lld}", (long long)t.amount_won,
-               (long long)t.from_balance_won);
+    api_json_id(&resp->body, t->to_user_id);
+    buf_printf(&resp->body, ",\"amount\":%lld,\"balance\":%lld}", (long long)t->amount_won,
+               (long long)t->from_balance_won);
     api_ok_close(resp);
-    return TK_OK;
 }
 
 struct history_ctx {

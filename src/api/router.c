@@ -2,21 +2,31 @@
  *
  *   1. identify the caller (API key, or the user behind the queue token in ANY state, so that a retry after
  *      the first request expired the token still finds its record);
- *   2. claim (user, key) in the store, or find the record: another request body -> 409
- *      IDEMPOTENCY_KEY_REUSED; a stored response -> replay it byte for byte; a claim still running ->
- *      wait for it (at most IDEM_WAIT_MS, then 503: nothing was done twice);
- *   3. run the request normally; keep its response unless it is an authentication failure or a 5xx
- *      (nothing changed: the claim is released and a retry runs afresh).
+ *   2. claim (user, key) in the store with a fresh fencing number, or find the record:
+ *        another request body               -> 409 IDEMPOTENCY_KEY_REUSED
+ *        a stored response                  -> replay it byte for byte
+ *        a claim whose effect committed but whose response was lost (its instance died) -> rebuild the
+ *                                              response from the effect (a pure function of it) and keep it
+ *        a claim with no effect, older than IDEM_LEASE_MS (its instance died before the effect) -> take it
+ *                                              over with a new fencing number and run the request
+ *        a younger claim with no effect     -> wait for it (at most IDEM_WAIT_MS, then 503, nothing done);
+ *   3. run the request; its write records the effect on the claim in its own transaction and is refused
+ *      (rolled back) if the claim was taken over meanwhile, so an effect can never happen twice;
+ *   4. keep the response unless it is an authentication failure or a 5xx (nothing changed: the claim is
+ *      released and a retry runs afresh).
  * Because claims are rows in the store, concurrent retries on different instances see one another.
  */
 #include "api/api.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
 #include <time.h>
+#include "util/rand.h"
 
 #define IDEM_WAIT_MS 10000
 #define IDEM_POLL_US 5000
+#define IDEM_LEASE_MS 30000 /* longer than any request can run: pool waits and statement timeouts are 5 s */
 
 const struct api_route API_ROUTES[] = {
     {"POST", "/users", AUTH_NONE, api_users_create, false},
@@ -113,6 +123,31 @@ static int identify(struct tk_api *api, const struct api_route *r, struct api_re
     return TK_OK;
 }
 
+/* Rebuilds the response of a request whose effect committed but whose response was lost. */
+static int rebuild(struct tk_app *app, int64_t user_id, const struct tk_idem *rec, struct api_response *resp)
+{
+    struct tk_effect e;
+    TK_TRY(app->store->ops->effect_get(app->store, user_id, rec->effect_ref, &e));
+    switch (e.kind) {
+    case EFFECT_CHARGE:
+        api_render_charge(resp, user_id, e.balance_won);
+        break;
+    case EFFECT_TRANSFER:
+        api_render_transfer(resp, &e.transfer);
+        break;
+    case EFFECT_HOLD:
+        api_render_hold(resp, &e.hold);
+        break;
+    case EFFECT_PAYMENT:
+        api_render_payment(resp, &e.payment);
+        break;
+    }
+    snprintf(resp->effect_ref, sizeof resp->effect_ref, "%s", rec->effect_ref);
+    return TK_OK;
+}
+
+static int64_t new_claim(void) { return (int64_t)rand_below((uint64_t)INT64_MAX - 1) + 1; }
+
 static void replay(struct tk_app *app, struct api_response *resp, const struct tk_idem *rec)
 {
     resp->status = rec->status;
@@ -137,11 +172,12 @@ static void dispatch_idempotent(struct tk_api *api, const struct api_route *r, c
     char hash[65];
     idem_request_hash(req->method, req->path, req->body, req->body_len, hash);
 
+    int64_t claim = new_claim();
     int64_t deadline = clock_mono_ms() + IDEM_WAIT_MS;
     for (;;) {
         struct tk_idem rec = {0};
         int64_t now = app_now_ms(app);
-        int rc = st->ops->idem_claim(st, user_id, key, hash, now, now + app->idempotency_ttl_ms, &rec);
+        int rc = st->ops->idem_claim(st, user_id, key, hash, now, now + app->idempotency_ttl_ms, claim, &rec);
         if (rc == TK_OK)
             break;
         if (rc != TK_ERR_CONFLICT) {
@@ -159,6 +195,23 @@ static void dispatch_idempotent(struct tk_api *api, const struct api_route *r, c
         }
         if (rec.state == IDEM_DONE)
             return;
+        if (rec.effect_ref[0]) { /* the effect committed; its response was lost with its instance */
+            rc = rebuild(app, user_id, &rec, resp);
+            if (rc < 0) {
+                (void)api_fail(resp, rc, NULL);
+                return;
+            }
+            rc = st->ops->idem_complete(st, user_id, key, rec.claim, resp->status, resp->body.p, resp->body.len,
+                                        resp->effect_ref);
+            if (rc < 0 && rc != TK_ERR_CLAIM_LOST) /* CLAIM_LOST: the first request stored it meanwhile */
+                fprintf(stderr, "ticketd: rebuilt response of user %lld not stored: %s\n", (long long)user_id,
+                        tk_err_code(rc));
+            APP_COUNT(app, idempotent_replays, 1);
+            return;
+        }
+        if (now - rec.claimed_at_ms > IDEM_LEASE_MS &&
+            st->ops->idem_takeover(st, user_id, key, rec.claim, claim, now) == TK_OK)
+            break; /* its claimer died before any effect: this request runs it */
         if (clock_mono_ms() > deadline) {
             (void)api_fail(resp, TK_ERR_UNAVAILABLE, "a request with this Idempotency-Key is still running; retry");
             return;
@@ -167,16 +220,20 @@ static void dispatch_idempotent(struct tk_api *api, const struct api_route *r, c
         nanosleep(&pause, NULL);
     }
 
+    struct tk_idem_ref ref = {.user_id = user_id, .key = key, .claim = claim};
+    req->idem = &ref;
     bool authenticated = r->auth == AUTH_BEARER || authenticate(api, r, req, resp) == TK_OK;
     if (authenticated) {
         TK_ASSERT(req->user_id == user_id);
         run_handler(api, r, req, resp);
     }
+    req->idem = NULL;
     int rc;
     if (!authenticated || resp->status >= 500 || resp->body.oom)
-        rc = st->ops->idem_release(st, user_id, key);
+        rc = st->ops->idem_release(st, user_id, key, claim);
     else
-        rc = st->ops->idem_complete(st, user_id, key, resp->status, resp->body.p, resp->body.len, resp->effect_ref);
+        rc = st->ops->idem_complete(st, user_id, key, claim, resp->status, resp->body.p, resp->body.len,
+                                    resp->effect_ref);
     if (rc < 0)
         fprintf(stderr, "ticketd: idempotency record of user %lld could not be %s: %s\n", (long long)user_id,
                 authenticated ? "stored" : "released", tk_err_code(rc));

@@ -3,6 +3,7 @@
 
 static void render_balance(struct api_response *resp, int status, int64_t user_id, int64_t balance)
 {
+    resp->body.len = 0;
     api_ok_open(resp, status);
     buf_append(&resp->body, "{\"userId\":", 10);
     api_json_id(&resp->body, user_id);
@@ -58,13 +59,18 @@ int api_user_charge(struct tk_api *api, struct api_request *req, struct api_resp
     json_decref(body);
     TK_TRY(rc);
     int64_t entry_id = 0;
-    rc = wallet_charge(api->app, req->user_id, amount, &balance, &entry_id);
+    rc = wallet_charge(api->app, req->user_id, amount, req->idem, &balance, &entry_id);
     if (rc == TK_ERR_OVERFLOW)
         return api_fail(resp, rc, "the balance would overflow; nothing was charged");
     TK_TRY(rc);
     snprintf(resp->effect_ref, sizeof resp->effect_ref, "ledger:%lld", (long long)entry_id);
-    render_balance(resp, 200, req->user_id, balance);
+    api_render_charge(resp, req->user_id, balance);
     return TK_OK;
+}
+
+void api_render_charge(struct api_response *resp, int64_t user_id, int64_t balance_won)
+{
+    render_balance(resp, 200, user_id, balance_won);
 }
 
 int api_user_check(struct tk_api *api, struct api_request *req, struct api_response *resp)

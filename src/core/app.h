@@ -51,11 +51,12 @@ int account_authenticate(struct tk_app *app, const char *authorization, int64_t 
 
 /* wallet.c */
 /* Charges the wallet; *entry_id (may be NULL) is the CHARGE ledger entry. */
-int wallet_charge(struct tk_app *app, int64_t user_id, int64_t amount_won, int64_t *balance_won, int64_t *entry_id)
-    TK_MUST_CHECK;
+/* idem (may be NULL): the Idempotency-Key claim the write belongs to (store/store.h, struct tk_idem_ref). */
+int wallet_charge(struct tk_app *app, int64_t user_id, int64_t amount_won, const struct tk_idem_ref *idem,
+                  int64_t *balance_won, int64_t *entry_id) TK_MUST_CHECK;
 /* Moves money between two users (refused whole: INVALID for oneself, NOT_FOUND, INSUFFICIENT_BALANCE, OVERFLOW). */
 int wallet_transfer(struct tk_app *app, int64_t from_user, int64_t to_user, int64_t amount_won,
-                    struct tk_transfer *out) TK_MUST_CHECK;
+                    const struct tk_idem_ref *idem, struct tk_transfer *out) TK_MUST_CHECK;
 #define HISTORY_LIMIT_MAX 100
 int wallet_history(struct tk_app *app, int64_t user_id, int limit, tk_ledger_fn fn, void *arg) TK_MUST_CHECK;
 
@@ -71,10 +72,11 @@ int reconcile_run(struct tk_store *st, int64_t now_ms, int64_t grace_ms, tk_prob
 int wallet_balance(struct tk_app *app, int64_t user_id, int64_t *balance_won) TK_MUST_CHECK;
 
 /* booking.c */
-int booking_hold(struct tk_app *app, int64_t user_id, int64_t seat_id, struct tk_hold *out) TK_MUST_CHECK;
+int booking_hold(struct tk_app *app, int64_t user_id, int64_t seat_id, const struct tk_idem_ref *idem,
+                 struct tk_hold *out) TK_MUST_CHECK;
 /* Pays a hold (by reservation_id, or by seat_id when reservation_id is 0) and expires queue_token. */
 int booking_pay(struct tk_app *app, int64_t user_id, const char *queue_token, int64_t reservation_id,
-                int64_t seat_id, struct tk_payment *out) TK_MUST_CHECK;
+                int64_t seat_id, const struct tk_idem_ref *idem, struct tk_payment *out) TK_MUST_CHECK;
 
 /* sweep.c: the background work. sweep_once is idempotent and safe from any number of instances. */
 int sweep_once(struct tk_app *app) TK_MUST_CHECK;

@@ -23,11 +23,12 @@ static int hold_write(void *arg, enum tk_write_mode mode)
     return st->ops->hold_create(st, mode, &op->req, op->out);
 }
 
-int booking_hold(struct tk_app *app, int64_t user_id, int64_t seat_id, struct tk_hold *out)
+int booking_hold(struct tk_app *app, int64_t user_id, int64_t seat_id, const struct tk_idem_ref *idem,
+                 struct tk_hold *out)
 {
     struct hold_op op = {
         .app = app,
-        .req = {.user_id = user_id, .seat_id = seat_id, .hold_ms = app->hold_ms, .max_holds = app->max_holds_per_user},
+        .req = {.idem = idem, .user_id = user_id, .seat_id = seat_id, .hold_ms = app->hold_ms, .max_holds = app->max_holds_per_user},
         .out = out,
     };
     char key[LOCK_KEY_MAX];
@@ -53,12 +54,12 @@ static int pay_write(void *arg, enum tk_write_mode mode)
 }
 
 int booking_pay(struct tk_app *app, int64_t user_id, const char *queue_token, int64_t reservation_id,
-                int64_t seat_id, struct tk_payment *out)
+                int64_t seat_id, const struct tk_idem_ref *idem, struct tk_payment *out)
 {
     TK_ASSERT((reservation_id > 0) != (seat_id > 0));
     struct pay_op op = {
         .app = app,
-        .req = {.user_id = user_id, .reservation_id = reservation_id, .seat_id = seat_id},
+        .req = {.idem = idem, .user_id = user_id, .reservation_id = reservation_id, .seat_id = seat_id},
         .out = out,
     };
     char key[LOCK_KEY_MAX];

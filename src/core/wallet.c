@@ -7,6 +7,7 @@
 
 struct charge_op {
     struct tk_app *app;
+    const struct tk_idem_ref *idem;
     int64_t user_id;
     int64_t amount_won;
     int64_t balance_won;
@@ -17,14 +18,15 @@ static int charge_write(void *arg, enum tk_write_mode mode)
 {
     struct charge_op *op = arg;
     struct tk_store *st = op->app->store;
-    return st->ops->wallet_charge(st, mode, op->user_id, op->amount_won, app_now_ms(op->app), &op->balance_won,
-                                  &op->entry_id);
+    return st->ops->wallet_charge(st, mode, op->user_id, op->amount_won, app_now_ms(op->app), op->idem,
+                                  &op->balance_won, &op->entry_id);
 }
 
-int wallet_charge(struct tk_app *app, int64_t user_id, int64_t amount_won, int64_t *balance_won, int64_t *entry_id)
+int wallet_charge(struct tk_app *app, int64_t user_id, int64_t amount_won, const struct tk_idem_ref *idem,
+                  int64_t *balance_won, int64_t *entry_id)
 {
     TK_TRY(money_check_amount(amount_won));
-    struct charge_op op = {.app = app, .user_id = user_id, .amount_won = amount_won};
+    struct charge_op op = {.app = app, .idem = idem, .user_id = user_id, .amount_won = amount_won};
     char key[LOCK_KEY_MAX];
     snprintf(key, sizeof key, "user:%lld", (long long)user_id);
     TK_TRY(strategy_run(app->strategy, key, charge_write, &op));
@@ -37,6 +39,7 @@ int wallet_charge(struct tk_app *app, int64_t user_id, int64_t amount_won, int64
 
 struct transfer_op {
     struct tk_app *app;
+    const struct tk_idem_ref *idem;
     int64_t from, to, amount_won;
     struct tk_transfer *out;
 };
@@ -45,16 +48,16 @@ static int transfer_write(void *arg, enum tk_write_mode mode)
 {
     struct transfer_op *op = arg;
     struct tk_store *st = op->app->store;
-    return st->ops->transfer(st, mode, op->from, op->to, op->amount_won, app_now_ms(op->app), op->out);
+    return st->ops->transfer(st, mode, op->from, op->to, op->amount_won, app_now_ms(op->app), op->idem, op->out);
 }
 
 int wallet_transfer(struct tk_app *app, int64_t from_user, int64_t to_user, int64_t amount_won,
-                    struct tk_transfer *out)
+                    const struct tk_idem_ref *idem, struct tk_transfer *out)
 {
     TK_TRY(money_check_amount(amount_won));
     if (from_user == to_user)
         return TK_ERR_INVALID;
-    struct transfer_op op = {.app = app, .from = from_user, .to = to_user, .amount_won = amount_won, .out = out};
+    struct transfer_op op = {.app = app, .idem = idem, .from = from_user, .to = to_user, .amount_won = amount_won, .out = out};
     char k1[LOCK_KEY_MAX], k2[LOCK_KEY_MAX];
     snprintf(k1, sizeof k1, "user:%lld", (long long)from_user);
     snprintf(k2, sizeof k2, "user:%lld", (long long)to_user);

@@ -28,7 +28,7 @@
 #define POOL_WAIT_MS 5000
 #define STATEMENT_TIMEOUT_MS 5000
 #define MIGRATION_LOCK_ID 727001
-#define PG_PARAMS_MAX 10
+#define PG_PARAMS_MAX 16
 
 enum pst {
     P_PING, P_USER_INSERT, P_USER_BY_KEY, P_USER_GET,
@@ -36,6 +36,7 @@ enum pst {
     P_CONCERTS, P_CONCERT_EXISTS, P_SCHEDULES, P_SCHEDULE_EXISTS, P_SEATS_AVAIL, P_SEAT_GET,
     P_HOLD, P_PAY, P_TRANSFER, P_LEDGER_LIST, P_EXPIRE_HOLDS,
     P_IDEM_GET, P_IDEM_DELETE_EXPIRED, P_IDEM_INSERT, P_IDEM_COMPLETE, P_IDEM_RELEASE, P_IDEM_EXPIRE,
+    P_IDEM_APPLY, P_IDEM_TAKEOVER, P_EFFECT_CHARGE, P_EFFECT_TRANSFER, P_EFFECT_HOLD, P_EFFECT_PAYMENT,
     P__COUNT
 };
 
@@ -45,17 +46,20 @@ static const char *const PSQL[P__COUNT] = {
     [P_USER_BY_KEY] = "SELECT id FROM users WHERE api_key_sha256 = $1",
     [P_USER_GET] = "SELECT id, name, balance, version FROM users WHERE id = $1",
     [P_CHARGE_ATOMIC] = "WITH u AS (UPDATE users SET balance = balance + $2, version = version + 1 "
-                        "WHERE id = $1 AND balance <= $3 RETURNING id, balance) "
+                        "WHERE id = $1 AND balance <= $3 RETURNING id, balance), l AS ("
                         "INSERT INTO ledger(user_id, kind, amount, balance_after, created_at) "
-                        "SELECT id, 'CHARGE', $2, balance, $4 FROM u RETURNING balance_after, id",
+                        "SELECT id, 'CHARGE', $2, balance, $4 FROM u RETURNING balance_after, id) "
+                        "SELECT balance_after, id, tk_idem_apply($1, $5, $6, 'ledger:' || id) FROM l",
     [P_CHARGE_CAS] = "WITH u AS (UPDATE users SET balance = $3, version = version + 1 "
-                     "WHERE id = $1 AND version = $4 RETURNING id, balance) "
+                     "WHERE id = $1 AND version = $4 RETURNING id, balance), l AS ("
                      "INSERT INTO ledger(user_id, kind, amount, balance_after, created_at) "
-                     "SELECT id, 'CHARGE', $2, balance, $5 FROM u RETURNING balance_after, id",
+                     "SELECT id, 'CHARGE', $2, balance, $5 FROM u RETURNING balance_after, id) "
+                     "SELECT balance_after, id, tk_idem_apply($1, $6, $7, 'ledger:' || id) FROM l",
     [P_CHARGE_BLIND] = "WITH u AS (UPDATE users SET balance = $3, version = version + 1 "
-                       "WHERE id = $1 RETURNING id, balance) "
+                       "WHERE id = $1 RETURNING id, balance), l AS ("
                        "INSERT INTO ledger(user_id, kind, amount, balance_after, created_at) "
-                       "SELECT id, 'CHARGE', $2, balance, $4 FROM u RETURNING balance_after, id",
+                       "SELECT id, 'CHARGE', $2, balance, $4 FROM u RETURNING balance_after, id) "
+                       "SELECT balance_after, id, tk_idem_apply($1, $5, $6, 'ledger:' || id) FROM l",
     [P_USER_LOCK] = "SELECT balance FROM users WHERE id = $1 FOR UPDATE",
     [P_USER_SET] = "UPDATE users SET balance = $2, version = version + 1 WHERE id = $1",
     [P_LEDGER_INSERT] = "INSERT INTO ledger(user_id, kind, amount, balance_after, ref, created_at) "
@@ -72,9 +76,9 @@ static const char *const PSQL[P__COUNT] = {
                       "AND (hold_expires_at IS NULL OR hold_expires_at <= $2) ORDER BY seat_number",
     [P_SEAT_GET] = "SELECT s.sold_to IS NOT NULL, COALESCE(s.hold_expires_at, 0), s.version, sc.starts_at "
                    "FROM seats s JOIN schedules sc ON sc.id = s.schedule_id WHERE s.id = $1",
-    [P_HOLD] = "SELECT * FROM tk_hold($1, $2, $3, $4, $5, $6, $7)",
-    [P_PAY] = "SELECT * FROM tk_pay($1, $2, $3, $4)",
-    [P_TRANSFER] = "SELECT * FROM tk_transfer($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    [P_HOLD] = "SELECT * FROM tk_hold($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    [P_PAY] = "SELECT * FROM tk_pay($1, $2, $3, $4, $5, $6)",
+    [P_TRANSFER] = "SELECT * FROM tk_transfer($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     [P_LEDGER_LIST] = "SELECT id, kind, amount, balance_after, COALESCE(ref, ''), created_at FROM ledger "
                       "WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
     [P_EXPIRE_HOLDS] = "WITH due AS (SELECT id, seat_id FROM reservations WHERE status = 'HELD' AND expires_at <= $1 "
@@ -85,14 +89,30 @@ static const char *const PSQL[P__COUNT] = {
                        "  WHERE seats.id = r.seat_id AND seats.hold_id = r.id AND seats.sold_to IS NULL "
                        "  AND seats.hold_expires_at <= $1 RETURNING 1) "
                        "SELECT count(*) FROM r",
-    [P_IDEM_GET] = "SELECT state, request_hash, COALESCE(status, 0), COALESCE(body, ''), expires_at FROM idempotency "
-                   "WHERE user_id = $1 AND key = $2",
+    [P_IDEM_GET] = "SELECT state, request_hash, COALESCE(status, 0), COALESCE(body, ''), expires_at, claim, created_at, "
+                   "COALESCE(effect_ref, '') FROM idempotency WHERE user_id = $1 AND key = $2",
     [P_IDEM_DELETE_EXPIRED] = "DELETE FROM idempotency WHERE user_id = $1 AND key = $2 AND expires_at <= $3",
-    [P_IDEM_INSERT] = "INSERT INTO idempotency(user_id, key, request_hash, state, created_at, expires_at) "
-                      "VALUES ($1, $2, $3, 'PENDING', $4, $5) ON CONFLICT DO NOTHING",
-    [P_IDEM_COMPLETE] = "UPDATE idempotency SET state = 'DONE', status = $3, body = $4, effect_ref = $5 "
-                        "WHERE user_id = $1 AND key = $2 AND state = 'PENDING'",
-    [P_IDEM_RELEASE] = "DELETE FROM idempotency WHERE user_id = $1 AND key = $2 AND state = 'PENDING'",
+    [P_IDEM_INSERT] = "INSERT INTO idempotency(user_id, key, request_hash, state, created_at, expires_at, claim) "
+                      "VALUES ($1, $2, $3, 'PENDING', $4, $5, $6) ON CONFLICT DO NOTHING",
+    [P_IDEM_COMPLETE] = "UPDATE idempotency SET state = 'DONE', status = $3, body = $4, "
+                        "effect_ref = CASE WHEN COALESCE(effect_ref, '') = '' THEN $5 ELSE effect_ref END "
+                        "WHERE user_id = $1 AND key = $2 AND state = 'PENDING' AND claim = $6",
+    [P_IDEM_RELEASE] = "DELETE FROM idempotency WHERE user_id = $1 AND key = $2 AND state = 'PENDING' AND claim = $3 "
+                       "AND COALESCE(effect_ref, '') = ''",
+    [P_IDEM_APPLY] = "SELECT tk_idem_apply($1, $2, $3, $4)",
+    [P_IDEM_TAKEOVER] = "UPDATE idempotency SET claim = $4, created_at = $5 WHERE user_id = $1 AND key = $2 "
+                        "AND claim = $3 AND state = 'PENDING' AND COALESCE(effect_ref, '') = ''",
+    [P_EFFECT_CHARGE] = "SELECT balance_after FROM ledger WHERE id = $1 AND user_id = $2 AND kind = 'CHARGE'",
+    [P_EFFECT_TRANSFER] = "SELECT t.id, t.from_user, t.to_user, t.amount, l.balance_after FROM transfers t "
+                          "JOIN ledger l ON l.ref = 'transfer:' || t.id AND l.kind = 'TRANSFER_OUT' "
+                          "WHERE t.id = $1 AND t.from_user = $2",
+    [P_EFFECT_HOLD] = "SELECT r.id, r.seat_id, s.schedule_id, s.seat_number, s.price, r.expires_at FROM reservations r "
+                      "JOIN seats s ON s.id = r.seat_id WHERE r.id = $1 AND r.user_id = $2",
+    [P_EFFECT_PAYMENT] = "SELECT p.id, p.reservation_id, p.seat_id, s.seat_number, c.name, sc.starts_at, p.amount, "
+                         "l.balance_after FROM payments p JOIN seats s ON s.id = p.seat_id "
+                         "JOIN schedules sc ON sc.id = s.schedule_id JOIN concerts c ON c.id = sc.concert_id "
+                         "JOIN ledger l ON l.ref = 'payment:' || p.id AND l.kind = 'PAYMENT' "
+                         "WHERE p.id = $1 AND p.user_id = $2",
     [P_IDEM_EXPIRE] = "DELETE FROM idempotency WHERE ctid IN "
                       "(SELECT ctid FROM idempotency WHERE expires_at <= $1 LIMIT $2)",
 };
@@ -228,6 +248,8 @@ static int pg_fail(struct pg_conn *c, PGresult *r, const char *what)
         rc = TK_ERR_HOLD_LIMIT;
     } else if (strcmp(state, "TK009") == 0) {
         rc = TK_ERR_HOLD_EXPIRED;
+    } else if (strcmp(state, "TK010") == 0) {
+        rc = TK_ERR_CLAIM_LOST;
     } else if (strcmp(state, "23514") == 0) {
         rc = TK_ERR_INSUFFICIENT_BALANCE; /* balance >= 0 refused a write */
     } else if (strcmp(state, "22003") == 0) {
@@ -515,7 +537,15 @@ static int pg_user_get(struct tk_store *st, int64_t user_id, struct tk_user *out
     return with_conn(PG(st), user_get_fn, &a);
 }
 
+/* Appends the idempotency key and claim (NULL, 0 without a key) to a write's parameters. */
+static void p_idem(struct params *p, const struct tk_idem_ref *idem)
+{
+    p_str(p, idem ? idem->key : NULL);
+    p_i64(p, idem ? idem->claim : 0);
+}
+
 struct charge_args {
+    const struct tk_idem_ref *idem;
     enum tk_write_mode mode;
     int64_t user_id, amount_won, now_ms;
     int64_t balance_after, entry_id;
@@ -546,6 +576,7 @@ static int charge_fn(struct pg_conn *c, void *argp)
         p_i64(&p, a->amount_won);
         p_i64(&p, INT64_MAX - a->amount_won);
         p_i64(&p, a->now_ms);
+        p_idem(&p, a->idem);
         TK_TRY(run(c, P_CHARGE_ATOMIC, &p, &r));
         int rc = charge_result(r, a, TK_ERR_OVERFLOW);
         if (rc == TK_ERR_OVERFLOW)
@@ -578,6 +609,16 @@ static int charge_fn(struct pg_conn *c, void *argp)
         a->entry_id = col_i64(r, 0, 0);
         PQclear(r);
         a->balance_after = next;
+        if (a->idem) {
+            char ref[48];
+            snprintf(ref, sizeof ref, "ledger:%lld", (long long)a->entry_id);
+            p.n = 0;
+            p_i64(&p, a->idem->user_id);
+            p_str(&p, a->idem->key);
+            p_i64(&p, a->idem->claim);
+            p_str(&p, ref);
+            TK_TRY(run_void(c, P_IDEM_APPLY, &p));
+        }
         return exec_sql(c, "COMMIT");
     }
     case TK_WRITE_OPTIMISTIC:
@@ -590,6 +631,7 @@ static int charge_fn(struct pg_conn *c, void *argp)
         if (a->mode == TK_WRITE_OPTIMISTIC)
             p_i64(&p, version);
         p_i64(&p, a->now_ms);
+        p_idem(&p, a->idem);
         TK_TRY(run(c, a->mode == TK_WRITE_OPTIMISTIC ? P_CHARGE_CAS : P_CHARGE_BLIND, &p, &r));
         return charge_result(r, a, a->mode == TK_WRITE_OPTIMISTIC ? TK_ERR_CONFLICT : TK_ERR_NOT_FOUND);
     }
@@ -597,9 +639,9 @@ static int charge_fn(struct pg_conn *c, void *argp)
 }
 
 static int pg_wallet_charge(struct tk_store *st, enum tk_write_mode mode, int64_t user_id, int64_t amount_won,
-                            int64_t now_ms, int64_t *balance_won, int64_t *entry_id)
+                            int64_t now_ms, const struct tk_idem_ref *idem, int64_t *balance_won, int64_t *entry_id)
 {
-    struct charge_args a = {.mode = mode, .user_id = user_id, .amount_won = amount_won, .now_ms = now_ms};
+    struct charge_args a = {.idem = idem, .mode = mode, .user_id = user_id, .amount_won = amount_won, .now_ms = now_ms};
     TK_TRY(with_conn(PG(st), charge_fn, &a));
     *balance_won = a.balance_after;
     if (entry_id)
@@ -632,6 +674,7 @@ static const char *mode_name(enum tk_write_mode m)
 }
 
 struct transfer_args {
+    const struct tk_idem_ref *idem;
     enum tk_write_mode mode;
     int64_t from, to, amount_won, now_ms;
     struct tk_transfer *out;
@@ -657,6 +700,7 @@ static int transfer_fn(struct pg_conn *c, void *argp)
     p_i64(&p, vf);
     p_i64(&p, t.balance_won);
     p_i64(&p, vt);
+    p_idem(&p, a->idem);
     PGresult *r;
     TK_TRY(run(c, P_TRANSFER, &p, &r));
     int rc = fn_code(atoi(PQgetvalue(r, 0, 0)));
@@ -669,10 +713,10 @@ static int transfer_fn(struct pg_conn *c, void *argp)
 }
 
 static int pg_transfer(struct tk_store *st, enum tk_write_mode mode, int64_t from_user, int64_t to_user,
-                       int64_t amount_won, int64_t now_ms, struct tk_transfer *out)
+                       int64_t amount_won, int64_t now_ms, const struct tk_idem_ref *idem, struct tk_transfer *out)
 {
     TK_ASSERT(from_user != to_user);
-    struct transfer_args a = {.mode = mode, .from = from_user, .to = to_user, .amount_won = amount_won,
+    struct transfer_args a = {.idem = idem, .mode = mode, .from = from_user, .to = to_user, .amount_won = amount_won,
                               .now_ms = now_ms, .out = out};
     return with_conn(PG(st), transfer_fn, &a);
 }
@@ -842,6 +886,7 @@ static int hold_fn(struct pg_conn *c, void *argp)
     p_i64(&p, q->now_ms + q->hold_ms);
     p_i64(&p, q->max_holds);
     p_i64(&p, version);
+    p_idem(&p, q->idem);
     TK_TRY(run(c, P_HOLD, &p, &r));
     int rc = fn_code(atoi(PQgetvalue(r, 0, 0)));
     if (rc == TK_OK)
@@ -873,6 +918,7 @@ static int pay_fn(struct pg_conn *c, void *argp)
     p_i64(&p, a->req->reservation_id);
     p_i64(&p, a->req->seat_id);
     p_i64(&p, a->req->now_ms);
+    p_idem(&p, a->req->idem);
     PGresult *r;
     TK_TRY(run(c, P_PAY, &p, &r));
     int rc = fn_code(atoi(PQgetvalue(r, 0, 0)));
@@ -926,7 +972,7 @@ static int pg_holds_expire_due(struct tk_store *st, int64_t now_ms, int limit, i
 /* ---------- idempotency records ---------- */
 
 struct idem_args {
-    int64_t user_id;
+    int64_t user_id, claim, new_claim;
     const char *key, *hash, *body, *effect_ref;
     size_t body_len;
     int64_t now_ms, expires_at_ms;
@@ -953,6 +999,7 @@ static int idem_claim_fn(struct pg_conn *c, void *argp)
     p_str(&p, a->hash);
     p_i64(&p, a->now_ms);
     p_i64(&p, a->expires_at_ms);
+    p_i64(&p, a->claim);
     PGresult *r;
     TK_TRY(run(c, P_IDEM_INSERT, &p, &r));
     bool inserted = atoi(PQcmdTuples(r)) == 1;
@@ -972,6 +1019,9 @@ static int idem_claim_fn(struct pg_conn *c, void *argp)
     e->state = strcmp(PQgetvalue(r, 0, 0), "DONE") == 0 ? IDEM_DONE : IDEM_PENDING;
     snprintf(e->request_hash, sizeof e->request_hash, "%s", PQgetvalue(r, 0, 1));
     e->status = (int)col_i64(r, 0, 2);
+    e->claim = col_i64(r, 0, 5);
+    e->claimed_at_ms = col_i64(r, 0, 6);
+    snprintf(e->effect_ref, sizeof e->effect_ref, "%s", PQgetvalue(r, 0, 7));
     e->body = NULL;
     e->body_len = 0;
     if (e->state == IDEM_DONE) {
@@ -989,10 +1039,10 @@ static int idem_claim_fn(struct pg_conn *c, void *argp)
 }
 
 static int pg_idem_claim(struct tk_store *st, int64_t user_id, const char *key, const char *request_hash,
-                         int64_t now_ms, int64_t expires_at_ms, struct tk_idem *existing)
+                         int64_t now_ms, int64_t expires_at_ms, int64_t claim, struct tk_idem *existing)
 {
     struct idem_args a = {.user_id = user_id, .key = key, .hash = request_hash, .now_ms = now_ms,
-                          .expires_at_ms = expires_at_ms, .existing = existing};
+                          .expires_at_ms = expires_at_ms, .claim = claim, .existing = existing};
     return with_conn(PG(st), idem_claim_fn, &a);
 }
 
@@ -1004,32 +1054,126 @@ static int idem_complete_fn(struct pg_conn *c, void *argp)
     p_i64(&p, a->status);
     p_str(&p, a->body);
     p_str(&p, a->effect_ref ? a->effect_ref : "");
+    p_i64(&p, a->claim);
     PGresult *r;
     TK_TRY(run(c, P_IDEM_COMPLETE, &p, &r));
-    int rc = atoi(PQcmdTuples(r)) == 1 ? TK_OK : TK_ERR_INTERNAL;
+    int rc = atoi(PQcmdTuples(r)) == 1 ? TK_OK : TK_ERR_CLAIM_LOST;
     PQclear(r);
     return rc;
 }
 
-static int pg_idem_complete(struct tk_store *st, int64_t user_id, const char *key, int status, const char *body,
-                            size_t body_len, const char *effect_ref)
+static int pg_idem_complete(struct tk_store *st, int64_t user_id, const char *key, int64_t claim, int status,
+                            const char *body, size_t body_len, const char *effect_ref)
 {
-    struct idem_args a = {.user_id = user_id, .key = key, .status = status, .body = body, .body_len = body_len,
-                          .effect_ref = effect_ref};
+    struct idem_args a = {.user_id = user_id, .key = key, .claim = claim, .status = status, .body = body,
+                          .body_len = body_len, .effect_ref = effect_ref};
     return with_conn(PG(st), idem_complete_fn, &a);
 }
 
 static int idem_release_fn(struct pg_conn *c, void *argp)
 {
+    struct idem_args *a = argp;
     struct params p;
-    key_params(&p, argp);
+    key_params(&p, a);
+    p_i64(&p, a->claim);
     return run_void(c, P_IDEM_RELEASE, &p);
 }
 
-static int pg_idem_release(struct tk_store *st, int64_t user_id, const char *key)
+static int pg_idem_release(struct tk_store *st, int64_t user_id, const char *key, int64_t claim)
 {
-    struct idem_args a = {.user_id = user_id, .key = key};
+    struct idem_args a = {.user_id = user_id, .key = key, .claim = claim};
     return with_conn(PG(st), idem_release_fn, &a);
+}
+
+static int idem_takeover_fn(struct pg_conn *c, void *argp)
+{
+    struct idem_args *a = argp;
+    struct params p;
+    key_params(&p, a);
+    p_i64(&p, a->claim);
+    p_i64(&p, a->new_claim);
+    p_i64(&p, a->now_ms);
+    PGresult *r;
+    TK_TRY(run(c, P_IDEM_TAKEOVER, &p, &r));
+    int rc = atoi(PQcmdTuples(r)) == 1 ? TK_OK : TK_ERR_CONFLICT;
+    PQclear(r);
+    return rc;
+}
+
+static int pg_idem_takeover(struct tk_store *st, int64_t user_id, const char *key, int64_t old_claim,
+                            int64_t new_claim, int64_t now_ms)
+{
+    struct idem_args a = {.user_id = user_id, .key = key, .claim = old_claim, .new_claim = new_claim, .now_ms = now_ms};
+    return with_conn(PG(st), idem_takeover_fn, &a);
+}
+
+struct effect_args {
+    int64_t user_id;
+    const char *ref;
+    struct tk_effect *out;
+};
+
+static int effect_fn(struct pg_conn *c, void *argp)
+{
+    struct effect_args *a = argp;
+    const char *colon = strchr(a->ref, ':');
+    if (!colon)
+        return TK_ERR_NOT_FOUND;
+    size_t klen = (size_t)(colon - a->ref);
+    struct tk_effect *e = a->out;
+    memset(e, 0, sizeof *e);
+    e->user_id = a->user_id;
+    enum pst id;
+    if (klen == 6 && !strncmp(a->ref, "ledger", 6))
+        e->kind = EFFECT_CHARGE, id = P_EFFECT_CHARGE;
+    else if (klen == 8 && !strncmp(a->ref, "transfer", 8))
+        e->kind = EFFECT_TRANSFER, id = P_EFFECT_TRANSFER;
+    else if (klen == 11 && !strncmp(a->ref, "reservation", 11))
+        e->kind = EFFECT_HOLD, id = P_EFFECT_HOLD;
+    else if (klen == 7 && !strncmp(a->ref, "payment", 7))
+        e->kind = EFFECT_PAYMENT, id = P_EFFECT_PAYMENT;
+    else
+        return TK_ERR_NOT_FOUND;
+    struct params p = {0};
+    p_i64(&p, strtoll(colon + 1, NULL, 10));
+    p_i64(&p, a->user_id);
+    PGresult *r;
+    TK_TRY(run(c, id, &p, &r));
+    if (!PQntuples(r)) {
+        PQclear(r);
+        return TK_ERR_NOT_FOUND;
+    }
+    switch (e->kind) {
+    case EFFECT_CHARGE:
+        e->balance_won = col_i64(r, 0, 0);
+        break;
+    case EFFECT_TRANSFER:
+        e->transfer = (struct tk_transfer){.transfer_id = col_i64(r, 0, 0), .from_user_id = col_i64(r, 0, 1),
+                                           .to_user_id = col_i64(r, 0, 2), .amount_won = col_i64(r, 0, 3),
+                                           .from_balance_won = col_i64(r, 0, 4)};
+        break;
+    case EFFECT_HOLD:
+        e->hold = (struct tk_hold){.reservation_id = col_i64(r, 0, 0), .seat_id = col_i64(r, 0, 1),
+                                   .schedule_id = col_i64(r, 0, 2), .user_id = a->user_id,
+                                   .seat_number = (int)col_i64(r, 0, 3), .price_won = col_i64(r, 0, 4),
+                                   .expires_at_ms = col_i64(r, 0, 5), .state = HOLD_HELD};
+        break;
+    case EFFECT_PAYMENT:
+        e->payment = (struct tk_payment){.payment_id = col_i64(r, 0, 0), .reservation_id = col_i64(r, 0, 1),
+                                         .seat_id = col_i64(r, 0, 2), .seat_number = (int)col_i64(r, 0, 3),
+                                         .starts_at_ms = col_i64(r, 0, 5), .amount_won = col_i64(r, 0, 6),
+                                         .balance_won = col_i64(r, 0, 7)};
+        snprintf(e->payment.concert_name, sizeof e->payment.concert_name, "%s", PQgetvalue(r, 0, 4));
+        break;
+    }
+    PQclear(r);
+    return TK_OK;
+}
+
+static int pg_effect_get(struct tk_store *st, int64_t user_id, const char *effect_ref, struct tk_effect *out)
+{
+    struct effect_args a = {.user_id = user_id, .ref = effect_ref, .out = out};
+    return with_conn(PG(st), effect_fn, &a);
 }
 
 static int idem_expire_fn(struct pg_conn *c, void *argp)
@@ -1334,6 +1478,8 @@ static const struct tk_store_ops PG_OPS = {
     .idem_claim = pg_idem_claim,
     .idem_complete = pg_idem_complete,
     .idem_release = pg_idem_release,
+    .idem_takeover = pg_idem_takeover,
+    .effect_get = pg_effect_get,
     .idem_expire_due = pg_idem_expire_due,
     .audit = pg_audit,
     .idem_audit = pg_idem_audit,

@@ -40,16 +40,29 @@ static const char PG_SCHEMA_V1[] =
     "  to_user BIGINT NOT NULL REFERENCES users(id), amount BIGINT NOT NULL CHECK (amount > 0),"
     "  created_at BIGINT NOT NULL, CHECK (from_user <> to_user));"
     "CREATE TABLE idempotency(user_id BIGINT NOT NULL, key TEXT NOT NULL, request_hash TEXT NOT NULL,"
-    "  state TEXT NOT NULL CHECK (state IN ('PENDING','DONE')), status INT, body TEXT, effect_ref TEXT,"
-    "  created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, PRIMARY KEY (user_id, key));"
+    "  state TEXT NOT NULL CHECK (state IN ('PENDING','DONE')), status INT, body TEXT, effect_ref TEXT DEFAULT '',"
+    "  claim BIGINT NOT NULL DEFAULT 0, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL,"
+    "  PRIMARY KEY (user_id, key));"
     "CREATE INDEX idempotency_expiry ON idempotency(expires_at);"
+
+    /* tk_idem_apply: records, inside the effect's transaction, that the claim produced the effect; raises
+     * TK010 (rolling the effect back) when the claim is no longer this request's. A NULL key: no-op. */
+    "CREATE FUNCTION tk_idem_apply(p_user BIGINT, p_key TEXT, p_claim BIGINT, p_ref TEXT) RETURNS INT"
+    "  LANGUAGE plpgsql AS $$\n"
+    "BEGIN\n"
+    "  IF p_key IS NULL THEN RETURN 0; END IF;\n"
+    "  UPDATE idempotency SET effect_ref = p_ref WHERE user_id = p_user AND key = p_key AND claim = p_claim\n"
+    "    AND state = 'PENDING' AND COALESCE(effect_ref, '') = '';\n"
+    "  IF NOT FOUND THEN RAISE EXCEPTION 'idempotency claim lost' USING ERRCODE = 'TK010'; END IF;\n"
+    "  RETURN 1;\n"
+    "END $$;"
 
     /* tk_hold(mode, seat, user, now, expires, max_holds, expected_version)
      * mode: 'atomic' conditional UPDATE; 'pessimistic' SELECT … FOR UPDATE then UPDATE;
      * 'optimistic' CAS on the version read by the client; 'unsafe' blind write (lab only).
      * The user row is locked first so that the hold limit is exact under concurrency. */
     "CREATE FUNCTION tk_hold(p_mode TEXT, p_seat BIGINT, p_user BIGINT, p_now BIGINT, p_expires BIGINT,"
-    "  p_max INT, p_version BIGINT, OUT code INT, OUT res_id BIGINT, OUT schedule_id BIGINT,"
+    "  p_max INT, p_version BIGINT, p_key TEXT, p_claim BIGINT, OUT code INT, OUT res_id BIGINT, OUT schedule_id BIGINT,"
     "  OUT seat_number INT, OUT price BIGINT) LANGUAGE plpgsql AS $$\n"
     "DECLARE s RECORD; cur RECORD; n INT; rid BIGINT;\n"
     "BEGIN\n"
@@ -83,11 +96,13 @@ static const char PG_SCHEMA_V1[] =
     "  UPDATE reservations SET status = 'EXPIRED' WHERE seat_id = p_seat AND status = 'HELD' AND expires_at <= p_now;\n"
     "  INSERT INTO reservations(id, seat_id, user_id, status, created_at, expires_at)\n"
     "    VALUES (rid, p_seat, p_user, 'HELD', p_now, p_expires);\n"
+    "  PERFORM tk_idem_apply(p_user, p_key, p_claim, 'reservation:' || rid);\n"
     "  res_id := rid; schedule_id := s.schedule_id; seat_number := s.seat_number; price := s.price;\n"
     "END $$;"
 
     /* tk_pay(user, reservation or 0, seat or 0, now): the whole payment in one transaction. */
-    "CREATE FUNCTION tk_pay(p_user BIGINT, p_res BIGINT, p_seat BIGINT, p_now BIGINT, OUT code INT,"
+    "CREATE FUNCTION tk_pay(p_user BIGINT, p_res BIGINT, p_seat BIGINT, p_now BIGINT, p_key TEXT, p_claim BIGINT,"
+    "  OUT code INT,"
     "  OUT payment_id BIGINT, OUT res_id BIGINT, OUT seat_id BIGINT, OUT seat_number INT, OUT concert_name TEXT,"
     "  OUT starts_at BIGINT, OUT amount BIGINT, OUT balance BIGINT) LANGUAGE plpgsql AS $$\n"
     "DECLARE r RECORD; n INT;\n"
@@ -120,12 +135,13 @@ static const char PG_SCHEMA_V1[] =
     "  INSERT INTO ledger(user_id, kind, amount, balance_after, ref, created_at)\n"
     "    VALUES (p_user, 'PAYMENT', -r.price, balance, 'payment:' || payment_id, p_now);\n"
     "  UPDATE reservations SET status = 'PAID' WHERE id = res_id;\n"
+    "  PERFORM tk_idem_apply(p_user, p_key, p_claim, 'payment:' || payment_id);\n"
     "END $$;"
 
     /* tk_transfer(mode, from, to, amount, now, expected versions and balances for optimistic/unsafe):
      * rows are touched in id order, so opposite transfers never deadlock. */
     "CREATE FUNCTION tk_transfer(p_mode TEXT, p_from BIGINT, p_to BIGINT, p_amount BIGINT, p_now BIGINT,"
-    "  p_from_bal BIGINT, p_from_ver BIGINT, p_to_bal BIGINT, p_to_ver BIGINT,"
+    "  p_from_bal BIGINT, p_from_ver BIGINT, p_to_bal BIGINT, p_to_ver BIGINT, p_key TEXT, p_claim BIGINT,"
     "  OUT code INT, OUT transfer_id BIGINT, OUT from_balance BIGINT) LANGUAGE plpgsql AS $$\n"
     "DECLARE lo BIGINT := least(p_from, p_to); hi BIGINT := greatest(p_from, p_to);\n"
     "  fb BIGINT; tb BIGINT; n INT;\n"
@@ -156,6 +172,7 @@ static const char PG_SCHEMA_V1[] =
     "  INSERT INTO ledger(user_id, kind, amount, balance_after, ref, created_at) VALUES\n"
     "    (p_from, 'TRANSFER_OUT', -p_amount, fb - p_amount, 'transfer:' || transfer_id, p_now),\n"
     "    (p_to, 'TRANSFER_IN', p_amount, tb + p_amount, 'transfer:' || transfer_id, p_now);\n"
+    "  PERFORM tk_idem_apply(p_from, p_key, p_claim, 'transfer:' || transfer_id);\n"
     "  from_balance := fb - p_amount;\n"
     "END $$;";
 

@@ -33,6 +33,8 @@ enum stmt_id {
     ST_CONCERT_COUNT, ST_CONCERT_INSERT, ST_SCHEDULE_INSERT, ST_SEAT_INSERT,
     ST_TRANSFER_INSERT, ST_LEDGER_LIST,
     ST_IDEM_GET, ST_IDEM_DELETE, ST_IDEM_INSERT, ST_IDEM_COMPLETE, ST_IDEM_RELEASE, ST_IDEM_EXPIRE,
+    ST_IDEM_APPLY, ST_IDEM_TAKEOVER,
+    ST_EFFECT_CHARGE, ST_EFFECT_TRANSFER, ST_EFFECT_HOLD, ST_EFFECT_PAYMENT,
     ST__COUNT
 };
 
@@ -98,13 +100,31 @@ static const char *const SQL[ST__COUNT] = {
     [ST_TRANSFER_INSERT] = "INSERT INTO transfers(from_user, to_user, amount, created_at) VALUES(?1, ?2, ?3, ?4)",
     [ST_LEDGER_LIST] = "SELECT id, kind, amount, balance_after, ref, created_at FROM ledger WHERE user_id = ?1 "
                        "ORDER BY id DESC LIMIT ?2",
-    [ST_IDEM_GET] = "SELECT state, request_hash, status, body, expires_at FROM idempotency WHERE user_id = ?1 AND key = ?2",
+    [ST_IDEM_GET] = "SELECT state, request_hash, status, body, expires_at, claim, created_at, COALESCE(effect_ref, '') "
+                    "FROM idempotency WHERE user_id = ?1 AND key = ?2",
     [ST_IDEM_DELETE] = "DELETE FROM idempotency WHERE user_id = ?1 AND key = ?2",
-    [ST_IDEM_INSERT] = "INSERT INTO idempotency(user_id, key, request_hash, state, created_at, expires_at) "
-                       "VALUES(?1, ?2, ?3, 'PENDING', ?4, ?5)",
-    [ST_IDEM_COMPLETE] = "UPDATE idempotency SET state = 'DONE', status = ?3, body = ?4, effect_ref = ?5 "
-                         "WHERE user_id = ?1 AND key = ?2 AND state = 'PENDING'",
-    [ST_IDEM_RELEASE] = "DELETE FROM idempotency WHERE user_id = ?1 AND key = ?2 AND state = 'PENDING'",
+    [ST_IDEM_INSERT] = "INSERT INTO idempotency(user_id, key, request_hash, state, created_at, expires_at, claim) "
+                       "VALUES(?1, ?2, ?3, 'PENDING', ?4, ?5, ?6)",
+    [ST_IDEM_COMPLETE] = "UPDATE idempotency SET state = 'DONE', status = ?3, body = ?4, "
+                         "effect_ref = CASE WHEN COALESCE(effect_ref, '') = '' THEN ?5 ELSE effect_ref END "
+                         "WHERE user_id = ?1 AND key = ?2 AND state = 'PENDING' AND claim = ?6",
+    [ST_IDEM_RELEASE] = "DELETE FROM idempotency WHERE user_id = ?1 AND key = ?2 AND state = 'PENDING' AND claim = ?3 "
+                        "AND COALESCE(effect_ref, '') = ''",
+    [ST_IDEM_APPLY] = "UPDATE idempotency SET effect_ref = ?4 WHERE user_id = ?1 AND key = ?2 AND claim = ?3 "
+                      "AND state = 'PENDING' AND COALESCE(effect_ref, '') = ''",
+    [ST_IDEM_TAKEOVER] = "UPDATE idempotency SET claim = ?4, created_at = ?5 WHERE user_id = ?1 AND key = ?2 "
+                         "AND claim = ?3 AND state = 'PENDING' AND COALESCE(effect_ref, '') = ''",
+    [ST_EFFECT_CHARGE] = "SELECT balance_after FROM ledger WHERE id = ?1 AND user_id = ?2 AND kind = 'CHARGE'",
+    [ST_EFFECT_TRANSFER] = "SELECT t.id, t.from_user, t.to_user, t.amount, l.balance_after FROM transfers t "
+                           "JOIN ledger l ON l.ref = 'transfer:' || t.id AND l.kind = 'TRANSFER_OUT' "
+                           "WHERE t.id = ?1 AND t.from_user = ?2",
+    [ST_EFFECT_HOLD] = "SELECT r.id, r.seat_id, s.schedule_id, s.seat_number, s.price, r.expires_at FROM reservations r "
+                       "JOIN seats s ON s.id = r.seat_id WHERE r.id = ?1 AND r.user_id = ?2",
+    [ST_EFFECT_PAYMENT] = "SELECT p.id, p.reservation_id, p.seat_id, s.seat_number, c.name, sc.starts_at, p.amount, "
+                          "l.balance_after FROM payments p JOIN seats s ON s.id = p.seat_id "
+                          "JOIN schedules sc ON sc.id = s.schedule_id JOIN concerts c ON c.id = sc.concert_id "
+                          "JOIN ledger l ON l.ref = 'payment:' || p.id AND l.kind = 'PAYMENT' "
+                          "WHERE p.id = ?1 AND p.user_id = ?2",
     [ST_IDEM_EXPIRE] = "DELETE FROM idempotency WHERE rowid IN "
                        "(SELECT rowid FROM idempotency WHERE expires_at <= ?1 LIMIT ?2)",
 };
@@ -142,8 +162,9 @@ static const char SCHEMA_V2[] =
     "  created_at INTEGER NOT NULL, CHECK (from_user != to_user));"
     "CREATE INDEX ledger_ref ON ledger(ref);"
     "CREATE TABLE idempotency(user_id INTEGER NOT NULL, key TEXT NOT NULL, request_hash TEXT NOT NULL,"
-    "  state TEXT NOT NULL CHECK (state IN ('PENDING','DONE')), status INTEGER, body TEXT, effect_ref TEXT,"
-    "  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (user_id, key));"
+    "  state TEXT NOT NULL CHECK (state IN ('PENDING','DONE')), status INTEGER, body TEXT, effect_ref TEXT DEFAULT '',"
+    "  claim INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (user_id, key));"
     "CREATE INDEX idempotency_expiry ON idempotency(expires_at);";
 
 static const char *const MIGRATIONS[] = {SCHEMA_V1, SCHEMA_V2};
@@ -560,7 +581,27 @@ static int ledger_append(struct sq_conn *c, int64_t user_id, const char *kind, i
     return exec_stmt(c, q);
 }
 
+/* Records, in the effect's own transaction, that the idempotency claim produced effect_ref; refuses if the
+ * claim is no longer this request's (another one took the key over). */
+static int idem_apply(struct sq_conn *c, const struct tk_idem_ref *idem, const char *kind, int64_t id)
+{
+    if (!idem)
+        return TK_OK;
+    char ref[48];
+    snprintf(ref, sizeof ref, "%s:%lld", kind, (long long)id);
+    sqlite3_stmt *q = stmt(c, ST_IDEM_APPLY);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, idem->user_id);
+    sqlite3_bind_text(q, 2, idem->key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, idem->claim);
+    sqlite3_bind_text(q, 4, ref, -1, SQLITE_TRANSIENT);
+    TK_TRY(exec_stmt(c, q));
+    return sqlite3_changes(c->db) == 1 ? TK_OK : TK_ERR_CLAIM_LOST;
+}
+
 struct charge_args {
+    const struct tk_idem_ref *idem;
     enum tk_write_mode mode;
     int64_t user_id;
     int64_t amount_won;
@@ -634,13 +675,14 @@ static int charge_body(struct sq_conn *c, void *argp)
     }
     TK_TRY(ledger_append(c, a->user_id, "CHARGE", a->amount_won, a->balance_after, NULL, a->now_ms));
     a->entry_id = sqlite3_last_insert_rowid(c->db);
-    return TK_OK;
+    return idem_apply(c, a->idem, "ledger", a->entry_id);
 }
 
 static int sq_wallet_charge(struct tk_store *st, enum tk_write_mode mode, int64_t user_id, int64_t amount_won,
-                            int64_t now_ms, int64_t *balance_won, int64_t *entry_id)
+                            int64_t now_ms, const struct tk_idem_ref *idem, int64_t *balance_won, int64_t *entry_id)
 {
-    struct charge_args a = {.mode = mode, .user_id = user_id, .amount_won = amount_won, .now_ms = now_ms};
+    struct charge_args a = {.idem = idem, .mode = mode, .user_id = user_id, .amount_won = amount_won,
+                            .now_ms = now_ms};
     TK_TRY(sq_run(SQ(st), charge_pre, charge_body, &a));
     *balance_won = a.balance_after;
     if (entry_id)
@@ -890,6 +932,7 @@ static int hold_body(struct sq_conn *c, void *argp)
     sqlite3_bind_int64(q, 2, reservation_id);
     TK_TRY(exec_stmt(c, q));
 
+    TK_TRY(idem_apply(c, r->idem, "reservation", reservation_id));
     *a->out = (struct tk_hold){
         .reservation_id = reservation_id,
         .seat_id = r->seat_id,
@@ -1006,7 +1049,9 @@ static int pay_body(struct sq_conn *c, void *argp)
         return TK_ERR_INTERNAL;
     sqlite3_bind_int64(q, 1, res_id);
     TK_TRY(exec_stmt(c, q));
-    return sqlite3_changes(c->db) == 1 ? TK_OK : TK_ERR_ALREADY_PAID;
+    if (sqlite3_changes(c->db) != 1)
+        return TK_ERR_ALREADY_PAID;
+    return idem_apply(c, r->idem, "payment", p->payment_id);
 }
 
 static int sq_payment_create(struct tk_store *st, const struct tk_pay_req *req, struct tk_payment *out)
@@ -1070,6 +1115,7 @@ static int sq_holds_expire_due(struct tk_store *st, int64_t now_ms, int limit, i
 /* ---------- transfers and the ledger ---------- */
 
 struct transfer_args {
+    const struct tk_idem_ref *idem;
     enum tk_write_mode mode;
     int64_t from, to, amount_won, now_ms;
     struct tk_user read_from, read_to; /* pre-read (optimistic, unsafe) */
@@ -1144,16 +1190,17 @@ static int transfer_body(struct sq_conn *c, void *argp)
     snprintf(ref, sizeof ref, "transfer:%lld", (long long)id);
     TK_TRY(ledger_append(c, a->from, "TRANSFER_OUT", -a->amount_won, from_after, ref, a->now_ms));
     TK_TRY(ledger_append(c, a->to, "TRANSFER_IN", a->amount_won, to_after, ref, a->now_ms));
+    TK_TRY(idem_apply(c, a->idem, "transfer", id));
     *a->out = (struct tk_transfer){.transfer_id = id, .from_user_id = a->from, .to_user_id = a->to,
                                    .amount_won = a->amount_won, .from_balance_won = from_after};
     return TK_OK;
 }
 
 static int sq_transfer(struct tk_store *st, enum tk_write_mode mode, int64_t from_user, int64_t to_user,
-                       int64_t amount_won, int64_t now_ms, struct tk_transfer *out)
+                       int64_t amount_won, int64_t now_ms, const struct tk_idem_ref *idem, struct tk_transfer *out)
 {
     TK_ASSERT(from_user != to_user);
-    struct transfer_args a = {.mode = mode, .from = from_user, .to = to_user, .amount_won = amount_won,
+    struct transfer_args a = {.idem = idem, .mode = mode, .from = from_user, .to = to_user, .amount_won = amount_won,
                               .now_ms = now_ms, .out = out};
     return sq_run(SQ(st), transfer_pre, transfer_body, &a);
 }
@@ -1198,6 +1245,7 @@ static int sq_ledger_list(struct tk_store *st, int64_t user_id, int limit, tk_le
 
 struct idem_args {
     int64_t user_id;
+    int64_t claim, new_claim;
     const char *key;
     const char *request_hash;
     int64_t now_ms, expires_at_ms;
@@ -1235,6 +1283,9 @@ static int idem_claim_body(struct sq_conn *c, void *argp)
             e->state = strcmp(state, "DONE") == 0 ? IDEM_DONE : IDEM_PENDING;
             copy_text(e->request_hash, sizeof e->request_hash, q, 1);
             e->status = sqlite3_column_int(q, 2);
+            e->claim = sqlite3_column_int64(q, 5);
+            e->claimed_at_ms = sqlite3_column_int64(q, 6);
+            copy_text(e->effect_ref, sizeof e->effect_ref, q, 7);
             e->body = NULL;
             e->body_len = 0;
             if (e->state == IDEM_DONE) {
@@ -1265,14 +1316,15 @@ static int idem_claim_body(struct sq_conn *c, void *argp)
     sqlite3_bind_text(q, 3, a->request_hash, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 4, a->now_ms);
     sqlite3_bind_int64(q, 5, a->expires_at_ms);
+    sqlite3_bind_int64(q, 6, a->claim);
     return exec_stmt(c, q);
 }
 
 static int sq_idem_claim(struct tk_store *st, int64_t user_id, const char *key, const char *request_hash,
-                         int64_t now_ms, int64_t expires_at_ms, struct tk_idem *existing)
+                         int64_t now_ms, int64_t expires_at_ms, int64_t claim, struct tk_idem *existing)
 {
     struct idem_args a = {.user_id = user_id, .key = key, .request_hash = request_hash, .now_ms = now_ms,
-                          .expires_at_ms = expires_at_ms, .existing = existing};
+                          .expires_at_ms = expires_at_ms, .claim = claim, .existing = existing};
     return sq_run(SQ(st), NULL, idem_claim_body, &a);
 }
 
@@ -1284,15 +1336,16 @@ static int idem_complete_body(struct sq_conn *c, void *argp)
     sqlite3_bind_int(q, 3, a->status);
     sqlite3_bind_text(q, 4, a->body, (int)a->body_len, SQLITE_STATIC);
     sqlite3_bind_text(q, 5, a->effect_ref ? a->effect_ref : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 6, a->claim);
     TK_TRY(exec_stmt(c, q));
-    return sqlite3_changes(c->db) == 1 ? TK_OK : TK_ERR_INTERNAL;
+    return sqlite3_changes(c->db) == 1 ? TK_OK : TK_ERR_CLAIM_LOST;
 }
 
-static int sq_idem_complete(struct tk_store *st, int64_t user_id, const char *key, int status, const char *body,
-                            size_t body_len, const char *effect_ref)
+static int sq_idem_complete(struct tk_store *st, int64_t user_id, const char *key, int64_t claim, int status,
+                            const char *body, size_t body_len, const char *effect_ref)
 {
-    struct idem_args a = {.user_id = user_id, .key = key, .status = status, .body = body, .body_len = body_len,
-                          .effect_ref = effect_ref};
+    struct idem_args a = {.user_id = user_id, .key = key, .claim = claim, .status = status, .body = body,
+                          .body_len = body_len, .effect_ref = effect_ref};
     return sq_run(SQ(st), NULL, idem_complete_body, &a);
 }
 
@@ -1301,13 +1354,103 @@ static int idem_release_body(struct sq_conn *c, void *argp)
     struct idem_args *a = argp;
     sqlite3_stmt *q = stmt(c, ST_IDEM_RELEASE);
     TK_TRY(idem_bind_key(q, a));
+    sqlite3_bind_int64(q, 3, a->claim);
     return exec_stmt(c, q);
 }
 
-static int sq_idem_release(struct tk_store *st, int64_t user_id, const char *key)
+static int sq_idem_release(struct tk_store *st, int64_t user_id, const char *key, int64_t claim)
 {
-    struct idem_args a = {.user_id = user_id, .key = key};
+    struct idem_args a = {.user_id = user_id, .key = key, .claim = claim};
     return sq_run(SQ(st), NULL, idem_release_body, &a);
+}
+
+static int idem_takeover_body(struct sq_conn *c, void *argp)
+{
+    struct idem_args *a = argp;
+    sqlite3_stmt *q = stmt(c, ST_IDEM_TAKEOVER);
+    TK_TRY(idem_bind_key(q, a));
+    sqlite3_bind_int64(q, 3, a->claim);
+    sqlite3_bind_int64(q, 4, a->new_claim);
+    sqlite3_bind_int64(q, 5, a->now_ms);
+    TK_TRY(exec_stmt(c, q));
+    return sqlite3_changes(c->db) == 1 ? TK_OK : TK_ERR_CONFLICT;
+}
+
+static int sq_idem_takeover(struct tk_store *st, int64_t user_id, const char *key, int64_t old_claim,
+                            int64_t new_claim, int64_t now_ms)
+{
+    struct idem_args a = {.user_id = user_id, .key = key, .claim = old_claim, .new_claim = new_claim, .now_ms = now_ms};
+    return sq_run(SQ(st), NULL, idem_takeover_body, &a);
+}
+
+struct effect_args {
+    int64_t user_id;
+    const char *ref;
+    struct tk_effect *out;
+};
+
+static int effect_fn(struct sq_conn *c, void *argp)
+{
+    struct effect_args *a = argp;
+    const char *colon = strchr(a->ref, ':');
+    if (!colon)
+        return TK_ERR_NOT_FOUND;
+    int64_t id = atoll(colon + 1);
+    size_t klen = (size_t)(colon - a->ref);
+    struct tk_effect *e = a->out;
+    memset(e, 0, sizeof *e);
+    e->user_id = a->user_id;
+    enum stmt_id sid;
+    if (klen == 6 && !strncmp(a->ref, "ledger", 6))
+        e->kind = EFFECT_CHARGE, sid = ST_EFFECT_CHARGE;
+    else if (klen == 8 && !strncmp(a->ref, "transfer", 8))
+        e->kind = EFFECT_TRANSFER, sid = ST_EFFECT_TRANSFER;
+    else if (klen == 11 && !strncmp(a->ref, "reservation", 11))
+        e->kind = EFFECT_HOLD, sid = ST_EFFECT_HOLD;
+    else if (klen == 7 && !strncmp(a->ref, "payment", 7))
+        e->kind = EFFECT_PAYMENT, sid = ST_EFFECT_PAYMENT;
+    else
+        return TK_ERR_NOT_FOUND;
+    sqlite3_stmt *q = stmt(c, sid);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, id);
+    sqlite3_bind_int64(q, 2, a->user_id);
+    int r = step_row(c, q);
+    if (r <= 0) {
+        sqlite3_reset(q);
+        return r < 0 ? r : TK_ERR_NOT_FOUND;
+    }
+#define I64(col) sqlite3_column_int64(q, (col))
+    switch (e->kind) {
+    case EFFECT_CHARGE:
+        e->balance_won = I64(0);
+        break;
+    case EFFECT_TRANSFER:
+        e->transfer = (struct tk_transfer){.transfer_id = I64(0), .from_user_id = I64(1), .to_user_id = I64(2),
+                                           .amount_won = I64(3), .from_balance_won = I64(4)};
+        break;
+    case EFFECT_HOLD:
+        e->hold = (struct tk_hold){.reservation_id = I64(0), .seat_id = I64(1), .schedule_id = I64(2),
+                                   .user_id = a->user_id, .seat_number = (int)I64(3), .price_won = I64(4),
+                                   .expires_at_ms = I64(5), .state = HOLD_HELD};
+        break;
+    case EFFECT_PAYMENT:
+        e->payment = (struct tk_payment){.payment_id = I64(0), .reservation_id = I64(1), .seat_id = I64(2),
+                                         .seat_number = (int)I64(3), .starts_at_ms = I64(5), .amount_won = I64(6),
+                                         .balance_won = I64(7)};
+        copy_text(e->payment.concert_name, sizeof e->payment.concert_name, q, 4);
+        break;
+    }
+#undef I64
+    sqlite3_reset(q);
+    return TK_OK;
+}
+
+static int sq_effect_get(struct tk_store *st, int64_t user_id, const char *effect_ref, struct tk_effect *out)
+{
+    struct effect_args a = {.user_id = user_id, .ref = effect_ref, .out = out};
+    return sq_read(SQ(st), effect_fn, &a);
 }
 
 static int idem_expire_body(struct sq_conn *c, void *argp)
@@ -1562,6 +1705,8 @@ static const struct tk_store_ops SQLITE_OPS = {
     .idem_claim = sq_idem_claim,
     .idem_complete = sq_idem_complete,
     .idem_release = sq_idem_release,
+    .idem_takeover = sq_idem_takeover,
+    .effect_get = sq_effect_get,
     .idem_expire_due = sq_idem_expire_due,
     .audit = sq_audit,
     .idem_audit = sq_idem_audit,

@@ -53,7 +53,17 @@ struct tk_seat {
     int64_t price_won;
 };
 
+/* An Idempotency-Key claim that a write belongs to. The write records its effect on the claim in its own
+ * transaction, and refuses (TK_ERR_CLAIM_LOST, rolling back) if the claim is no longer this one: a fencing
+ * token, so a request that lost its claim to a retry can never apply its effect as well. NULL: no key. */
+struct tk_idem_ref {
+    int64_t user_id;
+    const char *key;
+    int64_t claim;
+};
+
 struct tk_hold_req {
+    const struct tk_idem_ref *idem;
     int64_t user_id;
     int64_t seat_id;
     int64_t now_ms;
@@ -73,6 +83,7 @@ struct tk_hold {
 };
 
 struct tk_pay_req {
+    const struct tk_idem_ref *idem;
     int64_t user_id;
     int64_t reservation_id; /* 0 when paying by seat */
     int64_t seat_id;        /* 0 when paying by reservation */
@@ -106,6 +117,9 @@ struct tk_idem {
     int status;
     char *body; /* malloc'd, NUL-terminated; the caller frees (NULL while PENDING) */
     size_t body_len;
+    int64_t claim;         /* the fencing number of the current claim */
+    int64_t claimed_at_ms; /* when it was claimed (a lease: a dead claimer's key can be taken over) */
+    char effect_ref[48];   /* set in the effect's transaction: "" = no effect committed (yet) */
 };
 
 /* What `ticketd reconcile` reads about one DONE idempotency record with a 2xx response. */
@@ -129,6 +143,18 @@ struct tk_payment {
     int64_t amount_won;
     int64_t balance_won; /* the payer's balance after */
 };
+
+/* An effect, read back to rebuild the response its request would have got (see api/router.c). */
+enum tk_effect_kind { EFFECT_CHARGE, EFFECT_TRANSFER, EFFECT_HOLD, EFFECT_PAYMENT };
+struct tk_effect {
+    enum tk_effect_kind kind;
+    int64_t user_id;
+    int64_t balance_won; /* charge: the balance after it */
+    struct tk_transfer transfer;
+    struct tk_hold hold;
+    struct tk_payment payment;
+};
+
 
 /* The store-backed waiting room (PostgreSQL): parameters and one token as the store returns it. */
 struct tk_wr_params {
@@ -172,11 +198,11 @@ struct tk_store_ops {
     /* Adds amount to the wallet and writes one CHARGE ledger entry (its id in *entry_id).
      * TK_ERR_OVERFLOW past INT64_MAX, TK_ERR_NOT_FOUND for an unknown user. */
     int (*wallet_charge)(struct tk_store *st, enum tk_write_mode mode, int64_t user_id, int64_t amount_won,
-                         int64_t now_ms, int64_t *balance_won, int64_t *entry_id);
+                         int64_t now_ms, const struct tk_idem_ref *idem, int64_t *balance_won, int64_t *entry_id);
     /* Moves amount between two wallets in one transaction, rows locked in id order, with a TRANSFER_OUT and
      * a TRANSFER_IN entry: INSUFFICIENT_BALANCE, NOT_FOUND (recipient), OVERFLOW (recipient), CONFLICT. */
     int (*transfer)(struct tk_store *st, enum tk_write_mode mode, int64_t from_user, int64_t to_user,
-                    int64_t amount_won, int64_t now_ms, struct tk_transfer *out);
+                    int64_t amount_won, int64_t now_ms, const struct tk_idem_ref *idem, struct tk_transfer *out);
     /* A user's ledger entries, newest first, at most limit. */
     int (*ledger_list)(struct tk_store *st, int64_t user_id, int limit, tk_ledger_fn fn, void *arg);
 
@@ -198,10 +224,16 @@ struct tk_store_ops {
      * record expired); otherwise fills *existing and returns TK_ERR_CONFLICT. complete: stores the response.
      * release: deletes a PENDING claim (the request changed nothing). expire_due: deletes expired records. */
     int (*idem_claim)(struct tk_store *st, int64_t user_id, const char *key, const char *request_hash,
-                      int64_t now_ms, int64_t expires_at_ms, struct tk_idem *existing);
-    int (*idem_complete)(struct tk_store *st, int64_t user_id, const char *key, int status, const char *body,
-                         size_t body_len, const char *effect_ref);
-    int (*idem_release)(struct tk_store *st, int64_t user_id, const char *key);
+                      int64_t now_ms, int64_t expires_at_ms, int64_t claim, struct tk_idem *existing);
+    /* Takes over a PENDING claim with no effect whose fencing number is still old_claim: TK_OK, or
+     * TK_ERR_CONFLICT when someone else got there first (or the effect committed meanwhile). */
+    int (*idem_takeover)(struct tk_store *st, int64_t user_id, const char *key, int64_t old_claim,
+                         int64_t new_claim, int64_t now_ms);
+    /* Reads an effect ("ledger:9", "transfer:4", "reservation:7", "payment:3") of user_id back. */
+    int (*effect_get)(struct tk_store *st, int64_t user_id, const char *effect_ref, struct tk_effect *out);
+    int (*idem_complete)(struct tk_store *st, int64_t user_id, const char *key, int64_t claim, int status,
+                         const char *body, size_t body_len, const char *effect_ref);
+    int (*idem_release)(struct tk_store *st, int64_t user_id, const char *key, int64_t claim);
     int (*idem_expire_due)(struct tk_store *st, int64_t now_ms, int limit, int *deleted);
 
     /* The reconciliation audit: every balance equals the sum of its ledger entries, every sold seat has

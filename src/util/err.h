@@ -34,7 +34,8 @@ enum tk_err {
     TK_ERR_NOMEM = -17,               /* 500 */
     TK_ERR_INTERNAL = -18,            /* 500: a bug or an unexpected store answer */
     TK_ERR_METHOD = -19,              /* 405 METHOD_NOT_ALLOWED */
-    TK_ERR__COUNT = 20
+    TK_ERR_CLAIM_LOST = -20,          /* 503: another request took this Idempotency-Key over; nothing was done */
+    TK_ERR__COUNT = 21
 };
 
 /* HTTP status for an error (200 for TK_OK). */

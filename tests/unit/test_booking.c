@@ -85,12 +85,12 @@ static void charges(void **state)
     char key[API_KEY_LEN + 1];
     assert_int_equal(account_create(&f->app, "park", &u, key), TK_OK);
     int64_t b = -1;
-    assert_int_equal(wallet_charge(&f->app, u.id, 0, &b, NULL), TK_ERR_INVALID);
-    assert_int_equal(wallet_charge(&f->app, u.id, -5, &b, NULL), TK_ERR_INVALID);
-    assert_int_equal(wallet_charge(&f->app, u.id, 1000000001, &b, NULL), TK_ERR_INVALID);
+    assert_int_equal(wallet_charge(&f->app, u.id, 0, NULL, &b, NULL), TK_ERR_INVALID);
+    assert_int_equal(wallet_charge(&f->app, u.id, -5, NULL, &b, NULL), TK_ERR_INVALID);
+    assert_int_equal(wallet_charge(&f->app, u.id, 1000000001, NULL, &b, NULL), TK_ERR_INVALID);
     assert_int_equal(wallet_balance(&f->app, u.id, &b), TK_OK);
     assert_int_equal(b, 0);
-    assert_int_equal(wallet_charge(&f->app, u.id, 1000000000, &b, NULL), TK_OK);
+    assert_int_equal(wallet_charge(&f->app, u.id, 1000000000, NULL, &b, NULL), TK_OK);
     assert_int_equal(b, 1000000000);
     assert_int_equal(f->app.counters.charges, 1);
 }
@@ -104,7 +104,7 @@ static void hold_pay_and_admission(void **state)
     assert_int_equal(account_create(a, "a", &u1, k1), TK_OK);
     assert_int_equal(account_create(a, "b", &u2, k2), TK_OK);
     int64_t b;
-    assert_int_equal(wallet_charge(a, u1.id, 500000, &b, NULL), TK_OK);
+    assert_int_equal(wallet_charge(a, u1.id, 500000, NULL, &b, NULL), TK_OK);
     struct tk_ticket t1, t2;
     bool created;
     assert_int_equal(a->waitroom->ops->issue(a->waitroom, u1.id, T0, &t1, &created), TK_OK);
@@ -113,22 +113,22 @@ static void hold_pay_and_admission(void **state)
     assert_int_equal(t2.state, TOKEN_WAITING);
 
     struct tk_hold h;
-    assert_int_equal(booking_hold(a, u1.id, 1, &h), TK_OK);
+    assert_int_equal(booking_hold(a, u1.id, 1, NULL, &h), TK_OK);
     assert_int_equal(h.expires_at_ms, T0 + 300000);
     struct tk_hold other;
-    assert_int_equal(booking_hold(a, u2.id, 1, &other), TK_ERR_SEAT_UNAVAILABLE);
+    assert_int_equal(booking_hold(a, u2.id, 1, NULL, &other), TK_ERR_SEAT_UNAVAILABLE);
     /* the hold lapses at hold_ms with no sweep; then u1 holds it again */
     clock_fake_advance(&f->clock, 300000);
     struct tk_payment p;
-    assert_int_equal(booking_pay(a, u1.id, t1.token, h.reservation_id, 0, &p), TK_ERR_HOLD_EXPIRED);
+    assert_int_equal(booking_pay(a, u1.id, t1.token, h.reservation_id, 0, NULL, &p), TK_ERR_HOLD_EXPIRED);
     assert_int_equal(wallet_balance(a, u1.id, &b), TK_OK);
     assert_int_equal(b, 500000);
-    assert_int_equal(booking_hold(a, u1.id, 1, &h), TK_OK);
+    assert_int_equal(booking_hold(a, u1.id, 1, NULL, &h), TK_OK);
     struct tk_ticket s;
     /* the waiter keeps polling (a silent one would lose its place after idle_ms) */
     assert_int_equal(a->waitroom->ops->status(a->waitroom, t2.token, clock_now_ms(&f->clock), &s), TK_OK);
     assert_int_equal(s.state, TOKEN_WAITING);
-    assert_int_equal(booking_pay(a, u1.id, t1.token, h.reservation_id, 0, &p), TK_OK);
+    assert_int_equal(booking_pay(a, u1.id, t1.token, h.reservation_id, 0, NULL, &p), TK_OK);
     assert_int_equal(p.balance_won, 350000);
     assert_int_equal(a->counters.payments, 1);
     assert_int_equal(a->counters.payments_won, 150000);
@@ -137,7 +137,7 @@ static void hold_pay_and_admission(void **state)
     assert_int_equal(s.state, TOKEN_EXPIRED);
     assert_int_equal(a->waitroom->ops->status(a->waitroom, t2.token, clock_now_ms(&f->clock), &s), TK_OK);
     assert_int_equal(s.state, TOKEN_ACTIVE);
-    assert_int_equal(booking_pay(a, u1.id, NULL, h.reservation_id, 0, &p), TK_ERR_ALREADY_PAID);
+    assert_int_equal(booking_pay(a, u1.id, NULL, h.reservation_id, 0, NULL, &p), TK_ERR_ALREADY_PAID);
 }
 
 static void sweep(void **state)
@@ -148,8 +148,8 @@ static void sweep(void **state)
     char k[API_KEY_LEN + 1];
     assert_int_equal(account_create(a, "c", &u, k), TK_OK);
     struct tk_hold h1, h2;
-    assert_int_equal(booking_hold(a, u.id, 10, &h1), TK_OK);
-    assert_int_equal(booking_hold(a, u.id, 11, &h2), TK_OK);
+    assert_int_equal(booking_hold(a, u.id, 10, NULL, &h1), TK_OK);
+    assert_int_equal(booking_hold(a, u.id, 11, NULL, &h2), TK_OK);
     assert_int_equal(sweep_once(a), TK_OK);
     assert_int_equal(a->counters.holds_expired, 0);
     clock_fake_advance(&f->clock, 300000);

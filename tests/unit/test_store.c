@@ -41,7 +41,7 @@ static int64_t new_user(struct fx *f, const char *key, int64_t balance)
     assert_int_equal(f->st->ops->user_create(f->st, "u", key, T0, &u), TK_OK);
     if (balance) {
         int64_t b;
-        assert_int_equal(f->st->ops->wallet_charge(f->st, TK_WRITE_ATOMIC, u.id, balance, T0, &b, NULL), TK_OK);
+        assert_int_equal(f->st->ops->wallet_charge(f->st, TK_WRITE_ATOMIC, u.id, balance, T0, NULL, &b, NULL), TK_OK);
     }
     return u.id;
 }
@@ -66,7 +66,7 @@ static void charge_every_mode(void **state)
     int64_t expect = 0;
     for (size_t m = 0; m < 4; m++) {
         int64_t b = -1;
-        assert_int_equal(f->st->ops->wallet_charge(f->st, MODES[m], u, 1000 + (int64_t)m, T0, &b, NULL), TK_OK);
+        assert_int_equal(f->st->ops->wallet_charge(f->st, MODES[m], u, 1000 + (int64_t)m, T0, NULL, &b, NULL), TK_OK);
         expect += 1000 + (int64_t)m;
         assert_int_equal(b, expect);
     }
@@ -77,7 +77,7 @@ static void charge_every_mode(void **state)
     snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM ledger WHERE user_id=%lld", (long long)u);
     assert_int_equal(sql_int(f, sql), 4);
     int64_t b;
-    assert_int_equal(f->st->ops->wallet_charge(f->st, TK_WRITE_ATOMIC, 999999, 5, T0, &b, NULL), TK_ERR_NOT_FOUND);
+    assert_int_equal(f->st->ops->wallet_charge(f->st, TK_WRITE_ATOMIC, 999999, 5, T0, NULL, &b, NULL), TK_ERR_NOT_FOUND);
 }
 
 static void charge_overflow_changes_nothing(void **state)
@@ -89,7 +89,7 @@ static void charge_overflow_changes_nothing(void **state)
     sql_exec(f, sql);
     for (size_t m = 0; m < 4; m++) {
         int64_t b = -1;
-        assert_int_equal(f->st->ops->wallet_charge(f->st, MODES[m], u, 1000, T0, &b, NULL), TK_ERR_OVERFLOW);
+        assert_int_equal(f->st->ops->wallet_charge(f->st, MODES[m], u, 1000, T0, NULL, &b, NULL), TK_ERR_OVERFLOW);
         assert_int_equal(balance_of(f, u), 9223372036854775000LL);
     }
     snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM ledger WHERE user_id=%lld", (long long)u);
