@@ -4,6 +4,8 @@
 #   bash scripts/services.sh up [--redis-nodes N]   # start (idempotent); prints the env file's path
 #   bash scripts/services.sh down                   # stop everything it started
 #   bash scripts/services.sh env                    # print the env file (KEY=VALUE lines)
+#   bash scripts/services.sh pg-stop | pg-start     # outage tests: stop / restart PostgreSQL (same port)
+#   bash scripts/services.sh redis-stop | redis-start   # the same for the first Redis node
 #
 # PostgreSQL refuses to run as root, so it runs as the system user `ticketd-pg` (created if missing), with a
 # private data dir and socket dir under $TICKETD_SERVICES_DIR (default /tmp/ticketd-services), listening on
@@ -95,9 +97,38 @@ down() {
   rm -f "$ENVFILE"
 }
 
+pg_start() {
+  # shellcheck disable=SC1090
+  . "$ENVFILE"
+  as_pg "$PGBIN/pg_ctl" -D "$DIR/pg" -l "$DIR/pg/server.log" -w -t 60 start \
+    -o "-p $TICKETD_PG_PORT -k $DIR/pgsock -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=128MB" >/dev/null
+}
+pg_stop() { as_pg "$PGBIN/pg_ctl" -D "$DIR/pg" -m immediate -w -t 30 stop >/dev/null; }
+redis_stop() {
+  kill "$(cat "$DIR/redis1/redis.pid")"
+  # shellcheck disable=SC1090
+  . "$ENVFILE"
+  for _ in $(seq 1 50); do port_busy "${TICKETD_TEST_REDIS##*:}" || return 0; sleep 0.1; done
+  return 1
+}
+redis_start() {
+  # shellcheck disable=SC1090
+  . "$ENVFILE"
+  local port=${TICKETD_TEST_REDIS##*:}
+  redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no --daemonize yes \
+    --dir "$DIR/redis1" --pidfile "$DIR/redis1/redis.pid" --logfile "$DIR/redis1/redis.log" \
+    --maxmemory 512mb --maxmemory-policy noeviction
+  for _ in $(seq 1 50); do port_busy "$port" && return 0; sleep 0.1; done
+  return 1
+}
+
 case "${1:-}" in
   up) shift; up "$@" ;;
+  pg-stop) pg_stop ;;
+  pg-start) pg_start ;;
+  redis-stop) redis_stop ;;
+  redis-start) redis_start ;;
   down) down ;;
   env) cat "$ENVFILE" ;;
-  *) echo "usage: $0 up [--redis-nodes N] | down | env" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--redis-nodes N] | down | env | pg-stop | pg-start | redis-stop | redis-start" >&2; exit 2 ;;
 esac

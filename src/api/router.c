@@ -97,7 +97,9 @@ static void run_handler(struct tk_api *api, const struct api_route *r, struct ap
                         struct api_response *resp)
 {
     int rc = r->handler(api, req, resp);
-    if (rc < 0 && resp->status == 0)
+    /* An error replaces whatever the handler had started to write (a list half-rendered when the store
+     * failed), unless the handler already wrote its own error. */
+    if (rc < 0 && resp->err == 0)
         (void)api_fail(resp, rc, NULL);
     TK_ASSERT(resp->status != 0);
 }

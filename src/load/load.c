@@ -55,6 +55,8 @@ struct call {
     int64_t due_ns;     /* when a retry may start */
     int64_t start_ns;
     long status;        /* 0 = transport error or timeout */
+    int url_index;      /* the instance it went to */
+    bool refused;       /* the connection was refused: that instance is down */
     char *resp;
     size_t resp_len;
     json_t *json;       /* parsed response (NULL if not JSON) */
@@ -75,6 +77,7 @@ struct engine {
     const struct opts *o;
     int inflight;
     int rr;
+    int64_t url_down_until_ns[URLS_MAX]; /* an instance that refused a connection is skipped for a while */
     struct call *ready_head, *ready_tail;
     struct call *delayed; /* unsorted; scanned each loop (bounded by the number of users) */
     int64_t deadline_ns;
@@ -149,7 +152,12 @@ static void start(struct engine *e, struct call *c)
 {
     CURL *h = curl_easy_init();
     char url[512];
-    snprintf(url, sizeof url, "%s%s", e->o->urls[e->rr++ % e->o->nurls], c->path);
+    int64_t now = clock_mono_ns();
+    int pick = e->rr++ % e->o->nurls;
+    for (int k = 0; k < e->o->nurls && e->url_down_until_ns[pick] > now; k++) /* skip instances seen down */
+        pick = e->rr++ % e->o->nurls;
+    c->url_index = pick;
+    snprintf(url, sizeof url, "%s%s", e->o->urls[pick], c->path);
     struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
     char line[160];
     if (c->auth[0]) {
@@ -260,6 +268,8 @@ static void run(struct engine *e)
             long status = 0;
             if (m->data.result == CURLE_OK)
                 curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+            if (m->data.result == CURLE_COULDNT_CONNECT)
+                e->url_down_until_ns[c->url_index] = clock_mono_ns() + 2000000000LL; /* retry it in 2 s */
             curl_multi_remove_handle(e->multi, h);
             curl_slist_free_all((struct curl_slist *)c->next);
             c->next = NULL;

@@ -121,6 +121,7 @@ struct pg_conn {
     PGconn *c;
     uint64_t prepared; /* bit i: PSQL[i] is prepared on this connection */
     bool broken;
+    bool logged_down;  /* the outage was logged once for this connection */
     struct pg_conn *next_free;
 };
 
@@ -208,6 +209,7 @@ static int conn_get(struct pg_store *s, struct pg_conn **out)
     if (c->broken || PQstatus(c->c) != CONNECTION_OK) {
         PQreset(c->c); /* reconnect: the database may have come back */
         c->prepared = 0;
+        c->logged_down = false;
         c->broken = PQstatus(c->c) != CONNECTION_OK;
     }
     *out = c;
@@ -260,9 +262,10 @@ static int pg_fail(struct pg_conn *c, PGresult *r, const char *what)
     } else {
         rc = TK_ERR_INTERNAL;
     }
-    if (rc == TK_ERR_INTERNAL || rc == TK_ERR_UNAVAILABLE)
-        fprintf(stderr, "ticketd: postgres %s: %s %s", what, state ? state : "(no state)",
+    if (rc == TK_ERR_INTERNAL || (rc == TK_ERR_UNAVAILABLE && !c->logged_down))
+        fprintf(stderr, "ticketd: postgres %.60s…: %s %s", what, state ? state : "(no state)",
                 r ? PQresultErrorMessage(r) : PQerrorMessage(c->c));
+    c->logged_down = rc == TK_ERR_UNAVAILABLE;
     return rc;
 }
 
@@ -313,7 +316,7 @@ static int exec_sql(struct pg_conn *c, const char *sql)
 
 static void rollback(struct pg_conn *c)
 {
-    if (PQtransactionStatus(c->c) != PQTRANS_IDLE)
+    if (!c->broken && PQtransactionStatus(c->c) == PQTRANS_INTRANS)
         (void)exec_sql(c, "ROLLBACK");
 }
 

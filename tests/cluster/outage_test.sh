@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# outage_test.sh — PostgreSQL, then Redis, stopped while requests flow: requests get 503 UNAVAILABLE and change
+# nothing; once the service is back the same instance serves again without a restart.
+. "$(dirname "$0")/lib.sh"
+SERVICES="$ROOT/scripts/services.sh"
+P=$(free_port); start_instance "$P"
+B="http://127.0.0.1:$P"
+
+user() { curl -s -XPOST "$B/users" -d '{"name":"outage"}' | grep -o '"apiKey":"[^"]*"' | cut -d'"' -f4; }
+KEY=$(user)
+[ -n "$KEY" ] || fail "no user"
+code() { curl -s -o "$WORK/body" -w '%{http_code}' "$@"; }
+[ "$(code -XPOST "$B/user/charge" -H "Authorization: Bearer $KEY" -d '{"amount":1000}')" = 200 ] || fail "charge before outage"
+TOKEN=$(curl -s -XPOST "$B/queue/issue" -H "Authorization: Bearer $KEY" | grep -o '"token":"[^"]*"' | cut -d'"' -f4)
+
+# --- PostgreSQL down ---
+bash "$SERVICES" pg-stop
+trap 'bash "$SERVICES" pg-start >/dev/null 2>&1 || true; cleanup' EXIT
+for i in 1 2 3; do
+  c=$(code -XPOST "$B/user/charge" -H "Authorization: Bearer $KEY" -H "Idempotency-Key: out-$i" -d '{"amount":5}')
+  [ "$c" = 503 ] || fail "charge while PostgreSQL is down: HTTP $c $(cat "$WORK/body")"
+  grep -q '"code":"UNAVAILABLE"' "$WORK/body" || fail "503 without code UNAVAILABLE"
+done
+[ "$(code "$B/health")" = 503 ] || fail "/health must be 503 while the store is down"
+c=$(code "$B/concert/available-seats?concertScheduleId=1" -H "queue-token: $TOKEN")
+[ "$c" = 503 ] || fail "seats while PostgreSQL is down: HTTP $c"
+pass "PostgreSQL down: 503 UNAVAILABLE, no crash"
+bash "$SERVICES" pg-start
+trap cleanup EXIT
+ok=""
+for _ in $(seq 1 50); do
+  [ "$(code "$B/health")" = 200 ] && ok=1 && break
+  sleep 0.2
+done
+[ -n "$ok" ] || fail "the instance did not recover after PostgreSQL came back"
+[ "$(code "$B/user/check" -H "Authorization: Bearer $KEY")" = 200 ] || fail "check after recovery"
+grep -q '"balance":1000' "$WORK/body" || fail "a refused charge changed the balance: $(cat "$WORK/body")"
+# the refused keys were released: the same key now runs once
+[ "$(code -XPOST "$B/user/charge" -H "Authorization: Bearer $KEY" -H "Idempotency-Key: out-1" -d '{"amount":5}')" = 200 ] \
+  || fail "charge after recovery"
+grep -q '"balance":1005' "$WORK/body" || fail "charge after recovery: $(cat "$WORK/body")"
+pass "PostgreSQL back: the same instance serves, nothing was changed during the outage"
+
+# --- Redis down ---
+bash "$SERVICES" redis-stop
+trap 'bash "$SERVICES" redis-start >/dev/null 2>&1 || true; cleanup' EXIT
+c=$(code -XPOST "$B/queue/issue" -H "Authorization: Bearer $KEY")
+[ "$c" = 503 ] || fail "queue issue while Redis is down: HTTP $c $(cat "$WORK/body")"
+c=$(code "$B/concert/available-seats?concertScheduleId=1" -H "queue-token: $TOKEN")
+[ "$c" = 503 ] || fail "queue-token check while Redis is down: HTTP $c"
+[ "$(code "$B/health")" = 200 ] && grep -q '"redis":"down"' "$WORK/body" || fail "/health should say redis down"
+[ "$(code -XPOST "$B/user/charge" -H "Authorization: Bearer $KEY" -d '{"amount":1}')" = 200 ] \
+  || fail "wallet endpoints do not need Redis"
+pass "Redis down: waiting-room endpoints 503, the rest serves"
+bash "$SERVICES" redis-start
+trap cleanup EXIT
+ok=""
+for _ in $(seq 1 50); do
+  c=$(code -XPOST "$B/queue/issue" -H "Authorization: Bearer $KEY")
+  [ "$c" = 201 ] || [ "$c" = 200 ] && ok=1 && break
+  sleep 0.2
+done
+[ -n "$ok" ] || fail "the instance did not recover after Redis came back"
+grep -q '"redis":"up"' <(curl -s "$B/health") || fail "/health should say redis up"
+pass "Redis back: the same instance serves again"
