@@ -110,6 +110,9 @@ static int cmd_serve(const struct tk_config *cfg)
         .idempotency_ttl_ms = (int64_t)cfg->idempotency_ttl_seconds * 1000,
         .redis_configured = cfg->redis[0] != 0,
     };
+    struct seatcache seats_taken = {0};
+    if (seatcache_init(&seats_taken) == TK_OK)
+        app.seats_taken = &seats_taken;
     struct tk_api api = {.app = &app, .render_http_metrics = metrics_render_http};
 
     /* Signals are taken by sigwait in this thread only: block them before any thread starts. */
@@ -143,6 +146,7 @@ static int cmd_serve(const struct tk_config *cfg)
     }
     http_server_stop(http);
     sweeper_stop(sweeper);
+    seatcache_free(&seats_taken);
     waitroom_free(wr);
     store_close(st);
     strategy_free(strategy);

@@ -72,6 +72,8 @@ int api_metrics(struct tk_api *api, struct api_request *req, struct api_response
           (long long)__atomic_load_n(&c->idempotent_replays, __ATOMIC_RELAXED));
     gauge(b, "ticketd_holds_total", "Seat holds created.", "counter",
           (long long)__atomic_load_n(&c->holds_created, __ATOMIC_RELAXED));
+    gauge(b, "ticketd_holds_refused_cached_total", "Holds refused from this instance's taken-seat cache.", "counter",
+          (long long)__atomic_load_n(&c->holds_refused_cached, __ATOMIC_RELAXED));
     gauge(b, "ticketd_holds_expired_total", "Holds expired by the sweep.", "counter",
           (long long)__atomic_load_n(&c->holds_expired, __ATOMIC_RELAXED));
     gauge(b, "ticketd_payments_total", "Payments.", "counter",

@@ -10,6 +10,7 @@
 #include "waitroom/waitroom.h"
 #include "util/clock.h"
 #include "util/rand.h"
+#include "core/seatcache.h"
 
 #define API_KEY_PREFIX "tk_"
 #define API_KEY_LEN (3 + 32) /* tk_ + 128 random bits in hex */
@@ -21,6 +22,7 @@ struct tk_app_counters {
     uint64_t transfers;
     uint64_t idempotent_replays;
     uint64_t holds_created;
+    uint64_t holds_refused_cached;
     uint64_t holds_expired;
     uint64_t payments;
     uint64_t payments_won;
@@ -35,6 +37,7 @@ struct tk_app {
     int max_holds_per_user;
     int64_t idempotency_ttl_ms;
     bool redis_configured; /* --redis given: /health reports "up"/"down", else "off" */
+    struct seatcache *seats_taken; /* negative cache of taken seats (NULL: off, e.g. in the lab) */
     struct tk_app_counters counters; /* atomic builtins */
 };
 

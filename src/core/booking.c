@@ -31,9 +31,18 @@ int booking_hold(struct tk_app *app, int64_t user_id, int64_t seat_id, const str
         .req = {.idem = idem, .user_id = user_id, .seat_id = seat_id, .hold_ms = app->hold_ms, .max_holds = app->max_holds_per_user},
         .out = out,
     };
+    if (app->seats_taken && seatcache_busy(app->seats_taken, seat_id, app_now_ms(app))) {
+        APP_COUNT(app, holds_refused_cached, 1);
+        return TK_ERR_SEAT_UNAVAILABLE; /* known taken until a later time: no round trip */
+    }
     char key[LOCK_KEY_MAX];
     snprintf(key, sizeof key, "seat:%lld", (long long)seat_id);
-    TK_TRY(strategy_run(app->strategy, key, hold_write, &op));
+    int rc = strategy_run(app->strategy, key, hold_write, &op);
+    if (app->seats_taken && rc == TK_OK)
+        seatcache_note(app->seats_taken, seat_id, out->expires_at_ms);
+    if (app->seats_taken && rc == TK_ERR_SEAT_UNAVAILABLE && out->busy_until_ms > 0)
+        seatcache_note(app->seats_taken, seat_id, out->busy_until_ms);
+    TK_TRY(rc);
     APP_COUNT(app, holds_created, 1);
     return TK_OK;
 }
@@ -66,6 +75,8 @@ int booking_pay(struct tk_app *app, int64_t user_id, const char *queue_token, in
     snprintf(key, sizeof key, "user:%lld", (long long)user_id);
     TK_TRY(strategy_run(app->strategy, key, pay_write, &op));
     APP_COUNT(app, payments, 1);
+    if (app->seats_taken)
+        seatcache_note(app->seats_taken, out->seat_id, INT64_MAX); /* sold: forever */
     APP_COUNT(app, payments_won, (uint64_t)out->amount_won);
     if (queue_token && app->waitroom->ops->finish(app->waitroom, queue_token, app_now_ms(app)) < 0)
         fprintf(stderr, "ticketd: payment %lld committed, but its queue token could not be expired\n",

@@ -17,6 +17,10 @@ int waitroom_require_active(struct tk_waitroom *w, const char *token, int64_t no
 {
     if (!waitroom_token_well_formed(token))
         return TK_ERR_UNAUTHORIZED;
+    if (w->ops->check) {
+        int rc = w->ops->check(w, token, now_ms, user_id);
+        return rc == TK_ERR_NOT_FOUND ? TK_ERR_UNAUTHORIZED : rc;
+    }
     struct tk_ticket t;
     int rc = w->ops->status(w, token, now_ms, &t);
     if (rc == TK_ERR_NOT_FOUND)

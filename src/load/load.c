@@ -182,6 +182,7 @@ static void start(struct engine *e, struct call *c)
     curl_easy_setopt(h, CURLOPT_PRIVATE, c);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)e->o->timeout_ms);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
     c->resp_len = 0;
     free(c->resp);
     c->resp = NULL;
@@ -495,7 +496,9 @@ static void try_hold(struct user *u)
     struct call *c = call_new(u, "POST", "/reservation", on_held);
     snprintf(c->token_hdr, sizeof c->token_hdr, "%s", u->token);
     c->body = dupf("{\"seatId\":\"%s\"}", seat);
-    snprintf(c->idem, sizeof c->idem, "hold-%d-%d", u->index, u->attempts);
+    /* the flow retries holds safely with a key; the race is one shot per user, as a stampede is */
+    if (strcmp(u->e->o->scenario, "flow") == 0)
+        snprintf(c->idem, sizeof c->idem, "hold-%d-%d", u->index, u->attempts);
     enqueue(u->e, c);
 }
 
@@ -855,6 +858,8 @@ int load_main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     struct engine e = {.multi = curl_multi_init(), .o = &o};
     curl_multi_setopt(e.multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)o.connections);
+    /* keep every connection alive between requests: the default cache is smaller than the pool */
+    curl_multi_setopt(e.multi, CURLMOPT_MAXCONNECTS, (long)o.connections + 8);
     int64_t t0 = clock_mono_ns();
     e.deadline_ns = t0 + (int64_t)o.seconds * 1000000000LL;
     bool correct = true;

@@ -878,8 +878,10 @@ static int hold_fn(struct pg_conn *c, void *argp)
         int64_t hold_exp = col_i64(r, 0, 1), starts = col_i64(r, 0, 3);
         version = col_i64(r, 0, 2);
         PQclear(r);
-        if (sold || hold_exp > q->now_ms || starts <= q->now_ms)
+        if (sold || hold_exp > q->now_ms || starts <= q->now_ms) {
+            a->out->busy_until_ms = (sold || starts <= q->now_ms) ? INT64_MAX : hold_exp;
             return TK_ERR_SEAT_UNAVAILABLE;
+        }
         p.n = 0;
     }
     p_str(&p, mode_name(a->mode));
@@ -892,11 +894,13 @@ static int hold_fn(struct pg_conn *c, void *argp)
     p_idem(&p, q->idem);
     TK_TRY(run(c, P_HOLD, &p, &r));
     int rc = fn_code(atoi(PQgetvalue(r, 0, 0)));
+    a->out->busy_until_ms = rc == TK_ERR_SEAT_UNAVAILABLE && !PQgetisnull(r, 0, 5) ? col_i64(r, 0, 5) : 0;
     if (rc == TK_OK)
         *a->out = (struct tk_hold){.reservation_id = col_i64(r, 0, 1), .seat_id = q->seat_id,
                                    .schedule_id = col_i64(r, 0, 2), .user_id = q->user_id,
                                    .seat_number = (int)col_i64(r, 0, 3), .price_won = col_i64(r, 0, 4),
-                                   .expires_at_ms = q->now_ms + q->hold_ms, .state = HOLD_HELD};
+                                   .expires_at_ms = q->now_ms + q->hold_ms, .state = HOLD_HELD,
+                                   .busy_until_ms = 0};
     PQclear(r);
     return rc;
 }

@@ -950,7 +950,20 @@ static int sq_hold_create(struct tk_store *st, enum tk_write_mode mode, const st
                           struct tk_hold *out)
 {
     struct hold_args a = {.mode = mode, .req = req, .out = out};
-    return sq_run(SQ(st), hold_pre, hold_body, &a);
+    out->busy_until_ms = 0;
+    int rc = sq_run(SQ(st), hold_pre, hold_body, &a);
+    if (rc == TK_ERR_SEAT_UNAVAILABLE) { /* tell the caller until when (a fresh read, after the fact) */
+        struct sq_conn *c;
+        struct seat_row now_row;
+        if (conn_get(SQ(st), &c) == TK_OK) {
+            if (seat_read(c, req->seat_id, &now_row) == TK_OK)
+                out->busy_until_ms = (now_row.sold || now_row.starts_at <= req->now_ms) ? INT64_MAX
+                                     : now_row.hold_expires_at > req->now_ms ? now_row.hold_expires_at
+                                                                             : 0;
+            conn_put(SQ(st), c);
+        }
+    }
+    return rc;
 }
 
 /* ---------- payment ---------- */

@@ -80,6 +80,9 @@ struct tk_hold {
     int64_t price_won;
     int64_t expires_at_ms;
     enum tk_hold_state state;
+    /* On TK_ERR_SEAT_UNAVAILABLE: when the seat can be held again, if the store knows (INT64_MAX: never,
+     * it is sold or its date has started; 0: unknown). */
+    int64_t busy_until_ms;
 };
 
 struct tk_pay_req {

@@ -301,6 +301,36 @@ static int redis_stats(struct tk_waitroom *w, struct tk_waitroom_stats *out)
     return rc;
 }
 
+/* One HMGET: ACTIVE and not lapsed (by the caller's clock) is admitted; nothing else is touched. */
+static int redis_check(struct tk_waitroom *w, const char *token, int64_t now_ms, int64_t *user_id)
+{
+    struct redis_waitroom *r = RW(w);
+    char key[128];
+    snprintf(key, sizeof key, "%st:%s", r->prefix, token);
+    struct rconn *c;
+    TK_TRY(rpool_get(&r->pool, &c));
+    bool broken = false;
+    const char *argv[] = {"HMGET", key, "state", "user", "exp"};
+    redisReply *rep;
+    int rc = rpool_command(c, 5, argv, NULL, &rep, &broken);
+    rpool_put(&r->pool, c, broken);
+    TK_TRY(rc);
+    rc = TK_ERR_INTERNAL;
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 3) {
+        redisReply *st = rep->element[0];
+        if (st->type != REDIS_REPLY_STRING) {
+            rc = TK_ERR_NOT_FOUND;
+        } else if (strcmp(st->str, "ACTIVE") == 0 && elem_int(rep, 2) > now_ms) {
+            *user_id = elem_int(rep, 1);
+            rc = TK_OK;
+        } else {
+            rc = TK_ERR_NOT_ADMITTED;
+        }
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
 static int redis_ping(struct tk_waitroom *w)
 {
     struct redis_waitroom *r = RW(w);
@@ -330,6 +360,7 @@ static const struct tk_waitroom_ops REDIS_OPS = {
     .name = "redis",
     .issue = redis_issue,
     .status = redis_status,
+    .check = redis_check,
     .finish = redis_finish,
     .tick = redis_tick,
     .stats = redis_stats,

@@ -38,6 +38,10 @@ struct tk_waitroom_ops {
     int (*issue)(struct tk_waitroom *w, int64_t user_id, int64_t now_ms, struct tk_ticket *out, bool *created);
     /* Looks a token up, counting as a poll; TK_ERR_NOT_FOUND when unknown (or forgotten). */
     int (*status)(struct tk_waitroom *w, const char *token, int64_t now_ms, struct tk_ticket *out);
+    /* The hot path of every protected request: is the token ACTIVE and unexpired? TK_OK with *user_id,
+     * TK_ERR_NOT_ADMITTED (waiting or expired), TK_ERR_NOT_FOUND (unknown). Not a poll; admits nobody.
+     * NULL: status() is used instead. */
+    int (*check)(struct tk_waitroom *w, const char *token, int64_t now_ms, int64_t *user_id);
     /* The token's user has paid: an ACTIVE token expires now. Unknown or not ACTIVE: no-op. */
     int (*finish)(struct tk_waitroom *w, const char *token, int64_t now_ms);
     /* Expires lapsed and idle tokens and admits waiters. Safe to call any time, from anywhere. */
