@@ -86,8 +86,9 @@ static int cmd_serve(const struct tk_config *cfg)
     };
     struct tk_waitroom *wr = NULL;
     int wrc;
-    char prefix[64];
+    char prefix[64], prefix_rl[64];
     snprintf(prefix, sizeof prefix, "%s:{wr}:", cfg->redis_prefix); /* one hash tag: one cluster slot */
+    snprintf(prefix_rl, sizeof prefix_rl, "%s:", cfg->redis_prefix);
     if (cfg->redis[0])
         wrc = waitroom_redis_open(&policy, cfg->queue_max, cfg->redis, prefix, pool, &wr, err, sizeof err);
     else if (st->ops->wr_issue) /* a shared store without Redis: the line lives in the store */
@@ -133,6 +134,9 @@ static int cmd_serve(const struct tk_config *cfg)
         .rate_limit = cfg->rate_limit,
         .rate_burst = cfg->rate_burst,
         .reuse_port = cfg->reuse_port != 0,
+        .redis = cfg->redis,
+        .redis_prefix = prefix_rl,
+        .redis_pool = pool,
     };
     int rc = sweeper_start(&app, cfg->sweep_ms, &sweeper);
     if (rc == TK_OK)

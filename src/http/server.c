@@ -199,6 +199,14 @@ int http_server_start(const struct http_server_config *cfg, struct tk_api *api, 
         free(s);
         return TK_ERR_NOMEM;
     }
+    char err[160];
+    if (cfg->redis && cfg->redis[0] &&
+        ratelimit_use_redis(&s->limiter, cfg->redis, cfg->redis_prefix, cfg->redis_pool, err, sizeof err) < 0) {
+        fprintf(stderr, "ticketd: rate limits: %s\n", err);
+        ratelimit_free(&s->limiter);
+        free(s);
+        return TK_ERR_INVALID;
+    }
     metrics_init(API_ROUTE_COUNT + 1, API_ROUTE_NAMES);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port)};
     if (inet_pton(AF_INET, cfg->bind, &addr.sin_addr) != 1) {

@@ -13,6 +13,9 @@ struct http_server_config {
     int rate_limit;      /* per client per second, 0 = off */
     int rate_burst;
     bool reuse_port;     /* SO_REUSEPORT: several processes accept on one port */
+    const char *redis;   /* shared rate limits in Redis when set */
+    const char *redis_prefix;
+    int redis_pool;
 };
 
 struct tk_http_server;

@@ -19,14 +19,23 @@ struct ratelimit_slot {
     int64_t last_ms;
 };
 
+struct rpool;
+
 struct ratelimit {
     int per_sec; /* 0 = off */
     int burst;
     pthread_mutex_t stripes[RATELIMIT_STRIPES];
     struct ratelimit_slot *slots;
+    /* Shared across instances when set: a budget per client per second in Redis (see ratelimit.c). */
+    struct rpool *redis;
+    char redis_prefix[64];
 };
 
 int ratelimit_init(struct ratelimit *r, int per_sec, int burst) TK_MUST_CHECK;
+/* Moves the budgets into Redis (url, key prefix), so N instances give a client one budget, not N.
+ * TK_ERR_INVALID for a bad URL. */
+int ratelimit_use_redis(struct ratelimit *r, const char *url, const char *prefix, int pool_max, char *errbuf,
+                        int errlen) TK_MUST_CHECK;
 void ratelimit_free(struct ratelimit *r);
 /* true when the client named by key may make one more request now (and counts it). */
 bool ratelimit_allow(struct ratelimit *r, const char *key, int64_t now_ms);
