@@ -48,7 +48,15 @@ void clock_format_rfc3339(int64_t ms, char *buf, int buflen)
 {
     struct tm tm;
     to_tm(ms, &tm);
-    strftime(buf, (size_t)buflen, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    int frac = (int)(((ms % 1000) + 1000) % 1000);
+    char whole[24];
+    strftime(whole, sizeof whole, "%Y-%m-%dT%H:%M:%S", &tm);
+    /* exact: an expiry is shown to the millisecond (never rounded to look earlier or later than it is);
+     * whole seconds keep the plain form of the contract's examples */
+    if (frac)
+        snprintf(buf, (size_t)buflen, "%s.%03dZ", whole, frac);
+    else
+        snprintf(buf, (size_t)buflen, "%sZ", whole);
 }
 
 void clock_format_date(int64_t ms, char *buf, int buflen)

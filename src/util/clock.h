@@ -22,7 +22,8 @@ static inline int64_t clock_now_ms(struct tk_clock *c) { return c->now_ms(c); }
 int64_t clock_mono_ms(void);
 int64_t clock_mono_ns(void);
 
-/* Formats ms since the epoch as RFC 3339 UTC with seconds ("2026-12-24T19:00:00Z"); buf >= 21 bytes. */
+/* Formats ms since the epoch as RFC 3339 UTC: "2026-12-24T19:00:00Z", or with milliseconds when they are not
+ * zero ("2026-12-24T19:00:00.250Z"); buf >= 25 bytes. */
 void clock_format_rfc3339(int64_t ms, char *buf, int buflen);
 /* Formats the calendar date "YYYY-MM-DD"; buf >= 11 bytes. */
 void clock_format_date(int64_t ms, char *buf, int buflen);

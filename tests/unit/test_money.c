@@ -2,6 +2,7 @@
 #include "unit.h"
 #include "core/money.h"
 #include "util/err.h"
+#include "util/clock.h"
 
 static void amount_range(void **state)
 {
@@ -71,6 +72,20 @@ static void error_table(void **state)
     }
 }
 
+static void times(void **state)
+{
+    (void)state;
+    char buf[32];
+    clock_format_rfc3339(1798137000000LL, buf, sizeof buf); /* 2026-12-24T18:30:00Z */
+    assert_string_equal(buf, "2026-12-24T18:30:00Z");
+    clock_format_rfc3339(1798137000250LL, buf, sizeof buf);
+    assert_string_equal(buf, "2026-12-24T18:30:00.250Z");
+    clock_format_rfc3339(1798137000999LL, buf, sizeof buf); /* never rounded up or down */
+    assert_string_equal(buf, "2026-12-24T18:30:00.999Z");
+    clock_format_date(1798137000999LL, buf, sizeof buf);
+    assert_string_equal(buf, "2026-12-24");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -78,6 +93,7 @@ int main(void)
         cmocka_unit_test(credit_overflow),
         cmocka_unit_test(debit_underflow),
         cmocka_unit_test(error_table),
+        cmocka_unit_test(times),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
