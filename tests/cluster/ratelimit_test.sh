@@ -3,16 +3,13 @@
 # alternating over two instances with --rate-limit 5 --rate-burst 5 get at most 5 answers and the rest 429
 # RATE_LIMITED (in-process budgets would have let 10 through).
 . "$(dirname "$0")/lib.sh"
-P1=$(free_port)
-"$TICKETD" serve --port "$P1" --db "$DBURL" --redis "$TICKETD_TEST_REDIS" --redis-prefix "$PREFIX" \
-  --rate-limit 5 --rate-burst 5 >>"$WORK/i1.log" 2>&1 &
-PIDS+=($!)
-P2=$(free_port)
-"$TICKETD" serve --port "$P2" --db "$DBURL" --redis "$TICKETD_TEST_REDIS" --redis-prefix "$PREFIX" \
-  --rate-limit 5 --rate-burst 5 >>"$WORK/i2.log" 2>&1 &
-PIDS+=($!)
-for p in "$P1" "$P2"; do
-  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$p/health" >/dev/null 2>&1 && break; sleep 0.1; done
+# later flags win: the shared budget is 5 a second, burst 5
+P1=$(free_port); start_instance "$P1" --rate-limit 5 --rate-burst 5
+P2=$(free_port); start_instance "$P2" --rate-limit 5 --rate-burst 5
+# The budget is a fixed one-second window: start right after a second begins so all 12 requests share one.
+for _ in $(seq 1 200); do
+  [ $((10#$(date +%N) / 1000000)) -lt 100 ] && break
+  sleep 0.005
 done
 TOKEN=0123456789abcdef0123456789abcdef  # the client's identity for the limiter; unknown to the server (401)
 ok=0 limited=0
