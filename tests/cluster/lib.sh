@@ -25,8 +25,9 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok: $*"; }
 
+# A free port below the kernel's ephemeral range (32768+), where outgoing connections take their local ports.
 free_port() {
-  local p=$((20000 + RANDOM % 20000))
+  local p=$((20000 + RANDOM % 12000))
   while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done
   echo "$p"
 }
