@@ -26,6 +26,8 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <libpq-fe.h>
+#include <sqlite3.h>
 
 #define LIVE_MAX 32
 #define REQUEST_TIMEOUT_MS 60000L
@@ -280,11 +282,131 @@ static bool child_exited(struct srv *s, int *wstatus)
     return s->pid > 0 && waitpid(s->pid, wstatus, WNOHANG) == s->pid;
 }
 
+/* Forks `ticketd serve` with argv, its output to log_path; returns the pid. */
+static pid_t spawn(const char *const *argv, const char *log_path)
+{
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    ensure(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        /* The server must not outlive a test program that crashes. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        int nul = open("/dev/null", O_RDONLY);
+        if (log >= 0) {
+            dup2(log, 1);
+            dup2(log, 2);
+        }
+        if (nul >= 0)
+            dup2(nul, 0);
+        execv(argv[0], (char *const *)argv);
+        dprintf(2, "execv %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    return pid;
+}
+
+static void wait_healthy(struct srv *s, int url_index, pid_t pid)
+{
+    int64_t deadline = now_ms() + HEALTH_TIMEOUT_MS;
+    for (;;) {
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            if (pid == s->pid)
+                s->pid = 0;
+            print_log_tail(s);
+            fail_msg("ticketd exited during start-up (%s %d) before /health answered",
+                     WIFEXITED(st) ? "exit status" : "signal",
+                     WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+        }
+        g_request_timeout_ms = 1000;
+        unsigned saved = s->rr_next;
+        s->rr_next = (unsigned)url_index; /* ask this very instance */
+        int n = s->n_base_urls;
+        s->n_base_urls = url_index + 1;
+        struct resp r = http(s, "GET", "/health", NULL, NULL);
+        s->n_base_urls = n;
+        s->rr_next = saved;
+        g_request_timeout_ms = REQUEST_TIMEOUT_MS;
+        long status = r.status;
+        resp_free(&r);
+        if (status == 200)
+            return;
+        if (now_ms() > deadline) {
+            print_log_tail(s);
+            fail_msg("ticketd %s did not answer GET /health with 200 within %d ms (last status %ld)",
+                     s->base_urls[url_index], HEALTH_TIMEOUT_MS, status);
+        }
+        sleep_ms(50);
+    }
+}
+
+/* Runs one statement on the admin database of TICKETD_TEST_PG. */
+static void pg_admin(const char *sql)
+{
+    PGconn *c = PQconnectdb(getenv("TICKETD_TEST_PG"));
+    ensure(PQstatus(c) == CONNECTION_OK, "PostgreSQL (TICKETD_TEST_PG): %s", PQerrorMessage(c));
+    PGresult *r = PQexec(c, sql);
+    ensure(PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+}
+
+/* Shared mode: N instances on a fresh PostgreSQL database and Redis prefix. */
+static struct srv *srv_start_shared(int n, const char *const *extra_args)
+{
+    const char *pg = getenv("TICKETD_TEST_PG"), *redis = getenv("TICKETD_TEST_REDIS");
+    ensure(pg && *pg && redis && *redis,
+           "TICKETD_TEST_SHARED needs TICKETD_TEST_PG and TICKETD_TEST_REDIS (bash scripts/services.sh up)");
+    ensure(n >= 1 && n <= SRV_URLS_MAX, "TICKETD_TEST_SHARED must be 1..%d", SRV_URLS_MAX);
+    static int counter;
+    struct srv *s = calloc(1, sizeof *s);
+    ensure(s != NULL, "out of memory");
+    const char *tmp = getenv("TMPDIR");
+    snprintf(s->dir, sizeof s->dir, "%s/ticketd-api-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    ensure(mkdtemp(s->dir) != NULL, "mkdtemp: %s", strerror(errno));
+    snprintf(s->log_path, sizeof s->log_path, "%s/server.log", s->dir);
+    snprintf(s->pg_db, sizeof s->pg_db, "tk_api_%d_%d", (int)getpid(), counter++);
+    pg_admin(fmt("CREATE DATABASE %s", s->pg_db));
+    const char *slash = strrchr(pg, '/');
+    snprintf(s->db_url, sizeof s->db_url, "%.*s/%s", (int)(slash - pg), pg, s->pg_db);
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "tkapi%d_%s", (int)getpid(), s->pg_db + 7);
+    live_add(s);
+    for (int i = 0; i < n; i++) {
+        int port = free_port();
+        snprintf(s->base_urls[i], sizeof s->base_urls[0], "http://127.0.0.1:%d", port);
+        s->n_base_urls = i + 1;
+        char port_arg[16];
+        snprintf(port_arg, sizeof port_arg, "%d", port);
+        const char *argv[72] = {g_ticketd_bin, "serve", "--port", port_arg, "--db", s->db_url,
+                                "--redis", redis, "--redis-prefix", prefix};
+        int argc = 10;
+        for (int k = 0; extra_args[k] != NULL; k++) {
+            ensure(argc < 71, "too many server arguments");
+            argv[argc++] = extra_args[k];
+        }
+        argv[argc] = NULL;
+        pid_t pid = spawn(argv, s->log_path);
+        if (i == 0)
+            s->pid = pid;
+        else
+            s->more_pids[s->n_more++] = pid;
+        wait_healthy(s, i, pid);
+    }
+    return s;
+}
+
 struct srv *srv_start(const char *const *extra_args)
 {
     const char *urls = getenv("TICKETD_TEST_URLS");
     if (urls != NULL && *urls != '\0')
         return srv_external(urls, extra_args);
+    const char *shared = getenv("TICKETD_TEST_SHARED");
+    if (shared != NULL && *shared != '\0')
+        return srv_start_shared(atoi(shared), extra_args);
 
     struct srv *s = calloc(1, sizeof *s);
     ensure(s != NULL, "out of memory");
@@ -300,6 +422,7 @@ struct srv *srv_start(const char *const *extra_args)
     char port_arg[16], db_arg[340];
     snprintf(port_arg, sizeof port_arg, "%d", port);
     snprintf(db_arg, sizeof db_arg, "sqlite:%s", s->db_path);
+    snprintf(s->db_url, sizeof s->db_url, "%s", db_arg);
     const char *argv[64] = {g_ticketd_bin, "serve", "--port", port_arg, "--db", db_arg};
     int argc = 6;
     for (int i = 0; extra_args[i] != NULL; i++) {
@@ -391,6 +514,30 @@ static bool stop_one(struct srv *s, bool verbose)
         }
         s->pid = 0;
     }
+    for (int i = 0; i < s->n_more; i++) {
+        int st = 0;
+        if (waitpid(s->more_pids[i], &st, WNOHANG) == s->more_pids[i]) {
+            died_early = true;
+            continue;
+        }
+        kill(s->more_pids[i], SIGTERM);
+        int64_t deadline = now_ms() + STOP_GRACE_MS;
+        while (waitpid(s->more_pids[i], &st, WNOHANG) != s->more_pids[i]) {
+            if (now_ms() > deadline) {
+                kill(s->more_pids[i], SIGKILL);
+                waitpid(s->more_pids[i], &st, 0);
+                break;
+            }
+            sleep_ms(10);
+        }
+    }
+    s->n_more = 0;
+    if (s->pg_db[0]) {
+        PGconn *c = PQconnectdb(getenv("TICKETD_TEST_PG"));
+        PGresult *r = PQexec(c, fmt("DROP DATABASE IF EXISTS %s WITH (FORCE)", s->pg_db));
+        PQclear(r);
+        PQfinish(c);
+    }
     if (s->dir[0] && getenv("TICKETD_TEST_KEEP") == NULL)
         remove_dir(s->dir);
     live_remove(s);
@@ -423,11 +570,42 @@ static void stop_all_quietly(void)
 
 void srv_require_local(const struct srv *s)
 {
-    if (s->external || s->db_path[0] == '\0') {
-        print_message("skipped: needs a server started by the test with SQLite\n");
+    if (s->external || s->db_url[0] == '\0') {
+        print_message("skipped: needs a server started by the test\n");
         skip();
     }
 }
+
+void srv_sql(struct srv *s, const char *sql, int expect_changes)
+{
+    srv_require_local(s);
+    int changes;
+    if (s->pg_db[0]) {
+        PGconn *c = PQconnectdb(s->db_url);
+        ensure(PQstatus(c) == CONNECTION_OK, "PostgreSQL %s: %s", s->db_url, PQerrorMessage(c));
+        PGresult *r = PQexec(c, sql);
+        ensure(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", sql,
+               PQerrorMessage(c));
+        changes = atoi(PQcmdTuples(r));
+        PQclear(r);
+        PQfinish(c);
+    } else {
+        sqlite3 *db = NULL;
+        ensure(sqlite3_open(s->db_path, &db) == SQLITE_OK, "open %s", s->db_path);
+        sqlite3_busy_timeout(db, 5000);
+        char *err = NULL;
+        int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
+        changes = sqlite3_changes(db);
+        ensure(rc == SQLITE_OK, "%s: %s", sql, err ? err : "?");
+        sqlite3_free(err);
+        sqlite3_close(db);
+    }
+    if (expect_changes >= 0)
+        ensure(changes == expect_changes, "%s changed %d rows, not %d", sql, changes, expect_changes);
+}
+
+const char *srv_store_name(const struct srv *s) { return s->pg_db[0] ? "postgres" : "sqlite"; }
+const char *srv_redis_state(const struct srv *s) { return s->pg_db[0] ? "up" : "off"; }
 
 /* ---- HTTP ------------------------------------------------------------------ */
 

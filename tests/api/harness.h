@@ -32,6 +32,10 @@
 struct srv {
     char base_urls[SRV_URLS_MAX][128]; /* "http://127.0.0.1:PORT", no trailing slash */
     int n_base_urls;
+    pid_t more_pids[SRV_URLS_MAX];     /* shared mode: instances 2..N */
+    int n_more;
+    char db_url[512];                  /* what --db says: "sqlite:PATH" or "postgres://…/tk_api_…" */
+    char pg_db[64];                    /* shared mode: the fresh PostgreSQL database, dropped at stop */
     unsigned rr_next;                  /* round-robin cursor over base_urls */
     bool external;                     /* true: nothing started, nothing to stop */
     pid_t pid;                         /* the child, 0 when external */
@@ -87,7 +91,12 @@ void harness_init(int argc, char **argv);
 /* Starts `ticketd serve --port P --db sqlite:<tmp> <extra_args...>` and waits for
  * GET /health to answer 200 (at most 10 s; the test fails otherwise). With
  * TICKETD_TEST_URLS set it starts nothing and returns those URLs; a test that
- * needs flags other than "--rate-limit 0" is then skipped. Never returns NULL. */
+ * needs flags other than "--rate-limit 0" is then skipped. Never returns NULL.
+ *
+ * Shared mode (TICKETD_TEST_SHARED=N, with TICKETD_TEST_PG and TICKETD_TEST_REDIS from
+ * scripts/services.sh): N instances on a fresh PostgreSQL database and a fresh Redis key
+ * prefix, with the same extra_args, requests spread round-robin over them. The same tests,
+ * the same assertions; a missing service fails the test. */
 struct srv *srv_start(const char *const *extra_args);
 
 /* SIGTERM, wait (SIGKILL after 5 s), remove the temp dir, free. NULL is a no-op. */
@@ -96,8 +105,16 @@ void srv_stop(struct srv *s);
 /* Stops every server still running; cmocka teardown signature. */
 int srv_stop_all(void **state);
 
-/* Skips the test unless it runs against a server started here with SQLite. */
+/* Skips the test unless it runs against a server started here (SQLite or shared mode). */
 void srv_require_local(const struct srv *s);
+
+/* Runs one SQL statement directly on the server's database (SQLite file or PostgreSQL), for what the
+ * API cannot do (corrupting a row for reconcile, a balance near INT64_MAX). expect_changes >= 0: the
+ * statement must change exactly that many rows. */
+void srv_sql(struct srv *s, const char *sql, int expect_changes);
+/* "sqlite" or "postgres": what GET /health reports as the store; "off" or "up" for redis. */
+const char *srv_store_name(const struct srv *s);
+const char *srv_redis_state(const struct srv *s);
 
 #define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
 #define NO_ARGS ((const char *const[]){NULL})

@@ -8,7 +8,6 @@
  */
 #include "harness.h"
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -754,22 +753,24 @@ static void test_expires_at_is_exact(void **state)
                "HOLD_EXPIRED");
 }
 
-/* Runs one UPDATE on the server's SQLite file and checks it changed exactly one row.
- * Only for states the API cannot produce; the statement names the schema it assumes. */
-static void db_update(const struct srv *s, const char *sql, int64_t a, int64_t b)
+/* Runs one UPDATE on the server's database (SQLite or PostgreSQL, harness srv_sql) and checks it changed
+ * exactly one row. Only for states the API cannot produce; the statement names the schema it assumes.
+ * The two values replace the statement's two '?' in order. */
+static void db_update(struct srv *s, const char *sql, int64_t a, int64_t b)
 {
-    sqlite3 *db = NULL;
-    ensure(sqlite3_open(s->db_path, &db) == SQLITE_OK, "open %s", s->db_path);
-    sqlite3_busy_timeout(db, 5000);
-    sqlite3_stmt *st = NULL;
-    ensure(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK, "prepare %s: %s", sql,
-           sqlite3_errmsg(db));
-    sqlite3_bind_int64(st, 1, a);
-    sqlite3_bind_int64(st, 2, b);
-    ensure(sqlite3_step(st) == SQLITE_DONE, "%s: %s", sql, sqlite3_errmsg(db));
-    ensure(sqlite3_changes(db) == 1, "%s changed %d rows, not 1", sql, sqlite3_changes(db));
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+    char out[512];
+    size_t o = 0;
+    int64_t vals[2] = {a, b};
+    int k = 0;
+    for (const char *p = sql; *p && o + 24 < sizeof out; p++) {
+        if (*p == '?' && k < 2)
+            o += (size_t)snprintf(out + o, sizeof out - o, "%lld", (long long)vals[k++]);
+        else
+            out[o++] = *p;
+    }
+    out[o] = 0;
+    ensure(k == 2, "db_update needs two '?' in %s", sql);
+    srv_sql(s, out, 1);
 }
 
 /* ---- limits ----------------------------------------------------------------------------- */
