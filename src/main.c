@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <pthread.h>
+#include <sys/resource.h>
 
 #include "config.h"
 #include "core/app.h"
@@ -115,6 +116,14 @@ static int cmd_serve(const struct tk_config *cfg)
     if (seatcache_init(&seats_taken) == TK_OK)
         app.seats_taken = &seats_taken;
     struct tk_api api = {.app = &app, .render_http_metrics = metrics_render_http};
+
+    /* Every connection is a descriptor: lift the soft limit to the hard one (1,024 by default would cap
+     * --max-connections far below its default). */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &nofile);
+    }
 
     /* Signals are taken by sigwait in this thread only: block them before any thread starts. */
     sigset_t sigs;
