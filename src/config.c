@@ -141,7 +141,7 @@ void config_usage(FILE *out)
             "  migrate    create or upgrade the schema\n"
             "  reconcile  audit the ledger: exits 1 and lists every discrepancy found\n"
             "  load       the HTTP load generator (ticketd load --help)\n"
-            "  lab        reserved: the lock lab\n\n"
+            "  lab        the lock lab: scenarios x strategies (ticketd lab --help)\n\n"
             "options (flag, environment variable, default):\n");
     for (size_t i = 0; i < N_SETTINGS; i++)
         fprintf(out, "  %-22s %-28s %-18s %s\n", SETTINGS[i].flag, SETTINGS[i].env,

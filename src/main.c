@@ -14,6 +14,7 @@
 #include "http/server.h"
 #include "util/metrics.h"
 #include "load/load.h"
+#include "lab/lab.h"
 
 static int open_store(const struct tk_config *cfg, int pool, struct tk_store **st)
 {
@@ -199,6 +200,8 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "load") == 0)
         return load_main(argc - 2, argv + 2); /* a client: its own options */
+    if (argc > 1 && strcmp(argv[1], "lab") == 0)
+        return lab_main(argc - 2, argv + 2);
     struct tk_config cfg;
     char err[256];
     if (config_load(&cfg, argc, argv, err, sizeof err) < 0) {

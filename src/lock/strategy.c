@@ -7,17 +7,33 @@
 #include "util/rand.h"
 
 extern const struct tk_strategy_ops STRATEGY_ATOMIC, STRATEGY_PESSIMISTIC, STRATEGY_OPTIMISTIC, STRATEGY_MUTEX,
-    STRATEGY_NONE;
+    STRATEGY_NONE, STRATEGY_REDIS_LOCK, STRATEGY_REDIS_SPIN, STRATEGY_REDIS_PUBSUB, STRATEGY_FENCED, STRATEGY_REDLOCK;
 int mutex_strategy_init(struct tk_strategy *s);
+int redis_strategy_init(struct tk_strategy *s, const struct strategy_config *cfg, char *errbuf, int errlen);
+int redlock_strategy_init(struct tk_strategy *s, const struct strategy_config *cfg, char *errbuf, int errlen);
 
 static const struct tk_strategy_ops *const REGISTRY[] = {
-    &STRATEGY_ATOMIC, &STRATEGY_PESSIMISTIC, &STRATEGY_OPTIMISTIC, &STRATEGY_MUTEX, &STRATEGY_NONE,
+    &STRATEGY_ATOMIC,     &STRATEGY_PESSIMISTIC, &STRATEGY_OPTIMISTIC,   &STRATEGY_MUTEX,   &STRATEGY_NONE,
+    &STRATEGY_REDIS_LOCK, &STRATEGY_REDIS_SPIN,  &STRATEGY_REDIS_PUBSUB, &STRATEGY_FENCED, &STRATEGY_REDLOCK,
 };
 #define N_REGISTRY (sizeof REGISTRY / sizeof REGISTRY[0])
 
-const char *const STRATEGY_NAMES[] = {"atomic", "pessimistic", "optimistic", "mutex", "none", NULL};
+const char *const STRATEGY_NAMES[] = {"atomic",     "pessimistic", "optimistic",   "mutex",  "none",
+                                      "redis-lock", "redis-spin",  "redis-pubsub", "fenced", "redlock", NULL};
+
+bool strategy_needs_redis(const char *name)
+{
+    return strncmp(name, "redis-", 6) == 0 || strcmp(name, "fenced") == 0 || strcmp(name, "redlock") == 0;
+}
 
 int strategy_open(const char *name, int retries_max, struct tk_strategy **out, char *errbuf, int errlen)
+{
+    struct strategy_config cfg = {.retries_max = retries_max};
+    return strategy_open_cfg(name, &cfg, out, errbuf, errlen);
+}
+
+int strategy_open_cfg(const char *name, const struct strategy_config *cfg, struct tk_strategy **out, char *errbuf,
+                      int errlen)
 {
     for (size_t i = 0; i < N_REGISTRY; i++) {
         if (strcmp(REGISTRY[i]->name, name) != 0)
@@ -26,18 +42,27 @@ int strategy_open(const char *name, int retries_max, struct tk_strategy **out, c
         if (!s)
             return TK_ERR_NOMEM;
         s->ops = REGISTRY[i];
-        s->retries_max = retries_max;
+        s->retries_max = cfg->retries_max;
+        s->lock_tries_max = cfg->lock_tries_max > 0 ? cfg->lock_tries_max : cfg->retries_max;
         s->backoff_base_us = 100;
         s->backoff_cap_us = 20000;
-        if (s->ops == &STRATEGY_MUTEX && mutex_strategy_init(s) < 0) {
+        int rc = TK_OK;
+        if (s->ops == &STRATEGY_MUTEX)
+            rc = mutex_strategy_init(s);
+        else if (s->ops == &STRATEGY_REDLOCK)
+            rc = redlock_strategy_init(s, cfg, errbuf, errlen);
+        else if (strategy_needs_redis(name))
+            rc = redis_strategy_init(s, cfg, errbuf, errlen);
+        if (rc < 0) {
             free(s);
-            return TK_ERR_NOMEM;
+            return rc;
         }
         *out = s;
         return TK_OK;
     }
     snprintf(errbuf, (size_t)errlen,
-             "unknown --lock '%s' (this build: atomic, pessimistic, optimistic, mutex; the lab adds Redis strategies)",
+             "unknown strategy '%s' (atomic, pessimistic, optimistic, mutex, none, redis-lock, redis-spin, "
+             "redis-pubsub, fenced, redlock)",
              name);
     return TK_ERR_INVALID;
 }
@@ -81,10 +106,13 @@ static int take_lock(struct tk_strategy *s, const char *key, struct tk_lock_hand
             STAT_ADD(s, acquisitions, 1);
             return TK_OK;
         }
-        if (rc != TK_ERR_CONFLICT || attempt >= s->retries_max)
+        if (rc != TK_ERR_CONFLICT || attempt >= s->lock_tries_max)
             return rc;
         STAT_ADD(s, retries, 1);
-        sleep_us(strategy_backoff_us(attempt + 1, s->backoff_base_us, s->backoff_cap_us, rand_below));
+        if (s->ops->wait)
+            s->ops->wait(s, key, attempt + 1);
+        else
+            sleep_us(strategy_backoff_us(attempt + 1, s->backoff_base_us, s->backoff_cap_us, rand_below));
     }
 }
 
@@ -109,6 +137,8 @@ int strategy_run(struct tk_strategy *s, const char *key, tk_write_fn write, void
 int strategy_run_keys(struct tk_strategy *s, const char *const *keys_in, int nkeys, tk_write_fn write, void *arg)
 {
     TK_ASSERT(nkeys >= 1 && nkeys <= STRATEGY_KEYS_MAX);
+    if (s->lock_tries_max <= 0)
+        s->lock_tries_max = s->retries_max;
     const char *keys[STRATEGY_KEYS_MAX];
     memcpy(keys, keys_in, sizeof keys[0] * (size_t)nkeys);
     qsort(keys, (size_t)nkeys, sizeof keys[0], cmp_keys);
@@ -128,7 +158,7 @@ int strategy_run_keys(struct tk_strategy *s, const char *const *keys_in, int nke
                 return rc;
             }
         }
-        rc = write(arg, s->ops->mode);
+        rc = write(arg, s->ops->mode, held ? h[held - 1].fence : 0);
         if (s->ops->try_lock) {
             int urc = unlock_all(s, h, held);
             if (rc == TK_OK && urc < 0)

@@ -45,23 +45,41 @@ struct tk_strategy_ops {
      * NULL when the strategy has no external lock. */
     int (*try_lock)(struct tk_strategy *s, const char *key, struct tk_lock_handle *h);
     int (*unlock)(struct tk_strategy *s, struct tk_lock_handle *h);
+    /* How a waiter waits before trying the lock again (NULL: capped exponential backoff, full jitter). */
+    void (*wait)(struct tk_strategy *s, const char *key, int attempt);
     void (*free)(struct tk_strategy *s);
 };
 
 struct tk_strategy {
     const struct tk_strategy_ops *ops;
-    int retries_max;       /* tries after the first, for lock waits and conflicts */
+    int retries_max;       /* write retries after a conflict, at most */
+    int lock_tries_max;    /* lock attempts per acquisition, at most */
     int backoff_base_us;
     int backoff_cap_us;
     struct tk_strategy_stats stats; /* updated with atomic builtins */
     void *impl;
 };
 
-/* The write a strategy protects: called with the store mode; may return TK_ERR_CONFLICT to be retried. */
-typedef int (*tk_write_fn)(void *arg, enum tk_write_mode mode);
+/* The write a strategy protects: called with the store mode and the fencing token of the lock held (0 when
+ * the strategy hands none out); may return TK_ERR_CONFLICT to be retried. */
+typedef int (*tk_write_fn)(void *arg, enum tk_write_mode mode, int64_t fence);
+
+/* What the Redis-backed strategies need; NULL members when unused. */
+struct strategy_config {
+    int retries_max;
+    int lock_tries_max;     /* 0: retries_max */
+    const char *redis_url;  /* redis-lock, redis-spin, redis-pubsub, fenced */
+    const char *redis_nodes; /* redlock: comma-separated redis:// URLs (an odd number, 3 or 5) */
+    const char *prefix;     /* key namespace */
+    int lock_ttl_ms;        /* 0: 2000 */
+    int pool_max;
+};
 
 /* Creates the strategy called name; TK_ERR_INVALID (message in errbuf) for an unknown name. */
 int strategy_open(const char *name, int retries_max, struct tk_strategy **out, char *errbuf, int errlen) TK_MUST_CHECK;
+/* The same with the Redis settings the lock strategies need. */
+int strategy_open_cfg(const char *name, const struct strategy_config *cfg, struct tk_strategy **out, char *errbuf,
+                      int errlen) TK_MUST_CHECK;
 /* strategy_free(NULL) is a no-op. */
 void strategy_free(struct tk_strategy *s);
 /* Runs write(arg, mode) under the strategy for key (see the file comment). */
@@ -77,5 +95,7 @@ int64_t strategy_backoff_us(int attempt, int base_us, int cap_us, uint64_t (*ran
 void strategy_stats(const struct tk_strategy *s, struct tk_strategy_stats *out);
 /* The names strategy_open accepts, NULL-terminated. */
 extern const char *const STRATEGY_NAMES[];
+/* Does the strategy need Redis? */
+bool strategy_needs_redis(const char *name);
 
 #endif

@@ -1,0 +1,183 @@
+/* redis_lock.c — the single-node Redis locks of the lock lab, four ways:
+ *
+ *   redis-lock    SET key token NX PX ttl; released by a compare-and-delete script (only the holder's token
+ *                 deletes it); a waiter retries with capped exponential backoff and full jitter.
+ *   redis-spin    the same lock retried in a tight loop without pausing (the documents' spin lock), to show
+ *                 what that costs the lock server and the waiters.
+ *   redis-pubsub  the same lock; a waiter SUBSCRIBEs to the key's release channel and sleeps until the holder
+ *                 PUBLISHes on release (or a short timeout, since a release can slip between the failed SET
+ *                 and the SUBSCRIBE), instead of polling.
+ *   fenced        the same lock plus a fencing token: INCR on the key's counter at every acquisition, so a
+ *                 later holder always has a larger number; the write carries it and the data refuses a token
+ *                 older than the last one written (see the lab's lost-update scenario).
+ *
+ * A lock whose holder dies is freed by its TTL. That is also the weakness the fencing token fixes: a holder
+ * paused past its TTL still believes it holds the lock.
+ */
+#include "lock/strategy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "util/rand.h"
+#include "util/rpool.h"
+
+#define DEFAULT_TTL_MS 2000
+#define PUBSUB_WAIT_MS 50
+
+static const char LUA_RELEASE[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+                                  "  redis.call('DEL', KEYS[1])\n"
+                                  "  if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], '1') end\n"
+                                  "  return 1\n"
+                                  "end\n"
+                                  "return 0\n";
+
+struct redis_lock {
+    struct rpool pool;
+    char prefix[48];
+    int ttl_ms;
+};
+
+static struct redis_lock *RL(struct tk_strategy *s) { return s->impl; }
+
+static void lock_key(const struct redis_lock *r, const char *key, char *out, size_t n)
+{
+    snprintf(out, n, "%slock:%s", r->prefix, key);
+}
+
+static int redis_try_lock(struct tk_strategy *s, const char *key, struct tk_lock_handle *h)
+{
+    struct redis_lock *r = RL(s);
+    char k[160], token[24], ttl[16];
+    lock_key(r, key, k, sizeof k);
+    uint64_t owner = rand_below(UINT64_MAX - 1) + 1;
+    snprintf(token, sizeof token, "%016llx", (unsigned long long)owner);
+    snprintf(ttl, sizeof ttl, "%d", r->ttl_ms);
+    struct rconn *c;
+    TK_TRY(rpool_get(&r->pool, &c));
+    bool broken = false;
+    const char *argv[] = {"SET", k, token, "NX", "PX", ttl};
+    redisReply *rep;
+    int rc = rpool_command(c, 6, argv, NULL, &rep, &broken);
+    if (rc == TK_OK) {
+        rc = rep->type == REDIS_REPLY_STATUS ? TK_OK : TK_ERR_CONFLICT; /* nil: someone holds it */
+        freeReplyObject(rep);
+    }
+    if (rc == TK_OK && s->ops->name[0] == 'f') { /* fenced: the next token for this key */
+        char fk[160];
+        snprintf(fk, sizeof fk, "%sfence:%s", r->prefix, key);
+        const char *incr[] = {"INCR", fk};
+        int frc = rpool_command(c, 2, incr, NULL, &rep, &broken);
+        if (frc == TK_OK) {
+            h->fence = rep->type == REDIS_REPLY_INTEGER ? rep->integer : 0;
+            freeReplyObject(rep);
+        }
+        rc = frc == TK_OK && h->fence > 0 ? TK_OK : TK_ERR_UNAVAILABLE;
+    }
+    rpool_put(&r->pool, c, broken);
+    if (rc == TK_OK) {
+        snprintf(h->key, sizeof h->key, "%s", key);
+        h->owner = owner;
+    }
+    return rc;
+}
+
+static int redis_unlock(struct tk_strategy *s, struct tk_lock_handle *h)
+{
+    struct redis_lock *r = RL(s);
+    char k[160], token[24], chan[176] = "";
+    lock_key(r, h->key, k, sizeof k);
+    snprintf(token, sizeof token, "%016llx", (unsigned long long)h->owner);
+    if (strcmp(s->ops->name, "redis-pubsub") == 0)
+        snprintf(chan, sizeof chan, "%sreleased:%s", r->prefix, h->key);
+    struct rconn *c;
+    TK_TRY(rpool_get(&r->pool, &c));
+    bool broken = false;
+    const char *argv[] = {"EVAL", LUA_RELEASE, "1", k, token, chan};
+    redisReply *rep;
+    int rc = rpool_command(c, 6, argv, NULL, &rep, &broken);
+    if (rc == TK_OK)
+        freeReplyObject(rep); /* 0: the TTL ran out and someone else holds it now; ours is gone anyway */
+    rpool_put(&r->pool, c, broken);
+    return rc;
+}
+
+/* redis-spin: no pause at all between attempts. */
+static void spin_wait(struct tk_strategy *s, const char *key, int attempt)
+{
+    (void)s;
+    (void)key;
+    (void)attempt;
+}
+
+/* redis-pubsub: block on the release channel, briefly. A dedicated connection per wait (hiredis contexts in
+ * subscribe mode cannot run other commands). */
+static void pubsub_wait(struct tk_strategy *s, const char *key, int attempt)
+{
+    (void)attempt;
+    struct redis_lock *r = RL(s);
+    char chan[176];
+    snprintf(chan, sizeof chan, "%sreleased:%s", r->prefix, key);
+    struct timeval tv = {.tv_sec = 0, .tv_usec = PUBSUB_WAIT_MS * 1000};
+    redisContext *c = redisConnectWithTimeout(r->pool.host, r->pool.port, tv);
+    if (!c || c->err) {
+        if (c)
+            redisFree(c);
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = PUBSUB_WAIT_MS * 1000000L};
+        nanosleep(&ts, NULL);
+        return;
+    }
+    redisSetTimeout(c, tv);
+    redisReply *rep = redisCommand(c, "SUBSCRIBE %s", chan);
+    if (rep)
+        freeReplyObject(rep);
+    void *msg = NULL;
+    if (redisGetReply(c, &msg) == REDIS_OK && msg) /* a release, or the timeout */
+        freeReplyObject(msg);
+    redisFree(c);
+}
+
+static void redis_free_impl(struct tk_strategy *s)
+{
+    struct redis_lock *r = RL(s);
+    if (!r)
+        return;
+    rpool_free(&r->pool);
+    free(r);
+}
+
+int redis_strategy_init(struct tk_strategy *s, const struct strategy_config *cfg, char *errbuf, int errlen)
+{
+    if (!cfg->redis_url || !cfg->redis_url[0]) {
+        snprintf(errbuf, (size_t)errlen, "strategy %s needs a Redis server (--redis redis://host:port)", s->ops->name);
+        return TK_ERR_INVALID;
+    }
+    struct redis_lock *r = calloc(1, sizeof *r);
+    if (!r)
+        return TK_ERR_NOMEM;
+    int rc = rpool_init(&r->pool, cfg->redis_url, cfg->pool_max > 0 ? cfg->pool_max : 8, errbuf, errlen);
+    if (rc < 0) {
+        free(r);
+        return rc;
+    }
+    snprintf(r->prefix, sizeof r->prefix, "%s", cfg->prefix ? cfg->prefix : "tk:");
+    r->ttl_ms = cfg->lock_ttl_ms > 0 ? cfg->lock_ttl_ms : DEFAULT_TTL_MS;
+    s->impl = r;
+    s->backoff_base_us = 50;
+    s->backoff_cap_us = 5000;
+    return TK_OK;
+}
+
+const struct tk_strategy_ops STRATEGY_REDIS_LOCK = {
+    .name = "redis-lock", .mode = TK_WRITE_UNSAFE, .serve_ok = true,
+    .try_lock = redis_try_lock, .unlock = redis_unlock, .free = redis_free_impl};
+const struct tk_strategy_ops STRATEGY_REDIS_SPIN = {
+    .name = "redis-spin", .mode = TK_WRITE_UNSAFE, .serve_ok = true,
+    .try_lock = redis_try_lock, .unlock = redis_unlock, .wait = spin_wait, .free = redis_free_impl};
+const struct tk_strategy_ops STRATEGY_REDIS_PUBSUB = {
+    .name = "redis-pubsub", .mode = TK_WRITE_UNSAFE, .serve_ok = true,
+    .try_lock = redis_try_lock, .unlock = redis_unlock, .wait = pubsub_wait, .free = redis_free_impl};
+const struct tk_strategy_ops STRATEGY_FENCED = {
+    .name = "fenced", .mode = TK_WRITE_UNSAFE, .serve_ok = true,
+    .try_lock = redis_try_lock, .unlock = redis_unlock, .free = redis_free_impl};
