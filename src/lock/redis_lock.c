@@ -164,8 +164,9 @@ int redis_strategy_init(struct tk_strategy *s, const struct strategy_config *cfg
     snprintf(r->prefix, sizeof r->prefix, "%s", cfg->prefix ? cfg->prefix : "tk:");
     r->ttl_ms = cfg->lock_ttl_ms > 0 ? cfg->lock_ttl_ms : DEFAULT_TTL_MS;
     s->impl = r;
+    /* a Redis lock is freed in well under a millisecond: wait in short steps or the lock sits idle */
     s->backoff_base_us = 50;
-    s->backoff_cap_us = 5000;
+    s->backoff_cap_us = 1000;
     return TK_OK;
 }
 

@@ -28,30 +28,37 @@ struct redlock {
 
 static struct redlock *RD(struct tk_strategy *s) { return s->impl; }
 
-/* One command on one node; false on any failure (a node down counts as a "no"). */
-static bool on_node(struct rpool *p, int argc, const char **argv, bool *said_ok)
+/* Sends one command to every node at once (pipelined over the nodes' connections) and collects the answers:
+ * one round trip for the whole majority, not one per node. Returns how many nodes said yes. */
+static int on_all_nodes(struct redlock *r, int argc, const char **argv)
 {
-    struct rconn *c;
-    if (rpool_get(p, &c) < 0)
-        return false;
-    bool broken = false;
-    redisReply *rep;
-    bool ok = rpool_command(c, argc, argv, NULL, &rep, &broken) == TK_OK;
-    if (ok) {
-        *said_ok = rep->type == REDIS_REPLY_STATUS || (rep->type == REDIS_REPLY_INTEGER && rep->integer == 1);
-        freeReplyObject(rep);
+    struct rconn *c[REDLOCK_NODES_MAX] = {0};
+    bool sent[REDLOCK_NODES_MAX] = {0};
+    for (int i = 0; i < r->n; i++)
+        if (rpool_get(&r->nodes[i], &c[i]) == TK_OK)
+            sent[i] = redisAppendCommandArgv(c[i]->c, argc, argv, NULL) == REDIS_OK;
+    int yes = 0;
+    for (int i = 0; i < r->n; i++) {
+        if (!c[i])
+            continue;
+        bool broken = !sent[i];
+        void *rep = NULL;
+        if (sent[i] && redisGetReply(c[i]->c, &rep) == REDIS_OK && rep) {
+            redisReply *x = rep;
+            yes += x->type == REDIS_REPLY_STATUS || (x->type == REDIS_REPLY_INTEGER && x->integer == 1);
+            freeReplyObject(rep);
+        } else {
+            broken = true; /* a node that did not answer in time counts as a "no" */
+        }
+        rpool_put(&r->nodes[i], c[i], broken);
     }
-    rpool_put(p, c, broken);
-    return ok;
+    return yes;
 }
 
 static void release_all(struct redlock *r, const char *k, const char *token)
 {
-    for (int i = 0; i < r->n; i++) {
-        const char *argv[] = {"EVAL", LUA_RELEASE, "1", k, token};
-        bool said;
-        (void)on_node(&r->nodes[i], 5, argv, &said);
-    }
+    const char *argv[] = {"EVAL", LUA_RELEASE, "1", k, token};
+    (void)on_all_nodes(r, 5, argv);
 }
 
 static int redlock_try_lock(struct tk_strategy *s, const char *key, struct tk_lock_handle *h)
@@ -63,13 +70,8 @@ static int redlock_try_lock(struct tk_strategy *s, const char *key, struct tk_lo
     snprintf(token, sizeof token, "%016llx", (unsigned long long)owner);
     snprintf(ttl, sizeof ttl, "%d", r->ttl_ms);
     int64_t start = clock_mono_ms();
-    int granted = 0;
-    for (int i = 0; i < r->n; i++) {
-        const char *argv[] = {"SET", k, token, "NX", "PX", ttl};
-        bool said = false;
-        if (on_node(&r->nodes[i], 6, argv, &said) && said)
-            granted++;
-    }
+    const char *argv[] = {"SET", k, token, "NX", "PX", ttl};
+    int granted = on_all_nodes(r, 6, argv);
     int64_t elapsed = clock_mono_ms() - start;
     int64_t validity = r->ttl_ms - elapsed - (r->ttl_ms / 100 + 2);
     if (granted >= r->n / 2 + 1 && validity > 0) {
@@ -136,7 +138,7 @@ int redlock_strategy_init(struct tk_strategy *s, const struct strategy_config *c
     r->ttl_ms = cfg->lock_ttl_ms > 0 ? cfg->lock_ttl_ms : DEFAULT_TTL_MS;
     s->impl = r;
     s->backoff_base_us = 100;
-    s->backoff_cap_us = 10000;
+    s->backoff_cap_us = 2000;
     return TK_OK;
 }
 
