@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # README command 2: install what is missing, build, and run the whole test suite with ctest —
-# once in a normal build, once under AddressSanitizer + UndefinedBehaviorSanitizer.
+# once in a normal build, once under AddressSanitizer + UndefinedBehaviorSanitizer, and the lab's and the
+# lock strategies' multithreaded tests once more under ThreadSanitizer.
 # It starts its own PostgreSQL and Redis (scripts/services.sh) and stops them at the end; the tests that
 # need them fail, never skip, if they are not there.
 # Set TICKETD_SKIP_SANITIZERS=1 for a quicker local run (CI never sets it).
@@ -28,5 +29,10 @@ if [ "${TICKETD_SKIP_SANITIZERS:-0}" != "1" ]; then
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
   (cd build-asan && ctest --output-on-failure --timeout 900)
+
+  echo "== the lab's multithreaded code under ThreadSanitizer ==" >&2
+  bash scripts/build.sh build-tsan -DTICKETD_WERROR=ON -DTICKETD_TSAN=ON -DCMAKE_BUILD_TYPE=Debug
+  export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
+  (cd build-tsan && ctest --output-on-failure --timeout 900 -R '^(unit_test_strategy|unit_test_booking|unit_test_waitroom|cluster_lab_test)$')
 fi
 echo "all tests passed" >&2
