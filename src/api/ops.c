@@ -36,22 +36,19 @@ int api_metrics(struct tk_api *api, struct api_request *req, struct api_response
 
     struct tk_strategy_stats ls;
     strategy_stats(app->strategy, &ls);
-    const char *sn = app->strategy->ops->name;
-    buf_printf(b, "# HELP ticketd_lock_runs_total Contended writes run through the lock strategy.\n"
-                  "# TYPE ticketd_lock_runs_total counter\nticketd_lock_runs_total{strategy=\"%s\"} %llu\n",
-               sn, (unsigned long long)ls.runs);
-    buf_printf(b, "# HELP ticketd_lock_acquisitions_total External lock acquisitions.\n"
-                  "# TYPE ticketd_lock_acquisitions_total counter\nticketd_lock_acquisitions_total{strategy=\"%s\"} %llu\n",
-               sn, (unsigned long long)ls.acquisitions);
-    buf_printf(b, "# HELP ticketd_lock_retries_total Retries after a conflict or a busy lock.\n"
-                  "# TYPE ticketd_lock_retries_total counter\nticketd_lock_retries_total{strategy=\"%s\"} %llu\n",
-               sn, (unsigned long long)ls.retries);
-    buf_printf(b, "# HELP ticketd_lock_conflicts_total Optimistic writes that lost their race.\n"
-                  "# TYPE ticketd_lock_conflicts_total counter\nticketd_lock_conflicts_total{strategy=\"%s\"} %llu\n",
-               sn, (unsigned long long)ls.conflicts);
-    buf_printf(b, "# HELP ticketd_lock_failures_total Contended writes that gave up.\n"
-                  "# TYPE ticketd_lock_failures_total counter\nticketd_lock_failures_total{strategy=\"%s\"} %llu\n",
-               sn, (unsigned long long)ls.lock_failures);
+    const struct {
+        const char *name, *help;
+        uint64_t value;
+    } LOCKS[] = {
+        {"ticketd_lock_runs_total", "Contended writes run through the lock strategy.", ls.runs},
+        {"ticketd_lock_acquisitions_total", "External lock acquisitions.", ls.acquisitions},
+        {"ticketd_lock_retries_total", "Retries after a conflict or a busy lock.", ls.retries},
+        {"ticketd_lock_conflicts_total", "Optimistic writes that lost their race.", ls.conflicts},
+        {"ticketd_lock_failures_total", "Contended writes that gave up.", ls.lock_failures},
+    };
+    for (size_t i = 0; i < sizeof LOCKS / sizeof LOCKS[0]; i++)
+        buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s{strategy=\"%s\"} %llu\n", LOCKS[i].name, LOCKS[i].help,
+                   LOCKS[i].name, LOCKS[i].name, app->strategy->ops->name, (unsigned long long)LOCKS[i].value);
 
     struct tk_waitroom_stats ws;
     if (app->waitroom->ops->stats(app->waitroom, &ws) == TK_OK) {
@@ -62,24 +59,24 @@ int api_metrics(struct tk_api *api, struct api_request *req, struct api_response
         gauge(b, "ticketd_queue_expired_total", "Tokens expired.", "counter", (long long)ws.expired_total);
     }
     struct tk_app_counters *c = &app->counters;
-    gauge(b, "ticketd_users_created_total", "Users created.", "counter",
-          (long long)__atomic_load_n(&c->users_created, __ATOMIC_RELAXED));
-    gauge(b, "ticketd_charges_total", "Wallet charges.", "counter",
-          (long long)__atomic_load_n(&c->charges, __ATOMIC_RELAXED));
-    gauge(b, "ticketd_transfers_total", "Transfers between wallets.", "counter",
-          (long long)__atomic_load_n(&c->transfers, __ATOMIC_RELAXED));
-    gauge(b, "ticketd_idempotent_replays_total", "Responses replayed for a repeated Idempotency-Key.", "counter",
-          (long long)__atomic_load_n(&c->idempotent_replays, __ATOMIC_RELAXED));
-    gauge(b, "ticketd_holds_total", "Seat holds created.", "counter",
-          (long long)__atomic_load_n(&c->holds_created, __ATOMIC_RELAXED));
-    gauge(b, "ticketd_holds_refused_cached_total", "Holds refused from this instance's taken-seat cache.", "counter",
-          (long long)__atomic_load_n(&c->holds_refused_cached, __ATOMIC_RELAXED));
-    gauge(b, "ticketd_holds_expired_total", "Holds expired by the sweep.", "counter",
-          (long long)__atomic_load_n(&c->holds_expired, __ATOMIC_RELAXED));
-    gauge(b, "ticketd_payments_total", "Payments.", "counter",
-          (long long)__atomic_load_n(&c->payments, __ATOMIC_RELAXED));
-    gauge(b, "ticketd_payments_won_total", "Won paid.", "counter",
-          (long long)__atomic_load_n(&c->payments_won, __ATOMIC_RELAXED));
+    const struct {
+        const char *name, *help;
+        const uint64_t *value;
+    } COUNTERS[] = {
+        {"ticketd_users_created_total", "Users created.", &c->users_created},
+        {"ticketd_charges_total", "Wallet charges.", &c->charges},
+        {"ticketd_transfers_total", "Transfers between wallets.", &c->transfers},
+        {"ticketd_idempotent_replays_total", "Responses replayed for a repeated Idempotency-Key.", &c->idempotent_replays},
+        {"ticketd_holds_total", "Seat holds created.", &c->holds_created},
+        {"ticketd_holds_refused_cached_total", "Holds refused from this instance's taken-seat cache.",
+         &c->holds_refused_cached},
+        {"ticketd_holds_expired_total", "Holds expired by the sweep.", &c->holds_expired},
+        {"ticketd_payments_total", "Payments.", &c->payments},
+        {"ticketd_payments_won_total", "Won paid.", &c->payments_won},
+    };
+    for (size_t i = 0; i < sizeof COUNTERS / sizeof COUNTERS[0]; i++)
+        gauge(b, COUNTERS[i].name, COUNTERS[i].help, "counter",
+              (long long)__atomic_load_n(COUNTERS[i].value, __ATOMIC_RELAXED));
     return TK_OK;
 }
 

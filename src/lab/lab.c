@@ -486,6 +486,24 @@ struct stock_op {
     struct lab_worker *w;
 };
 
+/* The end of a purchase inside its transaction: record the order if the stock row changed, then commit (or
+ * roll back on any error). Returns rc, or `lost` when the row did not change. */
+static int stock_finish(struct labdb *db, int rc, int64_t changed, int64_t item, int lost)
+{
+    char sql[96];
+    if (rc == TK_OK && changed == 1) {
+        snprintf(sql, sizeof sql, "INSERT INTO lab_orders(item) VALUES (%lld)", (long long)item);
+        rc = labdb_exec(db, sql, NULL);
+    }
+    if (rc == TK_OK)
+        rc = labdb_commit(db);
+    if (rc != TK_OK) {
+        labdb_rollback(db);
+        return rc;
+    }
+    return changed == 1 ? TK_OK : lost;
+}
+
 static int stock_write(void *arg, enum tk_write_mode mode, int64_t fence)
 {
     struct stock_op *op = arg;
@@ -504,17 +522,7 @@ static int stock_write(void *arg, enum tk_write_mode mode, int64_t fence)
         TK_TRY(labdb_begin(db));
         snprintf(sql, sizeof sql, "UPDATE lab_stock SET stock = stock - 1 WHERE id = %lld AND stock > 0", (long long)item);
         int rc = labdb_exec(db, sql, &changed);
-        if (rc == TK_OK && changed == 1) {
-            snprintf(sql, sizeof sql, "INSERT INTO lab_orders(item) VALUES (%lld)", (long long)item);
-            rc = labdb_exec(db, sql, NULL);
-        }
-        if (rc == TK_OK)
-            rc = labdb_commit(db);
-        if (rc != TK_OK) {
-            labdb_rollback(db);
-            return rc;
-        }
-        return changed == 1 ? TK_OK : TK_ERR_SEAT_UNAVAILABLE;
+        return stock_finish(db, rc, changed, item, TK_ERR_SEAT_UNAVAILABLE); /* sold out */
     }
     bool locked_read = mode == TK_WRITE_PESSIMISTIC;
     if (locked_read)
@@ -541,17 +549,7 @@ static int stock_write(void *arg, enum tk_write_mode mode, int64_t fence)
         snprintf(sql, sizeof sql, "UPDATE lab_stock SET stock = %lld WHERE id = %lld", (long long)(left - 1),
                  (long long)item);
     rc = labdb_exec(db, sql, &changed);
-    if (rc == TK_OK && changed == 1) {
-        snprintf(sql, sizeof sql, "INSERT INTO lab_orders(item) VALUES (%lld)", (long long)item);
-        rc = labdb_exec(db, sql, NULL);
-    }
-    if (rc == TK_OK)
-        rc = labdb_commit(db);
-    if (rc != TK_OK) {
-        labdb_rollback(db);
-        return rc;
-    }
-    return changed == 1 ? TK_OK : TK_ERR_CONFLICT;
+    return stock_finish(db, rc, changed, item, TK_ERR_CONFLICT); /* lost the race: retried */
 }
 
 /* lost-update: the payments talk's diagram, made deterministic. Worker 0 takes the lock, reads, then pauses

@@ -85,7 +85,8 @@ int labdb_exec(struct labdb *db, const char *sql, int64_t *changes)
     return rc;
 }
 
-int labdb_int(struct labdb *db, const char *sql, int64_t *out)
+/* Reads the first n columns of the first row as integers (booleans as 0/1), all from one statement. */
+static int labdb_row(struct labdb *db, const char *sql, int64_t *out, int n)
 {
     if (db->lite) {
         sqlite3_stmt *q;
@@ -93,8 +94,8 @@ int labdb_int(struct labdb *db, const char *sql, int64_t *out)
             return TK_ERR_INTERNAL;
         int rc = sqlite3_step(q);
         int res = rc == SQLITE_ROW ? TK_OK : rc == SQLITE_DONE ? TK_ERR_NOT_FOUND : TK_ERR_UNAVAILABLE;
-        if (res == TK_OK)
-            *out = sqlite3_column_int64(q, 0);
+        for (int i = 0; res == TK_OK && i < n; i++)
+            out[i] = sqlite3_column_int64(q, i);
         sqlite3_finalize(q);
         return res;
     }
@@ -103,40 +104,28 @@ int labdb_int(struct labdb *db, const char *sql, int64_t *out)
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
         res = state && (!strcmp(state, "40001") || !strcmp(state, "40P01")) ? TK_ERR_CONFLICT : TK_ERR_INTERNAL;
-    } else if (!PQntuples(r)) {
+    } else if (!PQntuples(r) || PQnfields(r) < n) {
         res = TK_ERR_NOT_FOUND;
     } else {
-        const char *v = PQgetvalue(r, 0, 0);
-        *out = !strcmp(v, "t") ? 1 : !strcmp(v, "f") ? 0 : strtoll(v, NULL, 10);
+        for (int i = 0; i < n; i++) {
+            const char *v = PQgetvalue(r, 0, i);
+            out[i] = !strcmp(v, "t") ? 1 : !strcmp(v, "f") ? 0 : strtoll(v, NULL, 10);
+        }
         res = TK_OK;
     }
     PQclear(r);
     return res;
 }
 
+int labdb_int(struct labdb *db, const char *sql, int64_t *out) { return labdb_row(db, sql, out, 1); }
+
 int labdb_int2(struct labdb *db, const char *sql, int64_t *a, int64_t *b)
 {
-    if (db->lite) {
-        sqlite3_stmt *q;
-        if (sqlite3_prepare_v2(db->lite, sql, -1, &q, NULL) != SQLITE_OK)
-            return TK_ERR_INTERNAL;
-        int rc = sqlite3_step(q);
-        int res = rc == SQLITE_ROW ? TK_OK : rc == SQLITE_DONE ? TK_ERR_NOT_FOUND : TK_ERR_UNAVAILABLE;
-        if (res == TK_OK) {
-            *a = sqlite3_column_int64(q, 0);
-            *b = sqlite3_column_int64(q, 1);
-        }
-        sqlite3_finalize(q);
-        return res;
-    }
-    PGresult *r = PQexec(db->pg, sql);
-    int res = PQresultStatus(r) != PGRES_TUPLES_OK ? TK_ERR_INTERNAL : !PQntuples(r) ? TK_ERR_NOT_FOUND : TK_OK;
-    if (res == TK_OK) {
-        *a = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-        *b = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
-    }
-    PQclear(r);
-    return res;
+    int64_t v[2];
+    TK_TRY(labdb_row(db, sql, v, 2));
+    *a = v[0];
+    *b = v[1];
+    return TK_OK;
 }
 
 int labdb_begin(struct labdb *db)

@@ -431,53 +431,10 @@ struct srv *srv_start(const char *const *extra_args)
     }
     argv[argc] = NULL;
 
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    ensure(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        /* The server must not outlive a test program that crashes. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        int log = open(s->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int nul = open("/dev/null", O_RDONLY);
-        if (log >= 0) {
-            dup2(log, 1);
-            dup2(log, 2);
-        }
-        if (nul >= 0)
-            dup2(nul, 0);
-        execv(argv[0], (char *const *)argv);
-        dprintf(2, "execv %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    s->pid = pid;
+    s->pid = spawn(argv, s->log_path);
     live_add(s);
-
-    int64_t deadline = now_ms() + HEALTH_TIMEOUT_MS;
-    for (;;) {
-        int st;
-        if (child_exited(s, &st)) {
-            s->pid = 0;
-            print_log_tail(s);
-            fail_msg("ticketd exited during start-up (%s %d) before /health answered",
-                     WIFEXITED(st) ? "exit status" : "signal",
-                     WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
-        }
-        g_request_timeout_ms = 1000;
-        struct resp r = http(s, "GET", "/health", NULL, NULL);
-        g_request_timeout_ms = REQUEST_TIMEOUT_MS;
-        long status = r.status;
-        resp_free(&r);
-        if (status == 200)
-            return s;
-        if (now_ms() > deadline) {
-            print_log_tail(s);
-            fail_msg("ticketd on port %d did not answer GET /health with 200 within %d ms "
-                     "(last status %ld)", port, HEALTH_TIMEOUT_MS, status);
-        }
-        sleep_ms(50);
-    }
+    wait_healthy(s, 0, s->pid);
+    return s;
 }
 
 /* Stops one server; returns false when it had died before we asked it to. */

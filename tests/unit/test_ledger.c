@@ -9,29 +9,11 @@
 #include "core/app.h"
 #include "testdb.h"
 
-static const int64_t T0 = 1800000000000LL;
+static const int64_t T0 = TESTDB_T0;
 
-struct fx {
-    struct testdb db;
-    struct tk_store *st;
-};
-
-static int setup(void **state)
-{
-    struct fx *f = calloc(1, sizeof *f);
-    testdb_open(&f->db, T0);
-    f->st = f->db.st;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    testdb_close(&f->db);
-    free(f);
-    return 0;
-}
+#define fx store_fx
+#define setup store_fx_setup
+#define teardown store_fx_teardown
 
 static int64_t user(struct fx *f, const char *key_digest, int64_t balance)
 {

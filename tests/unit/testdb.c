@@ -130,3 +130,21 @@ int64_t testdb_int(struct testdb *db, const char *sql)
     sqlite3_close(s);
     return v;
 }
+
+int store_fx_setup(void **state)
+{
+    struct store_fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    testdb_open(&f->db, TESTDB_T0);
+    f->st = f->db.st;
+    *state = f;
+    return 0;
+}
+
+int store_fx_teardown(void **state)
+{
+    struct store_fx *f = *state;
+    testdb_close(&f->db);
+    free(f);
+    return 0;
+}

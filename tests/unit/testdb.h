@@ -17,6 +17,17 @@ struct testdb {
     struct tk_store *st;
 };
 
+/* The fake "now" of the store tests: 2027-01-15T08:00:00Z. */
+#define TESTDB_T0 1800000000000LL
+
+/* A cmocka fixture: a fresh database with demo data at TESTDB_T0 and a store on it. */
+struct store_fx {
+    struct testdb db;
+    struct tk_store *st;
+};
+int store_fx_setup(void **state);
+int store_fx_teardown(void **state);
+
 /* Reads --pg from argv (call first in main). */
 void testdb_init(int argc, char **argv);
 /* Creates a fresh database, opens a store on it, migrates and seeds it at now_ms. */
