@@ -15,6 +15,7 @@ struct tk_config {
     char redis[256];      /* --redis, TICKETD_REDIS: unset = in-process */
     char lock[32];        /* --lock, TICKETD_LOCK: contended-write strategy */
     char redis_prefix[48]; /* --redis-prefix: namespace of every Redis key (instances sharing one line share it) */
+    char redis_nodes[512]; /* --redis-nodes: independent Redis nodes for --lock redlock */
     int max_active;       /* --max-active */
     int admit_per_sec;    /* --admit-per-sec */
     int token_seconds;    /* --token-seconds */

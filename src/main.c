@@ -54,7 +54,16 @@ static int cmd_serve(const struct tk_config *cfg)
     int pool = cfg->db_pool ? cfg->db_pool : threads + 2;
     char err[256] = "";
     struct tk_strategy *strategy = NULL;
-    if (strategy_open(cfg->lock, cfg->lock_retries, &strategy, err, sizeof err) < 0) {
+    char lock_prefix[64];
+    snprintf(lock_prefix, sizeof lock_prefix, "%s:", cfg->redis_prefix);
+    struct strategy_config scfg = {
+        .retries_max = cfg->lock_retries,
+        .redis_url = cfg->redis,
+        .redis_nodes = cfg->redis_nodes,
+        .prefix = lock_prefix,
+        .pool_max = pool,
+    };
+    if (strategy_open_cfg(cfg->lock, &scfg, &strategy, err, sizeof err) < 0) {
         fprintf(stderr, "ticketd: %s\n", err);
         return 2;
     }

@@ -19,7 +19,7 @@
 #include "util/metrics.h"
 
 #define DISCARD_MAX (1024 * 1024)
-#define CONNECTION_TIMEOUT_S 30
+#define CONNECTION_TIMEOUT_S 120 /* idle keep-alive connections: long enough that a client never races a close it did not cause */
 
 struct tk_http_server {
     struct MHD_Daemon *daemon;
@@ -180,8 +180,25 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     (void)cls;
     (void)conn;
-    (void)toe;
     struct req_ctx *rc = *con_cls;
+    /* A request that ended without its response going out: say why (at most a few lines a second). */
+    if (rc && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && toe != MHD_REQUEST_TERMINATED_CLIENT_ABORT) {
+        static int64_t last_s;
+        static int burst;
+        int64_t now_s = clock_mono_ms() / 1000;
+        if (now_s != __atomic_load_n(&last_s, __ATOMIC_RELAXED)) {
+            __atomic_store_n(&last_s, now_s, __ATOMIC_RELAXED);
+            __atomic_store_n(&burst, 0, __ATOMIC_RELAXED);
+        }
+        if (__atomic_add_fetch(&burst, 1, __ATOMIC_RELAXED) <= 5)
+            fprintf(stderr, "ticketd: a request ended without its response: %s (after %lld ms)\n",
+                    toe == MHD_REQUEST_TERMINATED_WITH_ERROR      ? "error"
+                    : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "connection timeout"
+                    : toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? "shutdown"
+                    : toe == MHD_REQUEST_TERMINATED_READ_ERROR      ? "read error"
+                                                                    : "other",
+                    (long long)((clock_mono_ns() - rc->start_ns) / 1000000));
+    }
     if (rc) {
         free(rc->body);
         free(rc);
