@@ -15,23 +15,7 @@ static const int64_t T0 = TESTDB_T0;
 #define setup store_fx_setup
 #define teardown store_fx_teardown
 
-static int64_t user(struct fx *f, const char *key_digest, int64_t balance)
-{
-    struct tk_user u;
-    assert_int_equal(f->st->ops->user_create(f->st, "u", key_digest, T0, &u), TK_OK);
-    if (balance) {
-        int64_t b;
-        assert_int_equal(f->st->ops->wallet_charge(f->st, TK_WRITE_ATOMIC, u.id, balance, T0, NULL, &b, NULL), TK_OK);
-    }
-    return u.id;
-}
 
-static int64_t bal(struct fx *f, int64_t id)
-{
-    struct tk_user u;
-    assert_int_equal(f->st->ops->user_get(f->st, id, &u), TK_OK);
-    return u.balance_won;
-}
 
 static void sql(struct fx *f, const char *q) { testdb_exec(&f->db, q); }
 
@@ -45,24 +29,24 @@ static void transfers_every_mode(void **state)
         char k1[16], k2[16];
         snprintf(k1, sizeof k1, "d1_%zu", m);
         snprintf(k2, sizeof k2, "d2_%zu", m);
-        int64_t a = user(f, k1, 1000), b = user(f, k2, 50);
+        int64_t a = store_fx_user(f, k1, 1000), b = store_fx_user(f, k2, 50);
         struct tk_transfer t;
         /* both directions, so both lock orders are exercised */
         assert_int_equal(f->st->ops->transfer(f->st, MODES[m], a, b, 400, T0, NULL, &t), TK_OK);
         assert_int_equal(t.from_balance_won, 600);
         assert_int_equal(f->st->ops->transfer(f->st, MODES[m], b, a, 450, T0, NULL, &t), TK_OK);
         assert_int_equal(t.from_balance_won, 0);
-        assert_int_equal(bal(f, a), 1050);
-        assert_int_equal(bal(f, b), 0);
+        assert_int_equal(store_fx_balance(f, a), 1050);
+        assert_int_equal(store_fx_balance(f, b), 0);
         /* refused whole */
         assert_int_equal(f->st->ops->transfer(f->st, MODES[m], b, a, 1, T0, NULL, &t), TK_ERR_INSUFFICIENT_BALANCE);
         assert_int_equal(f->st->ops->transfer(f->st, MODES[m], a, 999999, 1, T0, NULL, &t), TK_ERR_NOT_FOUND);
-        assert_int_equal(bal(f, a), 1050);
+        assert_int_equal(store_fx_balance(f, a), 1050);
         char q[160];
         snprintf(q, sizeof q, "UPDATE users SET balance = 9223372036854775800 WHERE id = %lld", (long long)b);
         sql(f, q);
         assert_int_equal(f->st->ops->transfer(f->st, MODES[m], a, b, 100, T0, NULL, &t), TK_ERR_OVERFLOW);
-        assert_int_equal(bal(f, a), 1050);
+        assert_int_equal(store_fx_balance(f, a), 1050);
         snprintf(q, sizeof q, "UPDATE users SET balance = 0 WHERE id = %lld", (long long)b);
         sql(f, q);
     }
@@ -83,7 +67,7 @@ static int collect(void *arg, const struct tk_ledger_entry *e)
 static void ledger_newest_first(void **state)
 {
     struct fx *f = *state;
-    int64_t a = user(f, "l1", 500), b = user(f, "l2", 0);
+    int64_t a = store_fx_user(f, "l1", 500), b = store_fx_user(f, "l2", 0);
     struct tk_transfer t;
     assert_int_equal(f->st->ops->transfer(f->st, TK_WRITE_ATOMIC, a, b, 120, T0 + 5, NULL, &t), TK_OK);
     struct ledger_ctx c = {0};
@@ -159,7 +143,7 @@ static void claims_fence_effects(void **state)
 {
     struct fx *f = *state;
     struct tk_store *st = f->st;
-    int64_t a = user(f, "f1", 0), b = user(f, "f2", 0);
+    int64_t a = store_fx_user(f, "f1", 0), b = store_fx_user(f, "f2", 0);
     struct tk_idem rec;
     /* charge under claim 11: the record learns its effect */
     assert_int_equal(st->ops->idem_claim(st, a, "c", "h", T0, T0 + 100000, 11, &rec), TK_OK);
@@ -192,8 +176,8 @@ static void claims_fence_effects(void **state)
         assert_int_equal(st->ops->transfer(st, modes[m], a, b, 100, T0, &old, &t), TK_ERR_CLAIM_LOST);
         assert_int_equal(st->ops->wallet_charge(st, modes[m], a, 7, T0, &old, &balance, &entry), TK_ERR_CLAIM_LOST);
     }
-    assert_int_equal(bal(f, a), 5000);
-    assert_int_equal(bal(f, b), 0);
+    assert_int_equal(store_fx_balance(f, a), 5000);
+    assert_int_equal(store_fx_balance(f, b), 0);
     assert_int_equal(st->ops->transfer(st, TK_WRITE_ATOMIC, a, b, 100, T0, &cur, &t), TK_OK);
     snprintf(want, sizeof want, "transfer:%lld", (long long)t.transfer_id);
     assert_int_equal(st->ops->effect_get(st, a, want, &e), TK_OK);
@@ -253,7 +237,7 @@ static void reconcile_names_rows(void **state)
 {
     struct fx *f = *state;
     struct tk_store *st = f->st;
-    int64_t a = user(f, "r1", 1000000), b = user(f, "r2", 0);
+    int64_t a = store_fx_user(f, "r1", 1000000), b = store_fx_user(f, "r2", 0);
     struct tk_transfer t;
     assert_int_equal(st->ops->transfer(st, TK_WRITE_ATOMIC, a, b, 10, T0, NULL, &t), TK_OK);
     struct tk_hold_req hr = {.user_id = a, .seat_id = 1, .now_ms = T0, .hold_ms = 1000, .max_holds = 4};

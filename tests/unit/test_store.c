@@ -17,23 +17,7 @@ static const int64_t HOLD_MS = 300000;
 #define setup store_fx_setup
 #define teardown store_fx_teardown
 
-static int64_t new_user(struct fx *f, const char *key, int64_t balance)
-{
-    struct tk_user u;
-    assert_int_equal(f->st->ops->user_create(f->st, "u", key, T0, &u), TK_OK);
-    if (balance) {
-        int64_t b;
-        assert_int_equal(f->st->ops->wallet_charge(f->st, TK_WRITE_ATOMIC, u.id, balance, T0, NULL, &b, NULL), TK_OK);
-    }
-    return u.id;
-}
 
-static int64_t balance_of(struct fx *f, int64_t user)
-{
-    struct tk_user u;
-    assert_int_equal(f->st->ops->user_get(f->st, user, &u), TK_OK);
-    return u.balance_won;
-}
 
 static int64_t sql_int(struct fx *f, const char *sql) { return testdb_int(&f->db, sql); }
 static void sql_exec(struct fx *f, const char *sql) { testdb_exec(&f->db, sql); }
@@ -44,7 +28,7 @@ static const enum tk_write_mode MODES[] = {TK_WRITE_ATOMIC, TK_WRITE_PESSIMISTIC
 static void charge_every_mode(void **state)
 {
     struct fx *f = *state;
-    int64_t u = new_user(f, "tk_a", 0);
+    int64_t u = store_fx_user(f, "tk_a", 0);
     int64_t expect = 0;
     for (size_t m = 0; m < 4; m++) {
         int64_t b = -1;
@@ -52,7 +36,7 @@ static void charge_every_mode(void **state)
         expect += 1000 + (int64_t)m;
         assert_int_equal(b, expect);
     }
-    assert_int_equal(balance_of(f, u), expect);
+    assert_int_equal(store_fx_balance(f, u), expect);
     char sql[128];
     snprintf(sql, sizeof sql, "SELECT SUM(amount) FROM ledger WHERE user_id=%lld AND kind='CHARGE'", (long long)u);
     assert_int_equal(sql_int(f, sql), expect);
@@ -65,14 +49,14 @@ static void charge_every_mode(void **state)
 static void charge_overflow_changes_nothing(void **state)
 {
     struct fx *f = *state;
-    int64_t u = new_user(f, "tk_b", 0);
+    int64_t u = store_fx_user(f, "tk_b", 0);
     char sql[128];
     snprintf(sql, sizeof sql, "UPDATE users SET balance = 9223372036854775000 WHERE id = %lld", (long long)u);
     sql_exec(f, sql);
     for (size_t m = 0; m < 4; m++) {
         int64_t b = -1;
         assert_int_equal(f->st->ops->wallet_charge(f->st, MODES[m], u, 1000, T0, NULL, &b, NULL), TK_ERR_OVERFLOW);
-        assert_int_equal(balance_of(f, u), 9223372036854775000LL);
+        assert_int_equal(store_fx_balance(f, u), 9223372036854775000LL);
     }
     snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM ledger WHERE user_id=%lld", (long long)u);
     assert_int_equal(sql_int(f, sql), 0);
@@ -121,7 +105,7 @@ static void hold_rules_every_mode(void **state)
         char k1[16], k2[16];
         snprintf(k1, sizeof k1, "tk_h%zu", m);
         snprintf(k2, sizeof k2, "tk_i%zu", m);
-        int64_t u1 = new_user(f, k1, 0), u2 = new_user(f, k2, 0);
+        int64_t u1 = store_fx_user(f, k1, 0), u2 = store_fx_user(f, k2, 0);
         struct seats_ctx c;
         assert_int_equal(seats_free(f, schedule, T0, &c), 50);
         int64_t seat = c.ids[0];
@@ -151,7 +135,7 @@ static void hold_rules_every_mode(void **state)
 static void payment_rules(void **state)
 {
     struct fx *f = *state;
-    int64_t rich = new_user(f, "tk_rich", 1000000), poor = new_user(f, "tk_poor", 1000);
+    int64_t rich = store_fx_user(f, "tk_rich", 1000000), poor = store_fx_user(f, "tk_poor", 1000);
     struct seats_ctx c;
     seats_free(f, 6, T0, &c);
     struct tk_hold h, hp;
@@ -164,7 +148,7 @@ static void payment_rules(void **state)
     assert_int_equal(pay(f, rich, 0, c.ids[5], T0 + 1, &p), TK_ERR_NOT_FOUND); /* never held that seat */
     /* insufficient balance changes nothing */
     assert_int_equal(pay(f, poor, hp.reservation_id, 0, T0 + 1, &p), TK_ERR_INSUFFICIENT_BALANCE);
-    assert_int_equal(balance_of(f, poor), 1000);
+    assert_int_equal(store_fx_balance(f, poor), 1000);
     assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM payments"), 0);
     /* pay by seat */
     assert_int_equal(pay(f, rich, 0, c.ids[0], T0 + 1, &p), TK_OK);
@@ -172,9 +156,9 @@ static void payment_rules(void **state)
     assert_int_equal(p.balance_won, 850000);
     assert_int_equal(p.reservation_id, h.reservation_id);
     assert_string_equal(p.concert_name, "Neon Harbor Live");
-    assert_int_equal(balance_of(f, rich), 850000);
+    assert_int_equal(store_fx_balance(f, rich), 850000);
     assert_int_equal(pay(f, rich, h.reservation_id, 0, T0 + 2, &p), TK_ERR_ALREADY_PAID);
-    assert_int_equal(balance_of(f, rich), 850000);
+    assert_int_equal(store_fx_balance(f, rich), 850000);
     /* the sold seat stays unavailable forever */
     assert_int_equal(seats_free(f, 6, T0 + 10 * HOLD_MS, &c), 49);
     struct tk_hold x;
@@ -190,7 +174,7 @@ static void payment_rules(void **state)
 static void sweep_is_idempotent(void **state)
 {
     struct fx *f = *state;
-    int64_t u = new_user(f, "tk_s", 0);
+    int64_t u = store_fx_user(f, "tk_s", 0);
     struct seats_ctx c;
     seats_free(f, 5, T0, &c);
     struct tk_hold h;
@@ -242,7 +226,7 @@ static void catalogue(void **state)
     struct seats_ctx c;
     assert_int_equal(f->st->ops->seats_available(f->st, 77, T0, count_seat, &c), TK_ERR_NOT_FOUND);
     /* a fully held date disappears from the list */
-    int64_t u = new_user(f, "tk_full", 0);
+    int64_t u = store_fx_user(f, "tk_full", 0);
     seats_free(f, 3, T0, &c);
     int64_t ids[64];
     memcpy(ids, c.ids, sizeof ids);

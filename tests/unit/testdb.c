@@ -148,3 +148,22 @@ int store_fx_teardown(void **state)
     free(f);
     return 0;
 }
+
+int64_t store_fx_user(struct store_fx *f, const char *key_digest, int64_t balance_won)
+{
+    struct tk_user u;
+    assert_int_equal(f->st->ops->user_create(f->st, "u", key_digest, TESTDB_T0, &u), TK_OK);
+    if (balance_won) {
+        int64_t b;
+        assert_int_equal(
+            f->st->ops->wallet_charge(f->st, TK_WRITE_ATOMIC, u.id, balance_won, TESTDB_T0, NULL, &b, NULL), TK_OK);
+    }
+    return u.id;
+}
+
+int64_t store_fx_balance(struct store_fx *f, int64_t user_id)
+{
+    struct tk_user u;
+    assert_int_equal(f->st->ops->user_get(f->st, user_id, &u), TK_OK);
+    return u.balance_won;
+}

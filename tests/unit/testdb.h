@@ -28,6 +28,11 @@ struct store_fx {
 int store_fx_setup(void **state);
 int store_fx_teardown(void **state);
 
+/* A user (key digest key_digest) with balance won already charged (one CHARGE entry); returns its id. */
+int64_t store_fx_user(struct store_fx *f, const char *key_digest, int64_t balance_won);
+/* The user's balance, read through the store. */
+int64_t store_fx_balance(struct store_fx *f, int64_t user_id);
+
 /* Reads --pg from argv (call first in main). */
 void testdb_init(int argc, char **argv);
 /* Creates a fresh database, opens a store on it, migrates and seeds it at now_ms. */
