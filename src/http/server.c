@@ -19,6 +19,7 @@
 #include "util/metrics.h"
 
 #define DISCARD_MAX (1024 * 1024)
+#define SLOW_REQUEST_US 2000000 /* requests slower than this are logged */
 #define CONNECTION_TIMEOUT_S 120 /* idle keep-alive connections: long enough that a client never races a close it did not cause */
 
 struct tk_http_server {
@@ -169,10 +170,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
     }
     int status = resp.status;
+    int64_t took_us = (clock_mono_ns() - rc->start_ns) / 1000;
     if (status >= 500)
         fprintf(stderr, "ticketd: %s %s -> %d %s\n", method, url, status, tk_err_code(resp.err));
+    if (took_us > SLOW_REQUEST_US) /* from arrival to response: says where a stall was, if one ever is */
+        fprintf(stderr, "ticketd: slow request: %s %s -> %d after %lld ms\n", method, url, status,
+                (long long)(took_us / 1000));
     enum MHD_Result ok = send_response(conn, &resp);
-    metrics_observe(route, status, (clock_mono_ns() - rc->start_ns) / 1000);
+    metrics_observe(route, status, took_us);
     return ok;
 }
 

@@ -692,6 +692,11 @@ static struct resp finish(CURL *c, struct xfer *x, CURLcode rc)
     copy_str(r.what, sizeof r.what, x->what);
     if (rc != CURLE_OK) {
         r.status = 0;
+        /* No answer at all: show what the servers said about it (once per program, it can be long). */
+        static int shown;
+        if (!__atomic_exchange_n(&shown, 1, __ATOMIC_SEQ_CST))
+            for (int i = 0; i < g_n_live; i++)
+                print_log_tail(g_live[i]);
         const char *msg = x->err[0] ? x->err : curl_easy_strerror(rc);
         r.raw = strdup(fmt("(transport error: %s)", msg));
         r.raw_len = strlen(r.raw);
