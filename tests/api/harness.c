@@ -354,6 +354,17 @@ static void pg_admin(const char *sql)
     PQfinish(c);
 }
 
+/* A server record with its private temp dir (for the log, and the SQLite file in local mode). */
+static struct srv *srv_new(void)
+{
+    struct srv *s = calloc(1, sizeof *s);
+    ensure(s != NULL, "out of memory");
+    const char *tmp = getenv("TMPDIR");
+    snprintf(s->dir, sizeof s->dir, "%s/ticketd-api-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    ensure(mkdtemp(s->dir) != NULL, "mkdtemp: %s", strerror(errno));
+    return s;
+}
+
 /* Shared mode: N instances on a fresh PostgreSQL database and Redis prefix. */
 static struct srv *srv_start_shared(int n, const char *const *extra_args)
 {
@@ -362,11 +373,7 @@ static struct srv *srv_start_shared(int n, const char *const *extra_args)
            "TICKETD_TEST_SHARED needs TICKETD_TEST_PG and TICKETD_TEST_REDIS (bash scripts/services.sh up)");
     ensure(n >= 1 && n <= SRV_URLS_MAX, "TICKETD_TEST_SHARED must be 1..%d", SRV_URLS_MAX);
     static int counter;
-    struct srv *s = calloc(1, sizeof *s);
-    ensure(s != NULL, "out of memory");
-    const char *tmp = getenv("TMPDIR");
-    snprintf(s->dir, sizeof s->dir, "%s/ticketd-api-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    ensure(mkdtemp(s->dir) != NULL, "mkdtemp: %s", strerror(errno));
+    struct srv *s = srv_new();
     snprintf(s->log_path, sizeof s->log_path, "%s/server.log", s->dir);
     snprintf(s->pg_db, sizeof s->pg_db, "tk_api_%d_%d", (int)getpid(), counter++);
     pg_admin(fmt("CREATE DATABASE %s", s->pg_db));
@@ -408,11 +415,7 @@ struct srv *srv_start(const char *const *extra_args)
     if (shared != NULL && *shared != '\0')
         return srv_start_shared(atoi(shared), extra_args);
 
-    struct srv *s = calloc(1, sizeof *s);
-    ensure(s != NULL, "out of memory");
-    const char *tmp = getenv("TMPDIR");
-    snprintf(s->dir, sizeof s->dir, "%s/ticketd-api-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    ensure(mkdtemp(s->dir) != NULL, "mkdtemp: %s", strerror(errno));
+    struct srv *s = srv_new();
     snprintf(s->db_path, sizeof s->db_path, "%s/ticketd.db", s->dir);
     snprintf(s->log_path, sizeof s->log_path, "%s/server.log", s->dir);
     int port = free_port();
@@ -531,6 +534,13 @@ void srv_require_local(const struct srv *s)
         print_message("skipped: needs a server started by the test\n");
         skip();
     }
+}
+
+void assert_no_5xx(const struct resp *r, int n)
+{
+    for (int i = 0; i < n; i++)
+        ensure(r[i].status >= 200 && r[i].status < 500, "request %d of the burst: HTTP %ld: %.300s", i,
+               r[i].status, r[i].raw);
 }
 
 void srv_sql(struct srv *s, const char *sql, int expect_changes)

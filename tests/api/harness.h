@@ -108,6 +108,9 @@ int srv_stop_all(void **state);
 /* Skips the test unless it runs against a server started here (SQLite or shared mode). */
 void srv_require_local(const struct srv *s);
 
+/* Every one of n responses is 2xx–4xx: no server error, no transport failure (status 0). */
+void assert_no_5xx(const struct resp *r, int n);
+
 /* Runs one SQL statement directly on the server's database (SQLite file or PostgreSQL), for what the
  * API cannot do (corrupting a row for reconcile, a balance near INT64_MAX). expect_changes >= 0: the
  * statement must change exactly that many rows. */

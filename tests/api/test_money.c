@@ -99,12 +99,6 @@ static json_t *ledger_of(struct srv *s, const struct user *u, size_t want_entrie
     return d;
 }
 
-static void no_server_errors(const struct resp *r, int n)
-{
-    for (int i = 0; i < n; i++)
-        ensure(r[i].status >= 200 && r[i].status < 500,
-               "request %d of the burst: HTTP %ld: %.300s", i, r[i].status, r[i].raw);
-}
 
 /* ---- 1. one key, 20 identical payments at once -------------------------------- */
 
@@ -182,7 +176,7 @@ static void unkeyed_burst(struct srv *s, const struct user *u, const char *res, 
         copy_str(q[i].body, sizeof q[i].body, fmt("{\"reservationId\":\"%s\"}", res));
     }
     http_multi(s, q, n, r);
-    no_server_errors(r, n);
+    assert_no_5xx(r, n);
 }
 
 /*

@@ -12,12 +12,6 @@
 
 #define RACERS 300
 
-static void no_server_errors(const struct resp *r, int n)
-{
-    for (int i = 0; i < n; i++)
-        ensure(r[i].status >= 200 && r[i].status < 500,
-               "request %d of the burst: HTTP %ld: %.300s", i, r[i].status, r[i].raw);
-}
 
 static void test_seat_race(void **state)
 {
@@ -48,7 +42,7 @@ static void test_seat_race(void **state)
         copy_str(q[i].body, sizeof q[i].body, fmt("{\"seatId\":\"%s\"}", seat.id));
     }
     http_multi(s, q, RACERS, r);
-    no_server_errors(r, RACERS);
+    assert_no_5xx(r, RACERS);
 
     int winner = -1;
     for (int i = 0; i < RACERS; i++) {
@@ -101,7 +95,7 @@ static void test_charge_race(void **state)
         sum += i + 1;
     }
     http_multi(s, q, RACERS, r);
-    no_server_errors(r, RACERS);
+    assert_no_5xx(r, RACERS);
 
     /* Charges are serialised: each saw a different balance after it, the last saw the total. */
     int64_t *after = calloc(RACERS, sizeof *after);
@@ -159,7 +153,7 @@ static void test_double_payment_race(void **state)
             copy_str(q[i].body, sizeof q[i].body, fmt("{\"reservationId\":\"%s\"}", res));
         }
         http_multi(s, q, N, r);
-        no_server_errors(r, N);
+        assert_no_5xx(r, N);
         int n_paid = 0;
         const char *first_body = NULL;
         for (int i = 0; i < N; i++) {
@@ -213,7 +207,7 @@ static void test_hold_limit_race(void **state)
         copy_str(q[i].body, sizeof q[i].body, fmt("{\"seatId\":\"%s\"}", seats[i].id));
     }
     http_multi(s, q, N, r);
-    no_server_errors(r, N);
+    assert_no_5xx(r, N);
     int n_held = 0;
     for (int i = 0; i < N; i++) {
         if (r[i].status == 201) {
@@ -251,7 +245,7 @@ static void test_transfer_race(void **state)
                  fmt("{\"toUserId\":\"%s\",\"amount\":50}", to->id));
     }
     http_multi(s, q, N, r);
-    no_server_errors(r, N);
+    assert_no_5xx(r, N);
     for (int i = 0; i < N; i++) {
         json_t *d = assert_ok(r[i], 200);
         int64_t after = jint(d, "balance");
@@ -314,7 +308,7 @@ static void test_double_spend(void **state)
         copy_str(q[i].body, sizeof q[i].body, fmt("{\"reservationId\":\"%s\"}", res[i]));
     }
     http_multi(s, q, N, r);
-    no_server_errors(r, N);
+    assert_no_5xx(r, N);
     int n_paid = 0;
     for (int i = 0; i < N; i++) {
         if (r[i].status == 200) {
@@ -352,7 +346,7 @@ static void test_issue_race(void **state)
         q[i].h.key = u.key;
     }
     http_multi(s, q, N, r);
-    no_server_errors(r, N);
+    assert_no_5xx(r, N);
     int n_created = 0;
     char token[SECRET_MAX] = "";
     for (int i = 0; i < N; i++) {
