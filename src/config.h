@@ -23,11 +23,15 @@ struct tk_config {
     int hold_seconds;     /* --hold-seconds */
     int max_holds_per_user; /* --max-holds-per-user */
     int threads;          /* --threads: HTTP worker threads (0 = number of CPUs, at least 2) */
-    int db_pool;          /* --db-pool: store connections (0 = threads + 2) */
+    int workers;          /* --workers: executor threads (requests that touch a backing service) */
+    int executor_queue_max; /* --executor-queue-max: requests waiting for a worker */
+    int request_timeout_ms; /* --request-timeout-ms: each request's deadline */
+    int db_pool;          /* --db-pool: store connections (0 = workers + 2) */
     int queue_max;        /* --queue-max: waiting-room capacity */
     int rate_limit;       /* --rate-limit: requests/s per client, 0 = off */
     int rate_burst;       /* --rate-burst */
     int max_connections;  /* --max-connections: open HTTP connections */
+    int max_connections_per_ip; /* --max-connections-per-ip */
     int lock_retries;     /* --lock-retries: bounded retries for optimistic writes and lock waits */
     int sweep_ms;         /* --sweep-ms: background sweep period */
     int reuse_port;       /* --reuse-port 1: SO_REUSEPORT, several instances on one port (shared stores only) */

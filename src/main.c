@@ -51,7 +51,7 @@ static int cmd_serve(const struct tk_config *cfg)
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n < 2 ? 2 : (int)n;
     }
-    int pool = cfg->db_pool ? cfg->db_pool : threads + 2;
+    int pool = cfg->db_pool ? cfg->db_pool : cfg->workers + 2;
     char err[256] = "";
     struct tk_strategy *strategy = NULL;
     char lock_prefix[64];
@@ -125,7 +125,7 @@ static int cmd_serve(const struct tk_config *cfg)
     struct seatcache seats_taken = {0};
     if (seatcache_init(&seats_taken) == TK_OK)
         app.seats_taken = &seats_taken;
-    struct tk_api api = {.app = &app, .render_http_metrics = metrics_render_http};
+    struct tk_api api = {.app = &app};
 
     /* Every connection is a descriptor: lift the soft limit to the hard one (1,024 by default would cap
      * --max-connections far below its default). */
@@ -150,6 +150,10 @@ static int cmd_serve(const struct tk_config *cfg)
         .port = cfg->port,
         .threads = threads,
         .max_connections = cfg->max_connections,
+        .max_connections_per_ip = cfg->max_connections_per_ip,
+        .workers = cfg->workers,
+        .queue_max = cfg->executor_queue_max,
+        .request_timeout_ms = cfg->request_timeout_ms,
         .rate_limit = cfg->rate_limit,
         .rate_burst = cfg->rate_burst,
         .reuse_port = cfg->reuse_port != 0,
@@ -159,15 +163,19 @@ static int cmd_serve(const struct tk_config *cfg)
     };
     int rc = sweeper_start(&app, cfg->sweep_ms, &sweeper);
     if (rc == TK_OK)
+        rc = api_probe_start(&api, API_PROBE_PERIOD_MS);
+    if (rc == TK_OK)
         rc = http_server_start(&hc, &api, &http);
     if (rc == TK_OK) {
-        fprintf(stderr, "ticketd: serving on http://%s:%d (store %s, waiting room %s, lock %s, %d threads)\n",
-                cfg->bind, cfg->port, st->ops->name, wr->ops->name, strategy->ops->name, threads);
+        fprintf(stderr, "ticketd: serving on http://%s:%d (store %s, waiting room %s, lock %s, %d event threads, "
+                "%d workers, %d store connections)\n",
+                cfg->bind, cfg->port, st->ops->name, wr->ops->name, strategy->ops->name, threads, cfg->workers, pool);
         int sig = 0;
         sigwait(&sigs, &sig);
         fprintf(stderr, "ticketd: signal %d, shutting down\n", sig);
     }
     http_server_stop(http);
+    api_probe_stop(&api);
     sweeper_stop(sweeper);
     seatcache_free(&seats_taken);
     waitroom_free(wr);

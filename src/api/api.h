@@ -19,6 +19,7 @@ enum api_auth {
     AUTH_NONE,   /* anyone */
     AUTH_BEARER, /* Authorization: Bearer <apiKey> */
     AUTH_QUEUE,  /* queue-token, ACTIVE */
+    AUTH_SELF,   /* the handler checks its own credential and then calls api_within_budget */
 };
 
 struct api_request {
@@ -30,6 +31,7 @@ struct api_request {
     const char *(*header)(void *ctx, const char *name);
     const char *(*query)(void *ctx, const char *name);
     void *ctx;
+    const char *client_addr; /* the peer's address, for budgets of unverified clients (may be NULL) */
     /* Set by authentication. */
     int64_t user_id;
     const char *queue_token;
@@ -44,14 +46,20 @@ struct api_response {
     const char *static_body;  /* instead of body, for constant documents */
     size_t static_len;
     const char *content_type; /* NULL = application/json */
+    const char *cache_control; /* NULL = none */
     char effect_ref[48];      /* what a successful write created ("payment:12"), kept with an idempotent reply */
 };
 
-struct tk_http_state;
+struct tk_http_server;
+struct api_probe;
 struct tk_api {
     struct tk_app *app;
-    /* Extra metrics the HTTP adapter contributes to GET /metrics (may be NULL). */
-    void (*render_http_metrics)(struct buf *b);
+    /* Set by the HTTP adapter (all may be NULL): its own metrics for GET /metrics, and the request budget of a
+     * client, asked by the router once it knows who the client is ("u:<userId>" or "a:<address>"). */
+    void (*render_http_metrics)(struct tk_api *api, struct buf *b);
+    bool (*allow)(struct tk_api *api, const char *client_key);
+    struct tk_http_server *http;
+    struct api_probe *probe; /* what /health and /metrics report about the backing services (ops.c) */
 };
 
 typedef int (*api_handler)(struct tk_api *api, struct api_request *req, struct api_response *resp);
@@ -62,6 +70,7 @@ struct api_route {
     enum api_auth auth;
     api_handler handler;
     bool idempotent; /* honours Idempotency-Key */
+    bool inline_ok;  /* needs no backing service: answered on the event thread, never rate-limited */
 };
 
 extern const struct api_route API_ROUTES[];
@@ -70,8 +79,12 @@ extern const int API_ROUTE_COUNT;
 extern const char *const API_ROUTE_NAMES[];
 #define API_ROUTE_UNMATCHED (API_ROUTE_COUNT)
 
-/* Finds the route for method+path: TK_ERR_NOT_FOUND (no such path) or TK_ERR_METHOD. */
+/* Finds the route for method+path (HEAD finds the GET route): TK_ERR_NOT_FOUND (no such path) or TK_ERR_METHOD. */
 int api_route_find(const char *method, const char *path, int *route) TK_MUST_CHECK;
+/* The request budget of a client (router.c): a verified user (user_id > 0) or else the request's address.
+ * TK_OK, or TK_ERR_RATE_LIMITED written into resp. Counted once per request, not per re-run. */
+int api_within_budget(struct tk_api *api, const struct api_request *req, int64_t user_id,
+                      struct api_response *resp) TK_MUST_CHECK;
 /* Authenticates and runs route `route`; resp always ends up a complete response. */
 void api_dispatch(struct tk_api *api, int route, struct api_request *req, struct api_response *resp);
 
@@ -121,5 +134,10 @@ int api_user_history(struct tk_api *api, struct api_request *req, struct api_res
 int api_health(struct tk_api *api, struct api_request *req, struct api_response *resp);
 int api_metrics(struct tk_api *api, struct api_request *req, struct api_response *resp);
 int api_openapi(struct tk_api *api, struct api_request *req, struct api_response *resp);
+
+/* ops.c: the probe behind /health and /metrics (see ops.c); a failed start needs no stop; stop(NULL probe) is a no-op. */
+#define API_PROBE_PERIOD_MS 250
+int api_probe_start(struct tk_api *api, int period_ms) TK_MUST_CHECK;
+void api_probe_stop(struct tk_api *api);
 
 #endif

@@ -1,5 +1,105 @@
-/* ops.c — GET /health, GET /metrics (Prometheus text), GET /openapi.json (compiled in). */
+/* ops.c — GET /health, GET /metrics (Prometheus text), GET /openapi.json (compiled in).
+ *
+ * These routes are answered on the HTTP event threads, so they never wait on a backing service: a probe thread
+ * (api_probe_start) pings the store and Redis and reads the waiting room's counters every period, and the
+ * routes report its last reading. Without a probe (tools, tests) they ask the services directly. */
 #include "api/api.h"
+
+#include <pthread.h>
+#include <time.h>
+
+struct api_probe {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t thread;
+    bool stop;
+    int period_ms;
+    struct tk_api *api;
+    /* the last reading, under mu */
+    int store_rc;
+    const char *redis; /* "off", "up", "down" */
+    bool ws_ok;
+    struct tk_waitroom_stats ws;
+};
+
+static const char *redis_state(struct tk_app *app)
+{
+    struct tk_waitroom *w = app->waitroom;
+    return !app->redis_configured ? "off" : (w->ops->ping && w->ops->ping(w) < 0) ? "down" : "up";
+}
+
+static void probe_once(struct api_probe *p)
+{
+    struct tk_app *app = p->api->app;
+    int store_rc = app->store->ops->ping(app->store);
+    const char *redis = redis_state(app);
+    struct tk_waitroom_stats ws;
+    bool ws_ok = app->waitroom->ops->stats(app->waitroom, &ws) == TK_OK;
+    pthread_mutex_lock(&p->mu);
+    p->store_rc = store_rc;
+    p->redis = redis;
+    if (ws_ok)
+        p->ws = ws;
+    p->ws_ok = p->ws_ok || ws_ok; /* keep the last good counters while Redis is down */
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void *probe_main(void *arg)
+{
+    struct api_probe *p = arg;
+    pthread_mutex_lock(&p->mu);
+    while (!p->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t ns = ts.tv_nsec + (int64_t)p->period_ms * 1000000;
+        ts.tv_sec += ns / 1000000000;
+        ts.tv_nsec = ns % 1000000000;
+        pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+        if (p->stop)
+            break;
+        pthread_mutex_unlock(&p->mu);
+        probe_once(p);
+        pthread_mutex_lock(&p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+int api_probe_start(struct tk_api *api, int period_ms)
+{
+    struct api_probe *p = calloc(1, sizeof *p);
+    if (!p)
+        return TK_ERR_NOMEM;
+    p->api = api;
+    p->period_ms = period_ms;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    probe_once(p); /* a first reading before the first request */
+    if (pthread_create(&p->thread, NULL, probe_main, p) != 0) {
+        pthread_cond_destroy(&p->cv);
+        pthread_mutex_destroy(&p->mu);
+        free(p);
+        return TK_ERR_NOMEM;
+    }
+    api->probe = p;
+    return TK_OK;
+}
+
+void api_probe_stop(struct tk_api *api)
+{
+    struct api_probe *p = api->probe;
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->thread, NULL);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    api->probe = NULL;
+    free(p);
+}
 
 extern const char openapi_doc[];
 extern const size_t openapi_doc_len;
@@ -8,11 +108,20 @@ int api_health(struct tk_api *api, struct api_request *req, struct api_response 
 {
     (void)req;
     struct tk_store *st = api->app->store;
-    int rc = st->ops->ping(st);
+    struct api_probe *p = api->probe;
+    int rc;
+    const char *redis;
+    if (p) {
+        pthread_mutex_lock(&p->mu);
+        rc = p->store_rc;
+        redis = p->redis;
+        pthread_mutex_unlock(&p->mu);
+    } else {
+        rc = st->ops->ping(st);
+        redis = redis_state(api->app);
+    }
     if (rc < 0)
         return api_fail(resp, TK_ERR_UNAVAILABLE, "the store is unavailable");
-    struct tk_waitroom *w = api->app->waitroom;
-    const char *redis = !api->app->redis_configured ? "off" : (w->ops->ping && w->ops->ping(w) < 0) ? "down" : "up";
     api_ok_open(resp, 200);
     buf_printf(&resp->body, "{\"status\":\"ok\",\"store\":\"%s\",\"redis\":\"%s\"}", st->ops->name, redis);
     api_ok_close(resp);
@@ -32,7 +141,7 @@ int api_metrics(struct tk_api *api, struct api_request *req, struct api_response
     resp->status = 200;
     resp->content_type = "text/plain; version=0.0.4";
     if (api->render_http_metrics)
-        api->render_http_metrics(b);
+        api->render_http_metrics(api, b);
 
     struct tk_strategy_stats ls;
     strategy_stats(app->strategy, &ls);
@@ -51,7 +160,16 @@ int api_metrics(struct tk_api *api, struct api_request *req, struct api_response
                    LOCKS[i].name, LOCKS[i].name, app->strategy->ops->name, (unsigned long long)LOCKS[i].value);
 
     struct tk_waitroom_stats ws;
-    if (app->waitroom->ops->stats(app->waitroom, &ws) == TK_OK) {
+    bool ws_ok;
+    if (api->probe) {
+        pthread_mutex_lock(&api->probe->mu);
+        ws = api->probe->ws;
+        ws_ok = api->probe->ws_ok;
+        pthread_mutex_unlock(&api->probe->mu);
+    } else {
+        ws_ok = app->waitroom->ops->stats(app->waitroom, &ws) == TK_OK;
+    }
+    if (ws_ok) {
         gauge(b, "ticketd_queue_waiting", "Tokens waiting in line.", "gauge", ws.waiting);
         gauge(b, "ticketd_queue_active", "ACTIVE tokens.", "gauge", ws.active);
         gauge(b, "ticketd_queue_issued_total", "Tokens issued.", "counter", (long long)ws.issued_total);

@@ -33,11 +33,11 @@ int api_queue_issue(struct tk_api *api, struct api_request *req, struct api_resp
 int api_queue_status(struct tk_api *api, struct api_request *req, struct api_response *resp)
 {
     const char *token = req->header(req->ctx, "queue-token");
-    if (!waitroom_token_well_formed(token))
-        return api_fail(resp, TK_ERR_UNAUTHORIZED, "missing or unknown queue-token");
     struct tk_waitroom *w = api->app->waitroom;
     struct tk_ticket t;
-    int rc = w->ops->status(w, token, app_now_ms(api->app), &t);
+    int rc = waitroom_token_well_formed(token) ? w->ops->status(w, token, app_now_ms(api->app), &t) : TK_ERR_NOT_FOUND;
+    /* the token is the client's identity; an unknown one counts against the address */
+    TK_TRY(api_within_budget(api, req, rc == TK_OK ? t.user_id : 0, resp));
     if (rc == TK_ERR_NOT_FOUND)
         return api_fail(resp, TK_ERR_UNAUTHORIZED, "missing or unknown queue-token");
     TK_TRY(rc);

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <stdlib.h>
 #include <time.h>
+#include "util/exec.h"
 #include "util/rand.h"
 
 #define IDEM_WAIT_MS 10000
@@ -29,21 +30,21 @@
 #define IDEM_LEASE_MS 30000 /* longer than any request can run: pool waits and statement timeouts are 5 s */
 
 const struct api_route API_ROUTES[] = {
-    {"POST", "/users", AUTH_NONE, api_users_create, false},
-    {"POST", "/user/charge", AUTH_BEARER, api_user_charge, true},
-    {"GET", "/user/check", AUTH_BEARER, api_user_check, false},
-    {"POST", "/transfers", AUTH_BEARER, api_transfers, true},
-    {"GET", "/user/history", AUTH_BEARER, api_user_history, false},
-    {"POST", "/queue/issue", AUTH_BEARER, api_queue_issue, false},
-    {"GET", "/queue/status", AUTH_NONE, api_queue_status, false}, /* checks its token itself: any state answers */
-    {"GET", "/concerts", AUTH_QUEUE, api_concerts, false},
-    {"GET", "/concert/available-dates", AUTH_QUEUE, api_available_dates, false},
-    {"GET", "/concert/available-seats", AUTH_QUEUE, api_available_seats, false},
-    {"POST", "/reservation", AUTH_QUEUE, api_reservation, true},
-    {"POST", "/payment", AUTH_QUEUE, api_payment, true},
-    {"GET", "/health", AUTH_NONE, api_health, false},
-    {"GET", "/metrics", AUTH_NONE, api_metrics, false},
-    {"GET", "/openapi.json", AUTH_NONE, api_openapi, false},
+    {"POST", "/users", AUTH_NONE, api_users_create, false, false},
+    {"POST", "/user/charge", AUTH_BEARER, api_user_charge, true, false},
+    {"GET", "/user/check", AUTH_BEARER, api_user_check, false, false},
+    {"POST", "/transfers", AUTH_BEARER, api_transfers, true, false},
+    {"GET", "/user/history", AUTH_BEARER, api_user_history, false, false},
+    {"POST", "/queue/issue", AUTH_BEARER, api_queue_issue, false, false},
+    {"GET", "/queue/status", AUTH_SELF, api_queue_status, false, false}, /* checks its token itself: any state answers */
+    {"GET", "/concerts", AUTH_QUEUE, api_concerts, false, false},
+    {"GET", "/concert/available-dates", AUTH_QUEUE, api_available_dates, false, false},
+    {"GET", "/concert/available-seats", AUTH_QUEUE, api_available_seats, false, false},
+    {"POST", "/reservation", AUTH_QUEUE, api_reservation, true, false},
+    {"POST", "/payment", AUTH_QUEUE, api_payment, true, false},
+    {"GET", "/health", AUTH_NONE, api_health, false, true},
+    {"GET", "/metrics", AUTH_NONE, api_metrics, false, true},
+    {"GET", "/openapi.json", AUTH_NONE, api_openapi, false, true},
 };
 const int API_ROUTE_COUNT = (int)(sizeof API_ROUTES / sizeof API_ROUTES[0]);
 
@@ -56,6 +57,8 @@ const char *const API_ROUTE_NAMES[] = {
 
 int api_route_find(const char *method, const char *path, int *route)
 {
+    if (strcmp(method, "HEAD") == 0) /* the GET route; libmicrohttpd sends its headers without the body */
+        method = "GET";
     bool path_known = false;
     for (int i = 0; i < API_ROUTE_COUNT; i++) {
         if (strcmp(API_ROUTES[i].path, path) != 0)
@@ -75,6 +78,7 @@ static int authenticate(struct tk_api *api, const struct api_route *r, struct ap
     struct tk_app *app = api->app;
     switch (r->auth) {
     case AUTH_NONE:
+    case AUTH_SELF:
         return TK_OK;
     case AUTH_BEARER: {
         int rc = account_authenticate(app, req->header(req->ctx, "Authorization"), &req->user_id);
@@ -91,6 +95,24 @@ static int authenticate(struct tk_api *api, const struct api_route *r, struct ap
     }
     }
     return api_fail(resp, TK_ERR_INTERNAL, NULL);
+}
+
+/* The request budget of the client, once known: a verified user ("u:<id>") or, for a request that proves no
+ * identity (none needed, or a missing or made-up credential), its address — so a forged key never earns a
+ * fresh budget. TK_OK or the 429 written into resp. */
+int api_within_budget(struct tk_api *api, const struct api_request *req, int64_t user_id,
+                      struct api_response *resp)
+{
+    if (!api->allow || exec_attempt() > 0) /* a re-scheduled request was counted on its first run */
+        return TK_OK;
+    char key[80];
+    if (user_id > 0)
+        snprintf(key, sizeof key, "u:%lld", (long long)user_id);
+    else
+        snprintf(key, sizeof key, "a:%s", req->client_addr ? req->client_addr : "?");
+    if (api->allow(api, key))
+        return TK_OK;
+    return api_fail(resp, TK_ERR_RATE_LIMITED, "too many requests from this client; retry in a second");
 }
 
 static void run_handler(struct tk_api *api, const struct api_route *r, struct api_request *req,
@@ -169,7 +191,8 @@ static void dispatch_idempotent(struct tk_api *api, const struct api_route *r, c
         return;
     }
     int64_t user_id = 0;
-    if (identify(api, r, req, resp, &user_id) < 0)
+    int irc = identify(api, r, req, resp, &user_id);
+    if (api_within_budget(api, req, irc < 0 ? 0 : user_id, resp) < 0 || irc < 0)
         return;
     char hash[65];
     idem_request_hash(req->method, req->path, req->body, req->body_len, hash);
@@ -218,8 +241,12 @@ static void dispatch_idempotent(struct tk_api *api, const struct api_route *r, c
             (void)api_fail(resp, TK_ERR_UNAVAILABLE, "a request with this Idempotency-Key is still running; retry");
             return;
         }
-        struct timespec pause = {.tv_sec = 0, .tv_nsec = IDEM_POLL_US * 1000L};
-        nanosleep(&pause, NULL);
+        /* on an executor worker: run again in IDEM_POLL_US (the request's deadline bounds the wait); elsewhere sleep */
+        rc = exec_defer_us(IDEM_POLL_US);
+        if (rc < 0) {
+            (void)api_fail(resp, rc, NULL);
+            return;
+        }
     }
 
     struct tk_idem_ref ref = {.user_id = user_id, .key = key, .claim = claim};
@@ -250,7 +277,12 @@ void api_dispatch(struct tk_api *api, int route, struct api_request *req, struct
         dispatch_idempotent(api, r, key, req, resp);
         return;
     }
-    if (authenticate(api, r, req, resp) < 0)
+    if (r->inline_ok) { /* answered on the event thread: no credential, no budget, no backing service */
+        run_handler(api, r, req, resp);
+        return;
+    }
+    int arc = authenticate(api, r, req, resp);
+    if (r->auth != AUTH_SELF && (api_within_budget(api, req, arc < 0 ? 0 : req->user_id, resp) < 0 || arc < 0))
         return;
     run_handler(api, r, req, resp);
 }

@@ -1,11 +1,19 @@
-/* server.c — libmicrohttpd adapter.
+/* server.c — libmicrohttpd adapter: the event threads parse, route and move bytes; everything that waits on
+ * the store, Redis or a lock runs on the bounded executor (util/exec.h) while its connection is suspended.
  *
- * One struct req_ctx per request, freed by the completion callback. The handler returns MHD_YES on its
- * first call and queues the response only after the body phase: queueing on the first call makes
- * libmicrohttpd 0.9.75 close every connection (shared/LIMITS.md: 5× fewer requests/s).
- * Bodies over API_BODY_MAX are read and dropped (up to DISCARD_MAX, then the connection is cut) and
- * answered 413, so no handler ever sees them. Each client (API key, else queue token, else address)
- * has a request budget (util/ratelimit.h); /health and /metrics are exempt so monitoring never fails.
+ * One struct req_ctx per request, freed by the completion callback. Its life:
+ *   NEW     first call: a Content-Length over API_BODY_MAX is answered 413 at once (nothing is read);
+ *   BODY    body chunks are appended (a chunked body that grows past API_BODY_MAX is read and dropped up
+ *           to DISCARD_MAX, then answered 413; past DISCARD_MAX the connection is cut);
+ *   then    the route is found; an inline route (API_ROUTES[].inline_ok: /health, /metrics, /openapi.json,
+ *           404/405/413 refusals) is answered on the event thread, anything else is SUSPENDED and handed to
+ *           the executor; a full queue answers 503 with Retry-After at once;
+ *   READY   a worker (or the deadline) filled the response and resumed the connection; libmicrohttpd calls
+ *           the handler again and the response is queued.
+ * The handler returns MHD_YES on its first call and queues the response only after the body phase (except the
+ * immediate 413): queueing on the first call makes libmicrohttpd 0.9.75 close every connection
+ * (shared/LIMITS.md). Each request has a deadline (--request-timeout-ms) from its arrival: a job that cannot
+ * run (again) before it is answered 503 and changed nothing; a write that committed answers its real result.
  */
 #include "http/server.h"
 
@@ -15,25 +23,40 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
+#include <unistd.h>
 #include "util/clock.h"
+#include "util/exec.h"
 #include "util/metrics.h"
 
-#define DISCARD_MAX (1024 * 1024)
+#define DISCARD_MAX (16 * 1024 * 1024)
 #define SLOW_REQUEST_US 2000000 /* requests slower than this are logged */
 #define CONNECTION_TIMEOUT_S 120 /* idle keep-alive connections: long enough that a client never races a close it did not cause */
+#define CONNECTION_MEMORY 65536  /* per-connection buffer for the request line and headers */
 
 struct tk_http_server {
     struct MHD_Daemon *daemon;
     struct tk_api *api;
     struct ratelimit limiter;
+    struct exec *exec;
+    int64_t request_timeout_ns;
 };
 
+enum rc_phase { PHASE_BODY, PHASE_SUSPENDED, PHASE_READY };
+
 struct req_ctx {
+    struct exec_job job; /* first: a job is its request */
+    struct tk_http_server *s;
+    struct MHD_Connection *conn;
+    enum rc_phase phase;
     int64_t start_ns;
     char *body;
     size_t len, cap;
     size_t seen;
     bool too_large;
+    int route;
+    struct api_request req;
+    struct api_response resp;
+    char addr[INET6_ADDRSTRLEN + 2];
 };
 
 static const char *header_of(void *ctx, const char *name)
@@ -71,15 +94,8 @@ static bool append_body(struct req_ctx *rc, const char *data, size_t n)
     return true;
 }
 
-static void client_key(struct MHD_Connection *conn, char *out, size_t outlen)
+static void client_addr(struct MHD_Connection *conn, char *out, size_t outlen)
 {
-    const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-    if (!v)
-        v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "queue-token");
-    if (v) {
-        snprintf(out, outlen, "k:%s", v);
-        return;
-    }
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     char addr[INET6_ADDRSTRLEN] = "?";
     if (ci && ci->client_addr) {
@@ -88,7 +104,14 @@ static void client_key(struct MHD_Connection *conn, char *out, size_t outlen)
         else if (ci->client_addr->sa_family == AF_INET6)
             inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ci->client_addr)->sin6_addr, addr, sizeof addr);
     }
-    snprintf(out, outlen, "a:%s", addr);
+    snprintf(out, outlen, "%s", addr);
+}
+
+/* The API's rate-limit hook: the router names the client (a verified user, else an address). */
+static bool allow_request(struct tk_api *api, const char *client_key)
+{
+    struct tk_http_server *s = api->http;
+    return ratelimit_allow(&s->limiter, client_key, app_now_ms(api->app));
 }
 
 static enum MHD_Result send_response(struct MHD_Connection *conn, struct api_response *resp)
@@ -112,12 +135,65 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct api_res
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                             resp->content_type ? resp->content_type : "application/json");
-    if (resp->status == 429)
-        MHD_add_response_header(r, "Retry-After", "1");
+    if (resp->cache_control)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, resp->cache_control);
+    if (resp->status == 429 || resp->status == 503)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (resp->status == 413)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ok = MHD_queue_response(conn, (unsigned)resp->status, r);
     MHD_destroy_response(r);
     return ok;
 }
+
+/* Sends rc->resp, logs it if it was slow or a 5xx, and counts it. */
+static enum MHD_Result finish(struct req_ctx *rc, const char *method, const char *url)
+{
+    struct api_response *resp = &rc->resp;
+    int status = resp->status;
+    int64_t took_us = (clock_mono_ns() - rc->start_ns) / 1000;
+    if (status >= 500)
+        fprintf(stderr, "ticketd: %s %s -> %d %s\n", method, url, status, tk_err_code(resp->err));
+    if (took_us > SLOW_REQUEST_US) /* from arrival to response: says where a stall was, if one ever is */
+        fprintf(stderr, "ticketd: slow request: %s %s -> %d after %lld ms\n", method, url, status,
+                (long long)(took_us / 1000));
+    enum MHD_Result ok = send_response(rc->conn, resp);
+    metrics_observe(rc->route, status, took_us);
+    return ok;
+}
+
+/* ---- the executor side ---- */
+
+static void resume(struct req_ctx *rc)
+{
+    rc->phase = PHASE_READY;
+    MHD_resume_connection(rc->conn); /* the event thread calls on_request again and sends rc->resp */
+}
+
+static enum exec_verdict run_job(struct exec_job *job)
+{
+    struct req_ctx *rc = (struct req_ctx *)job;
+    api_dispatch(rc->s->api, rc->route, &rc->req, &rc->resp);
+    if (rc->resp.err == TK_ERR_BUSY) { /* it asked to wait: nothing was done, run it again later */
+        buf_free(&rc->resp.body);
+        rc->resp = (struct api_response){0};
+        return EXEC_AGAIN;
+    }
+    resume(rc);
+    return EXEC_DONE;
+}
+
+static void expire_job(struct exec_job *job)
+{
+    struct req_ctx *rc = (struct req_ctx *)job;
+    buf_free(&rc->resp.body);
+    rc->resp = (struct api_response){0};
+    (void)api_fail(&rc->resp, TK_ERR_UNAVAILABLE,
+                   "the request did not finish within its deadline (--request-timeout-ms); nothing was changed");
+    resume(rc);
+}
+
+/* ---- the event-thread side ---- */
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
@@ -130,55 +206,66 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rc = calloc(1, sizeof *rc);
         if (!rc)
             return MHD_NO;
+        rc->s = s;
+        rc->conn = conn;
         rc->start_ns = clock_mono_ns();
+        rc->route = API_ROUTE_UNMATCHED;
         *con_cls = rc;
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > API_BODY_MAX) { /* refuse before reading a byte of it */
+            rc->too_large = true;
+            (void)api_fail(&rc->resp, TK_ERR_PAYLOAD_TOO_LARGE, "request body is over 65536 bytes; nothing was read");
+            rc->phase = PHASE_READY;
+            return finish(rc, method, url);
+        }
         return MHD_YES;
     }
+    if (rc->phase == PHASE_READY)
+        return finish(rc, method, url);
+    if (rc->phase == PHASE_SUSPENDED) /* not expected: libmicrohttpd does not call a suspended connection */
+        return MHD_YES;
     if (*upload_data_size) {
         bool go_on = append_body(rc, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return go_on ? MHD_YES : MHD_NO;
     }
 
-    struct api_response resp = {0};
-    int route = API_ROUTE_UNMATCHED;
-    struct tk_app *app = s->api->app;
-    int frc = api_route_find(method, url, &route);
+    struct api_response *resp = &rc->resp;
+    int frc = api_route_find(method, url, &rc->route);
     if (rc->too_large) {
-        (void)api_fail(&resp, TK_ERR_PAYLOAD_TOO_LARGE, "request body is over 65536 bytes; nothing was read");
+        (void)api_fail(resp, TK_ERR_PAYLOAD_TOO_LARGE, "request body is over 65536 bytes; nothing was read");
     } else if (frc < 0) {
-        route = API_ROUTE_UNMATCHED;
-        (void)api_fail(&resp, frc, frc == TK_ERR_METHOD ? "method not allowed on this path" : "no such path");
+        rc->route = API_ROUTE_UNMATCHED;
+        (void)api_fail(resp, frc, frc == TK_ERR_METHOD ? "method not allowed on this path" : "no such path");
     } else {
-        const char *path = API_ROUTES[route].path;
-        bool exempt = strcmp(path, "/health") == 0 || strcmp(path, "/metrics") == 0;
-        char key[160];
-        client_key(conn, key, sizeof key);
-        if (!exempt && !ratelimit_allow(&s->limiter, key, app_now_ms(app))) {
-            (void)api_fail(&resp, TK_ERR_RATE_LIMITED, "too many requests from this client; retry in a second");
+        client_addr(conn, rc->addr, sizeof rc->addr);
+        rc->req = (struct api_request){
+            .method = method,
+            .path = url,
+            .body = rc->body,
+            .body_len = rc->len,
+            .header = header_of,
+            .query = query_of,
+            .ctx = conn,
+            .client_addr = rc->addr,
+        };
+        if (API_ROUTES[rc->route].inline_ok) { /* needs no backing service: answer here */
+            api_dispatch(s->api, rc->route, &rc->req, resp);
         } else {
-            struct api_request req = {
-                .method = method,
-                .path = url,
-                .body = rc->body,
-                .body_len = rc->len,
-                .header = header_of,
-                .query = query_of,
-                .ctx = conn,
-            };
-            api_dispatch(s->api, route, &req, &resp);
+            rc->phase = PHASE_SUSPENDED;
+            rc->job = (struct exec_job){.run = run_job, .expire = expire_job,
+                                        .deadline_ns = rc->start_ns + s->request_timeout_ns};
+            MHD_suspend_connection(conn);
+            if (exec_submit(s->exec, &rc->job) == TK_OK)
+                return MHD_YES;
+            (void)api_fail(resp, TK_ERR_UNAVAILABLE, "the server is at capacity (executor queue full); retry");
+            rc->phase = PHASE_READY;
+            MHD_resume_connection(conn); /* called again at once: finish() sends the 503 */
+            return MHD_YES;
         }
     }
-    int status = resp.status;
-    int64_t took_us = (clock_mono_ns() - rc->start_ns) / 1000;
-    if (status >= 500)
-        fprintf(stderr, "ticketd: %s %s -> %d %s\n", method, url, status, tk_err_code(resp.err));
-    if (took_us > SLOW_REQUEST_US) /* from arrival to response: says where a stall was, if one ever is */
-        fprintf(stderr, "ticketd: slow request: %s %s -> %d after %lld ms\n", method, url, status,
-                (long long)(took_us / 1000));
-    enum MHD_Result ok = send_response(conn, &resp);
-    metrics_observe(route, status, took_us);
-    return ok;
+    rc->phase = PHASE_READY;
+    return finish(rc, method, url);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
@@ -187,7 +274,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)conn;
     struct req_ctx *rc = *con_cls;
     /* A request that ended without its response going out: say why (at most a few lines a second). */
-    if (rc && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && toe != MHD_REQUEST_TERMINATED_CLIENT_ABORT) {
+    if (rc && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && toe != MHD_REQUEST_TERMINATED_CLIENT_ABORT &&
+        !rc->too_large) {
         static int64_t last_s;
         static int burst;
         int64_t now_s = clock_mono_ms() / 1000;
@@ -205,10 +293,25 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                     (long long)((clock_mono_ns() - rc->start_ns) / 1000000));
     }
     if (rc) {
+        TK_ASSERT(rc->phase != PHASE_SUSPENDED);
+        buf_free(&rc->resp.body);
         free(rc->body);
         free(rc);
         *con_cls = NULL;
     }
+}
+
+static void render_metrics(struct tk_api *api, struct buf *b)
+{
+    metrics_render_http(b);
+    exec_render_metrics(api->http->exec, b);
+}
+
+static void server_free(struct tk_http_server *s)
+{
+    exec_free(s->exec);
+    ratelimit_free(&s->limiter);
+    free(s);
 }
 
 int http_server_start(const struct http_server_config *cfg, struct tk_api *api, struct tk_http_server **out)
@@ -217,6 +320,7 @@ int http_server_start(const struct http_server_config *cfg, struct tk_api *api, 
     if (!s)
         return TK_ERR_NOMEM;
     s->api = api;
+    s->request_timeout_ns = (int64_t)cfg->request_timeout_ms * 1000000;
     if (ratelimit_init(&s->limiter, cfg->rate_limit, cfg->rate_burst) < 0) {
         free(s);
         return TK_ERR_NOMEM;
@@ -229,25 +333,35 @@ int http_server_start(const struct http_server_config *cfg, struct tk_api *api, 
         free(s);
         return TK_ERR_INVALID;
     }
+    struct exec_config ec = {.name = "executor", .workers = cfg->workers, .queue_max = cfg->queue_max};
+    int erc = exec_new(&ec, &s->exec);
+    if (erc < 0) {
+        fprintf(stderr, "ticketd: cannot start the executor (%d workers, queue %d)\n", cfg->workers, cfg->queue_max);
+        ratelimit_free(&s->limiter);
+        free(s);
+        return erc;
+    }
+    api->http = s;
+    api->allow = allow_request;
+    api->render_http_metrics = render_metrics;
     metrics_init(API_ROUTE_COUNT + 1, API_ROUTE_NAMES);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port)};
     if (inet_pton(AF_INET, cfg->bind, &addr.sin_addr) != 1) {
         fprintf(stderr, "ticketd: --bind must be an IPv4 address, got '%s'\n", cfg->bind);
-        ratelimit_free(&s->limiter);
-        free(s);
+        server_free(s);
         return TK_ERR_INVALID;
     }
-    s->daemon = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, (uint16_t)cfg->port, NULL, NULL,
-                                 on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                                 MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT,
-                                 (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-                                 (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                                 MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096U, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-                                 (unsigned)(cfg->reuse_port ? 1 : 0), MHD_OPTION_END);
+    s->daemon = MHD_start_daemon(
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, (uint16_t)cfg->port, NULL,
+        NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096U,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)(cfg->reuse_port ? 1 : 0), MHD_OPTION_END);
     if (!s->daemon) {
         fprintf(stderr, "ticketd: cannot listen on %s:%d\n", cfg->bind, cfg->port);
-        ratelimit_free(&s->limiter);
-        free(s);
+        server_free(s);
         return TK_ERR_UNAVAILABLE;
     }
     *out = s;
@@ -258,7 +372,13 @@ void http_server_stop(struct tk_http_server *s)
 {
     if (!s)
         return;
+    /* Stop accepting, then let the executor finish (or expire) every job: each one resumes its connection, so
+     * none is left suspended when libmicrohttpd stops (it may not stop with suspended connections). Requests
+     * that arrive meanwhile are refused by the stopping executor and answered at once. */
+    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+    exec_stop(s->exec);
     MHD_stop_daemon(s->daemon);
-    ratelimit_free(&s->limiter);
-    free(s);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd); /* quiesce hands the listening socket to the caller */
+    server_free(s);
 }

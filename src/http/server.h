@@ -1,4 +1,4 @@
-/* server.h — the HTTP adapter: libmicrohttpd with an epoll thread pool in front of api/. */
+/* server.h — the HTTP adapter: libmicrohttpd's epoll event threads in front of a bounded executor and api/. */
 #ifndef TK_HTTP_SERVER_H
 #define TK_HTTP_SERVER_H
 
@@ -10,6 +10,10 @@ struct http_server_config {
     int port;
     int threads;
     int max_connections;
+    int max_connections_per_ip;
+    int workers;            /* executor threads */
+    int queue_max;          /* executor queue: requests waiting for a worker, at most */
+    int request_timeout_ms; /* each request's deadline from its arrival */
     int rate_limit;      /* per client per second, 0 = off */
     int rate_burst;
     bool reuse_port;     /* SO_REUSEPORT: several processes accept on one port */

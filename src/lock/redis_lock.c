@@ -103,13 +103,6 @@ static int redis_unlock(struct tk_strategy *s, struct tk_lock_handle *h)
     return rc;
 }
 
-/* redis-spin: no pause at all between attempts. */
-static void spin_wait(struct tk_strategy *s, const char *key, int attempt)
-{
-    (void)s;
-    (void)key;
-    (void)attempt;
-}
 
 /* redis-pubsub: block on the release channel, briefly. A dedicated connection per wait (hiredis contexts in
  * subscribe mode cannot run other commands). */
@@ -175,7 +168,7 @@ const struct tk_strategy_ops STRATEGY_REDIS_LOCK = {
     .try_lock = redis_try_lock, .unlock = redis_unlock, .free = redis_free_impl};
 const struct tk_strategy_ops STRATEGY_REDIS_SPIN = {
     .name = "redis-spin", .mode = TK_WRITE_UNSAFE, .serve_ok = true,
-    .try_lock = redis_try_lock, .unlock = redis_unlock, .wait = spin_wait, .free = redis_free_impl};
+    .try_lock = redis_try_lock, .unlock = redis_unlock, .wait = STRATEGY_WAIT_SPIN, .free = redis_free_impl};
 const struct tk_strategy_ops STRATEGY_REDIS_PUBSUB = {
     .name = "redis-pubsub", .mode = TK_WRITE_UNSAFE, .serve_ok = true,
     .try_lock = redis_try_lock, .unlock = redis_unlock, .wait = pubsub_wait, .free = redis_free_impl};

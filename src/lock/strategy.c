@@ -4,6 +4,7 @@
 #include <string.h>
 #include <stdio.h>
 #include <time.h>
+#include "util/exec.h"
 #include "util/rand.h"
 
 extern const struct tk_strategy_ops STRATEGY_ATOMIC, STRATEGY_PESSIMISTIC, STRATEGY_OPTIMISTIC, STRATEGY_MUTEX,
@@ -76,6 +77,13 @@ void strategy_free(struct tk_strategy *s)
     free(s);
 }
 
+void strategy_wait_spin(struct tk_strategy *s, const char *key, int attempt)
+{
+    (void)s;
+    (void)key;
+    (void)attempt;
+}
+
 int64_t strategy_backoff_us(int attempt, int base_us, int cap_us, uint64_t (*rnd)(uint64_t))
 {
     TK_ASSERT(attempt >= 1 && base_us > 0 && cap_us >= base_us);
@@ -87,32 +95,34 @@ int64_t strategy_backoff_us(int attempt, int base_us, int cap_us, uint64_t (*rnd
     return (int64_t)rnd((uint64_t)ceiling + 1);
 }
 
-static void sleep_us(int64_t us)
-{
-    if (us <= 0)
-        return;
-    struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
-
 #define STAT_ADD(s, field, n) __atomic_add_fetch(&(s)->stats.field, (n), __ATOMIC_RELAXED)
 
-static int take_lock(struct tk_strategy *s, const char *key, struct tk_lock_handle *h)
+static int64_t backoff(const struct tk_strategy *s, int attempt)
 {
-    for (int attempt = 0;; attempt++) {
+    return strategy_backoff_us(attempt, s->backoff_base_us, s->backoff_cap_us, rand_below);
+}
+
+/* Takes the lock on key. *attempt counts tries across the whole run, and across re-schedules: on an executor
+ * worker a wait is not slept but handed back (TK_ERR_BUSY: the request runs again after the backoff, holding
+ * nothing, and exec_attempt() carries the count on). */
+static int take_lock(struct tk_strategy *s, const char *key, struct tk_lock_handle *h, int *attempt)
+{
+    for (;;) {
         int rc = s->ops->try_lock(s, key, h);
         if (rc == TK_OK) {
             STAT_ADD(s, acquisitions, 1);
             return TK_OK;
         }
-        if (rc != TK_ERR_CONFLICT || attempt >= s->lock_tries_max)
+        if (rc != TK_ERR_CONFLICT || *attempt >= s->lock_tries_max)
             return rc;
+        ++*attempt;
         STAT_ADD(s, retries, 1);
+        if (exec_worker_index() >= 0) /* never wait on a worker others need */
+            return exec_defer_us(s->ops->wait == STRATEGY_WAIT_SPIN ? 0 : backoff(s, *attempt));
         if (s->ops->wait)
-            s->ops->wait(s, key, attempt + 1);
+            s->ops->wait(s, key, *attempt);
         else
-            sleep_us(strategy_backoff_us(attempt + 1, s->backoff_base_us, s->backoff_cap_us, rand_below));
+            TK_TRY(exec_defer_us(backoff(s, *attempt)));
     }
 }
 
@@ -143,18 +153,20 @@ int strategy_run_keys(struct tk_strategy *s, const char *const *keys_in, int nke
     memcpy(keys, keys_in, sizeof keys[0] * (size_t)nkeys);
     qsort(keys, (size_t)nkeys, sizeof keys[0], cmp_keys);
     STAT_ADD(s, runs, 1);
-    for (int attempt = 0;; attempt++) {
+    int attempt = exec_attempt(); /* a re-scheduled request goes on counting where it stopped */
+    for (;;) {
         struct tk_lock_handle h[STRATEGY_KEYS_MAX] = {0};
         int rc = TK_OK, held = 0;
         if (s->ops->try_lock) {
             for (; held < nkeys; held++) {
-                rc = take_lock(s, keys[held], &h[held]);
+                rc = take_lock(s, keys[held], &h[held], &attempt);
                 if (rc < 0)
                     break;
             }
             if (rc < 0) {
                 (void)unlock_all(s, h, held);
-                STAT_ADD(s, lock_failures, 1);
+                if (rc != TK_ERR_BUSY)
+                    STAT_ADD(s, lock_failures, 1);
                 return rc;
             }
         }
@@ -171,8 +183,9 @@ int strategy_run_keys(struct tk_strategy *s, const char *const *keys_in, int nke
             STAT_ADD(s, lock_failures, 1);
             return TK_ERR_CONFLICT;
         }
+        attempt++;
         STAT_ADD(s, retries, 1);
-        sleep_us(strategy_backoff_us(attempt + 1, s->backoff_base_us, s->backoff_cap_us, rand_below));
+        TK_TRY(exec_defer_us(backoff(s, attempt))); /* on a worker: TK_ERR_BUSY, run again later */
     }
 }
 

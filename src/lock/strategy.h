@@ -45,7 +45,8 @@ struct tk_strategy_ops {
      * NULL when the strategy has no external lock. */
     int (*try_lock)(struct tk_strategy *s, const char *key, struct tk_lock_handle *h);
     int (*unlock)(struct tk_strategy *s, struct tk_lock_handle *h);
-    /* How a waiter waits before trying the lock again (NULL: capped exponential backoff, full jitter). */
+    /* How a waiter waits before trying the lock again off an executor (NULL: capped exponential backoff, full
+     * jitter; STRATEGY_WAIT_SPIN: not at all). On an executor worker the request is re-scheduled instead. */
     void (*wait)(struct tk_strategy *s, const char *key, int attempt);
     void (*free)(struct tk_strategy *s);
 };
@@ -93,6 +94,9 @@ int strategy_run_keys(struct tk_strategy *s, const char *const *keys, int nkeys,
 int64_t strategy_backoff_us(int attempt, int base_us, int cap_us, uint64_t (*rand_below)(uint64_t));
 /* A consistent copy of the counters. */
 void strategy_stats(const struct tk_strategy *s, struct tk_strategy_stats *out);
+/* The spin strategy's wait: no pause (also on an executor: re-scheduled at once). */
+void strategy_wait_spin(struct tk_strategy *s, const char *key, int attempt);
+#define STRATEGY_WAIT_SPIN strategy_wait_spin
 /* The names strategy_open accepts, NULL-terminated. */
 extern const char *const STRATEGY_NAMES[];
 /* Does the strategy need Redis? */

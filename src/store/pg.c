@@ -23,10 +23,17 @@
 #include <errno.h>
 #include <time.h>
 #include "core/money.h"
+#include "util/exec.h"
 #include "store/pg_schema.h"
 
 #define POOL_WAIT_MS 5000
 #define STATEMENT_TIMEOUT_MS 5000
+/* A row or advisory lock is waited for at most this long (lock_timeout), then the request is handed back to
+ * the executor and run again after a backoff, so a lock held for long elsewhere (a LOCK TABLE, a slow
+ * transaction) pins neither a worker nor a connection. Migrations and seeding wait without a limit. */
+#define LOCK_WAIT_MS 200
+#define WORKER_RETRY_BASE_US 1000
+#define WORKER_RETRY_CAP_US 50000
 #define MIGRATION_LOCK_ID 727001
 #define PG_PARAMS_MAX 16
 
@@ -167,8 +174,9 @@ static int64_t col_i64(const PGresult *r, int row, int col) { return strtoll(PQg
 
 static PGconn *connect_db(const char *url)
 {
-    char opts[96];
-    snprintf(opts, sizeof opts, "-c statement_timeout=%d -c client_min_messages=warning", STATEMENT_TIMEOUT_MS);
+    char opts[128];
+    snprintf(opts, sizeof opts, "-c statement_timeout=%d -c lock_timeout=%d -c client_min_messages=warning",
+             STATEMENT_TIMEOUT_MS, LOCK_WAIT_MS);
     const char *keys[] = {"dbname", "connect_timeout", "options", "application_name", NULL};
     const char *vals[] = {url, "3", opts, "ticketd", NULL};
     return PQconnectdbParams(keys, vals, 1);
@@ -177,9 +185,12 @@ static PGconn *connect_db(const char *url)
 static int conn_get(struct pg_store *s, struct pg_conn **out)
 {
     pthread_mutex_lock(&s->mu);
+    int64_t wait_ms = exec_remaining_ms() < POOL_WAIT_MS ? exec_remaining_ms() : POOL_WAIT_MS;
     struct timespec deadline;
     clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += POOL_WAIT_MS / 1000;
+    int64_t ns = deadline.tv_nsec + wait_ms * 1000000;
+    deadline.tv_sec += ns / 1000000000;
+    deadline.tv_nsec = ns % 1000000000;
     while (!s->free_list && s->open_count >= s->pool_max) {
         if (pthread_cond_timedwait(&s->cv, &s->mu, &deadline) == ETIMEDOUT) {
             pthread_mutex_unlock(&s->mu);
@@ -246,6 +257,9 @@ static int pg_fail(struct pg_conn *c, PGresult *r, const char *what)
         rc = TK_ERR_UNAVAILABLE;
     } else if (strcmp(state, "TK004") == 0 || strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0) {
         rc = TK_ERR_CONFLICT;
+    } else if (strcmp(state, "55P03") == 0) { /* lock_timeout: someone holds the lock for long */
+        /* on a worker: run the request again after a backoff (TK_ERR_BUSY); elsewhere it is an outage */
+        rc = exec_on_worker() ? exec_defer_backoff(WORKER_RETRY_BASE_US, WORKER_RETRY_CAP_US) : TK_ERR_UNAVAILABLE;
     } else if (strcmp(state, "TK006") == 0) {
         rc = TK_ERR_HOLD_LIMIT;
     } else if (strcmp(state, "TK009") == 0) {
@@ -362,7 +376,7 @@ static int migrate_fn(struct pg_conn *c, void *arg)
 {
     (void)arg;
     char lock[96];
-    snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%d)", MIGRATION_LOCK_ID);
+    snprintf(lock, sizeof lock, "SET LOCAL lock_timeout = 0; SELECT pg_advisory_xact_lock(%d)", MIGRATION_LOCK_ID);
     TK_TRY(exec_sql(c, lock));
     TK_TRY(exec_sql(c, "CREATE TABLE IF NOT EXISTS tk_schema(version INT NOT NULL)"));
     PGresult *r = PQexec(c->c, "SELECT COALESCE(max(version), 0) FROM tk_schema");
@@ -393,7 +407,7 @@ static int seed_fn(struct pg_conn *c, void *argp)
 {
     struct seed_args *a = argp;
     char lock[96];
-    snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%d)", MIGRATION_LOCK_ID + 1);
+    snprintf(lock, sizeof lock, "SET LOCAL lock_timeout = 0; SELECT pg_advisory_xact_lock(%d)", MIGRATION_LOCK_ID + 1);
     TK_TRY(exec_sql(c, lock));
     PGresult *r = PQexec(c->c, "SELECT count(*) FROM concerts");
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <time.h>
 #include "core/money.h"
+#include "util/exec.h"
 
 enum stmt_id {
     ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_PING,
@@ -189,6 +190,12 @@ struct sq_store {
 
 #define POOL_WAIT_MS 5000
 #define BUSY_TIMEOUT_MS 5000
+/* On an executor worker a writer waits at most this long for the write lock (the in-process one, then the
+ * file's), then hands the request back to be run again after a backoff: a lock held elsewhere (another
+ * process, a long transaction) must not pin the workers that reads need. */
+#define WORKER_WRITE_WAIT_MS 20
+#define WORKER_RETRY_BASE_US 500
+#define WORKER_RETRY_CAP_US 20000
 
 /* ---------- errors ---------- */
 
@@ -223,6 +230,32 @@ static int sq_fail(struct sq_conn *c, int rc, const char *what)
 
 /* ---------- connections ---------- */
 
+/* Waits ms from now (bounded by the request's deadline): the absolute CLOCK_REALTIME time for a timed wait. */
+static struct timespec wait_until(int64_t ms)
+{
+    int64_t left = exec_remaining_ms();
+    if (left < ms)
+        ms = left;
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    int64_t ns = t.tv_nsec + ms * 1000000;
+    t.tv_sec += ns / 1000000000;
+    t.tv_nsec = ns % 1000000000;
+    return t;
+}
+
+/* SQLite's busy handler: wait in 1 ms steps, BUSY_TIMEOUT_MS off a worker, WORKER_WRITE_WAIT_MS on one. */
+static int busy_wait(void *arg, int count)
+{
+    (void)arg;
+    int limit = exec_on_worker() ? WORKER_WRITE_WAIT_MS : BUSY_TIMEOUT_MS;
+    if (count >= limit)
+        return 0;
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = 1000000};
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
 static void conn_free(struct sq_conn *c)
 {
     if (!c)
@@ -244,7 +277,7 @@ static int conn_open(struct sq_store *s, struct sq_conn **out)
         conn_free(c);
         return TK_ERR_UNAVAILABLE;
     }
-    sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+    sqlite3_busy_handler(c->db, busy_wait, NULL);
     rc = sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", NULL, NULL,
                       NULL);
     if (rc != SQLITE_OK) {
@@ -259,9 +292,7 @@ static int conn_open(struct sq_store *s, struct sq_conn **out)
 static int conn_get(struct sq_store *s, struct sq_conn **out)
 {
     pthread_mutex_lock(&s->pool_mu);
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += POOL_WAIT_MS / 1000;
+    struct timespec deadline = wait_until(POOL_WAIT_MS);
     while (!s->free_list && s->open_count >= s->pool_max) {
         if (pthread_cond_timedwait(&s->pool_cv, &s->pool_mu, &deadline) == ETIMEDOUT) {
             pthread_mutex_unlock(&s->pool_mu);
@@ -370,8 +401,23 @@ static int sq_run(struct sq_store *s, sq_phase_fn pre, sq_phase_fn body, void *a
     TK_TRY(conn_get(s, &c));
     int rc = pre ? pre(c, arg) : TK_OK;
     if (rc == TK_OK) {
-        pthread_mutex_lock(&s->write_mu);
+        bool worker = exec_on_worker();
+        if (worker) {
+            struct timespec until = wait_until(WORKER_WRITE_WAIT_MS);
+            if (pthread_mutex_timedlock(&s->write_mu, &until) != 0) {
+                conn_put(s, c); /* the writer ahead is slow: hand the request back, holding nothing */
+                return exec_defer_backoff(WORKER_RETRY_BASE_US, WORKER_RETRY_CAP_US);
+            }
+        } else {
+            pthread_mutex_lock(&s->write_mu);
+        }
         rc = exec_stmt(c, stmt(c, ST_BEGIN));
+        if (worker && rc == TK_ERR_UNAVAILABLE && sqlite3_extended_errcode(c->db) == SQLITE_BUSY) {
+            /* the file is locked by someone else (another process): run again later, nothing was done */
+            pthread_mutex_unlock(&s->write_mu);
+            conn_put(s, c);
+            return exec_defer_backoff(WORKER_RETRY_BASE_US, WORKER_RETRY_CAP_US);
+        }
         if (rc == TK_OK) {
             rc = body(c, arg);
             if (rc == TK_OK)

@@ -55,17 +55,58 @@ void buf_printf(struct buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlongs, no surrogates, at most U+10FFFF),
+ * or 0 when the bytes there are not one. */
+static int utf8_len(const unsigned char *p)
+{
+    if (p[0] < 0x80)
+        return 1;
+    int n;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (p[0] >= 0xC2 && p[0] <= 0xDF)
+        n = 2;
+    else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
+        n = 3;
+        if (p[0] == 0xE0)
+            lo = 0xA0;
+        else if (p[0] == 0xED)
+            hi = 0x9F;
+    } else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
+        n = 4;
+        if (p[0] == 0xF0)
+            lo = 0x90;
+        else if (p[0] == 0xF4)
+            hi = 0x8F;
+    } else
+        return 0;
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (int i = 2; i < n; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    return n;
+}
+
+/* Every byte that is not part of well-formed UTF-8 (a message quoting a request cut mid-character, say)
+ * becomes U+FFFD, so the response is always valid JSON. */
 void buf_json_str(struct buf *b, const char *s)
 {
     buf_append(b, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
         if (*p == '"' || *p == '\\') {
             char esc[2] = {'\\', (char)*p};
             buf_append(b, esc, 2);
+            p++;
         } else if (*p < 0x20) {
             buf_printf(b, "\\u%04x", *p);
+            p++;
         } else {
-            buf_append(b, (const char *)p, 1);
+            int n = utf8_len(p);
+            if (n > 0)
+                buf_append(b, (const char *)p, (size_t)n);
+            else
+                buf_append(b, "\xEF\xBF\xBD", 3);
+            p += n > 0 ? n : 1;
         }
     }
     buf_append(b, "\"", 1);

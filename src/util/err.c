@@ -29,6 +29,7 @@ static const struct err_row ERR_TABLE[TK_ERR__COUNT] = {
     [18] = {500, "INTERNAL", "internal error"},
     [19] = {405, "METHOD_NOT_ALLOWED", "method not allowed"},
     [20] = {503, "UNAVAILABLE", "another request with this Idempotency-Key took over; nothing was changed"},
+    [21] = {503, "UNAVAILABLE", "the request ran out of time waiting for a busy resource; nothing was changed"},
 };
 
 static const struct err_row *err_row(int err)

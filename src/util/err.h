@@ -35,7 +35,10 @@ enum tk_err {
     TK_ERR_INTERNAL = -18,            /* 500: a bug or an unexpected store answer */
     TK_ERR_METHOD = -19,              /* 405 METHOD_NOT_ALLOWED */
     TK_ERR_CLAIM_LOST = -20,          /* 503: another request took this Idempotency-Key over; nothing was done */
-    TK_ERR__COUNT = 21
+    TK_ERR_BUSY = -21,                /* internal: wait and run the request again (a lock, a busy database, a
+                                       * pending claim); nothing was done. The executor re-schedules it; 503 if
+                                       * it escapes past the deadline */
+    TK_ERR__COUNT = 22
 };
 
 /* HTTP status for an error (200 for TK_OK). */

@@ -388,9 +388,10 @@ static struct srv *srv_start_shared(int n, const char *const *extra_args)
         s->n_base_urls = i + 1;
         char port_arg[16];
         snprintf(port_arg, sizeof port_arg, "%d", port);
+        /* every test client shares 127.0.0.1: lift the per-address connection cap (a test of the cap sets its own) */
         const char *argv[72] = {g_ticketd_bin, "serve", "--port", port_arg, "--db", s->db_url,
-                                "--redis", redis, "--redis-prefix", prefix};
-        int argc = 10;
+                                "--redis", redis, "--redis-prefix", prefix, "--max-connections-per-ip", "100000"};
+        int argc = 12;
         for (int k = 0; extra_args[k] != NULL; k++) {
             ensure(argc < 71, "too many server arguments");
             argv[argc++] = extra_args[k];
@@ -426,8 +427,10 @@ struct srv *srv_start(const char *const *extra_args)
     snprintf(port_arg, sizeof port_arg, "%d", port);
     snprintf(db_arg, sizeof db_arg, "sqlite:%s", s->db_path);
     snprintf(s->db_url, sizeof s->db_url, "%s", db_arg);
-    const char *argv[64] = {g_ticketd_bin, "serve", "--port", port_arg, "--db", db_arg};
-    int argc = 6;
+    /* every test client shares 127.0.0.1: lift the per-address connection cap (a test of the cap sets its own) */
+    const char *argv[64] = {g_ticketd_bin, "serve", "--port", port_arg, "--db", db_arg, "--max-connections-per-ip",
+                            "100000"};
+    int argc = 8;
     for (int i = 0; extra_args[i] != NULL; i++) {
         ensure(argc < 63, "too many server arguments");
         argv[argc++] = extra_args[i];

@@ -33,11 +33,12 @@ free_port() {
 }
 
 # start_instance PORT [extra serve args…]: starts one instance on the shared stores, waits for /health.
+# (--max-connections-per-ip is lifted because every test client connects from 127.0.0.1.)
 start_instance() {
   local port=$1
   shift
   "$TICKETD" serve --port "$port" --db "$DBURL" --redis "$TICKETD_TEST_REDIS" --redis-prefix "$PREFIX" \
-    --rate-limit 0 "$@" >>"$WORK/instance-$port.log" 2>&1 &
+    --rate-limit 0 --max-connections-per-ip 100000 "$@" >>"$WORK/instance-$port.log" 2>&1 &
   PIDS+=($!)
   LAST_PID=$!
   for _ in $(seq 1 100); do
