@@ -111,6 +111,10 @@ int api_field_amount(json_t *obj, const char *name, int64_t *out, struct api_res
 int api_query_id(const struct api_request *req, const char *name, bool required, int64_t *out,
                  struct api_response *resp) TK_MUST_CHECK;
 
+/* Reads a query integer: plain decimal digits in min..max; missing: *out = def. */
+int api_query_int(const struct api_request *req, const char *name, int64_t min, int64_t max, int64_t def,
+                  int64_t *out, struct api_response *resp) TK_MUST_CHECK;
+
 /* Success responses, one per effect: the handlers use them, and the router uses them to rebuild a response
  * that was lost after its effect committed (a response is a pure function of its effect). */
 void api_render_charge(struct api_response *resp, int64_t user_id, int64_t balance_won);

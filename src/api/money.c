@@ -70,19 +70,12 @@ static int entry_row(void *arg, const struct tk_ledger_entry *e)
 
 int api_user_history(struct tk_api *api, struct api_request *req, struct api_response *resp)
 {
-    int limit = 20;
-    const char *v = req->query(req->ctx, "limit");
-    if (v) {
-        char *end = NULL;
-        long n = strtol(v, &end, 10);
-        if (!*v || *end || n < 1 || n > HISTORY_LIMIT_MAX || strlen(v) > 3)
-            return api_fail(resp, TK_ERR_INVALID, "'limit' must be an integer in 1..100");
-        limit = (int)n;
-    }
+    int64_t limit;
+    TK_TRY(api_query_int(req, "limit", 1, HISTORY_LIMIT_MAX, 20, &limit, resp));
     api_ok_open(resp, 200);
     buf_append(&resp->body, "[", 1);
     struct history_ctx c = {.b = &resp->body};
-    TK_TRY(wallet_history(api->app, req->user_id, limit, entry_row, &c));
+    TK_TRY(wallet_history(api->app, req->user_id, (int)limit, entry_row, &c));
     buf_append(&resp->body, "]", 1);
     api_ok_close(resp);
     return TK_OK;

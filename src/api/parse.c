@@ -131,3 +131,20 @@ int api_query_id(const struct api_request *req, const char *name, bool required,
     }
     return TK_OK;
 }
+
+int api_query_int(const struct api_request *req, const char *name, int64_t min, int64_t max, int64_t def,
+                  int64_t *out, struct api_response *resp)
+{
+    const char *v = req->query(req->ctx, name);
+    if (!v) {
+        *out = def;
+        return TK_OK;
+    }
+    if (uint_parse(v, min, max, out) < 0) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "query parameter '%s' must be an integer in %lld..%lld (decimal digits only)", name,
+                 (long long)min, (long long)max);
+        return api_fail(resp, TK_ERR_INVALID, msg);
+    }
+    return TK_OK;
+}

@@ -17,6 +17,48 @@ static void ids(void **state)
     assert_int_equal(id_parse(NULL, &v), TK_ERR_INVALID);
 }
 
+static void query_integers(void **state)
+{
+    (void)state;
+    int64_t v = 0;
+    assert_int_equal(uint_parse("5", 1, 100, &v), TK_OK);
+    assert_int_equal(v, 5);
+    assert_int_equal(uint_parse("100", 1, 100, &v), TK_OK);
+    assert_int_equal(uint_parse("0", 0, 100, &v), TK_OK);
+    assert_int_equal(v, 0);
+    const char *bad[] = {"", "+5", " 5", "5 ", "5x", "-1", "0", "101", "1e2", "0x10", "99999999999999999999", NULL};
+    for (int i = 0; bad[i]; i++)
+        assert_int_equal(uint_parse(bad[i], 1, 100, &v), TK_ERR_INVALID);
+    assert_int_equal(uint_parse(NULL, 1, 100, &v), TK_ERR_INVALID);
+}
+
+/* A message that quotes a request cut in the middle of a character must still be valid JSON (found by
+ * fuzz_json_body: jansson's error text ended on the first byte of 'é'). */
+static void json_strings_are_valid_utf8(void **state)
+{
+    (void)state;
+    const char *cases[][2] = {
+        {"caf\xc3\xa9", "\"caf\xc3\xa9\""},         /* well-formed: kept */
+        {"near '\"\\u9\xc3'", "\"near '\\\"\\\\u9\xef\xbf\xbd'\""}, /* a cut 2-byte sequence */
+        {"\xff\xfe", "\"\xef\xbf\xbd\xef\xbf\xbd\""}, /* never UTF-8 */
+        {"\xed\xa0\x80", "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""}, /* a surrogate */
+        {"\xc0\xaf", "\"\xef\xbf\xbd\xef\xbf\xbd\""}, /* overlong */
+        {"\xf0\x9f\x8e\xab", "\"\xf0\x9f\x8e\xab\""}, /* 4 bytes: kept */
+        {"a\x01", "\"a\\u0001\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct buf b = {0};
+        buf_json_str(&b, cases[i][0]);
+        buf_append(&b, "", 1);
+        assert_string_equal(b.p, cases[i][1]);
+        json_error_t e;
+        json_t *j = json_loads(b.p, JSON_DECODE_ANY, &e);
+        assert_non_null(j);
+        json_decref(j);
+        buf_free(&b);
+    }
+}
+
 static void names(void **state)
 {
     (void)state;
@@ -215,12 +257,26 @@ static void routes(void **state)
     assert_string_equal(API_ROUTE_NAMES[API_ROUTE_UNMATCHED], "unmatched");
 }
 
+static void head_is_get(void **state)
+{
+    (void)state;
+    int r = -1, g = -1;
+    assert_int_equal(api_route_find("HEAD", "/health", &r), TK_OK);
+    assert_int_equal(api_route_find("GET", "/health", &g), TK_OK);
+    assert_int_equal(r, g);
+    assert_int_equal(api_route_find("HEAD", "/reservation", &r), TK_ERR_METHOD);
+    assert_true(API_ROUTES[g].inline_ok);
+    assert_int_equal(api_route_find("POST", "/user/charge", &r), TK_OK);
+    assert_false(API_ROUTES[r].inline_ok); /* touches the store: runs on the executor */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(ids),      cmocka_unit_test(names),    cmocka_unit_test(amounts), cmocka_unit_test(nul_byte_refused),
         cmocka_unit_test(id_fields),
         cmocka_unit_test(query_ids), cmocka_unit_test(envelope), cmocka_unit_test(routes),
+        cmocka_unit_test(query_integers), cmocka_unit_test(json_strings_are_valid_utf8), cmocka_unit_test(head_is_get),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
