@@ -19,7 +19,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <pthread.h>
 #include <time.h>
+#include "util/exec.h"
 #include "util/rand.h"
 #include "util/rpool.h"
 
@@ -37,7 +40,14 @@ struct redis_lock {
     struct rpool pool;
     char prefix[48];
     int ttl_ms;
+    /* redis-pubsub on an executor: one listener per strategy (PSUBSCRIBE <prefix>released:*) wakes the requests
+     * parked on a key when its release is published. */
+    pthread_t listener;
+    bool listening;
+    volatile int stop;
 };
+
+extern const struct tk_strategy_ops STRATEGY_REDIS_PUBSUB;
 
 static struct redis_lock *RL(struct tk_strategy *s) { return s->impl; }
 
@@ -131,11 +141,69 @@ static void pubsub_wait(struct tk_strategy *s, const char *key, int attempt)
     redisFree(c);
 }
 
+/* The listener: a dedicated subscriber connection (a context in subscribe mode runs nothing else), re-made
+ * after an error; every read times out after LISTEN_POLL_MS so that stop is noticed. */
+#define LISTEN_POLL_MS 200
+static void *listen_main(void *arg)
+{
+    struct redis_lock *r = arg;
+    char pattern[128];
+    snprintf(pattern, sizeof pattern, "%sreleased:*", r->prefix);
+    size_t skip = strlen(r->prefix) + strlen("released:");
+    struct timeval tv = {.tv_sec = 0, .tv_usec = LISTEN_POLL_MS * 1000};
+    while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+        redisContext *c = redisConnectWithTimeout(r->pool.host, r->pool.port, tv);
+        redisReply *rep = c && !c->err ? redisCommand(c, "PSUBSCRIBE %s", pattern) : NULL;
+        if (!rep) {
+            if (c)
+                redisFree(c);
+            struct timespec ts = {.tv_sec = 0, .tv_nsec = LISTEN_POLL_MS * 1000000L};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        freeReplyObject(rep);
+        redisSetTimeout(c, tv);
+        while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+            void *msg = NULL;
+            if (redisGetReply(c, &msg) != REDIS_OK) {
+                if (c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK)) { /* the poll timeout */
+                    c->err = 0;
+                    c->errstr[0] = 0;
+                    continue;
+                }
+                break; /* a real error: reconnect */
+            }
+            redisReply *m = msg;
+            /* ["pmessage", pattern, channel, payload] */
+            if (m && m->type == REDIS_REPLY_ARRAY && m->elements == 4 && m->element[2]->type == REDIS_REPLY_STRING &&
+                m->element[2]->len > skip)
+                exec_wake(exec_key(m->element[2]->str + skip));
+            if (m)
+                freeReplyObject(m);
+        }
+        redisFree(c);
+    }
+    return NULL;
+}
+
+/* redis-pubsub on a worker: park the request until the key is released (or PUBSUB_WAIT_MS, since a release
+ * can slip between the failed SET and the park). */
+static int pubsub_park(struct tk_strategy *s, const char *key, int attempt)
+{
+    (void)s;
+    (void)attempt;
+    return exec_park_us(exec_key(key), PUBSUB_WAIT_MS * 1000);
+}
+
 static void redis_free_impl(struct tk_strategy *s)
 {
     struct redis_lock *r = RL(s);
     if (!r)
         return;
+    if (r->listening) {
+        __atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
+        pthread_join(r->listener, NULL);
+    }
     rpool_free(&r->pool);
     free(r);
 }
@@ -157,6 +225,8 @@ int redis_strategy_init(struct tk_strategy *s, const struct strategy_config *cfg
     snprintf(r->prefix, sizeof r->prefix, "%s", cfg->prefix ? cfg->prefix : "tk:");
     r->ttl_ms = cfg->lock_ttl_ms > 0 ? cfg->lock_ttl_ms : DEFAULT_TTL_MS;
     s->impl = r;
+    if (s->ops == &STRATEGY_REDIS_PUBSUB)
+        r->listening = pthread_create(&r->listener, NULL, listen_main, r) == 0;
     /* a Redis lock is freed in well under a millisecond: wait in short steps or the lock sits idle */
     s->backoff_base_us = 50;
     s->backoff_cap_us = 1000;
@@ -171,7 +241,8 @@ const struct tk_strategy_ops STRATEGY_REDIS_SPIN = {
     .try_lock = redis_try_lock, .unlock = redis_unlock, .wait = STRATEGY_WAIT_SPIN, .free = redis_free_impl};
 const struct tk_strategy_ops STRATEGY_REDIS_PUBSUB = {
     .name = "redis-pubsub", .mode = TK_WRITE_UNSAFE, .serve_ok = true,
-    .try_lock = redis_try_lock, .unlock = redis_unlock, .wait = pubsub_wait, .free = redis_free_impl};
+    .try_lock = redis_try_lock, .unlock = redis_unlock, .wait = pubsub_wait, .park = pubsub_park,
+    .free = redis_free_impl};
 const struct tk_strategy_ops STRATEGY_FENCED = {
     .name = "fenced", .mode = TK_WRITE_UNSAFE, .serve_ok = true,
     .try_lock = redis_try_lock, .unlock = redis_unlock, .free = redis_free_impl};

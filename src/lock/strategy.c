@@ -117,8 +117,11 @@ static int take_lock(struct tk_strategy *s, const char *key, struct tk_lock_hand
             return rc;
         ++*attempt;
         STAT_ADD(s, retries, 1);
-        if (exec_worker_index() >= 0) /* never wait on a worker others need */
+        if (exec_on_worker()) { /* never wait on a worker others need */
+            if (s->ops->park)
+                return s->ops->park(s, key, *attempt);
             return exec_defer_us(s->ops->wait == STRATEGY_WAIT_SPIN ? 0 : backoff(s, *attempt));
+        }
         if (s->ops->wait)
             s->ops->wait(s, key, *attempt);
         else

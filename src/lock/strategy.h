@@ -48,6 +48,9 @@ struct tk_strategy_ops {
     /* How a waiter waits before trying the lock again off an executor (NULL: capped exponential backoff, full
      * jitter; STRATEGY_WAIT_SPIN: not at all). On an executor worker the request is re-scheduled instead. */
     void (*wait)(struct tk_strategy *s, const char *key, int attempt);
+    /* On an executor worker: how a waiter hands its request back (NULL: re-scheduled after the backoff).
+     * redis-pubsub parks it until the key's release message wakes it (exec_park_us). Returns TK_ERR_BUSY. */
+    int (*park)(struct tk_strategy *s, const char *key, int attempt);
     void (*free)(struct tk_strategy *s);
 };
 

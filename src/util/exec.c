@@ -32,7 +32,11 @@ struct exec {
     void (*worker_start)(int, void *);
     void (*worker_stop)(int, void *);
     void *arg;
+    struct exec *next_live; /* the process's executors, for exec_wake */
 };
+
+static pthread_mutex_t LIVE_MU = PTHREAD_MUTEX_INITIALIZER;
+static struct exec *LIVE;
 
 struct worker_arg {
     struct exec *e;
@@ -49,11 +53,8 @@ static void heap_swap(struct exec_job **h, int64_t a, int64_t b)
     h[b] = t;
 }
 
-static void heap_push(struct exec *e, struct exec_job *j)
+static void heap_sift_up(struct exec *e, int64_t i)
 {
-    TK_ASSERT(e->nheap < e->heap_cap);
-    int64_t i = e->nheap++;
-    e->heap[i] = j;
     while (i > 0) {
         int64_t parent = (i - 1) / 2;
         if (e->heap[parent]->due_ns <= e->heap[i]->due_ns)
@@ -61,6 +62,14 @@ static void heap_push(struct exec *e, struct exec_job *j)
         heap_swap(e->heap, parent, i);
         i = parent;
     }
+}
+
+static void heap_push(struct exec *e, struct exec_job *j)
+{
+    TK_ASSERT(e->nheap < e->heap_cap);
+    int64_t i = e->nheap++;
+    e->heap[i] = j;
+    heap_sift_up(e, i);
 }
 
 static struct exec_job *heap_pop(struct exec *e)
@@ -172,6 +181,7 @@ static void *worker_main(void *p)
         } else {
             CURRENT = j;
             j->again_us = 0;
+            j->park_key = 0;
             v = j->run(j);
             CURRENT = NULL;
         }
@@ -239,6 +249,10 @@ int exec_new(const struct exec_config *cfg, struct exec **out)
     pthread_cond_init(&e->cv, &ca);
     pthread_condattr_destroy(&ca);
     e->st.workers = cfg->workers;
+    pthread_mutex_lock(&LIVE_MU);
+    e->next_live = LIVE;
+    LIVE = e;
+    pthread_mutex_unlock(&LIVE_MU);
     for (int i = 0; i < cfg->workers; i++) {
         struct worker_arg *wa = malloc(sizeof *wa);
         if (wa)
@@ -271,6 +285,13 @@ void exec_free(struct exec *e)
     if (!e)
         return;
     exec_stop(e);
+    pthread_mutex_lock(&LIVE_MU);
+    for (struct exec **p = &LIVE; *p; p = &(*p)->next_live)
+        if (*p == e) {
+            *p = e->next_live;
+            break;
+        }
+    pthread_mutex_unlock(&LIVE_MU);
     pthread_cond_destroy(&e->cv);
     pthread_mutex_destroy(&e->mu);
     free(e->threads);
@@ -309,6 +330,50 @@ int exec_defer_us(int64_t delay_us)
     while (nanosleep(&ts, &ts) != 0) {
     }
     return TK_OK;
+}
+
+int exec_park_us(uint64_t key, int64_t timeout_us)
+{
+    int rc = exec_defer_us(timeout_us);
+    if (CURRENT)
+        CURRENT->park_key = key ? key : 1;
+    return rc;
+}
+
+uint64_t exec_key(const char *s)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h ? h : 1;
+}
+
+void exec_wake(uint64_t key)
+{
+    if (!key)
+        key = 1;
+    pthread_mutex_lock(&LIVE_MU);
+    for (struct exec *e = LIVE; e; e = e->next_live) {
+        pthread_mutex_lock(&e->mu);
+        int64_t now = clock_mono_ns();
+        int woken = 0;
+        for (int64_t i = 0; i < e->nheap; i++) {
+            struct exec_job *j = e->heap[i];
+            if (j->park_key == key && j->due_ns > now) {
+                j->due_ns = now; /* only ever earlier: sifting up keeps the heap */
+                heap_sift_up(e, i);
+                woken++;
+            }
+        }
+        if (woken) {
+            e->st.woken += (uint64_t)woken;
+            pthread_cond_broadcast(&e->cv);
+        }
+        pthread_mutex_unlock(&e->mu);
+    }
+    pthread_mutex_unlock(&LIVE_MU);
 }
 
 int exec_defer_backoff(int base_us, int cap_us)
@@ -357,7 +422,7 @@ void exec_render_metrics(struct exec *e, struct buf *b)
         const char *name;
         uint64_t v;
     } counters[] = {{"submitted", s.submitted}, {"rejected", s.rejected}, {"deadline_expired", s.expired},
-                    {"rescheduled", s.deferred}, {"done", s.done}};
+                    {"rescheduled", s.deferred}, {"woken", s.woken}, {"done", s.done}};
     for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
         buf_printf(b, "# TYPE ticketd_%s_%s_total counter\nticketd_%s_%s_total %llu\n", n, counters[i].name, n,
                    counters[i].name, (unsigned long long)counters[i].v);

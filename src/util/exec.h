@@ -47,6 +47,7 @@ struct exec_job {
     /* Internal. */
     int64_t due_ns;
     int64_t again_us;
+    uint64_t park_key; /* non-zero while parked: exec_wake(park_key) makes it due now */
     struct exec_job *next;
 };
 
@@ -76,6 +77,14 @@ int exec_submit(struct exec *e, struct exec_job *job) TK_MUST_CHECK;
 /* Asks to be run again after delay_us: on a worker it returns TK_ERR_BUSY (propagate it: nothing may have
  * changed), off a worker it sleeps and returns TK_OK (go on waiting in place). */
 int exec_defer_us(int64_t delay_us) TK_MUST_CHECK;
+/* Parks the current job until exec_wake(key) is called by anyone (e.g. a Redis release message) or timeout_us
+ * passes, whichever is first; the same contract as exec_defer_us (TK_ERR_BUSY on a worker; off a worker it
+ * sleeps timeout_us and returns TK_OK). key names what is waited for (exec_key("seat:12")). */
+int exec_park_us(uint64_t key, int64_t timeout_us) TK_MUST_CHECK;
+/* Wakes every job parked on key, in every executor of the process. */
+void exec_wake(uint64_t key);
+/* A 64-bit name for a string key (FNV-1a; never 0). */
+uint64_t exec_key(const char *s);
 /* exec_defer_us with capped exponential backoff and full jitter from the current attempt:
  * uniform in [0, min(cap_us, base_us * 2^attempt)]. */
 int exec_defer_backoff(int base_us, int cap_us) TK_MUST_CHECK;
@@ -92,7 +101,7 @@ int64_t exec_remaining_ms(void);
 struct exec_stats {
     int workers;
     int64_t queued, delayed, running; /* now */
-    uint64_t submitted, rejected, expired, deferred, done;
+    uint64_t submitted, rejected, expired, deferred, done, woken;
     /* time from submission to the first run, histogram (upper bounds EXEC_WAIT_BUCKETS_MS, then +Inf) */
     uint64_t wait_buckets[10];
     uint64_t wait_count;

@@ -10,6 +10,7 @@
 struct tjob {
     struct exec_job job; /* first */
     int id;
+    uint64_t park_key;  /* with defer_times: park on this key instead of deferring */
     int defer_times;    /* how many times it asks to be run again */
     int64_t defer_us;
     int runs, expired;
@@ -56,7 +57,10 @@ static enum exec_verdict run_tjob(struct exec_job *job)
     pthread_mutex_unlock(&MU);
     if (t->defer_times > 0) {
         t->defer_times--;
-        assert_int_equal(exec_defer_us(t->defer_us), TK_ERR_BUSY); /* on a worker: handed back, not slept */
+        if (t->park_key)
+            assert_int_equal(exec_park_us(t->park_key, t->defer_us), TK_ERR_BUSY);
+        else
+            assert_int_equal(exec_defer_us(t->defer_us), TK_ERR_BUSY); /* on a worker: handed back, not slept */
         return EXEC_AGAIN;
     }
     note_finished(t);
@@ -286,6 +290,47 @@ static void stop_expires_delayed_jobs(void **state)
     exec_free(e);
 }
 
+/* A parked job runs again as soon as its key is woken; one parked on another key keeps waiting. */
+static void wake_runs_parked_jobs_now(void **state)
+{
+    (void)state;
+    reset();
+    struct exec *e = open_exec(2, 16);
+    struct tjob a, b;
+    tjob_init(&a, 1);
+    a.defer_times = 1;
+    a.defer_us = 5 * 1000000;
+    a.park_key = exec_key("seat:1");
+    tjob_init(&b, 2);
+    b.defer_times = 1;
+    b.defer_us = 300000;
+    b.park_key = exec_key("seat:2");
+    assert_int_not_equal(a.park_key, b.park_key);
+    assert_int_equal(exec_submit(e, &a.job), TK_OK);
+    assert_int_equal(exec_submit(e, &b.job), TK_OK);
+    for (int i = 0; i < 200; i++) {
+        struct exec_stats st;
+        exec_stats(e, &st);
+        if (st.delayed == 2)
+            break;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    int64_t t0 = clock_mono_ns();
+    exec_wake(exec_key("seat:1"));
+    wait_finished(1);
+    assert_true(a.done);
+    assert_false(b.done); /* not woken: still parked until its 300 ms pass */
+    assert_true(clock_mono_ns() - t0 < 200 * 1000000LL);
+    wait_finished(2);
+    assert_int_equal(b.runs, 2);
+    assert_int_equal(b.expired, 0);
+    struct exec_stats st;
+    exec_stats(e, &st);
+    assert_int_equal(st.woken, 1);
+    exec_free(e);
+}
+
 static void off_a_worker_defer_sleeps(void **state)
 {
     (void)state;
@@ -333,6 +378,7 @@ int main(void)
         cmocka_unit_test(deadline_passed_while_queued_expires),
         cmocka_unit_test(deferral_past_deadline_expires_now),
         cmocka_unit_test(stop_expires_delayed_jobs),
+        cmocka_unit_test(wake_runs_parked_jobs_now),
         cmocka_unit_test(off_a_worker_defer_sleeps),
         cmocka_unit_test(limits_checked),
         cmocka_unit_test(metrics_rendered),
