@@ -52,6 +52,8 @@ static const struct setting SETTINGS[] = {
     INT_SETTING("--rate-limit", "TICKETD_RATE_LIMIT", rate_limit, "200", 0, 10000000, "requests/s per client (0: off)"),
     INT_SETTING("--rate-burst", "TICKETD_RATE_BURST", rate_burst, "400", 1, 10000000, "burst per client"),
     INT_SETTING("--max-connections", "TICKETD_MAX_CONNECTIONS", max_connections, "10000", 16, 1000000, "open HTTP connections at most"),
+    INT_SETTING("--max-streams", "TICKETD_MAX_STREAMS", max_streams, "10000", 1, 1000000,
+                "open GET /queue/events streams per instance at most (then 429)"),
     INT_SETTING("--max-connections-per-ip", "TICKETD_MAX_CONNECTIONS_PER_IP", max_connections_per_ip, "256", 1, 1000000,
                 "open HTTP connections per client address at most"),
     INT_SETTING("--lock-retries", "TICKETD_LOCK_RETRIES", lock_retries, "20", 0, 1000, "retries of a contended write at most"),

@@ -32,6 +32,7 @@ struct tk_config {
     int rate_burst;       /* --rate-burst */
     int max_connections;  /* --max-connections: open HTTP connections */
     int max_connections_per_ip; /* --max-connections-per-ip */
+    int max_streams;      /* --max-streams: open event streams per instance */
     int lock_retries;     /* --lock-retries: bounded retries for optimistic writes and lock waits */
     int sweep_ms;         /* --sweep-ms: background sweep period */
     int reuse_port;       /* --reuse-port 1: SO_REUSEPORT, several instances on one port (shared stores only) */

@@ -154,6 +154,7 @@ static int cmd_serve(const struct tk_config *cfg)
         .workers = cfg->workers,
         .queue_max = cfg->executor_queue_max,
         .request_timeout_ms = cfg->request_timeout_ms,
+        .max_streams = cfg->max_streams,
         .rate_limit = cfg->rate_limit,
         .rate_burst = cfg->rate_burst,
         .reuse_port = cfg->reuse_port != 0,

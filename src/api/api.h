@@ -39,8 +39,22 @@ struct api_request {
     const struct tk_idem_ref *idem;
 };
 
+/* A streaming response (Server-Sent Events): the handler sets api_response.stream (and status, content type);
+ * the HTTP adapter then asks next() for bytes on an executor worker, holding no thread in between: while nothing
+ * is new the connection is suspended and the stream's job waits poll_ms in the executor's delayed heap.
+ * Ownership: the adapter calls free() once the connection is done (or the stream was refused). */
+enum api_stream_verdict { API_STREAM_MORE, API_STREAM_END };
+struct tk_api;
+struct api_stream {
+    /* Appends what is new to out (maybe nothing); API_STREAM_END after the last bytes. Called on a worker. */
+    enum api_stream_verdict (*next)(struct api_stream *st, struct tk_api *api, struct buf *out);
+    void (*free)(struct api_stream *st);
+    int poll_ms;
+};
+
 struct api_response {
     int status;
+    struct api_stream *stream; /* non-NULL: a streaming response (see above); owned */
     int err;                  /* the enum tk_err behind an error response, for logs */
     struct buf body;          /* owned; freed by the adapter */
     const char *static_body;  /* instead of body, for constant documents */
@@ -138,6 +152,7 @@ int api_user_history(struct tk_api *api, struct api_request *req, struct api_res
 int api_health(struct tk_api *api, struct api_request *req, struct api_response *resp);
 int api_metrics(struct tk_api *api, struct api_request *req, struct api_response *resp);
 int api_openapi(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_queue_events(struct tk_api *api, struct api_request *req, struct api_response *resp);
 
 /* ops.c: the probe behind /health and /metrics (see ops.c); a failed start needs no stop; stop(NULL probe) is a no-op. */
 #define API_PROBE_PERIOD_MS 250

@@ -1,15 +1,28 @@
-/* queue.c — POST /queue/issue and GET /queue/status. */
+/* queue.c — POST /queue/issue, GET /queue/status, and GET /queue/events (the status pushed as Server-Sent Events). */
 #include "api/api.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define EVENTS_POLL_MS 250
+#define EVENTS_POSITION_EVERY_MS 1000 /* a position change is pushed at most once a second */
+#define EVENTS_COMMENT_EVERY_MS 15000
+
+/* The ticket's JSON object (the data of /queue/status). */
+static void ticket_json(struct buf *b, const struct tk_ticket *t)
+{
+    buf_printf(b, "{\"token\":\"%s\",\"userId\":", t->token);
+    api_json_id(b, t->user_id);
+    buf_printf(b, ",\"status\":\"%s\",\"position\":%lld,\"estimatedWaitSeconds\":%lld,\"expiresAt\":",
+               token_state_name(t->state), (long long)t->position, (long long)t->estimated_wait_s);
+    api_json_time(b, t->expires_at_ms);
+    buf_append(b, "}", 1);
+}
 
 static void render_ticket(struct api_response *resp, int status, const struct tk_ticket *t)
 {
     api_ok_open(resp, status);
-    buf_printf(&resp->body, "{\"token\":\"%s\",\"userId\":", t->token);
-    api_json_id(&resp->body, t->user_id);
-    buf_printf(&resp->body, ",\"status\":\"%s\",\"position\":%lld,\"estimatedWaitSeconds\":%lld,\"expiresAt\":",
-               token_state_name(t->state), (long long)t->position, (long long)t->estimated_wait_s);
-    api_json_time(&resp->body, t->expires_at_ms);
-    buf_append(&resp->body, "}", 1);
+    ticket_json(&resp->body, t);
     api_ok_close(resp);
 }
 
@@ -30,9 +43,16 @@ int api_queue_issue(struct tk_api *api, struct api_request *req, struct api_resp
     return TK_OK;
 }
 
-int api_queue_status(struct tk_api *api, struct api_request *req, struct api_response *resp)
+/* The token of a status request: the queue-token header, or ?token= (EventSource cannot set headers). */
+static const char *request_token(const struct api_request *req)
 {
     const char *token = req->header(req->ctx, "queue-token");
+    return token ? token : req->query(req->ctx, "token");
+}
+
+int api_queue_status(struct tk_api *api, struct api_request *req, struct api_response *resp)
+{
+    const char *token = request_token(req);
     struct tk_waitroom *w = api->app->waitroom;
     struct tk_ticket t;
     int rc = waitroom_token_well_formed(token) ? w->ops->status(w, token, app_now_ms(api->app), &t) : TK_ERR_NOT_FOUND;
@@ -42,5 +62,82 @@ int api_queue_status(struct tk_api *api, struct api_request *req, struct api_res
         return api_fail(resp, TK_ERR_UNAUTHORIZED, "missing or unknown queue-token");
     TK_TRY(rc);
     render_ticket(resp, 200, &t);
+    return TK_OK;
+}
+
+/* ---- GET /queue/events ---- */
+
+struct events_stream {
+    struct api_stream base; /* first */
+    char token[TOKEN_HEX_LEN + 1];
+    bool sent_any;
+    int last_state;
+    int64_t last_position;
+    int64_t last_event_ms, last_bytes_ms;
+};
+
+static void events_emit(struct buf *out, const struct tk_ticket *t)
+{
+    buf_append(out, "event: status\ndata: {\"success\":true,\"data\":", 43);
+    ticket_json(out, t);
+    buf_append(out, "}\n\n", 3);
+}
+
+/* Each call reads the token's status (which also counts as the waiter's poll, so an open stream keeps its place)
+ * and pushes it when it changed: the state at once, the position at most once a second. */
+static enum api_stream_verdict events_next(struct api_stream *base, struct tk_api *api, struct buf *out)
+{
+    struct events_stream *es = (struct events_stream *)base;
+    struct tk_app *app = api->app;
+    int64_t now = app_now_ms(app);
+    struct tk_ticket t;
+    int rc = app->waitroom->ops->status(app->waitroom, es->token, now, &t);
+    if (rc == TK_ERR_NOT_FOUND) { /* forgotten (expired long ago): nothing more will happen */
+        buf_append(out, ": the token is no longer known\n\n", 34);
+        return API_STREAM_END;
+    }
+    if (rc == TK_OK) {
+        bool changed = !es->sent_any || (int)t.state != es->last_state ||
+                       (t.position != es->last_position && now - es->last_event_ms >= EVENTS_POSITION_EVERY_MS);
+        if (changed) {
+            events_emit(out, &t);
+            es->sent_any = true;
+            es->last_state = (int)t.state;
+            es->last_position = t.position;
+            es->last_event_ms = es->last_bytes_ms = now;
+            if (t.state == TOKEN_ACTIVE || t.state == TOKEN_EXPIRED)
+                return API_STREAM_END;
+            return API_STREAM_MORE;
+        }
+    } /* else the waiting room is unreachable for now: keep the stream, say nothing new */
+    if (now - es->last_bytes_ms >= EVENTS_COMMENT_EVERY_MS) {
+        buf_append(out, ": keep-alive\n\n", 15);
+        es->last_bytes_ms = now;
+    }
+    return API_STREAM_MORE;
+}
+
+static void events_free(struct api_stream *st) { free(st); }
+
+int api_queue_events(struct tk_api *api, struct api_request *req, struct api_response *resp)
+{
+    const char *token = request_token(req);
+    struct tk_waitroom *w = api->app->waitroom;
+    struct tk_ticket t;
+    int rc = waitroom_token_well_formed(token) ? w->ops->status(w, token, app_now_ms(api->app), &t) : TK_ERR_NOT_FOUND;
+    TK_TRY(api_within_budget(api, req, rc == TK_OK ? t.user_id : 0, resp));
+    if (rc == TK_ERR_NOT_FOUND)
+        return api_fail(resp, TK_ERR_UNAUTHORIZED, "missing or unknown queue token (?token= or queue-token)");
+    TK_TRY(rc);
+    struct events_stream *es = calloc(1, sizeof *es);
+    if (!es)
+        return api_fail(resp, TK_ERR_NOMEM, NULL);
+    es->base = (struct api_stream){.next = events_next, .free = events_free, .poll_ms = EVENTS_POLL_MS};
+    snprintf(es->token, sizeof es->token, "%s", t.token);
+    es->last_bytes_ms = app_now_ms(api->app);
+    resp->status = 200;
+    resp->content_type = "text/event-stream";
+    resp->cache_control = "no-cache";
+    resp->stream = &es->base;
     return TK_OK;
 }

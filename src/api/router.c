@@ -37,6 +37,7 @@ const struct api_route API_ROUTES[] = {
     {"GET", "/user/history", AUTH_BEARER, api_user_history, false, false},
     {"POST", "/queue/issue", AUTH_BEARER, api_queue_issue, false, false},
     {"GET", "/queue/status", AUTH_SELF, api_queue_status, false, false}, /* checks its token itself: any state answers */
+    {"GET", "/queue/events", AUTH_SELF, api_queue_events, false, false}, /* the same, pushed (Server-Sent Events) */
     {"GET", "/concerts", AUTH_QUEUE, api_concerts, false, false},
     {"GET", "/concert/available-dates", AUTH_QUEUE, api_available_dates, false, false},
     {"GET", "/concert/available-seats", AUTH_QUEUE, api_available_seats, false, false},
@@ -50,6 +51,7 @@ const int API_ROUTE_COUNT = (int)(sizeof API_ROUTES / sizeof API_ROUTES[0]);
 
 const char *const API_ROUTE_NAMES[] = {
     "/users", "/user/charge", "/user/check", "/transfers", "/user/history", "/queue/issue", "/queue/status",
+    "/queue/events",
     "/concerts",
     "/concert/available-dates", "/concert/available-seats", "/reservation", "/payment", "/health", "/metrics",
     "/openapi.json", "unmatched",

@@ -10,6 +10,8 @@
  *           the executor; a full queue answers 503 with Retry-After at once;
  *   READY   a worker (or the deadline) filled the response and resumed the connection; libmicrohttpd calls
  *           the handler again and the response is queued.
+ * A streaming response (api_stream: /queue/events) holds no thread either: between its events the connection is
+ * suspended and the stream is one delayed job on the `streams` executor (at most --max-streams of them).
  * The handler returns MHD_YES on its first call and queues the response only after the body phase (except the
  * immediate 413): queueing on the first call makes libmicrohttpd 0.9.75 close every connection
  * (shared/LIMITS.md). Each request has a deadline (--request-timeout-ms) from its arrival: a job that cannot
@@ -32,16 +34,26 @@
 #define SLOW_REQUEST_US 2000000 /* requests slower than this are logged */
 #define CONNECTION_TIMEOUT_S 120 /* idle keep-alive connections: long enough that a client never races a close it did not cause */
 #define CONNECTION_MEMORY 65536  /* per-connection buffer for the request line and headers */
+#define STREAM_WORKERS 2         /* produce the events of every open stream (each a status read, ~µs) */
 
 struct tk_http_server {
     struct MHD_Daemon *daemon;
     struct tk_api *api;
     struct ratelimit limiter;
-    struct exec *exec;
+    struct exec *exec;    /* requests */
+    struct exec *streams; /* open streams between their events: one delayed job each, no thread */
+    int max_streams;
+    int live_streams;     /* atomic */
     int64_t request_timeout_ns;
 };
 
 enum rc_phase { PHASE_BODY, PHASE_SUSPENDED, PHASE_READY };
+
+struct req_ctx;
+struct stream_job {
+    struct exec_job job; /* first */
+    struct req_ctx *rc;
+};
 
 struct req_ctx {
     struct exec_job job; /* first: a job is its request */
@@ -57,6 +69,13 @@ struct req_ctx {
     struct api_request req;
     struct api_response resp;
     char addr[INET6_ADDRSTRLEN + 2];
+    /* a streaming response: bytes produced on a worker, sent by the event thread (never both at once: the
+     * connection is suspended while its stream job runs) */
+    struct api_stream *stream;
+    struct buf sout;
+    size_t sout_off;
+    bool stream_end;
+    struct stream_job sjob;
 };
 
 static const char *header_of(void *ctx, const char *name)
@@ -107,6 +126,8 @@ static void client_addr(struct MHD_Connection *conn, char *out, size_t outlen)
     snprintf(out, outlen, "%s", addr);
 }
 
+static ssize_t read_stream(void *cls, uint64_t pos, char *out, size_t max);
+
 /* The API's rate-limit hook: the router names the client (a verified user, else an address). */
 static bool allow_request(struct tk_api *api, const char *client_key)
 {
@@ -114,10 +135,14 @@ static bool allow_request(struct tk_api *api, const char *client_key)
     return ratelimit_allow(&s->limiter, client_key, app_now_ms(api->app));
 }
 
-static enum MHD_Result send_response(struct MHD_Connection *conn, struct api_response *resp)
+static enum MHD_Result send_response(struct req_ctx *rc, struct api_response *resp)
 {
+    struct MHD_Connection *conn = rc->conn;
     struct MHD_Response *r;
-    if (resp->static_body) {
+    if (rc->stream) {
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, read_stream, rc, NULL);
+        buf_free(&resp->body);
+    } else if (resp->static_body) {
         r = MHD_create_response_from_buffer(resp->static_len, (void *)resp->static_body, MHD_RESPMEM_PERSISTENT);
     } else {
         if (resp->body.oom) { /* the response could not be built: say so plainly */
@@ -157,7 +182,7 @@ static enum MHD_Result finish(struct req_ctx *rc, const char *method, const char
     if (took_us > SLOW_REQUEST_US) /* from arrival to response: says where a stall was, if one ever is */
         fprintf(stderr, "ticketd: slow request: %s %s -> %d after %lld ms\n", method, url, status,
                 (long long)(took_us / 1000));
-    enum MHD_Result ok = send_response(rc->conn, resp);
+    enum MHD_Result ok = send_response(rc, resp);
     metrics_observe(rc->route, status, took_us);
     return ok;
 }
@@ -179,8 +204,70 @@ static enum exec_verdict run_job(struct exec_job *job)
         rc->resp = (struct api_response){0};
         return EXEC_AGAIN;
     }
+    if (rc->resp.stream) { /* a stream: its first bytes now, the rest from the streams executor */
+        struct tk_http_server *s = rc->s;
+        struct api_stream *st = rc->resp.stream;
+        rc->resp.stream = NULL;
+        if (__atomic_add_fetch(&s->live_streams, 1, __ATOMIC_ACQ_REL) > s->max_streams) {
+            __atomic_sub_fetch(&s->live_streams, 1, __ATOMIC_ACQ_REL);
+            st->free(st);
+            (void)api_fail(&rc->resp, TK_ERR_RATE_LIMITED, "too many open event streams on this instance; poll instead");
+        } else {
+            rc->stream = st;
+            rc->stream_end = st->next(st, s->api, &rc->sout) == API_STREAM_END;
+        }
+    }
     resume(rc);
     return EXEC_DONE;
+}
+
+/* A stream's job: ask for new bytes; none yet: wait poll_ms in the delayed heap (no thread held). */
+static enum exec_verdict run_stream(struct exec_job *job)
+{
+    struct req_ctx *rc = ((struct stream_job *)job)->rc;
+    size_t before = rc->sout.len;
+    rc->stream_end = rc->stream->next(rc->stream, rc->s->api, &rc->sout) == API_STREAM_END;
+    if (!rc->stream_end && rc->sout.len == before && !rc->sout.oom) {
+        if (exec_defer_us((int64_t)rc->stream->poll_ms * 1000) == TK_ERR_BUSY)
+            return EXEC_AGAIN;
+    }
+    resume(rc);
+    return EXEC_DONE;
+}
+
+static void expire_stream(struct exec_job *job) /* shutting down */
+{
+    struct req_ctx *rc = ((struct stream_job *)job)->rc;
+    rc->stream_end = true;
+    resume(rc);
+}
+
+/* libmicrohttpd asks for the next bytes of a stream (event thread). Nothing new: suspend the connection and let
+ * the stream's job resume it when there is (libmicrohttpd's prescribed pattern: suspend, then return 0). */
+static ssize_t read_stream(void *cls, uint64_t pos, char *out, size_t max)
+{
+    (void)pos;
+    struct req_ctx *rc = cls;
+    if (rc->sout_off < rc->sout.len) {
+        size_t n = rc->sout.len - rc->sout_off;
+        if (n > max)
+            n = max;
+        memcpy(out, rc->sout.p + rc->sout_off, n);
+        rc->sout_off += n;
+        if (rc->sout_off == rc->sout.len)
+            rc->sout.len = rc->sout_off = 0;
+        return (ssize_t)n;
+    }
+    if (rc->stream_end || rc->sout.oom)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    rc->phase = PHASE_SUSPENDED;
+    rc->sjob = (struct stream_job){.job = {.run = run_stream, .expire = expire_stream}, .rc = rc};
+    MHD_suspend_connection(rc->conn);
+    if (exec_submit(rc->s->streams, &rc->sjob.job) != TK_OK) { /* stopping, or over --max-streams: end it */
+        rc->stream_end = true;
+        resume(rc);
+    }
+    return 0;
 }
 
 static void expire_job(struct exec_job *job)
@@ -294,6 +381,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
     if (rc) {
         TK_ASSERT(rc->phase != PHASE_SUSPENDED);
+        if (rc->stream) {
+            rc->stream->free(rc->stream);
+            __atomic_sub_fetch(&rc->s->live_streams, 1, __ATOMIC_ACQ_REL);
+        }
+        buf_free(&rc->sout);
         buf_free(&rc->resp.body);
         free(rc->body);
         free(rc);
@@ -305,10 +397,14 @@ static void render_metrics(struct tk_api *api, struct buf *b)
 {
     metrics_render_http(b);
     exec_render_metrics(api->http->exec, b);
+    buf_printf(b, "# TYPE ticketd_streams_open gauge\nticketd_streams_open %d\n",
+               __atomic_load_n(&api->http->live_streams, __ATOMIC_RELAXED));
+    buf_printf(b, "# TYPE ticketd_streams_max gauge\nticketd_streams_max %d\n", api->http->max_streams);
 }
 
 static void server_free(struct tk_http_server *s)
 {
+    exec_free(s->streams);
     exec_free(s->exec);
     ratelimit_free(&s->limiter);
     free(s);
@@ -334,7 +430,13 @@ int http_server_start(const struct http_server_config *cfg, struct tk_api *api, 
         return TK_ERR_INVALID;
     }
     struct exec_config ec = {.name = "executor", .workers = cfg->workers, .queue_max = cfg->queue_max};
+    struct exec_config sc = {.name = "streams", .workers = STREAM_WORKERS, .queue_max = cfg->max_streams};
+    s->max_streams = cfg->max_streams;
     int erc = exec_new(&ec, &s->exec);
+    if (erc == TK_OK && (erc = exec_new(&sc, &s->streams)) < 0) {
+        exec_free(s->exec);
+        s->exec = NULL;
+    }
     if (erc < 0) {
         fprintf(stderr, "ticketd: cannot start the executor (%d workers, queue %d)\n", cfg->workers, cfg->queue_max);
         ratelimit_free(&s->limiter);
@@ -377,6 +479,7 @@ void http_server_stop(struct tk_http_server *s)
      * that arrive meanwhile are refused by the stopping executor and answered at once. */
     MHD_socket fd = MHD_quiesce_daemon(s->daemon);
     exec_stop(s->exec);
+    exec_stop(s->streams); /* ends every open stream: each resumes its connection */
     MHD_stop_daemon(s->daemon);
     if (fd != MHD_INVALID_SOCKET)
         close(fd); /* quiesce hands the listening socket to the caller */

@@ -14,6 +14,7 @@ struct http_server_config {
     int workers;            /* executor threads */
     int queue_max;          /* executor queue: requests waiting for a worker, at most */
     int request_timeout_ms; /* each request's deadline from its arrival */
+    int max_streams;        /* open event streams at most (then 429) */
     int rate_limit;      /* per client per second, 0 = off */
     int rate_burst;
     bool reuse_port;     /* SO_REUSEPORT: several processes accept on one port */
