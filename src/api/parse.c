@@ -3,7 +3,7 @@
 #include "api/api.h"
 
 #include <string.h>
-#include "core/money.h"
+#include "util/money.h"
 #include "util/ids.h"
 
 int api_fail(struct api_response *resp, int err, const char *message)

@@ -1,7 +1,7 @@
 /* wallet.c — prepaid wallets. Every balance change goes through the lock strategy, keyed by user, and
  * writes one ledger entry in the same transaction (the store guarantees that). */
 #include "core/app.h"
-#include "core/money.h"
+#include "util/money.h"
 
 #include <stdio.h>
 

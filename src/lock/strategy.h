@@ -3,7 +3,7 @@
  * by --lock. The service and the lock lab run the same strategies through strategy_run().
  *
  * A strategy has two parts:
- *   - mode: how the store performs the row write (see enum tk_write_mode in store/store.h);
+ *   - mode: how the store performs the row write (enum tk_write_mode, util/write_mode.h);
  *   - lock/unlock (optional): an external lock on a key taken around the whole write (the in-process
  *     mutex now; Redis locks, Redlock and fencing tokens with the Redis backend).
  * strategy_run() takes the lock (waiting with capped exponential backoff and full jitter), runs the write,
@@ -15,7 +15,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include "store/store.h"
+#include "util/write_mode.h"
 #include "util/err.h"
 
 #define LOCK_KEY_MAX 96

@@ -22,7 +22,7 @@
 #include <string.h>
 #include <errno.h>
 #include <time.h>
-#include "core/money.h"
+#include "util/money.h"
 #include "util/exec.h"
 #include "store/pg_schema.h"
 

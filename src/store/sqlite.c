@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <errno.h>
 #include <time.h>
-#include "core/money.h"
+#include "util/money.h"
 #include "util/exec.h"
 
 enum stmt_id {

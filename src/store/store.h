@@ -5,13 +5,7 @@
  * Every function returns 0 or a negative enum tk_err; TK_ERR_UNAVAILABLE means the backing database
  * could not be reached or timed out and nothing was changed.
  *
- * Contended writes take an enum tk_write_mode chosen by the lock strategy (lock/strategy.h):
- *   ATOMIC       one conditional statement per row (UPDATE … WHERE balance + x <= max)
- *   PESSIMISTIC  read then write inside one transaction holding the row lock (FOR UPDATE / BEGIN IMMEDIATE)
- *   OPTIMISTIC   read the row's version outside a transaction, then compare-and-set on the version;
- *                TK_ERR_CONFLICT when another writer got there first (the strategy retries)
- *   UNSAFE       read, then blind write, no protection: only for the lab's control group or behind an
- *                external lock (the mutex / Redis lock strategies)
+ * Contended writes take an enum tk_write_mode (util/write_mode.h) chosen by the lock strategy.
  */
 #ifndef TK_STORE_H
 #define TK_STORE_H
@@ -19,10 +13,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "util/err.h"
+#include "util/write_mode.h"
 
 #define STORE_NAME_MAX 256
-
-enum tk_write_mode { TK_WRITE_ATOMIC, TK_WRITE_PESSIMISTIC, TK_WRITE_OPTIMISTIC, TK_WRITE_UNSAFE };
 
 enum tk_hold_state { HOLD_HELD, HOLD_PAID, HOLD_EXPIRED };
 

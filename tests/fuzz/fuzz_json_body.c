@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "api/api.h"
-#include "core/money.h"
+#include "util/money.h"
 
 static const char *const ALLOWED[] = {"seatId", "seatIds", "amount", "toUserId", "userId", "name",
                                       "reservationId", NULL};

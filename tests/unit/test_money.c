@@ -1,6 +1,6 @@
 /* test_money.c — amounts, overflow and underflow rules, and the error-to-status table. */
 #include "unit.h"
-#include "core/money.h"
+#include "util/money.h"
 #include "util/err.h"
 #include "util/clock.h"
 

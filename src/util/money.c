@@ -1,5 +1,5 @@
 /* money.c — overflow- and underflow-checked balance arithmetic. */
-#include "core/money.h"
+#include "util/money.h"
 
 int money_check_amount(int64_t amount_won)
 {
