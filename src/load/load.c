@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "lock/strategy.h"
 #include "util/clock.h"
 #include "util/rand.h"
 
@@ -214,7 +213,7 @@ static void finish(struct engine *e, struct call *c, long status)
     if (retryable && c->tries < e->o->retries && !e->out_of_time) {
         c->tries++;
         e->st.retries++;
-        int64_t us = strategy_backoff_us(c->tries, e->o->backoff_base_ms * 1000, e->o->backoff_cap_ms * 1000, jitter);
+        int64_t us = backoff_full_jitter_us(c->tries, e->o->backoff_base_ms * 1000, e->o->backoff_cap_ms * 1000, jitter);
         c->due_ns = clock_mono_ns() + us * 1000;
         c->next = e->delayed;
         e->delayed = c;

@@ -84,22 +84,12 @@ void strategy_wait_spin(struct tk_strategy *s, const char *key, int attempt)
     (void)attempt;
 }
 
-int64_t strategy_backoff_us(int attempt, int base_us, int cap_us, uint64_t (*rnd)(uint64_t))
-{
-    TK_ASSERT(attempt >= 1 && base_us > 0 && cap_us >= base_us);
-    int64_t ceiling = base_us;
-    for (int i = 0; i < attempt && ceiling < cap_us; i++)
-        ceiling *= 2;
-    if (ceiling > cap_us)
-        ceiling = cap_us;
-    return (int64_t)rnd((uint64_t)ceiling + 1);
-}
 
 #define STAT_ADD(s, field, n) __atomic_add_fetch(&(s)->stats.field, (n), __ATOMIC_RELAXED)
 
 static int64_t backoff(const struct tk_strategy *s, int attempt)
 {
-    return strategy_backoff_us(attempt, s->backoff_base_us, s->backoff_cap_us, rand_below);
+    return backoff_full_jitter_us(attempt, s->backoff_base_us, s->backoff_cap_us, rand_below);
 }
 
 /* Takes the lock on key. *attempt counts tries across the whole run, and across re-schedules: on an executor

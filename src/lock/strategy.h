@@ -93,8 +93,6 @@ int strategy_run(struct tk_strategy *s, const char *key, tk_write_fn write, void
 #define STRATEGY_KEYS_MAX 4
 int strategy_run_keys(struct tk_strategy *s, const char *const *keys, int nkeys, tk_write_fn write, void *arg)
     TK_MUST_CHECK;
-/* The backoff before try `attempt` (1-based): uniform in [0, min(cap, base * 2^attempt)] — "full jitter". */
-int64_t strategy_backoff_us(int attempt, int base_us, int cap_us, uint64_t (*rand_below)(uint64_t));
 /* A consistent copy of the counters. */
 void strategy_stats(const struct tk_strategy *s, struct tk_strategy_stats *out);
 /* The spin strategy's wait: no pause (also on an executor: re-scheduled at once). */

@@ -378,12 +378,7 @@ void exec_wake(uint64_t key)
 
 int exec_defer_backoff(int base_us, int cap_us)
 {
-    int64_t ceiling = base_us > 0 ? base_us : 1;
-    for (int i = 0; i < exec_attempt() && ceiling < cap_us; i++)
-        ceiling *= 2;
-    if (ceiling > cap_us)
-        ceiling = cap_us;
-    return exec_defer_us((int64_t)rand_below((uint64_t)ceiling + 1));
+    return exec_defer_us(backoff_full_jitter_us(exec_attempt() + 1, base_us, cap_us, rand_below));
 }
 
 int exec_attempt(void) { return CURRENT ? CURRENT->attempt : 0; }

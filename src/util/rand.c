@@ -47,3 +47,14 @@ uint64_t rand_below(uint64_t bound)
     xs_state = x;
     return x % bound;
 }
+
+int64_t backoff_full_jitter_us(int attempt, int base_us, int cap_us, uint64_t (*rnd)(uint64_t))
+{
+    TK_ASSERT(attempt >= 1 && base_us > 0 && cap_us >= base_us);
+    int64_t ceiling = base_us;
+    for (int i = 0; i < attempt && ceiling < cap_us; i++)
+        ceiling *= 2;
+    if (ceiling > cap_us)
+        ceiling = cap_us;
+    return (int64_t)rnd((uint64_t)ceiling + 1);
+}

@@ -11,4 +11,8 @@ int rand_hex(char *out, size_t nbytes) TK_MUST_CHECK;
 /* A uniformly distributed value in [0, bound) from a per-thread xorshift generator (not a secret). */
 uint64_t rand_below(uint64_t bound);
 
+/* Capped exponential backoff with full jitter: uniform in [0, min(cap_us, base_us * 2^attempt)] (attempt >= 1).
+ * rnd(n) returns a uniform value in [0, n) (rand_below, or a fake in tests). */
+int64_t backoff_full_jitter_us(int attempt, int base_us, int cap_us, uint64_t (*rnd)(uint64_t));
+
 #endif

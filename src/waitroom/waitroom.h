@@ -1,13 +1,13 @@
 /* waitroom.h — the waiting-room interface: one table of function pointers, one backend per file
  * (mem.c in-process, for one process; redis.c and store.c shared by any number of instances).
- * The rules every backend applies live in core/admission.h; core/waitroom.c wraps these calls with the
+ * The rules every backend applies live in waitroom/admission.h; core/waitroom.c wraps these calls with the
  * checks the API needs (token format, "ACTIVE required"). */
 #ifndef TK_WAITROOM_H
 #define TK_WAITROOM_H
 
 #include <stdbool.h>
 #include <stdint.h>
-#include "core/admission.h"
+#include "waitroom/admission.h"
 #include "util/err.h"
 
 #define TOKEN_HEX_LEN 32 /* 128 random bits */

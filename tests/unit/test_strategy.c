@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <string.h>
 #include "lock/strategy.h"
+#include "util/rand.h"
 
 struct flaky {
     int conflicts_left;
@@ -84,12 +85,12 @@ static void backoff_full_jitter(void **state)
 {
     (void)state;
     /* the ceiling doubles per attempt and stops at the cap; the draw is uniform in [0, ceiling] */
-    assert_int_equal(strategy_backoff_us(1, 100, 20000, max_rand), 200);
-    assert_int_equal(strategy_backoff_us(2, 100, 20000, max_rand), 400);
-    assert_int_equal(strategy_backoff_us(7, 100, 20000, max_rand), 12800);
-    assert_int_equal(strategy_backoff_us(8, 100, 20000, max_rand), 20000);
-    assert_int_equal(strategy_backoff_us(60, 100, 20000, max_rand), 20000); /* no overflow */
-    assert_int_equal(strategy_backoff_us(3, 100, 20000, zero_rand), 0);
+    assert_int_equal(backoff_full_jitter_us(1, 100, 20000, max_rand), 200);
+    assert_int_equal(backoff_full_jitter_us(2, 100, 20000, max_rand), 400);
+    assert_int_equal(backoff_full_jitter_us(7, 100, 20000, max_rand), 12800);
+    assert_int_equal(backoff_full_jitter_us(8, 100, 20000, max_rand), 20000);
+    assert_int_equal(backoff_full_jitter_us(60, 100, 20000, max_rand), 20000); /* no overflow */
+    assert_int_equal(backoff_full_jitter_us(3, 100, 20000, zero_rand), 0);
 }
 
 static void registry(void **state)

@@ -1,5 +1,6 @@
-/* admission.h — the waiting room's rules as pure functions, shared by every backend (in-process now,
- * Redis next) so the rules are written once and unit-tested with plain numbers.
+/* admission.h — the waiting room's rules as pure functions, shared by every backend so the rules are written
+ * once and unit-tested with plain numbers. They live in the waitroom layer, not in core/, because every backend
+ * (waitroom/mem.c, redis.c, store.c) applies them and a layer never includes the one above it.
  *
  * Token states form a small state machine: WAITING -> ACTIVE -> EXPIRED, WAITING -> EXPIRED (idle).
  * Every change of state goes through token_transition(), which refuses any other move loudly. */

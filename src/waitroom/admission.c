@@ -1,5 +1,5 @@
 /* admission.c — waiting-room rules: state machine, immediate admission, rate bucket, wait estimate. */
-#include "core/admission.h"
+#include "waitroom/admission.h"
 
 static const char *const STATE_NAMES[] = {"WAITING", "ACTIVE", "EXPIRED"};
 
