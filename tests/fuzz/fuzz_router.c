@@ -218,6 +218,16 @@ static void check_response(const struct api_response *resp)
 {
     if (resp->status < 100 || resp->status > 599 || resp->body.oom)
         __builtin_trap();
+    if (resp->stream) { /* an event stream (GET /queue/events): its first bytes must be one status event */
+        struct buf first = {0};
+        (void)resp->stream->next(resp->stream, &W.api, &first);
+        bool ok = resp->status == 200 && first.len > 20 && memcmp(first.p, "event: status\ndata: {", 21) == 0;
+        buf_free(&first);
+        resp->stream->free(resp->stream);
+        if (!ok)
+            __builtin_trap();
+        return;
+    }
     if (resp->static_body) { /* a constant document (GET /openapi.json) */
         if (resp->static_len == 0)
             __builtin_trap();
