@@ -24,9 +24,10 @@ struct tk_config {
     int max_holds_per_user; /* --max-holds-per-user */
     int threads;          /* --threads: HTTP worker threads (0 = number of CPUs, at least 2) */
     int workers;          /* --workers: executor threads (requests that touch a backing service) */
-    int executor_queue_max; /* --executor-queue-max: requests waiting for a worker */
+    int read_workers;     /* --read-workers: executor threads for GET/HEAD */
+    int executor_queue_max; /* --executor-queue-max: requests waiting for a worker, per lane */
     int request_timeout_ms; /* --request-timeout-ms: each request's deadline */
-    int db_pool;          /* --db-pool: store connections (0 = workers + 2) */
+    int db_pool;          /* --db-pool: store connections (0 = workers + read workers + 2) */
     int queue_max;        /* --queue-max: waiting-room capacity */
     int rate_limit;       /* --rate-limit: requests/s per client, 0 = off */
     int rate_burst;       /* --rate-burst */

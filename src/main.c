@@ -51,7 +51,7 @@ static int cmd_serve(const struct tk_config *cfg)
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n < 2 ? 2 : (int)n;
     }
-    int pool = cfg->db_pool ? cfg->db_pool : cfg->workers + 2;
+    int pool = cfg->db_pool ? cfg->db_pool : cfg->workers + cfg->read_workers + 2;
     char err[256] = "";
     struct tk_strategy *strategy = NULL;
     char lock_prefix[64];
@@ -152,6 +152,7 @@ static int cmd_serve(const struct tk_config *cfg)
         .max_connections = cfg->max_connections,
         .max_connections_per_ip = cfg->max_connections_per_ip,
         .workers = cfg->workers,
+        .read_workers = cfg->read_workers,
         .queue_max = cfg->executor_queue_max,
         .request_timeout_ms = cfg->request_timeout_ms,
         .max_streams = cfg->max_streams,
@@ -169,8 +170,9 @@ static int cmd_serve(const struct tk_config *cfg)
         rc = http_server_start(&hc, &api, &http);
     if (rc == TK_OK) {
         fprintf(stderr, "ticketd: serving on http://%s:%d (store %s, waiting room %s, lock %s, %d event threads, "
-                "%d workers, %d store connections)\n",
-                cfg->bind, cfg->port, st->ops->name, wr->ops->name, strategy->ops->name, threads, cfg->workers, pool);
+                "%d + %d workers, %d store connections)\n",
+                cfg->bind, cfg->port, st->ops->name, wr->ops->name, strategy->ops->name, threads, cfg->workers,
+                cfg->read_workers, pool);
         int sig = 0;
         sigwait(&sigs, &sig);
         fprintf(stderr, "ticketd: signal %d, shutting down\n", sig);

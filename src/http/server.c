@@ -7,7 +7,8 @@
  *           to DISCARD_MAX, then answered 413; past DISCARD_MAX the connection is cut);
  *   then    the route is found; an inline route (API_ROUTES[].inline_ok: /health, /metrics, /openapi.json,
  *           404/405/413 refusals) is answered on the event thread, anything else is SUSPENDED and handed to
- *           the executor; a full queue answers 503 with Retry-After at once;
+ *           an executor — GET/HEAD to the `reads` lane, writes to the main one, so that writers waiting on
+ *           a lock can never take every worker from the reads; a full queue answers 503 with Retry-After at once;
  *   READY   a worker (or the deadline) filled the response and resumed the connection; libmicrohttpd calls
  *           the handler again and the response is queued.
  * A streaming response (api_stream: /queue/events) holds no thread either: between its events the connection is
@@ -40,7 +41,8 @@ struct tk_http_server {
     struct MHD_Daemon *daemon;
     struct tk_api *api;
     struct ratelimit limiter;
-    struct exec *exec;    /* requests */
+    struct exec *exec;    /* requests that write (POST, PATCH, DELETE) */
+    struct exec *reads;   /* GET and HEAD: their own workers, so writers waiting on locks never starve reads */
     struct exec *streams; /* open streams between their events: one delayed job each, no thread */
     int max_streams;
     int live_streams;     /* atomic */
@@ -342,8 +344,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             rc->phase = PHASE_SUSPENDED;
             rc->job = (struct exec_job){.run = run_job, .expire = expire_job,
                                         .deadline_ns = rc->start_ns + s->request_timeout_ns};
+            bool read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
             MHD_suspend_connection(conn);
-            if (exec_submit(s->exec, &rc->job) == TK_OK)
+            if (exec_submit(read ? s->reads : s->exec, &rc->job) == TK_OK)
                 return MHD_YES;
             (void)api_fail(resp, TK_ERR_UNAVAILABLE, "the server is at capacity (executor queue full); retry");
             rc->phase = PHASE_READY;
@@ -397,6 +400,7 @@ static void render_metrics(struct tk_api *api, struct buf *b)
 {
     metrics_render_http(b);
     exec_render_metrics(api->http->exec, b);
+    exec_render_metrics(api->http->reads, b);
     buf_printf(b, "# TYPE ticketd_streams_open gauge\nticketd_streams_open %d\n",
                __atomic_load_n(&api->http->live_streams, __ATOMIC_RELAXED));
     buf_printf(b, "# TYPE ticketd_streams_max gauge\nticketd_streams_max %d\n", api->http->max_streams);
@@ -405,6 +409,7 @@ static void render_metrics(struct tk_api *api, struct buf *b)
 static void server_free(struct tk_http_server *s)
 {
     exec_free(s->streams);
+    exec_free(s->reads);
     exec_free(s->exec);
     ratelimit_free(&s->limiter);
     free(s);
@@ -430,12 +435,18 @@ int http_server_start(const struct http_server_config *cfg, struct tk_api *api, 
         return TK_ERR_INVALID;
     }
     struct exec_config ec = {.name = "executor", .workers = cfg->workers, .queue_max = cfg->queue_max};
+    struct exec_config rc_cfg = {.name = "reads", .workers = cfg->read_workers, .queue_max = cfg->queue_max};
     struct exec_config sc = {.name = "streams", .workers = STREAM_WORKERS, .queue_max = cfg->max_streams};
     s->max_streams = cfg->max_streams;
     int erc = exec_new(&ec, &s->exec);
-    if (erc == TK_OK && (erc = exec_new(&sc, &s->streams)) < 0) {
+    if (erc == TK_OK)
+        erc = exec_new(&rc_cfg, &s->reads);
+    if (erc == TK_OK)
+        erc = exec_new(&sc, &s->streams);
+    if (erc < 0) {
+        exec_free(s->reads);
         exec_free(s->exec);
-        s->exec = NULL;
+        s->exec = s->reads = NULL;
     }
     if (erc < 0) {
         fprintf(stderr, "ticketd: cannot start the executor (%d workers, queue %d)\n", cfg->workers, cfg->queue_max);
@@ -479,6 +490,7 @@ void http_server_stop(struct tk_http_server *s)
      * that arrive meanwhile are refused by the stopping executor and answered at once. */
     MHD_socket fd = MHD_quiesce_daemon(s->daemon);
     exec_stop(s->exec);
+    exec_stop(s->reads);
     exec_stop(s->streams); /* ends every open stream: each resumes its connection */
     MHD_stop_daemon(s->daemon);
     if (fd != MHD_INVALID_SOCKET)

@@ -11,7 +11,8 @@ struct http_server_config {
     int threads;
     int max_connections;
     int max_connections_per_ip;
-    int workers;            /* executor threads */
+    int workers;            /* executor threads for writes */
+    int read_workers;       /* executor threads for GET/HEAD */
     int queue_max;          /* executor queue: requests waiting for a worker, at most */
     int request_timeout_ms; /* each request's deadline from its arrival */
     int max_streams;        /* open event streams at most (then 429) */

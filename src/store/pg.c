@@ -31,7 +31,7 @@
 /* A row or advisory lock is waited for at most this long (lock_timeout), then the request is handed back to
  * the executor and run again after a backoff, so a lock held for long elsewhere (a LOCK TABLE, a slow
  * transaction) pins neither a worker nor a connection. Migrations and seeding wait without a limit. */
-#define LOCK_WAIT_MS 200
+#define LOCK_WAIT_MS 50
 #define WORKER_RETRY_BASE_US 1000
 #define WORKER_RETRY_CAP_US 50000
 #define MIGRATION_LOCK_ID 727001

@@ -734,12 +734,21 @@ static struct resp finish(CURL *c, struct xfer *x, CURLcode rc)
     return r;
 }
 
+static __thread CURL *t_curl; /* http_raw()'s handle, reused: keeps connections alive between requests */
+
+void http_close_idle(void)
+{
+    if (t_curl != NULL)
+        curl_easy_cleanup(t_curl);
+    t_curl = NULL;
+}
+
 struct resp http_raw(struct srv *s, const char *method, const char *path,
                      const struct hdrs *h, const void *body, size_t len)
 {
-    static __thread CURL *curl; /* reused: keeps connections alive between requests */
+    CURL *curl = t_curl;
     if (curl == NULL)
-        curl = curl_easy_init();
+        curl = t_curl = curl_easy_init();
     else
         curl_easy_reset(curl);
     ensure(curl != NULL, "curl_easy_init failed");

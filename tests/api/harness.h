@@ -134,6 +134,9 @@ struct resp http_raw(struct srv *s, const char *method, const char *path,
 /* Sends all n requests at once over the multi interface; out[i] answers reqs[i]. */
 void http_multi(struct srv *s, const struct mreq *reqs, int n, struct resp *out);
 void resp_free(struct resp *r);
+/* Closes the connections the calling thread's http() keeps alive (the next http() opens a new one); call it
+ * before counting connections, and at the end of a thread that used http(). */
+void http_close_idle(void);
 /* Copies header `name` (last occurrence, case-insensitive) into out; false when absent. */
 bool resp_header(const struct resp *r, const char *name, char *out, size_t n);
 
