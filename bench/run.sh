@@ -143,6 +143,39 @@ STATUS_COUNTS=$(printf '%s\n' "$RACE_OUT" | awk '/"status_counts"/ {f=1; next} f
 RESULTS+=("(c) seat race, $RACE_USERS users: wall $(num wall_seconds) s, p50 $(num p50_ms) ms, p99 $(num p99_ms) ms, statuses [${STATUS_COUNTS% }], winners $(num winners), correct $(num correct), exit $RACE_RC   <- $(shell_quote "${RACE_CMD[@]}")")
 kill -0 "$SERVER_PID" 2>/dev/null || echo "!! server (pid $SERVER_PID) is no longer running"
 
+# ---- (d) /health and seat reads while a write stampede holds every writer busy ----
+# 64 connections charge one wallet (a hot row: every write queues on SQLite's one writer) while 4 more connections
+# read /health and 4 read available-seats; the readers' p99 is the figure (goal: /health p99 <= 50 ms).
+cat >"$TMP/charge.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '{"amount":1}'
+wrk.headers["Authorization"] = "Bearer $KEY"
+wrk.headers["Content-Type"] = "application/json"
+LUA
+STAMPEDE_CMD=(wrk -t1 -c64 -d"${WRK_SECONDS}s" -s "$TMP/charge.lua" "$BASE/user/charge")
+HEALTH_CMD=(wrk -t1 -c4 -d"$((WRK_SECONDS - 2))s" --latency "$BASE/health")
+SEATR_CMD=(wrk -t1 -c4 -d"$((WRK_SECONDS - 2))s" --latency -H "queue-token: $TOKEN" "$SEATS_URL")
+echo
+echo "## (d) /health and available-seats during a write stampede"
+echo "\$ $(shell_quote "${STAMPEDE_CMD[@]}") &"
+echo "\$ $(shell_quote "${HEALTH_CMD[@]}") &  $(shell_quote "${SEATR_CMD[@]}")"
+timeout $((WRK_SECONDS + 30)) "${STAMPEDE_CMD[@]}" >"$TMP/stampede.out" 2>&1 &
+STAMPEDE_PID=$!
+sleep 1
+timeout $((WRK_SECONDS + 30)) "${SEATR_CMD[@]}" >"$TMP/seatr.out" 2>&1 &
+SEATR_PID=$!
+HOUT=$(timeout $((WRK_SECONDS + 30)) "${HEALTH_CMD[@]}" 2>&1)
+wait "$SEATR_PID" 2>/dev/null
+wait "$STAMPEDE_PID" 2>/dev/null
+echo "$HOUT"
+cat "$TMP/seatr.out" "$TMP/stampede.out"
+hp99=$(printf '%s\n' "$HOUT" | awk '$1 == "99%" {print $2}')
+sp99=$(awk '$1 == "99%" {print $2}' "$TMP/seatr.out")
+crps=$(awk '/^Requests\/sec:/ {print $2}' "$TMP/stampede.out")
+cnon2xx=$(awk -F': *' '/Non-2xx or 3xx responses/ {print $2}' "$TMP/stampede.out")
+RESULTS+=("(d) during a 64-connection charge stampede on one wallet (${crps:-n/a} charges/s, non-2xx ${cnon2xx:-0}): /health p99 ${hp99:-n/a}, available-seats p99 ${sp99:-n/a}   <- $(shell_quote "${STAMPEDE_CMD[@]}") + $(shell_quote "${HEALTH_CMD[@]}")")
+kill -0 "$SERVER_PID" 2>/dev/null || echo "!! server (pid $SERVER_PID) is no longer running"
+
 # ---- server-side view: requests by route and status (shows any 5xx the clients saw) ----
 echo
 echo "## server request counts (GET /metrics)"
