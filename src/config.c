@@ -1,5 +1,6 @@
 /* config.c — parses settings as data: one table row per setting, with its flag, env name, default and range. */
 #include "config.h"
+#include "lock/strategy.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,8 +31,7 @@ static const struct setting SETTINGS[] = {
     STR_SETTING("--bind", "TICKETD_BIND", bind, "127.0.0.1", "listen address"),
     STR_SETTING("--db", "TICKETD_DB", db, "sqlite:ticketd.db", "store: sqlite:PATH (embedded)"),
     STR_SETTING("--redis", "TICKETD_REDIS", redis, "", "redis://host:port (unset: in-process waiting room and locks)"),
-    STR_SETTING("--lock", "TICKETD_LOCK", lock, "atomic",
-                "contended-write strategy: atomic|pessimistic|optimistic|mutex|redis-lock|redis-spin|redis-pubsub|fenced|redlock"),
+    STR_SETTING("--lock", "TICKETD_LOCK", lock, "atomic", "contended-write strategy (the list below)"),
     STR_SETTING("--redis-nodes", "TICKETD_REDIS_NODES", redis_nodes, "", "redis://… list for --lock redlock"),
     STR_SETTING("--redis-prefix", "TICKETD_REDIS_PREFIX", redis_prefix, "tk", "namespace of every Redis key"),
     INT_SETTING("--max-active", "TICKETD_MAX_ACTIVE", max_active, "1000", 1, 10000000, "ACTIVE tokens at most"),
@@ -160,4 +160,11 @@ void config_usage(FILE *out)
     for (size_t i = 0; i < N_SETTINGS; i++)
         fprintf(out, "  %-22s %-28s %-18s %s\n", SETTINGS[i].flag, SETTINGS[i].env,
                 *SETTINGS[i].def ? SETTINGS[i].def : "(unset)", SETTINGS[i].help);
+    fprintf(out, "\n--lock strategies (docs/LAB.md):\n");
+    for (int i = 0; i < strategy_count(); i++) {
+        const struct tk_strategy_ops *s = strategy_at(i);
+        fprintf(out, "  %-14s %s%s%s\n", s->name, !s->serve_ok ? "the lab's control group, not for serve" : "",
+                s->needs_redis ? (s->needs_nodes ? "needs --redis-nodes" : "needs --redis") : "",
+                s->one_process ? "one process only (embedded store)" : "");
+    }
 }

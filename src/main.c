@@ -73,10 +73,10 @@ static int cmd_serve(const struct tk_config *cfg)
         strategy_free(strategy);
         return 2;
     }
-    if (!strategy->ops->serve_ok || (strcmp(strategy->ops->name, "mutex") == 0 && strncmp(cfg->db, "sqlite:", 7))) {
+    if (!strategy->ops->serve_ok || (strategy->ops->one_process && strncmp(cfg->db, "sqlite:", 7))) {
         if (strategy->ops->serve_ok)
-            fprintf(stderr, "ticketd: --lock mutex is an in-process lock: with a shared store use atomic, "
-                            "pessimistic or optimistic\n");
+            fprintf(stderr, "ticketd: --lock %s is an in-process lock: with a shared store use atomic, "
+                            "pessimistic, optimistic or a Redis lock\n", cfg->lock);
         else
             fprintf(stderr, "ticketd: --lock %s is the lock lab's control group and unsafe to serve with\n",
                     cfg->lock);

@@ -58,8 +58,11 @@ static void mutex_free(struct tk_strategy *s)
     free(t);
 }
 
-int mutex_strategy_init(struct tk_strategy *s)
+static int mutex_init(struct tk_strategy *s, const struct strategy_config *cfg, char *errbuf, int errlen)
 {
+    (void)cfg;
+    (void)errbuf;
+    (void)errlen;
     struct mutex_table *t = malloc(sizeof *t);
     if (!t)
         return TK_ERR_NOMEM;
@@ -78,6 +81,8 @@ const struct tk_strategy_ops STRATEGY_MUTEX = {
     .name = "mutex",
     .mode = TK_WRITE_UNSAFE,
     .serve_ok = true,
+    .one_process = true,
+    .init = mutex_init,
     .try_lock = mutex_try_lock,
     .unlock = mutex_unlock,
     .free = mutex_free,

@@ -47,8 +47,6 @@ struct redis_lock {
     volatile int stop;
 };
 
-extern const struct tk_strategy_ops STRATEGY_REDIS_PUBSUB;
-
 static struct redis_lock *RL(struct tk_strategy *s) { return s->impl; }
 
 static void lock_key(const struct redis_lock *r, const char *key, char *out, size_t n)
@@ -74,7 +72,7 @@ static int redis_try_lock(struct tk_strategy *s, const char *key, struct tk_lock
         rc = rep->type == REDIS_REPLY_STATUS ? TK_OK : TK_ERR_CONFLICT; /* nil: someone holds it */
         freeReplyObject(rep);
     }
-    if (rc == TK_OK && s->ops->name[0] == 'f') { /* fenced: the next token for this key */
+    if (rc == TK_OK && s->ops->fencing) { /* the next token for this key */
         char fk[160];
         snprintf(fk, sizeof fk, "%sfence:%s", r->prefix, key);
         const char *incr[] = {"INCR", fk};
@@ -99,7 +97,7 @@ static int redis_unlock(struct tk_strategy *s, struct tk_lock_handle *h)
     char k[160], token[24], chan[176] = "";
     lock_key(r, h->key, k, sizeof k);
     snprintf(token, sizeof token, "%016llx", (unsigned long long)h->owner);
-    if (strcmp(s->ops->name, "redis-pubsub") == 0)
+    if (s->ops->publish_release)
         snprintf(chan, sizeof chan, "%sreleased:%s", r->prefix, h->key);
     struct rconn *c;
     TK_TRY(rpool_get(&r->pool, &c));
@@ -208,7 +206,7 @@ static void redis_free_impl(struct tk_strategy *s)
     free(r);
 }
 
-int redis_strategy_init(struct tk_strategy *s, const struct strategy_config *cfg, char *errbuf, int errlen)
+static int redis_init(struct tk_strategy *s, const struct strategy_config *cfg, char *errbuf, int errlen)
 {
     if (!cfg->redis_url || !cfg->redis_url[0]) {
         snprintf(errbuf, (size_t)errlen, "strategy %s needs a Redis server (--redis redis://host:port)", s->ops->name);
@@ -225,7 +223,7 @@ int redis_strategy_init(struct tk_strategy *s, const struct strategy_config *cfg
     snprintf(r->prefix, sizeof r->prefix, "%s", cfg->prefix ? cfg->prefix : "tk:");
     r->ttl_ms = cfg->lock_ttl_ms > 0 ? cfg->lock_ttl_ms : DEFAULT_TTL_MS;
     s->impl = r;
-    if (s->ops == &STRATEGY_REDIS_PUBSUB)
+    if (s->ops->park) /* its waiters park until a release message: listen for them */
         r->listening = pthread_create(&r->listener, NULL, listen_main, r) == 0;
     /* a Redis lock is freed in well under a millisecond: wait in short steps or the lock sits idle */
     s->backoff_base_us = 50;
@@ -233,16 +231,11 @@ int redis_strategy_init(struct tk_strategy *s, const struct strategy_config *cfg
     return TK_OK;
 }
 
-const struct tk_strategy_ops STRATEGY_REDIS_LOCK = {
-    .name = "redis-lock", .mode = TK_WRITE_UNSAFE, .serve_ok = true,
-    .try_lock = redis_try_lock, .unlock = redis_unlock, .free = redis_free_impl};
-const struct tk_strategy_ops STRATEGY_REDIS_SPIN = {
-    .name = "redis-spin", .mode = TK_WRITE_UNSAFE, .serve_ok = true,
-    .try_lock = redis_try_lock, .unlock = redis_unlock, .wait = STRATEGY_WAIT_SPIN, .free = redis_free_impl};
+#define REDIS_LOCK_COMMON                                                                                   \
+    .mode = TK_WRITE_UNSAFE, .serve_ok = true, .needs_redis = true, .init = redis_init, .try_lock = redis_try_lock, \
+    .unlock = redis_unlock, .free = redis_free_impl
+const struct tk_strategy_ops STRATEGY_REDIS_LOCK = {.name = "redis-lock", REDIS_LOCK_COMMON};
+const struct tk_strategy_ops STRATEGY_REDIS_SPIN = {.name = "redis-spin", REDIS_LOCK_COMMON, .wait = STRATEGY_WAIT_SPIN};
 const struct tk_strategy_ops STRATEGY_REDIS_PUBSUB = {
-    .name = "redis-pubsub", .mode = TK_WRITE_UNSAFE, .serve_ok = true,
-    .try_lock = redis_try_lock, .unlock = redis_unlock, .wait = pubsub_wait, .park = pubsub_park,
-    .free = redis_free_impl};
-const struct tk_strategy_ops STRATEGY_FENCED = {
-    .name = "fenced", .mode = TK_WRITE_UNSAFE, .serve_ok = true,
-    .try_lock = redis_try_lock, .unlock = redis_unlock, .free = redis_free_impl};
+    .name = "redis-pubsub", REDIS_LOCK_COMMON, .publish_release = true, .wait = pubsub_wait, .park = pubsub_park};
+const struct tk_strategy_ops STRATEGY_FENCED = {.name = "fenced", REDIS_LOCK_COMMON, .fencing = true};

@@ -103,7 +103,7 @@ static void redlock_free(struct tk_strategy *s)
     free(r);
 }
 
-int redlock_strategy_init(struct tk_strategy *s, const struct strategy_config *cfg, char *errbuf, int errlen)
+static int redlock_init(struct tk_strategy *s, const struct strategy_config *cfg, char *errbuf, int errlen)
 {
     const char *list = cfg->redis_nodes && cfg->redis_nodes[0] ? cfg->redis_nodes : NULL;
     if (!list) {
@@ -143,5 +143,6 @@ int redlock_strategy_init(struct tk_strategy *s, const struct strategy_config *c
 }
 
 const struct tk_strategy_ops STRATEGY_REDLOCK = {
-    .name = "redlock", .mode = TK_WRITE_UNSAFE, .serve_ok = true,
+    .name = "redlock", .mode = TK_WRITE_UNSAFE, .serve_ok = true, .needs_redis = true, .needs_nodes = true,
+    .init = redlock_init,
     .try_lock = redlock_try_lock, .unlock = redlock_unlock, .free = redlock_free};

@@ -9,9 +9,6 @@
 
 extern const struct tk_strategy_ops STRATEGY_ATOMIC, STRATEGY_PESSIMISTIC, STRATEGY_OPTIMISTIC, STRATEGY_MUTEX,
     STRATEGY_NONE, STRATEGY_REDIS_LOCK, STRATEGY_REDIS_SPIN, STRATEGY_REDIS_PUBSUB, STRATEGY_FENCED, STRATEGY_REDLOCK;
-int mutex_strategy_init(struct tk_strategy *s);
-int redis_strategy_init(struct tk_strategy *s, const struct strategy_config *cfg, char *errbuf, int errlen);
-int redlock_strategy_init(struct tk_strategy *s, const struct strategy_config *cfg, char *errbuf, int errlen);
 
 static const struct tk_strategy_ops *const REGISTRY[] = {
     &STRATEGY_ATOMIC,     &STRATEGY_PESSIMISTIC, &STRATEGY_OPTIMISTIC,   &STRATEGY_MUTEX,   &STRATEGY_NONE,
@@ -19,12 +16,35 @@ static const struct tk_strategy_ops *const REGISTRY[] = {
 };
 #define N_REGISTRY (sizeof REGISTRY / sizeof REGISTRY[0])
 
-const char *const STRATEGY_NAMES[] = {"atomic",     "pessimistic", "optimistic",   "mutex",  "none",
-                                      "redis-lock", "redis-spin",  "redis-pubsub", "fenced", "redlock", NULL};
+int strategy_count(void) { return (int)N_REGISTRY; }
+
+const struct tk_strategy_ops *strategy_at(int i)
+{
+    TK_ASSERT(i >= 0 && i < (int)N_REGISTRY);
+    return REGISTRY[i];
+}
+
+const struct tk_strategy_ops *strategy_find(const char *name)
+{
+    for (size_t i = 0; i < N_REGISTRY; i++)
+        if (strcmp(REGISTRY[i]->name, name) == 0)
+            return REGISTRY[i];
+    return NULL;
+}
+
+const char *strategy_names(char *buf, size_t n)
+{
+    size_t at = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < N_REGISTRY && at < n; i++)
+        at += (size_t)snprintf(buf + at, n - at, "%s%s", i ? ", " : "", REGISTRY[i]->name);
+    return buf;
+}
 
 bool strategy_needs_redis(const char *name)
 {
-    return strncmp(name, "redis-", 6) == 0 || strcmp(name, "fenced") == 0 || strcmp(name, "redlock") == 0;
+    const struct tk_strategy_ops *ops = strategy_find(name);
+    return ops && ops->needs_redis;
 }
 
 int strategy_open(const char *name, int retries_max, struct tk_strategy **out, char *errbuf, int errlen)
@@ -36,36 +56,27 @@ int strategy_open(const char *name, int retries_max, struct tk_strategy **out, c
 int strategy_open_cfg(const char *name, const struct strategy_config *cfg, struct tk_strategy **out, char *errbuf,
                       int errlen)
 {
-    for (size_t i = 0; i < N_REGISTRY; i++) {
-        if (strcmp(REGISTRY[i]->name, name) != 0)
-            continue;
-        struct tk_strategy *s = calloc(1, sizeof *s);
-        if (!s)
-            return TK_ERR_NOMEM;
-        s->ops = REGISTRY[i];
-        s->retries_max = cfg->retries_max;
-        s->lock_tries_max = cfg->lock_tries_max > 0 ? cfg->lock_tries_max : cfg->retries_max;
-        s->backoff_base_us = 100;
-        s->backoff_cap_us = 20000;
-        int rc = TK_OK;
-        if (s->ops == &STRATEGY_MUTEX)
-            rc = mutex_strategy_init(s);
-        else if (s->ops == &STRATEGY_REDLOCK)
-            rc = redlock_strategy_init(s, cfg, errbuf, errlen);
-        else if (strategy_needs_redis(name))
-            rc = redis_strategy_init(s, cfg, errbuf, errlen);
-        if (rc < 0) {
-            free(s);
-            return rc;
-        }
-        *out = s;
-        return TK_OK;
+    const struct tk_strategy_ops *ops = strategy_find(name);
+    if (!ops) {
+        char names[256];
+        snprintf(errbuf, (size_t)errlen, "unknown strategy '%s' (%s)", name, strategy_names(names, sizeof names));
+        return TK_ERR_INVALID;
     }
-    snprintf(errbuf, (size_t)errlen,
-             "unknown strategy '%s' (atomic, pessimistic, optimistic, mutex, none, redis-lock, redis-spin, "
-             "redis-pubsub, fenced, redlock)",
-             name);
-    return TK_ERR_INVALID;
+    struct tk_strategy *s = calloc(1, sizeof *s);
+    if (!s)
+        return TK_ERR_NOMEM;
+    s->ops = ops;
+    s->retries_max = cfg->retries_max;
+    s->lock_tries_max = cfg->lock_tries_max > 0 ? cfg->lock_tries_max : cfg->retries_max;
+    s->backoff_base_us = 100;
+    s->backoff_cap_us = 20000;
+    int rc = ops->init ? ops->init(s, cfg, errbuf, errlen) : TK_OK;
+    if (rc < 0) {
+        free(s);
+        return rc;
+    }
+    *out = s;
+    return TK_OK;
 }
 
 void strategy_free(struct tk_strategy *s)
@@ -140,8 +151,6 @@ int strategy_run(struct tk_strategy *s, const char *key, tk_write_fn write, void
 int strategy_run_keys(struct tk_strategy *s, const char *const *keys_in, int nkeys, tk_write_fn write, void *arg)
 {
     TK_ASSERT(nkeys >= 1 && nkeys <= STRATEGY_KEYS_MAX);
-    if (s->lock_tries_max <= 0)
-        s->lock_tries_max = s->retries_max;
     const char *keys[STRATEGY_KEYS_MAX];
     memcpy(keys, keys_in, sizeof keys[0] * (size_t)nkeys);
     qsort(keys, (size_t)nkeys, sizeof keys[0], cmp_keys);

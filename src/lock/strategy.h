@@ -14,6 +14,7 @@
 #define TK_STRATEGY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "util/write_mode.h"
 #include "util/err.h"
@@ -37,10 +38,21 @@ struct tk_strategy_stats {
 
 struct tk_strategy;
 
+struct strategy_config;
+
+/* A strategy is data: its name, its write mode, what it needs, and its lock operations. The registry in
+ * strategy.c lists every one once; names, --help, serve's checks and the lab all come from it. */
 struct tk_strategy_ops {
     const char *name;
     enum tk_write_mode mode;
-    bool serve_ok; /* false for the lab's control group ("none"): serve refuses it */
+    bool serve_ok;        /* false for the lab's control group ("none"): serve refuses it */
+    bool needs_redis;     /* the lock lives in Redis (--redis, or --redis-nodes for redlock) */
+    bool needs_nodes;     /* several independent Redis nodes (--redis-nodes) */
+    bool one_process;     /* the lock is in this process's memory: correct for one process only */
+    bool fencing;         /* each acquisition hands out a fencing token the write carries */
+    bool publish_release; /* a release is PUBLISHed for the waiters that subscribe to it */
+    /* Sets up s->impl (NULL: nothing to set up); a failed init needs no free. */
+    int (*init)(struct tk_strategy *s, const struct strategy_config *cfg, char *errbuf, int errlen);
     /* Tries once to take the lock on key; 0 when taken, TK_ERR_CONFLICT when someone else holds it.
      * NULL when the strategy has no external lock. */
     int (*try_lock)(struct tk_strategy *s, const char *key, struct tk_lock_handle *h);
@@ -98,9 +110,13 @@ void strategy_stats(const struct tk_strategy *s, struct tk_strategy_stats *out);
 /* The spin strategy's wait: no pause (also on an executor: re-scheduled at once). */
 void strategy_wait_spin(struct tk_strategy *s, const char *key, int attempt);
 #define STRATEGY_WAIT_SPIN strategy_wait_spin
-/* The names strategy_open accepts, NULL-terminated. */
-extern const char *const STRATEGY_NAMES[];
-/* Does the strategy need Redis? */
+/* The registry: strategy_count() strategies, strategy_at(i) each (0 <= i < count), strategy_find(name) or NULL. */
+int strategy_count(void);
+const struct tk_strategy_ops *strategy_at(int i);
+const struct tk_strategy_ops *strategy_find(const char *name);
+/* "atomic, pessimistic, …": every name, for help and error texts (buf of n bytes). */
+const char *strategy_names(char *buf, size_t n);
+/* Does the strategy called name need Redis? (false for an unknown name) */
 bool strategy_needs_redis(const char *name);
 
 #endif

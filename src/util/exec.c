@@ -385,6 +385,8 @@ int exec_attempt(void) { return CURRENT ? CURRENT->attempt : 0; }
 
 int exec_worker_index(void) { return WORKER_INDEX; }
 
+bool exec_on_worker(void) { return CURRENT != NULL; }
+
 int64_t exec_remaining_ms(void)
 {
     if (!CURRENT || !CURRENT->deadline_ns)

@@ -88,13 +88,13 @@ uint64_t exec_key(const char *s);
 /* exec_defer_us with capped exponential backoff and full jitter from the current attempt:
  * uniform in [0, min(cap_us, base_us * 2^attempt)]. */
 int exec_defer_backoff(int base_us, int cap_us) TK_MUST_CHECK;
-/* True on an executor worker (where a wait must be handed back, not slept). */
-static inline bool exec_on_worker(void);
+/* True while an executor job runs on this thread (where a wait must be handed back, not slept). False off a
+ * worker and in a worker's start/stop callbacks, where exec_defer_us sleeps. */
+bool exec_on_worker(void);
 /* The current job's attempt (0 off a worker), so that a retry count survives re-scheduling. */
 int exec_attempt(void);
 /* The current worker's index (0..workers-1), or -1 off a worker. */
 int exec_worker_index(void);
-static inline bool exec_on_worker(void) { return exec_worker_index() >= 0; }
 /* Milliseconds left before the current job's deadline (INT64_MAX when it has none or off a worker). */
 int64_t exec_remaining_ms(void);
 

@@ -96,26 +96,45 @@ static void backoff_full_jitter(void **state)
 static void registry(void **state)
 {
     (void)state;
-    for (int i = 0; STRATEGY_NAMES[i]; i++) {
-        if (strategy_needs_redis(STRATEGY_NAMES[i])) {
+    for (int i = 0; i < strategy_count(); i++) {
+        const char *name = strategy_at(i)->name;
+        if (strategy_needs_redis(name)) {
             /* without a Redis URL they refuse to open, with a readable reason */
             struct tk_strategy *r = NULL;
             char err[160] = "";
-            assert_int_equal(strategy_open(STRATEGY_NAMES[i], 3, &r, err, sizeof err), TK_ERR_INVALID);
+            assert_int_equal(strategy_open(name, 3, &r, err, sizeof err), TK_ERR_INVALID);
             assert_null(r);
             assert_non_null(strstr(err, "redis"));
             continue;
         }
-        struct tk_strategy *s = open_named(STRATEGY_NAMES[i], 3);
-        assert_string_equal(s->ops->name, STRATEGY_NAMES[i]);
-        assert_int_equal(s->ops->serve_ok, strcmp(STRATEGY_NAMES[i], "none") != 0);
+        struct tk_strategy *s = open_named(name, 3);
+        assert_string_equal(s->ops->name, name);
+        assert_int_equal(s->ops->serve_ok, strcmp(name, "none") != 0);
         strategy_free(s);
     }
     struct tk_strategy *s = NULL;
-    char err[160] = "";
+    char err[256] = "";
     assert_int_equal(strategy_open("redlock-ish", 3, &s, err, sizeof err), TK_ERR_INVALID);
     assert_null(s);
     assert_non_null(strstr(err, "redlock-ish"));
+    /* behaviour is data in the registry, never a test on a name inside an implementation */
+    char names[256];
+    strategy_names(names, sizeof names);
+    for (int i = 0; i < strategy_count(); i++) {
+        const struct tk_strategy_ops *o = strategy_at(i);
+        assert_ptr_equal(strategy_find(o->name), o);
+        assert_non_null(strstr(names, o->name));
+        assert_non_null(strstr(err, o->name)); /* the error lists every name */
+        assert_true(!o->fencing || o->needs_redis);
+        assert_true(!o->publish_release || o->park);
+        assert_true(!o->needs_nodes || o->needs_redis);
+    }
+    assert_null(strategy_find("nope"));
+    assert_true(strategy_find("fenced")->fencing && !strategy_find("redis-lock")->fencing);
+    assert_true(strategy_find("redis-pubsub")->publish_release && !strategy_find("redis-spin")->publish_release);
+    assert_true(strategy_find("mutex")->one_process && !strategy_find("atomic")->one_process);
+    assert_true(strategy_find("redlock")->needs_nodes);
+    assert_false(strategy_needs_redis("nope"));
     strategy_free(NULL);
 }
 
