@@ -6,6 +6,9 @@
  * report whose invariant is decided by reading the database afterwards, never from the workers' counts; a
  * failed invariant exits non-zero, except for the control group `none`. `--all` runs the matrix and writes
  * Markdown, JSON and an SVG chart to a folder.
+ *
+ * Requests run the way `ticketd serve` runs them: --concurrency C clients submit to one bounded executor
+ * (util/exec.h) of --db-pool W workers per process, with a store pool of W + 2 connections.
  */
 #ifndef TK_LAB_H
 #define TK_LAB_H

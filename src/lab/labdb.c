@@ -15,14 +15,17 @@ struct labdb {
 };
 
 /* SQLite has one writer: the lab's writers queue on this mutex (as the store's do) instead of sleeping in
- * SQLite's busy handler, so the figures measure the strategy, not SQLite's back-off. */
+ * SQLite's busy handler, so the figures measure the strategy, not SQLite's back-off. An executor worker may
+ * block here, but only for another worker's one short transaction, which never waits for a job. */
 static pthread_mutex_t LITE_WRITER = PTHREAD_MUTEX_INITIALIZER;
 
 struct labdb *labdb_open(const char *url, char *errbuf, int errlen)
 {
     struct labdb *db = calloc(1, sizeof *db);
-    if (!db)
+    if (!db) {
+        snprintf(errbuf, (size_t)errlen, "out of memory");
         return NULL;
+    }
     if (strncmp(url, "sqlite:", 7) == 0) {
         if (sqlite3_open(url + 7, &db->lite) != SQLITE_OK) {
             snprintf(errbuf, (size_t)errlen, "sqlite: %s", db->lite ? sqlite3_errmsg(db->lite) : "open failed");
@@ -36,8 +39,8 @@ struct labdb *labdb_open(const char *url, char *errbuf, int errlen)
     const char *keys[] = {"dbname", "options", NULL};
     const char *vals[] = {url, "-c client_min_messages=warning", NULL};
     db->pg = PQconnectdbParams(keys, vals, 1);
-    if (PQstatus(db->pg) != CONNECTION_OK) {
-        snprintf(errbuf, (size_t)errlen, "postgres: %s", PQerrorMessage(db->pg));
+    if (!db->pg || PQstatus(db->pg) != CONNECTION_OK) {
+        snprintf(errbuf, (size_t)errlen, "postgres: %s", db->pg ? PQerrorMessage(db->pg) : "out of memory");
         labdb_close(db);
         return NULL;
     }

@@ -1,5 +1,6 @@
 /* labdb.h — the lock lab's direct SQL: setting up a scenario's rows, the lab-only tables (a stock row, a
- * fenced counter), and the invariant reads after a run. One connection per worker; SQLite or PostgreSQL,
+ * fenced counter), and the invariant reads after a run. One connection per executor worker (opened by the
+ * worker itself, see lab.c) and a few for setup, the checks and the serial writer; SQLite or PostgreSQL,
  * chosen by the --db URL. Product writes (charges, transfers, holds, payments) never come through here:
  * they go through the store and the lock strategies, the service's own code path. */
 #ifndef TK_LABDB_H
