@@ -1,21 +1,7 @@
-/* router.c — the route table, authentication, dispatch, and the Idempotency-Key protocol:
- *
- *   1. identify the caller (API key, or the user behind the queue token in ANY state, so that a retry after
- *      the first request expired the token still finds its record);
- *   2. claim (user, key) in the store with a fresh fencing number, or find the record:
- *        another request body               -> 409 IDEMPOTENCY_KEY_REUSED
- *        a stored response                  -> replay it byte for byte
- *        a claim whose effect committed but whose response was lost (its instance died) -> rebuild the
- *                                              response from the effect (a pure function of it) and keep it
- *        a claim with no effect, older than IDEM_LEASE_MS (its instance died before the effect) -> take it
- *                                              over with a new fencing number and run the request
- *        a younger claim with no effect     -> wait for it (at most IDEM_WAIT_MS, then 503, nothing done);
- *   3. run the request; its write records the effect on the claim in its own transaction and is refused
- *      (rolled back) if the claim was taken over meanwhile, so an effect can never happen twice;
- *   4. keep the response unless it is an authentication failure or a 5xx (nothing changed: the claim is
- *      released and a retry runs afresh).
- * Because claims are rows in the store, concurrent retries on different instances see one another.
- */
+/* router.c — the route table, authentication, request budgets and dispatch. Requests with an Idempotency-Key
+ * go through the protocol of core/idempotency.c; what stays here is HTTP's part of it: identifying the user,
+ * replaying a stored response, and rebuilding a lost one from its effect (responses are a pure function of
+ * their effect, rendered by the api layer). */
 #include "api/api.h"
 
 #include <stdio.h>
@@ -23,11 +9,7 @@
 #include <stdlib.h>
 #include <time.h>
 #include "util/exec.h"
-#include "util/rand.h"
 
-#define IDEM_WAIT_MS 10000
-#define IDEM_POLL_US 5000
-#define IDEM_LEASE_MS 30000 /* longer than any request can run: pool waits and statement timeouts are 5 s */
 
 const struct api_route API_ROUTES[] = {
     {"POST", "/users", AUTH_NONE, api_users_create, false, false},
@@ -172,8 +154,6 @@ static int rebuild(struct tk_app *app, int64_t user_id, const struct tk_idem *re
     return TK_OK;
 }
 
-static int64_t new_claim(void) { return (int64_t)rand_below((uint64_t)INT64_MAX - 1) + 1; }
-
 static void replay(struct tk_app *app, struct api_response *resp, const struct tk_idem *rec)
 {
     resp->status = rec->status;
@@ -187,87 +167,60 @@ static void dispatch_idempotent(struct tk_api *api, const struct api_route *r, c
                                 struct api_request *req, struct api_response *resp)
 {
     struct tk_app *app = api->app;
-    struct tk_store *st = app->store;
     if (idem_key_check(key) < 0) {
         (void)api_fail(resp, TK_ERR_INVALID, "Idempotency-Key must be 1..128 printable ASCII characters");
         return;
     }
-    int64_t user_id = 0;
-    int irc = identify(api, r, req, resp, &user_id);
-    if (api_within_budget(api, req, irc < 0 ? 0 : user_id, resp) < 0 || irc < 0)
+    struct idem_call call = {.key = key};
+    int irc = identify(api, r, req, resp, &call.user_id);
+    if (api_within_budget(api, req, irc < 0 ? 0 : call.user_id, resp) < 0 || irc < 0)
         return;
-    char hash[65];
-    idem_request_hash(req->method, req->path, req->body, req->body_len, hash);
+    idem_request_hash(req->method, req->path, req->body, req->body_len, call.hash);
 
-    int64_t claim = new_claim();
-    int64_t deadline = clock_mono_ms() + IDEM_WAIT_MS;
-    for (;;) {
-        struct tk_idem rec = {0};
-        int64_t now = app_now_ms(app);
-        int rc = st->ops->idem_claim(st, user_id, key, hash, now, now + app->idempotency_ttl_ms, claim, &rec);
-        if (rc == TK_OK)
-            break;
-        if (rc != TK_ERR_CONFLICT) {
-            (void)api_fail(resp, rc, NULL);
-            return;
-        }
-        bool same = strcmp(rec.request_hash, hash) == 0;
-        if (same && rec.state == IDEM_DONE)
-            replay(app, resp, &rec);
-        free(rec.body);
-        if (!same) {
-            (void)api_fail(resp, TK_ERR_IDEMPOTENCY_KEY_REUSED,
-                           "this Idempotency-Key was used with a different request");
-            return;
-        }
-        if (rec.state == IDEM_DONE)
-            return;
-        if (rec.effect_ref[0]) { /* the effect committed; its response was lost with its instance */
-            rc = rebuild(app, user_id, &rec, resp);
-            if (rc < 0) {
-                (void)api_fail(resp, rc, NULL);
-                return;
-            }
-            rc = st->ops->idem_complete(st, user_id, key, rec.claim, resp->status, resp->body.p, resp->body.len,
-                                        resp->effect_ref);
-            if (rc < 0 && rc != TK_ERR_CLAIM_LOST) /* CLAIM_LOST: the first request stored it meanwhile */
-                fprintf(stderr, "ticketd: rebuilt response of user %lld not stored: %s\n", (long long)user_id,
-                        tk_err_code(rc));
-            APP_COUNT(app, idempotent_replays, 1);
-            return;
-        }
-        if (now - rec.claimed_at_ms > IDEM_LEASE_MS &&
-            st->ops->idem_takeover(st, user_id, key, rec.claim, claim, now) == TK_OK)
-            break; /* its claimer died before any effect: this request runs it */
-        if (clock_mono_ms() > deadline) {
-            (void)api_fail(resp, TK_ERR_UNAVAILABLE, "a request with this Idempotency-Key is still running; retry");
-            return;
-        }
-        /* on an executor worker: run again in IDEM_POLL_US (the request's deadline bounds the wait); elsewhere sleep */
-        rc = exec_defer_us(IDEM_POLL_US);
+    enum idem_verdict v;
+    int rc = idem_begin(app, &call, &v);
+    if (rc < 0) {
+        (void)api_fail(resp, rc,
+                       rc == TK_ERR_UNAVAILABLE ? "a request with this Idempotency-Key is still running; retry" : NULL);
+        idem_call_free(&call);
+        return;
+    }
+    switch (v) {
+    case IDEM_REUSED:
+        (void)api_fail(resp, TK_ERR_IDEMPOTENCY_KEY_REUSED, "this Idempotency-Key was used with a different request");
+        break;
+    case IDEM_REPLAY:
+        replay(app, resp, &call.rec);
+        break;
+    case IDEM_REBUILD:
+        rc = rebuild(app, call.user_id, &call.rec, resp);
         if (rc < 0) {
             (void)api_fail(resp, rc, NULL);
-            return;
+            break;
         }
+        rc = idem_finish(app, &call, true, resp->status, resp->body.p, resp->body.len, resp->effect_ref);
+        if (rc < 0 && rc != TK_ERR_CLAIM_LOST) /* CLAIM_LOST: the first request stored it meanwhile */
+            fprintf(stderr, "ticketd: rebuilt response of user %lld not stored: %s\n", (long long)call.user_id,
+                    tk_err_code(rc));
+        APP_COUNT(app, idempotent_replays, 1);
+        break;
+    case IDEM_RUN: {
+        req->idem = &call.ref;
+        bool authenticated = r->auth == AUTH_BEARER || authenticate(api, r, req, resp) == TK_OK;
+        if (authenticated) {
+            TK_ASSERT(req->user_id == call.user_id);
+            run_handler(api, r, req, resp);
+        }
+        req->idem = NULL;
+        bool keep = authenticated && resp->status < 500 && !resp->body.oom;
+        rc = idem_finish(app, &call, keep, resp->status, resp->body.p, resp->body.len, resp->effect_ref);
+        if (rc < 0)
+            fprintf(stderr, "ticketd: idempotency record of user %lld could not be %s: %s\n",
+                    (long long)call.user_id, keep ? "stored" : "released", tk_err_code(rc));
+        break;
     }
-
-    struct tk_idem_ref ref = {.user_id = user_id, .key = key, .claim = claim};
-    req->idem = &ref;
-    bool authenticated = r->auth == AUTH_BEARER || authenticate(api, r, req, resp) == TK_OK;
-    if (authenticated) {
-        TK_ASSERT(req->user_id == user_id);
-        run_handler(api, r, req, resp);
     }
-    req->idem = NULL;
-    int rc;
-    if (!authenticated || resp->status >= 500 || resp->body.oom)
-        rc = st->ops->idem_release(st, user_id, key, claim);
-    else
-        rc = st->ops->idem_complete(st, user_id, key, claim, resp->status, resp->body.p, resp->body.len,
-                                    resp->effect_ref);
-    if (rc < 0)
-        fprintf(stderr, "ticketd: idempotency record of user %lld could not be %s: %s\n", (long long)user_id,
-                authenticated ? "stored" : "released", tk_err_code(rc));
+    idem_call_free(&call);
 }
 
 void api_dispatch(struct tk_api *api, int route, struct api_request *req, struct api_response *resp)

@@ -63,11 +63,42 @@ int wallet_transfer(struct tk_app *app, int64_t from_user, int64_t to_user, int6
 #define HISTORY_LIMIT_MAX 100
 int wallet_history(struct tk_app *app, int64_t user_id, int limit, tk_ledger_fn fn, void *arg) TK_MUST_CHECK;
 
-/* idempotency.c */
+/* idempotency.c: the Idempotency-Key protocol, used by the API (api/router.c) and the lab alike. */
 /* TK_OK when key is 1–128 printable ASCII characters. */
 int idem_key_check(const char *key) TK_MUST_CHECK;
 /* SHA-256 of "METHOD PATH\n" + body, as 64 hex digits: what "the same request" means. */
 void idem_request_hash(const char *method, const char *path, const char *body, size_t body_len, char out[65]);
+
+#define IDEM_WAIT_MS 10000  /* off an executor: how long a request waits for another with its key */
+#define IDEM_POLL_US 5000   /* how often it looks again (on an executor: re-scheduled, holding no thread) */
+#define IDEM_LEASE_MS 30000 /* a claim older than this with no effect belongs to a dead request: take it over */
+
+enum idem_verdict {
+    IDEM_RUN,     /* the key is this request's: run it (its write carries call.ref), then idem_finish */
+    IDEM_REPLAY,  /* the first response is stored: answer call.rec.status / call.rec.body */
+    IDEM_REBUILD, /* its effect (call.rec.effect_ref) committed but its response was lost: rebuild it from the
+                   * effect, answer it, and keep it with idem_finish */
+    IDEM_REUSED,  /* the key was used with another request: 409 IDEMPOTENCY_KEY_REUSED */
+};
+/* One request's use of a key. Fill user_id, key and hash; idem_begin fills the rest. */
+struct idem_call {
+    int64_t user_id;
+    const char *key;
+    char hash[65];
+    int64_t claim;          /* the fencing number this request holds (RUN; the found claim for REBUILD) */
+    struct tk_idem rec;     /* the record found (REPLAY, REBUILD); its body is freed by idem_call_free */
+    struct tk_idem_ref ref; /* RUN: what the write records its effect on */
+};
+/* Claims (user, key), or finds what happened to it. While another request with the key runs, waits: on an
+ * executor worker by returning TK_ERR_BUSY (run again in IDEM_POLL_US; the request's deadline bounds it), off one
+ * by sleeping, at most IDEM_WAIT_MS, then TK_ERR_UNAVAILABLE. A claim with no effect older than IDEM_LEASE_MS is
+ * taken over (its request died). Other errors: the store's (nothing claimed). */
+int idem_begin(struct tk_app *app, struct idem_call *c, enum idem_verdict *out) TK_MUST_CHECK;
+/* After RUN or REBUILD: keep the response (keep, e.g. a 2xx or 4xx) or release the claim (an authentication
+ * failure or a 5xx changed nothing: a retry runs afresh). TK_ERR_CLAIM_LOST: someone else completed it. */
+int idem_finish(struct tk_app *app, const struct idem_call *c, bool keep, int status, const char *body, size_t len,
+                const char *effect_ref) TK_MUST_CHECK;
+void idem_call_free(struct idem_call *c);
 
 /* reconcile.c: the ledger audit of `ticketd reconcile`. Calls fn once per discrepancy; *problems counts them. */
 int reconcile_run(struct tk_store *st, int64_t now_ms, int64_t grace_ms, tk_problem_fn fn, void *arg,

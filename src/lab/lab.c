@@ -805,22 +805,25 @@ static int do_request(struct lab_job *j)
          * the second half pays the other one with no key */
         struct tk_payment pay;
         if (i % 2 == 0) {
-            struct tk_store *st = p->store;
+            /* the same protocol as the API (core/idempotency.c): the first claims the key and pays, the others
+             * wait for it and get its answer back, which charges nothing */
+            struct idem_call call = {.user_id = r->ids.a, .key = "double-spend", .hash = "lab"};
             if (!j->claim) { /* a re-run keeps the claim it took */
-                struct tk_idem rec = {0};
-                int64_t now = app_now_ms(app), claim = (int64_t)rand_below(INT64_MAX - 1) + 1;
-                int rc = st->ops->idem_claim(st, r->ids.a, "double-spend", "lab", now, now + 3600000, claim, &rec);
-                free(rec.body);
-                if (rc == TK_ERR_CONFLICT)
-                    return TK_ERR_ALREADY_PAID; /* the key's first request holds it: this one charges nothing */
-                TK_TRY(rc);
-                j->claim = claim;
+                enum idem_verdict v;
+                int rc = idem_begin(app, &call, &v);
+                idem_call_free(&call);
+                TK_TRY(rc); /* TK_ERR_BUSY: the first is still paying; run again */
+                if (v != IDEM_RUN)
+                    return TK_ERR_ALREADY_PAID; /* a replay of the first answer: nothing charged */
+                j->claim = call.claim;
             }
-            struct tk_idem_ref ref = {.user_id = r->ids.a, .key = "double-spend", .claim = j->claim};
-            int rc = booking_pay(app, r->ids.a, NULL, r->ids.reservation, 0, &ref, &pay);
+            call.claim = j->claim;
+            call.ref = (struct tk_idem_ref){.user_id = r->ids.a, .key = "double-spend", .claim = j->claim};
+            int rc = booking_pay(app, r->ids.a, NULL, r->ids.reservation, 0, &call.ref, &pay);
             if (rc == TK_ERR_BUSY)
                 return rc; /* still ours: paid on the next run */
-            (void)st->ops->idem_complete(st, r->ids.a, "double-spend", j->claim, rc == TK_OK ? 200 : 409, "{}", 2, "");
+            if (idem_finish(app, &call, true, rc == TK_OK ? 200 : 409, "{}", 2, "") < 0)
+                fprintf(stderr, "lab: the double-spend key's answer was not kept\n");
             return rc;
         }
         return booking_pay(app, r->ids.a, NULL, r->ids.reservation2, 0, NULL, &pay);
@@ -1023,7 +1026,7 @@ static int run_process(struct lab_run *r, int index, int first, int count, int c
         p->free_slots = &p->slots[k];
     }
     p->app = (struct tk_app){.store = p->store, .strategy = p->strategy, .clock = clock_real(), .hold_ms = 600000,
-                             .max_holds_per_user = 1000};
+                             .max_holds_per_user = 1000, .idempotency_ttl_ms = 3600000};
     if (serial && !(p->serial = serial_start(p, p->clients, err, sizeof err))) {
         fprintf(stderr, "lab: serial: %s\n", err);
         proc_close(p);
