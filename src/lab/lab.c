@@ -27,6 +27,7 @@
 #include "util/buf.h"
 #include "util/exec.h"
 #include "util/rpool.h"
+#include "util/stats.h"
 
 #define LAB_REQUESTS_MAX 1000000
 #define LAB_CONCURRENCY_MAX 100000
@@ -184,20 +185,8 @@ static int samples_append(struct samples *into, const struct samples *from)
     return TK_OK;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* Percentile p of sorted samples. */
-static double pct(const struct samples *s, double p)
-{
-    if (!s->n)
-        return 0;
-    size_t i = (size_t)ceil(p / 100.0 * (double)s->n);
-    return s->v[i ? i - 1 : 0];
-}
+static double pct(const struct samples *s, double p) { return stats_percentile(s->v, s->n, p); }
 
 static int stats_merge(struct lab_stats *into, const struct lab_stats *from)
 {
@@ -1431,8 +1420,8 @@ static json_t *run_one(const struct lab_opts *o, const char *scenario, const cha
     bool ok = rc == TK_OK && check(&r, db, final, expected);
     labdb_close(db);
     store_close(st);
-    qsort(stats.lat.v, stats.lat.n, sizeof(double), cmp_double);
-    qsort(stats.wait.v, stats.wait.n, sizeof(double), cmp_double);
+    stats_sort(stats.lat.v, stats.lat.n);
+    stats_sort(stats.wait.v, stats.wait.n);
     json_t *rep = json_object();
     if (!rep) {
         stats_free(&stats);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include "util/clock.h"
 #include "util/rand.h"
+#include "util/stats.h"
 
 #define URLS_MAX 16
 #define STATUS_SLOTS 600
@@ -618,24 +619,12 @@ fail:
 
 /* ---------- report ---------- */
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double pct(const struct stats *st, double p)
-{
-    if (!st->nlat)
-        return 0;
-    size_t i = (size_t)ceil(p / 100.0 * (double)st->nlat);
-    return st->lat_ms[i ? i - 1 : 0];
-}
+static double pct(const struct stats *st, double p) { return stats_percentile(st->lat_ms, st->nlat, p); }
 
 static void print_report(const struct opts *o, int argc, char **argv, double wall_s, double setup_s,
                          const struct stats *st, json_t *check, bool correct)
 {
-    qsort(st->lat_ms, st->nlat, sizeof(double), cmp_double);
+    stats_sort(st->lat_ms, st->nlat);
     json_t *r = json_object();
     json_t *cmd = json_array();
     json_array_append_new(cmd, json_string("ticketd"));
