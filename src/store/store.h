@@ -17,7 +17,11 @@
 
 #define STORE_NAME_MAX 256
 
-enum tk_hold_state { HOLD_HELD, HOLD_PAID, HOLD_EXPIRED };
+/* Reservation (hold) and payment states as the stores keep them. Which moves are legal is decided once, in
+ * core/states.c (hold_transition, payment_transition); a store carries a move out conditionally (… WHERE status =
+ * 'HELD'), which is what makes two racing moves of one row impossible. */
+enum tk_hold_state { HOLD_HELD, HOLD_PAID, HOLD_EXPIRED, HOLD_CANCELLED };
+enum tk_payment_state { PAYMENT_PAID, PAYMENT_REFUNDED };
 
 struct tk_user {
     int64_t id;
