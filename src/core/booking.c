@@ -7,6 +7,8 @@
  */
 #include "core/app.h"
 
+#include "util/exec.h"
+
 #include <stdio.h>
 
 struct hold_op {
@@ -80,8 +82,13 @@ int booking_pay(struct tk_app *app, int64_t user_id, const char *queue_token, in
     if (app->seats_taken)
         seatcache_note(app->seats_taken, out->seat_id, INT64_MAX); /* sold: forever */
     APP_COUNT(app, payments_won, (uint64_t)out->amount_won);
-    if (queue_token && app->waitroom->ops->finish(app->waitroom, queue_token, app_now_ms(app)) < 0)
-        fprintf(stderr, "ticketd: payment %lld committed, but its queue token could not be expired\n",
-                (long long)out->payment_id);
+    if (queue_token) { /* after the commit: wait in place, never hand the paid request back to run again */
+        exec_no_defer_begin();
+        int frc = app->waitroom->ops->finish(app->waitroom, queue_token, app_now_ms(app));
+        exec_no_defer_end();
+        if (frc < 0)
+            fprintf(stderr, "ticketd: payment %lld committed, but its queue token could not be expired: %s\n",
+                    (long long)out->payment_id, tk_err_code(frc));
+    }
     return TK_OK;
 }

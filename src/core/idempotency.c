@@ -97,9 +97,13 @@ int idem_finish(struct tk_app *app, const struct idem_call *c, bool keep, int st
                 const char *effect_ref)
 {
     struct tk_store *st = app->store;
-    if (!keep)
-        return st->ops->idem_release(st, c->user_id, c->key, c->claim);
-    return st->ops->idem_complete(st, c->user_id, c->key, c->claim, status, body, len, effect_ref);
+    /* after the request ran: its effect may have committed, so this write waits in place rather than being
+     * handed back to run the request again (a lost record would leave the key PENDING until its lease ends) */
+    exec_no_defer_begin();
+    int rc = keep ? st->ops->idem_complete(st, c->user_id, c->key, c->claim, status, body, len, effect_ref)
+                  : st->ops->idem_release(st, c->user_id, c->key, c->claim);
+    exec_no_defer_end();
+    return rc;
 }
 
 void idem_call_free(struct idem_call *c)

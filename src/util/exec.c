@@ -45,6 +45,7 @@ struct worker_arg {
 
 static __thread struct exec_job *CURRENT;
 static __thread int WORKER_INDEX = -1;
+static __thread int NO_DEFER; /* exec_no_defer_begin depth */
 
 static void heap_swap(struct exec_job **h, int64_t a, int64_t b)
 {
@@ -322,7 +323,7 @@ int exec_defer_us(int64_t delay_us)
 {
     if (delay_us < 0)
         delay_us = 0;
-    if (CURRENT) {
+    if (exec_on_worker()) {
         CURRENT->again_us = delay_us;
         return TK_ERR_BUSY;
     }
@@ -335,7 +336,7 @@ int exec_defer_us(int64_t delay_us)
 int exec_park_us(uint64_t key, int64_t timeout_us)
 {
     int rc = exec_defer_us(timeout_us);
-    if (CURRENT)
+    if (rc == TK_ERR_BUSY)
         CURRENT->park_key = key ? key : 1;
     return rc;
 }
@@ -385,7 +386,15 @@ int exec_attempt(void) { return CURRENT ? CURRENT->attempt : 0; }
 
 int exec_worker_index(void) { return WORKER_INDEX; }
 
-bool exec_on_worker(void) { return CURRENT != NULL; }
+bool exec_on_worker(void) { return CURRENT != NULL && NO_DEFER == 0; }
+
+void exec_no_defer_begin(void) { NO_DEFER++; }
+
+void exec_no_defer_end(void)
+{
+    TK_ASSERT(NO_DEFER > 0);
+    NO_DEFER--;
+}
 
 int64_t exec_remaining_ms(void)
 {

@@ -89,8 +89,13 @@ uint64_t exec_key(const char *s);
  * uniform in [0, min(cap_us, base_us * 2^attempt)]. */
 int exec_defer_backoff(int base_us, int cap_us) TK_MUST_CHECK;
 /* True while an executor job runs on this thread (where a wait must be handed back, not slept). False off a
- * worker and in a worker's start/stop callbacks, where exec_defer_us sleeps. */
+ * worker, in a worker's start/stop callbacks and inside exec_no_defer_begin/end, where exec_defer_us sleeps. */
 bool exec_on_worker(void);
+/* A scope in which waits happen in place, bounded by the usual timeouts, instead of re-scheduling the job: for
+ * the steps after a request's effect committed (storing its Idempotency-Key record, expiring its queue token),
+ * which cannot be undone and so must not be handed back to run again. Scopes nest. */
+void exec_no_defer_begin(void);
+void exec_no_defer_end(void);
 /* The current job's attempt (0 off a worker), so that a retry count survives re-scheduling. */
 int exec_attempt(void);
 /* The current worker's index (0..workers-1), or -1 off a worker. */

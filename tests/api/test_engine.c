@@ -381,6 +381,57 @@ static void test_stall_more_writers_than_workers(void **state)
 
 /* ---- 2. same-key retries wait for the pending claim without pinning workers --------------------------- */
 
+/* Many users each charging once with their own Idempotency-Key, all at once: every write contends for the store's
+ * write lock, and each request's record must still be stored after its effect (a record lost to a busy lock
+ * stayed PENDING and made every retry of that key wait for the 30 s lease: found by `ticketd load --scenario flow`).
+ * Then every retry answers at once with the first response, byte for byte. */
+#define KEYED_USERS 200
+static void test_keyed_writes_under_contention(void **state)
+{
+    (void)state;
+    struct srv *s = srv_start(ARGS("--rate-limit", "0"));
+    struct user *u = calloc(KEYED_USERS, sizeof *u);
+    struct mreq *q = calloc(KEYED_USERS, sizeof *q);
+    struct resp *first = calloc(KEYED_USERS, sizeof *first), *again = calloc(KEYED_USERS, sizeof *again);
+    ensure(u && q && first && again, "out of memory");
+    users_new_many(s, u, KEYED_USERS);
+    char (*keys)[32] = calloc(KEYED_USERS, sizeof *keys);
+    ensure(keys != NULL, "out of memory");
+    for (int i = 0; i < KEYED_USERS; i++) {
+        snprintf(keys[i], sizeof keys[i], "flow-%d", i);
+        q[i].method = "POST";
+        copy_str(q[i].path, sizeof q[i].path, "/user/charge");
+        q[i].h.key = u[i].key;
+        q[i].h.idem = keys[i];
+        copy_str(q[i].body, sizeof q[i].body, "{\"amount\":700}");
+    }
+    int64_t t0 = now_ms();
+    http_multi(s, q, KEYED_USERS, first);
+    int64_t first_ms = now_ms() - t0;
+    for (int i = 0; i < KEYED_USERS; i++)
+        ensure(first[i].status == 200, "user %d's keyed charge: HTTP %ld %s", i, first[i].status, first[i].raw);
+    t0 = now_ms();
+    http_multi(s, q, KEYED_USERS, again);
+    int64_t again_ms = now_ms() - t0;
+    for (int i = 0; i < KEYED_USERS; i++) {
+        ensure(again[i].status == 200 && strcmp(again[i].raw, first[i].raw) == 0,
+               "user %d's retry: HTTP %ld %s (first: %s)", i, again[i].status, again[i].raw, first[i].raw);
+        resp_free(&first[i]);
+        resp_free(&again[i]);
+    }
+    ensure(again_ms < 3000, "%d retries took %lld ms: some key's record was not stored", KEYED_USERS,
+           (long long)again_ms);
+    print_message("    %d keyed charges at once: %lld ms; their %d retries: %lld ms\n", KEYED_USERS,
+                  (long long)first_ms, KEYED_USERS, (long long)again_ms);
+    for (int i = 0; i < KEYED_USERS; i += 37)
+        ensure(balance(s, &u[i]) == 700, "user %d charged more or less than once", i);
+    free(keys);
+    free(u);
+    free(q);
+    free(first);
+    free(again);
+}
+
 static void test_stall_pending_idempotency(void **state)
 {
     (void)state;
@@ -1131,6 +1182,7 @@ int main(int argc, char **argv)
         API_TEST(test_queue_full),
         API_TEST(test_body_limits),
         API_TEST(test_body_limit_any_claimed_size),
+        API_TEST(test_keyed_writes_under_contention),
         API_TEST(test_head),
         API_TEST(test_query_integers),
         API_TEST(test_connection_cap),

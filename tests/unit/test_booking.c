@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <pthread.h>
+#include <sqlite3.h>
 #include "core/app.h"
+#include "util/exec.h"
 
 static const int64_t T0 = 1800000000000LL;
 
@@ -165,6 +168,82 @@ static void sweep(void **state)
     sweeper_stop(NULL);
 }
 
+/* The steps after a request's effect (keeping its Idempotency-Key record) must wait for a busy write lock in
+ * place, on an executor worker too: handed back as TK_ERR_BUSY, the record stayed PENDING and every retry of the
+ * key waited for the 30 s lease (found by `ticketd load --scenario flow`). The lock is held from outside (another
+ * connection to the file) for 150 ms, longer than a worker's 20 ms writer wait. */
+struct finish_job {
+    struct exec_job job; /* first */
+    struct tk_app *app;
+    struct idem_call *call;
+    int rc;
+    bool done;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+};
+
+static enum exec_verdict run_finish(struct exec_job *job)
+{
+    struct finish_job *j = (struct finish_job *)job;
+    int rc = idem_finish(j->app, j->call, true, 200, "{\"ok\":1}", 8, "");
+    pthread_mutex_lock(&j->mu);
+    j->rc = rc;
+    j->done = true;
+    pthread_cond_signal(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    return EXEC_DONE;
+}
+
+static void expire_finish(struct exec_job *job) { (void)job; fail_msg("the job expired"); }
+
+static void idempotency_record_kept_past_a_busy_lock(void **state)
+{
+    struct fx *f = *state;
+    struct tk_app *a = &f->app;
+    a->idempotency_ttl_ms = 3600000;
+    struct tk_user u;
+    char key[API_KEY_LEN + 1];
+    assert_int_equal(account_create(a, "kim", &u, key), TK_OK);
+    struct idem_call call = {.user_id = u.id, .key = "k1", .hash = "h1"};
+    enum idem_verdict v;
+    assert_int_equal(idem_begin(a, &call, &v), TK_OK);
+    assert_int_equal(v, IDEM_RUN);
+
+    char path[128];
+    snprintf(path, sizeof path, "%s/t.db", f->dir);
+    sqlite3 *outside = NULL;
+    assert_int_equal(sqlite3_open(path, &outside), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(outside, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+
+    struct exec *e = NULL;
+    struct exec_config cfg = {.name = "t", .workers = 1, .queue_max = 4};
+    assert_int_equal(exec_new(&cfg, &e), TK_OK);
+    struct finish_job j = {.job = {.run = run_finish, .expire = expire_finish}, .app = a, .call = &call};
+    pthread_mutex_init(&j.mu, NULL);
+    pthread_cond_init(&j.cv, NULL);
+    assert_int_equal(exec_submit(e, &j.job), TK_OK);
+    usleep(150000);
+    assert_int_equal(sqlite3_exec(outside, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    pthread_mutex_lock(&j.mu);
+    while (!j.done)
+        pthread_cond_wait(&j.cv, &j.mu);
+    pthread_mutex_unlock(&j.mu);
+    exec_free(e);
+    sqlite3_close(outside);
+    assert_int_equal(j.rc, TK_OK); /* waited in place, not handed back */
+
+    /* the record is DONE: a retry replays it at once */
+    struct idem_call again = {.user_id = u.id, .key = "k1", .hash = "h1"};
+    assert_int_equal(idem_begin(a, &again, &v), TK_OK);
+    assert_int_equal(v, IDEM_REPLAY);
+    assert_int_equal(again.rec.status, 200);
+    assert_string_equal(again.rec.body, "{\"ok\":1}");
+    idem_call_free(&again);
+    idem_call_free(&call);
+    pthread_cond_destroy(&j.cv);
+    pthread_mutex_destroy(&j.mu);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -172,6 +251,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(charges, setup, teardown),
         cmocka_unit_test_setup_teardown(hold_pay_and_admission, setup, teardown),
         cmocka_unit_test_setup_teardown(sweep, setup, teardown),
+        cmocka_unit_test_setup_teardown(idempotency_record_kept_past_a_busy_lock, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
