@@ -1,12 +1,15 @@
-/* labdb.c — a thin SQL connection for the lab over sqlite3 or libpq. */
+/* labdb.c — a thin SQL connection for the lab over sqlite3 or libpq, and the rows several scenarios share:
+ * the lab's own tables, a user with its opening ledger entry, a one-seat concert, balance and ledger reads. */
 #include "lab/labdb.h"
 
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "util/rand.h"
 
 struct labdb {
     sqlite3 *lite;
@@ -16,7 +19,9 @@ struct labdb {
 
 /* SQLite has one writer: the lab's writers queue on this mutex (as the store's do) instead of sleeping in
  * SQLite's busy handler, so the figures measure the strategy, not SQLite's back-off. An executor worker may
- * block here, but only for another worker's one short transaction, which never waits for a job. */
+ * block here, but only for another worker's one short transaction, which never waits for a job. Static on
+ * purpose: SQLite's one writer is per file across every connection of the process (the workers', the serial
+ * writer's, setup's), so no run or connection object could own the queue. */
 static pthread_mutex_t LITE_WRITER = PTHREAD_MUTEX_INITIALIZER;
 
 struct labdb *labdb_open(const char *url, char *errbuf, int errlen)
@@ -166,4 +171,86 @@ void labdb_rollback(struct labdb *db)
     int rc = labdb_exec(db, "ROLLBACK", NULL);
     (void)rc; /* nothing to undo if there was no transaction */
     release_writer(db);
+}
+
+/* ---------- the rows several scenarios share ---------- */
+
+int labdb_create_tables(struct labdb *db)
+{
+    const char *sql = labdb_is_pg(db)
+                          ? "CREATE TABLE IF NOT EXISTS lab_stock(id BIGSERIAL PRIMARY KEY, stock BIGINT NOT NULL, "
+                            "version BIGINT NOT NULL DEFAULT 0, fence BIGINT NOT NULL DEFAULT 0);"
+                            "CREATE TABLE IF NOT EXISTS lab_orders(id BIGSERIAL PRIMARY KEY, item BIGINT NOT NULL);"
+                            "CREATE TABLE IF NOT EXISTS lab_counter(id BIGSERIAL PRIMARY KEY, value BIGINT NOT NULL, "
+                            "fence BIGINT NOT NULL DEFAULT 0)"
+                          : "CREATE TABLE IF NOT EXISTS lab_stock(id INTEGER PRIMARY KEY, stock INTEGER NOT NULL, "
+                            "version INTEGER NOT NULL DEFAULT 0, fence INTEGER NOT NULL DEFAULT 0);"
+                            "CREATE TABLE IF NOT EXISTS lab_orders(id INTEGER PRIMARY KEY, item INTEGER NOT NULL);"
+                            "CREATE TABLE IF NOT EXISTS lab_counter(id INTEGER PRIMARY KEY, value INTEGER NOT NULL, "
+                            "fence INTEGER NOT NULL DEFAULT 0)";
+    return labdb_exec(db, sql, NULL);
+}
+
+int64_t labdb_new_user(struct labdb *db, int64_t balance, int64_t now)
+{
+    char key[40], sql[512];
+    if (rand_hex(key, 16) < 0)
+        return 0;
+    snprintf(sql, sizeof sql,
+             "INSERT INTO users(name, api_key_sha256, balance, created_at) VALUES ('lab', 'lab-%s', %lld, %lld) "
+             "RETURNING id",
+             key, (long long)balance, (long long)now);
+    int64_t id = 0;
+    if (labdb_int(db, sql, &id) < 0)
+        return 0;
+    if (balance > 0) { /* the ledger must explain the opening balance */
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO ledger(user_id, kind, amount, balance_after, ref, created_at) "
+                 "VALUES (%lld, 'CHARGE', %lld, %lld, NULL, %lld)",
+                 (long long)id, (long long)balance, (long long)balance, (long long)now);
+        if (labdb_exec(db, sql, NULL) < 0)
+            return 0;
+    }
+    return id;
+}
+
+int64_t labdb_new_seat(struct labdb *db, int64_t now)
+{
+    char sql[320];
+    int64_t concert = 0, schedule = 0, seat = 0;
+    if (labdb_int(db, "INSERT INTO concerts(name) VALUES ('lock lab') RETURNING id", &concert) < 0)
+        return 0;
+    snprintf(sql, sizeof sql,
+             "INSERT INTO schedules(concert_id, starts_at, total_seats) VALUES (%lld, %lld, 1) RETURNING id",
+             (long long)concert, (long long)(now + 30LL * 86400000));
+    if (labdb_int(db, sql, &schedule) < 0)
+        return 0;
+    snprintf(sql, sizeof sql, "INSERT INTO seats(schedule_id, seat_number, price) VALUES (%lld, 1, 50000) RETURNING id",
+             (long long)schedule);
+    if (labdb_int(db, sql, &seat) < 0)
+        return 0;
+    return seat;
+}
+
+int64_t labdb_value(struct labdb *db, const char *fmt, ...)
+{
+    char sql[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    int64_t v = -1;
+    if (labdb_int(db, sql, &v) != TK_OK)
+        return INT64_MIN;
+    return v;
+}
+
+int64_t labdb_balance(struct labdb *db, int64_t user)
+{
+    return labdb_value(db, "SELECT balance FROM users WHERE id = %lld", (long long)user);
+}
+
+int64_t labdb_ledger_sum(struct labdb *db, int64_t user)
+{
+    return labdb_value(db, "SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE user_id = %lld", (long long)user);
 }
