@@ -32,6 +32,9 @@
  * the executor and run again after a backoff, so a lock held for long elsewhere (a LOCK TABLE, a slow
  * transaction) pins neither a worker nor a connection. Migrations and seeding wait without a limit. */
 #define LOCK_WAIT_MS 50
+/* A caller that cannot be re-scheduled (off a worker, or in a no-defer scope: the steps after a committed effect)
+ * waits for a lock in place, up to the statement timeout. */
+#define LOCK_WAIT_IN_PLACE_MS STATEMENT_TIMEOUT_MS
 #define WORKER_RETRY_BASE_US 1000
 #define WORKER_RETRY_CAP_US 50000
 #define MIGRATION_LOCK_ID 727001
@@ -129,6 +132,7 @@ struct pg_conn {
     uint64_t prepared; /* bit i: PSQL[i] is prepared on this connection */
     bool broken;
     bool logged_down;  /* the outage was logged once for this connection */
+    bool long_lock_wait; /* lock_timeout is LOCK_WAIT_IN_PLACE_MS (a caller that cannot hand its request back) */
     struct pg_conn *next_free;
 };
 
@@ -221,7 +225,19 @@ static int conn_get(struct pg_store *s, struct pg_conn **out)
         PQreset(c->c); /* reconnect: the database may have come back */
         c->prepared = 0;
         c->logged_down = false;
+        c->long_lock_wait = false; /* the connection options set LOCK_WAIT_MS again */
         c->broken = PQstatus(c->c) != CONNECTION_OK;
+    }
+    bool in_place = !exec_on_worker();
+    if (!c->broken && in_place != c->long_lock_wait) { /* one round trip, only when the kind of caller changes */
+        char set[48];
+        snprintf(set, sizeof set, "SET lock_timeout = %d", in_place ? LOCK_WAIT_IN_PLACE_MS : LOCK_WAIT_MS);
+        PGresult *r = PQexec(c->c, set);
+        if (r && PQresultStatus(r) == PGRES_COMMAND_OK)
+            c->long_lock_wait = in_place;
+        else
+            c->broken = true;
+        PQclear(r);
     }
     *out = c;
     if (c->broken) {
