@@ -24,7 +24,7 @@ static int open_store(const struct tk_config *cfg, int pool, struct tk_store **s
         fprintf(stderr, "ticketd: %s\n", err[0] ? err : tk_err_message(rc));
         return rc;
     }
-    rc = (*st)->ops->migrate(*st);
+    rc = store_migrate(*st);
     if (rc < 0) {
         fprintf(stderr, "ticketd: migration failed: %s\n", tk_err_message(rc));
         store_close(*st);
@@ -36,7 +36,7 @@ static int open_store(const struct tk_config *cfg, int pool, struct tk_store **s
 static int seed(struct tk_store *st, bool quiet)
 {
     bool seeded = false;
-    int rc = st->ops->seed_demo(st, clock_now_ms(clock_real()), &seeded);
+    int rc = store_seed_demo(st, clock_now_ms(clock_real()), &seeded);
     if (rc < 0)
         fprintf(stderr, "ticketd: seeding failed: %s\n", tk_err_message(rc));
     else if (seeded || !quiet)

@@ -32,7 +32,7 @@ int api_concerts(struct tk_api *api, struct api_request *req, struct api_respons
     buf_append(&resp->body, "[", 1);
     struct list_ctx c = {.b = &resp->body};
     struct tk_store *st = api->app->store;
-    TK_TRY(st->ops->concerts_list(st, concert_row, &c));
+    TK_TRY(store_concerts_list(st, concert_row, &c));
     buf_append(&resp->body, "]", 1);
     api_ok_close(resp);
     return TK_OK;
@@ -67,7 +67,7 @@ int api_available_dates(struct tk_api *api, struct api_request *req, struct api_
     buf_append(&resp->body, "[", 1);
     struct list_ctx c = {.b = &resp->body};
     struct tk_store *st = api->app->store;
-    rc = st->ops->schedules_available(st, concert_id, app_now_ms(api->app), schedule_row, &c);
+    rc = store_schedules_available(st, concert_id, app_now_ms(api->app), schedule_row, &c);
     if (rc == TK_ERR_NOT_FOUND)
         return api_fail(resp, rc, "no such concert");
     TK_TRY(rc);
@@ -93,7 +93,7 @@ int api_available_seats(struct tk_api *api, struct api_request *req, struct api_
     buf_append(&resp->body, "[", 1);
     struct list_ctx c = {.b = &resp->body};
     struct tk_store *st = api->app->store;
-    int rc = st->ops->seats_available(st, schedule_id, app_now_ms(api->app), seat_row, &c);
+    int rc = store_seats_available(st, schedule_id, app_now_ms(api->app), seat_row, &c);
     if (rc == TK_ERR_NOT_FOUND)
         return api_fail(resp, rc, "no such concert schedule");
     TK_TRY(rc);

@@ -31,7 +31,7 @@ static const char *redis_state(struct tk_app *app)
 static void probe_once(struct api_probe *p)
 {
     struct tk_app *app = p->api->app;
-    int store_rc = app->store->ops->ping(app->store);
+    int store_rc = store_ping(app->store);
     const char *redis = redis_state(app);
     struct tk_waitroom_stats ws;
     bool ws_ok = app->waitroom->ops->stats(app->waitroom, &ws) == TK_OK;
@@ -117,7 +117,7 @@ int api_health(struct tk_api *api, struct api_request *req, struct api_response 
         redis = p->redis;
         pthread_mutex_unlock(&p->mu);
     } else {
-        rc = st->ops->ping(st);
+        rc = store_ping(st);
         redis = redis_state(api->app);
     }
     if (rc < 0)

@@ -135,7 +135,7 @@ static int identify(struct tk_api *api, const struct api_route *r, struct api_re
 static int rebuild(struct tk_app *app, int64_t user_id, const struct tk_idem *rec, struct api_response *resp)
 {
     struct tk_effect e;
-    TK_TRY(app->store->ops->effect_get(app->store, user_id, rec->effect_ref, &e));
+    TK_TRY(store_effect_get(app->store, user_id, rec->effect_ref, &e));
     switch (e.kind) {
     case EFFECT_CHARGE:
         api_render_charge(resp, user_id, e.balance_won);

@@ -52,7 +52,7 @@ int account_create(struct tk_app *app, const char *name, struct tk_user *out, ch
     TK_TRY(rand_hex(api_key + 3, 16));
     char digest[65];
     sha256_hex(api_key, API_KEY_LEN, digest);
-    TK_TRY(app->store->ops->user_create(app->store, name, digest, app_now_ms(app), out));
+    TK_TRY(store_user_create(app->store, name, digest, app_now_ms(app), out));
     APP_COUNT(app, users_created, 1);
     return TK_OK;
 }
@@ -76,6 +76,6 @@ int account_authenticate(struct tk_app *app, const char *authorization, int64_t 
         return TK_ERR_UNAUTHORIZED;
     char digest[65];
     sha256_hex(key, API_KEY_LEN, digest);
-    int rc = app->store->ops->user_by_api_key(app->store, digest, user_id);
+    int rc = store_user_by_api_key(app->store, digest, user_id);
     return rc == TK_ERR_NOT_FOUND ? TK_ERR_UNAUTHORIZED : rc;
 }

@@ -23,7 +23,7 @@ static int hold_write(void *arg, enum tk_write_mode mode, int64_t fence)
     struct hold_op *op = arg;
     struct tk_store *st = op->app->store;
     op->req.now_ms = app_now_ms(op->app);
-    return st->ops->hold_create(st, mode, &op->req, op->out);
+    return store_hold_create(st, mode, &op->req, op->out);
 }
 
 int booking_hold(struct tk_app *app, int64_t user_id, int64_t seat_id, const struct tk_idem_ref *idem,
@@ -63,7 +63,7 @@ static int pay_write(void *arg, enum tk_write_mode mode, int64_t fence)
     struct pay_op *op = arg;
     struct tk_store *st = op->app->store;
     op->req.now_ms = app_now_ms(op->app);
-    return st->ops->payment_create(st, &op->req, op->out);
+    return store_payment_create(st, &op->req, op->out);
 }
 
 int booking_pay(struct tk_app *app, int64_t user_id, const char *queue_token, int64_t reservation_id,

@@ -61,7 +61,7 @@ int idem_begin(struct tk_app *app, struct idem_call *c, enum idem_verdict *out)
     for (;;) {
         idem_call_free(c);
         int64_t now = app_now_ms(app);
-        int rc = st->ops->idem_claim(st, c->user_id, c->key, c->hash, now, now + app->idempotency_ttl_ms, claim,
+        int rc = store_idem_claim(st, c->user_id, c->key, c->hash, now, now + app->idempotency_ttl_ms, claim,
                                      &c->rec);
         if (rc == TK_OK)
             break;
@@ -81,7 +81,7 @@ int idem_begin(struct tk_app *app, struct idem_call *c, enum idem_verdict *out)
             return TK_OK;
         }
         if (now - c->rec.claimed_at_ms > IDEM_LEASE_MS &&
-            st->ops->idem_takeover(st, c->user_id, c->key, c->rec.claim, claim, now) == TK_OK)
+            store_idem_takeover(st, c->user_id, c->key, c->rec.claim, claim, now) == TK_OK)
             break; /* its claimer died before any effect: this request runs it */
         if (!exec_on_worker() && clock_mono_ms() > give_up)
             return TK_ERR_UNAVAILABLE;
@@ -100,8 +100,8 @@ int idem_finish(struct tk_app *app, const struct idem_call *c, bool keep, int st
     /* after the request ran: its effect may have committed, so this write waits in place rather than being
      * handed back to run the request again (a lost record would leave the key PENDING until its lease ends) */
     exec_no_defer_begin();
-    int rc = keep ? st->ops->idem_complete(st, c->user_id, c->key, c->claim, status, body, len, effect_ref)
-                  : st->ops->idem_release(st, c->user_id, c->key, c->claim);
+    int rc = keep ? store_idem_complete(st, c->user_id, c->key, c->claim, status, body, len, effect_ref)
+                  : store_idem_release(st, c->user_id, c->key, c->claim);
     exec_no_defer_end();
     return rc;
 }

@@ -48,8 +48,8 @@ static int check_idem(void *arg, const struct tk_idem_audit *row)
 int reconcile_run(struct tk_store *st, int64_t now_ms, int64_t grace_ms, tk_problem_fn fn, void *arg, int *problems)
 {
     struct recon r = {.fn = fn, .arg = arg};
-    TK_TRY(st->ops->audit(st, now_ms, grace_ms, count_problem, &r));
-    TK_TRY(st->ops->idem_audit(st, check_idem, &r));
+    TK_TRY(store_audit(st, now_ms, grace_ms, count_problem, &r));
+    TK_TRY(store_idem_audit(st, check_idem, &r));
     *problems = r.problems;
     return TK_OK;
 }

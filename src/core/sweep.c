@@ -16,11 +16,11 @@ int sweep_once(struct tk_app *app)
     int64_t now = app_now_ms(app);
     int rc = app->waitroom->ops->tick(app->waitroom, now);
     int expired = 0;
-    int src = app->store->ops->holds_expire_due(app->store, now, SWEEP_HOLDS_PER_RUN, &expired);
+    int src = store_holds_expire_due(app->store, now, SWEEP_HOLDS_PER_RUN, &expired);
     if (expired > 0)
         APP_COUNT(app, holds_expired, (uint64_t)expired);
     int deleted = 0;
-    int irc = app->store->ops->idem_expire_due(app->store, now, SWEEP_HOLDS_PER_RUN, &deleted);
+    int irc = store_idem_expire_due(app->store, now, SWEEP_HOLDS_PER_RUN, &deleted);
     return rc < 0 ? rc : src < 0 ? src : irc;
 }
 

@@ -19,7 +19,7 @@ static int charge_write(void *arg, enum tk_write_mode mode, int64_t fence)
     (void)fence; /* the product tables take writes whose safety needs no fence (see docs/LAB.md) */
     struct charge_op *op = arg;
     struct tk_store *st = op->app->store;
-    return st->ops->wallet_charge(st, mode, op->user_id, op->amount_won, app_now_ms(op->app), op->idem,
+    return store_wallet_charge(st, mode, op->user_id, op->amount_won, app_now_ms(op->app), op->idem,
                                   &op->balance_won, &op->entry_id);
 }
 
@@ -50,7 +50,7 @@ static int transfer_write(void *arg, enum tk_write_mode mode, int64_t fence)
     (void)fence; /* the product tables take writes whose safety needs no fence (see docs/LAB.md) */
     struct transfer_op *op = arg;
     struct tk_store *st = op->app->store;
-    return st->ops->transfer(st, mode, op->from, op->to, op->amount_won, app_now_ms(op->app), op->idem, op->out);
+    return store_transfer(st, mode, op->from, op->to, op->amount_won, app_now_ms(op->app), op->idem, op->out);
 }
 
 int wallet_transfer(struct tk_app *app, int64_t from_user, int64_t to_user, int64_t amount_won,
@@ -73,13 +73,13 @@ int wallet_history(struct tk_app *app, int64_t user_id, int limit, tk_ledger_fn 
 {
     if (limit < 1 || limit > HISTORY_LIMIT_MAX)
         return TK_ERR_INVALID;
-    return app->store->ops->ledger_list(app->store, user_id, limit, fn, arg);
+    return store_ledger_list(app->store, user_id, limit, fn, arg);
 }
 
 int wallet_balance(struct tk_app *app, int64_t user_id, int64_t *balance_won)
 {
     struct tk_user u;
-    TK_TRY(app->store->ops->user_get(app->store, user_id, &u));
+    TK_TRY(store_user_get(app->store, user_id, &u));
     *balance_won = u.balance_won;
     return TK_OK;
 }

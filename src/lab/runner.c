@@ -215,7 +215,7 @@ static void warm_up(struct lab_proc *p, int index)
 {
     if (p->serial)
         return; /* serial jobs only queue requests: the writer holds the one connection */
-    int rc = p->store->ops->ping(p->store);
+    int rc = store_ping(p->store);
     struct lab_env env = env_of(p, index);
     p->run->sc->warm_up(&env, GHOST_ID + 4 * ((int64_t)p->index * LAB_DB_POOL_MAX + index));
     if (p->dbs[index]) {
@@ -569,7 +569,7 @@ int lab_run_one(const struct lab_opts *o, const struct lab_scenario *sc, const s
     snprintf(r.prefix, sizeof r.prefix, "tklab:%s:", rnd);
     char err[256] = "";
     struct tk_store *st = NULL;
-    if (store_open(o->db, 2, &st, err, sizeof err) < 0 || st->ops->migrate(st) < 0) {
+    if (store_open(o->db, 2, &st, err, sizeof err) < 0 || store_migrate(st) < 0) {
         fprintf(stderr, "lab: cannot open %s: %s\n", o->db, err);
         store_close(st);
         return TK_ERR_UNAVAILABLE;

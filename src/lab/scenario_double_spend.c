@@ -26,11 +26,11 @@ static int double_spend_setup(const struct lab_params *p, struct tk_store *st, s
         return TK_ERR_INTERNAL;
     struct tk_hold h;
     struct tk_hold_req hr = {.user_id = s->payer, .seat_id = s1, .now_ms = now, .hold_ms = 600000, .max_holds = 4};
-    TK_TRY(st->ops->hold_create(st, TK_WRITE_ATOMIC, &hr, &h));
+    TK_TRY(store_hold_create(st, TK_WRITE_ATOMIC, &hr, &h));
     s->keyed = h.reservation_id;
     s->price = h.price_won;
     hr.seat_id = s2;
-    TK_TRY(st->ops->hold_create(st, TK_WRITE_ATOMIC, &hr, &h));
+    TK_TRY(store_hold_create(st, TK_WRITE_ATOMIC, &hr, &h));
     s->unkeyed = h.reservation_id;
     return TK_OK;
 }

@@ -1495,10 +1495,15 @@ static void pg_close(struct tk_store *st)
     free(s);
 }
 
-static const struct tk_store_ops PG_OPS = {
-    .name = "postgres",
+static const struct tk_store_admin_ops PG_OPS_ADMIN = {
     .migrate = pg_migrate,
     .seed_demo = pg_seed_demo,
+    .audit = pg_audit,
+    .idem_audit = pg_idem_audit,
+};
+
+static const struct tk_store_ops PG_OPS = {
+    .name = "postgres",
     .ping = pg_ping,
     .user_create = pg_user_create,
     .user_by_api_key = pg_user_by_api_key,
@@ -1518,8 +1523,6 @@ static const struct tk_store_ops PG_OPS = {
     .idem_takeover = pg_idem_takeover,
     .effect_get = pg_effect_get,
     .idem_expire_due = pg_idem_expire_due,
-    .audit = pg_audit,
-    .idem_audit = pg_idem_audit,
     .wr_issue = pg_wr_issue,
     .wr_status = pg_wr_status,
     .wr_finish = pg_wr_finish,
@@ -1538,6 +1541,7 @@ int pg_store_open(const char *url, int pool_max, struct tk_store **out, char *er
     if (!s)
         return TK_ERR_NOMEM;
     s->base.ops = &PG_OPS;
+    s->base.admin = &PG_OPS_ADMIN;
     snprintf(s->url, sizeof s->url, "%s", url);
     s->pool_max = pool_max > 0 ? pool_max : 4;
     pthread_mutex_init(&s->mu, NULL);

@@ -1744,10 +1744,15 @@ static void sq_close(struct tk_store *st)
     free(s);
 }
 
-static const struct tk_store_ops SQLITE_OPS = {
-    .name = "sqlite",
+static const struct tk_store_admin_ops SQLITE_OPS_ADMIN = {
     .migrate = sq_migrate,
     .seed_demo = sq_seed_demo,
+    .audit = sq_audit,
+    .idem_audit = sq_idem_audit,
+};
+
+static const struct tk_store_ops SQLITE_OPS = {
+    .name = "sqlite",
     .ping = sq_ping,
     .user_create = sq_user_create,
     .user_by_api_key = sq_user_by_api_key,
@@ -1767,8 +1772,6 @@ static const struct tk_store_ops SQLITE_OPS = {
     .idem_takeover = sq_idem_takeover,
     .effect_get = sq_effect_get,
     .idem_expire_due = sq_idem_expire_due,
-    .audit = sq_audit,
-    .idem_audit = sq_idem_audit,
     .close = sq_close,
 };
 
@@ -1782,6 +1785,7 @@ int sqlite_store_open(const char *path, int pool_max, struct tk_store **out, cha
     if (!s)
         return TK_ERR_NOMEM;
     s->base.ops = &SQLITE_OPS;
+    s->base.admin = &SQLITE_OPS_ADMIN;
     snprintf(s->path, sizeof s->path, "%s", path);
     s->pool_max = pool_max > 0 ? pool_max : 4;
     pthread_mutex_init(&s->pool_mu, NULL);

@@ -183,12 +183,9 @@ typedef int (*tk_idem_audit_fn)(void *arg, const struct tk_idem_audit *row);
 
 struct tk_store;
 
+/* The run-time operations: what requests, the sweep and the waiting room call. */
 struct tk_store_ops {
-    const char *name; /* "sqlite" | "postgres" */
-    int (*migrate)(struct tk_store *st);
-    /* Creates the demo data unless concerts exist already; *seeded tells which. */
-    int (*seed_demo)(struct tk_store *st, int64_t now_ms, bool *seeded);
-    int (*ping)(struct tk_store *st);
+    const char *name;    int (*ping)(struct tk_store *st);
 
     /* API keys are stored and looked up only as their SHA-256 digest (64 hex digits). */
     int (*user_create)(struct tk_store *st, const char *name, const char *api_key_sha256, int64_t now_ms,
@@ -236,12 +233,6 @@ struct tk_store_ops {
     int (*idem_release)(struct tk_store *st, int64_t user_id, const char *key, int64_t claim);
     int (*idem_expire_due)(struct tk_store *st, int64_t now_ms, int limit, int *deleted);
 
-    /* The reconciliation audit: every balance equals the sum of its ledger entries, every sold seat has
-     * exactly one payment and every payment a seat sold to its payer, no hold is HELD more than grace_ms past
-     * its expiry, no idempotency claim is PENDING more than grace_ms. One fn call per discrepancy. */
-    int (*audit)(struct tk_store *st, int64_t now_ms, int64_t grace_ms, tk_problem_fn fn, void *arg);
-    /* Visits every DONE idempotency record with a 2xx response, with the ledger's view of its effect. */
-    int (*idem_audit)(struct tk_store *st, tk_idem_audit_fn fn, void *arg);
 
     /* The store-backed waiting room; NULL in stores that do not offer one (SQLite uses the in-process room).
      * wr_issue: TK_ERR_UNAVAILABLE when the line is full. wr_status: TK_ERR_NOT_FOUND for an unknown token. */
@@ -255,10 +246,169 @@ struct tk_store_ops {
 
     void (*close)(struct tk_store *st);
 };
+/* The administrative operations: schema, demo data and the reconciliation audit (ticketd migrate, seed,
+ * reconcile, and serve's start-up). */
+struct tk_store_admin_ops {
+ /* "sqlite" | "postgres" */
+    int (*migrate)(struct tk_store *st);
+    /* Creates the demo data unless concerts exist already; *seeded tells which. */
+    int (*seed_demo)(struct tk_store *st, int64_t now_ms, bool *seeded);
+    /* The reconciliation audit: every balance equals the sum of its ledger entries, every sold seat has
+     * exactly one payment and every payment a seat sold to its payer, no hold is HELD more than grace_ms past
+     * its expiry, no idempotency claim is PENDING more than grace_ms. One fn call per discrepancy. */
+    int (*audit)(struct tk_store *st, int64_t now_ms, int64_t grace_ms, tk_problem_fn fn, void *arg);
+    /* Visits every DONE idempotency record with a 2xx response, with the ledger's view of its effect. */
+    int (*idem_audit)(struct tk_store *st, tk_idem_audit_fn fn, void *arg);
+};
+
 
 struct tk_store {
     const struct tk_store_ops *ops;
+    const struct tk_store_admin_ops *admin;
 };
+
+/* ---- the calls, checked: every store operation through a TK_MUST_CHECK wrapper (a function pointer cannot carry
+ * warn_unused_result). Callers use these, never st->ops / st->admin directly. */
+static inline int store_ping(struct tk_store *st) TK_MUST_CHECK;
+static inline int store_ping(struct tk_store *st)
+{
+    return st->ops->ping(st);
+}
+static inline int store_user_create(struct tk_store *st, const char *name, const char *api_key_sha256, int64_t now_ms, struct tk_user *out) TK_MUST_CHECK;
+static inline int store_user_create(struct tk_store *st, const char *name, const char *api_key_sha256, int64_t now_ms, struct tk_user *out)
+{
+    return st->ops->user_create(st, name, api_key_sha256, now_ms, out);
+}
+static inline int store_user_by_api_key(struct tk_store *st, const char *api_key_sha256, int64_t *user_id) TK_MUST_CHECK;
+static inline int store_user_by_api_key(struct tk_store *st, const char *api_key_sha256, int64_t *user_id)
+{
+    return st->ops->user_by_api_key(st, api_key_sha256, user_id);
+}
+static inline int store_user_get(struct tk_store *st, int64_t user_id, struct tk_user *out) TK_MUST_CHECK;
+static inline int store_user_get(struct tk_store *st, int64_t user_id, struct tk_user *out)
+{
+    return st->ops->user_get(st, user_id, out);
+}
+static inline int store_wallet_charge(struct tk_store *st, enum tk_write_mode mode, int64_t user_id, int64_t amount_won, int64_t now_ms, const struct tk_idem_ref *idem, int64_t *balance_won, int64_t *entry_id) TK_MUST_CHECK;
+static inline int store_wallet_charge(struct tk_store *st, enum tk_write_mode mode, int64_t user_id, int64_t amount_won, int64_t now_ms, const struct tk_idem_ref *idem, int64_t *balance_won, int64_t *entry_id)
+{
+    return st->ops->wallet_charge(st, mode, user_id, amount_won, now_ms, idem, balance_won, entry_id);
+}
+static inline int store_transfer(struct tk_store *st, enum tk_write_mode mode, int64_t from_user, int64_t to_user, int64_t amount_won, int64_t now_ms, const struct tk_idem_ref *idem, struct tk_transfer *out) TK_MUST_CHECK;
+static inline int store_transfer(struct tk_store *st, enum tk_write_mode mode, int64_t from_user, int64_t to_user, int64_t amount_won, int64_t now_ms, const struct tk_idem_ref *idem, struct tk_transfer *out)
+{
+    return st->ops->transfer(st, mode, from_user, to_user, amount_won, now_ms, idem, out);
+}
+static inline int store_ledger_list(struct tk_store *st, int64_t user_id, int limit, tk_ledger_fn fn, void *arg) TK_MUST_CHECK;
+static inline int store_ledger_list(struct tk_store *st, int64_t user_id, int limit, tk_ledger_fn fn, void *arg)
+{
+    return st->ops->ledger_list(st, user_id, limit, fn, arg);
+}
+static inline int store_concerts_list(struct tk_store *st, tk_concert_fn fn, void *arg) TK_MUST_CHECK;
+static inline int store_concerts_list(struct tk_store *st, tk_concert_fn fn, void *arg)
+{
+    return st->ops->concerts_list(st, fn, arg);
+}
+static inline int store_schedules_available(struct tk_store *st, int64_t concert_id, int64_t now_ms, tk_schedule_fn fn, void *arg) TK_MUST_CHECK;
+static inline int store_schedules_available(struct tk_store *st, int64_t concert_id, int64_t now_ms, tk_schedule_fn fn, void *arg)
+{
+    return st->ops->schedules_available(st, concert_id, now_ms, fn, arg);
+}
+static inline int store_seats_available(struct tk_store *st, int64_t schedule_id, int64_t now_ms, tk_seat_fn fn, void *arg) TK_MUST_CHECK;
+static inline int store_seats_available(struct tk_store *st, int64_t schedule_id, int64_t now_ms, tk_seat_fn fn, void *arg)
+{
+    return st->ops->seats_available(st, schedule_id, now_ms, fn, arg);
+}
+static inline int store_hold_create(struct tk_store *st, enum tk_write_mode mode, const struct tk_hold_req *req, struct tk_hold *out) TK_MUST_CHECK;
+static inline int store_hold_create(struct tk_store *st, enum tk_write_mode mode, const struct tk_hold_req *req, struct tk_hold *out)
+{
+    return st->ops->hold_create(st, mode, req, out);
+}
+static inline int store_payment_create(struct tk_store *st, const struct tk_pay_req *req, struct tk_payment *out) TK_MUST_CHECK;
+static inline int store_payment_create(struct tk_store *st, const struct tk_pay_req *req, struct tk_payment *out)
+{
+    return st->ops->payment_create(st, req, out);
+}
+static inline int store_holds_expire_due(struct tk_store *st, int64_t now_ms, int limit, int *expired) TK_MUST_CHECK;
+static inline int store_holds_expire_due(struct tk_store *st, int64_t now_ms, int limit, int *expired)
+{
+    return st->ops->holds_expire_due(st, now_ms, limit, expired);
+}
+static inline int store_idem_claim(struct tk_store *st, int64_t user_id, const char *key, const char *request_hash, int64_t now_ms, int64_t expires_at_ms, int64_t claim, struct tk_idem *existing) TK_MUST_CHECK;
+static inline int store_idem_claim(struct tk_store *st, int64_t user_id, const char *key, const char *request_hash, int64_t now_ms, int64_t expires_at_ms, int64_t claim, struct tk_idem *existing)
+{
+    return st->ops->idem_claim(st, user_id, key, request_hash, now_ms, expires_at_ms, claim, existing);
+}
+static inline int store_idem_takeover(struct tk_store *st, int64_t user_id, const char *key, int64_t old_claim, int64_t new_claim, int64_t now_ms) TK_MUST_CHECK;
+static inline int store_idem_takeover(struct tk_store *st, int64_t user_id, const char *key, int64_t old_claim, int64_t new_claim, int64_t now_ms)
+{
+    return st->ops->idem_takeover(st, user_id, key, old_claim, new_claim, now_ms);
+}
+static inline int store_effect_get(struct tk_store *st, int64_t user_id, const char *effect_ref, struct tk_effect *out) TK_MUST_CHECK;
+static inline int store_effect_get(struct tk_store *st, int64_t user_id, const char *effect_ref, struct tk_effect *out)
+{
+    return st->ops->effect_get(st, user_id, effect_ref, out);
+}
+static inline int store_idem_complete(struct tk_store *st, int64_t user_id, const char *key, int64_t claim, int status, const char *body, size_t body_len, const char *effect_ref) TK_MUST_CHECK;
+static inline int store_idem_complete(struct tk_store *st, int64_t user_id, const char *key, int64_t claim, int status, const char *body, size_t body_len, const char *effect_ref)
+{
+    return st->ops->idem_complete(st, user_id, key, claim, status, body, body_len, effect_ref);
+}
+static inline int store_idem_release(struct tk_store *st, int64_t user_id, const char *key, int64_t claim) TK_MUST_CHECK;
+static inline int store_idem_release(struct tk_store *st, int64_t user_id, const char *key, int64_t claim)
+{
+    return st->ops->idem_release(st, user_id, key, claim);
+}
+static inline int store_idem_expire_due(struct tk_store *st, int64_t now_ms, int limit, int *deleted) TK_MUST_CHECK;
+static inline int store_idem_expire_due(struct tk_store *st, int64_t now_ms, int limit, int *deleted)
+{
+    return st->ops->idem_expire_due(st, now_ms, limit, deleted);
+}
+static inline int store_wr_issue(struct tk_store *st, const struct tk_wr_params *p, int64_t user_id, const char *new_token, int64_t now_ms, struct tk_wr_row *out) TK_MUST_CHECK;
+static inline int store_wr_issue(struct tk_store *st, const struct tk_wr_params *p, int64_t user_id, const char *new_token, int64_t now_ms, struct tk_wr_row *out)
+{
+    return st->ops->wr_issue(st, p, user_id, new_token, now_ms, out);
+}
+static inline int store_wr_status(struct tk_store *st, const struct tk_wr_params *p, const char *token, int64_t now_ms, struct tk_wr_row *out) TK_MUST_CHECK;
+static inline int store_wr_status(struct tk_store *st, const struct tk_wr_params *p, const char *token, int64_t now_ms, struct tk_wr_row *out)
+{
+    return st->ops->wr_status(st, p, token, now_ms, out);
+}
+static inline int store_wr_finish(struct tk_store *st, const struct tk_wr_params *p, const char *token, int64_t now_ms) TK_MUST_CHECK;
+static inline int store_wr_finish(struct tk_store *st, const struct tk_wr_params *p, const char *token, int64_t now_ms)
+{
+    return st->ops->wr_finish(st, p, token, now_ms);
+}
+static inline int store_wr_tick(struct tk_store *st, const struct tk_wr_params *p, int64_t now_ms) TK_MUST_CHECK;
+static inline int store_wr_tick(struct tk_store *st, const struct tk_wr_params *p, int64_t now_ms)
+{
+    return st->ops->wr_tick(st, p, now_ms);
+}
+static inline int store_wr_counts(struct tk_store *st, struct tk_wr_counts *out) TK_MUST_CHECK;
+static inline int store_wr_counts(struct tk_store *st, struct tk_wr_counts *out)
+{
+    return st->ops->wr_counts(st, out);
+}
+static inline int store_migrate(struct tk_store *st) TK_MUST_CHECK;
+static inline int store_migrate(struct tk_store *st)
+{
+    return st->admin->migrate(st);
+}
+static inline int store_seed_demo(struct tk_store *st, int64_t now_ms, bool *seeded) TK_MUST_CHECK;
+static inline int store_seed_demo(struct tk_store *st, int64_t now_ms, bool *seeded)
+{
+    return st->admin->seed_demo(st, now_ms, seeded);
+}
+static inline int store_audit(struct tk_store *st, int64_t now_ms, int64_t grace_ms, tk_problem_fn fn, void *arg) TK_MUST_CHECK;
+static inline int store_audit(struct tk_store *st, int64_t now_ms, int64_t grace_ms, tk_problem_fn fn, void *arg)
+{
+    return st->admin->audit(st, now_ms, grace_ms, fn, arg);
+}
+static inline int store_idem_audit(struct tk_store *st, tk_idem_audit_fn fn, void *arg) TK_MUST_CHECK;
+static inline int store_idem_audit(struct tk_store *st, tk_idem_audit_fn fn, void *arg)
+{
+    return st->admin->idem_audit(st, fn, arg);
+}
 
 /* Opens the store named by a --db URL ("sqlite:PATH"). pool_max bounds its connections. On failure writes a
  * readable reason to errbuf; a failed open needs no close. */

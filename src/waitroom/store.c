@@ -35,7 +35,7 @@ static int sw_issue(struct tk_waitroom *w, int64_t user_id, int64_t now_ms, stru
     char token[TOKEN_HEX_LEN + 1];
     TK_TRY(rand_hex(token, TOKEN_HEX_LEN / 2));
     struct tk_wr_row row;
-    TK_TRY(s->st->ops->wr_issue(s->st, &s->params, user_id, token, now_ms, &row));
+    TK_TRY(store_wr_issue(s->st, &s->params, user_id, token, now_ms, &row));
     to_ticket(s, &row, out);
     *created = row.created;
     return TK_OK;
@@ -45,7 +45,7 @@ static int sw_status(struct tk_waitroom *w, const char *token, int64_t now_ms, s
 {
     struct store_waitroom *s = SW(w);
     struct tk_wr_row row;
-    TK_TRY(s->st->ops->wr_status(s->st, &s->params, token, now_ms, &row));
+    TK_TRY(store_wr_status(s->st, &s->params, token, now_ms, &row));
     to_ticket(s, &row, out);
     return TK_OK;
 }
@@ -53,20 +53,20 @@ static int sw_status(struct tk_waitroom *w, const char *token, int64_t now_ms, s
 static int sw_finish(struct tk_waitroom *w, const char *token, int64_t now_ms)
 {
     struct store_waitroom *s = SW(w);
-    return s->st->ops->wr_finish(s->st, &s->params, token, now_ms);
+    return store_wr_finish(s->st, &s->params, token, now_ms);
 }
 
 static int sw_tick(struct tk_waitroom *w, int64_t now_ms)
 {
     struct store_waitroom *s = SW(w);
-    return s->st->ops->wr_tick(s->st, &s->params, now_ms);
+    return store_wr_tick(s->st, &s->params, now_ms);
 }
 
 static int sw_stats(struct tk_waitroom *w, struct tk_waitroom_stats *out)
 {
     struct store_waitroom *s = SW(w);
     struct tk_wr_counts c;
-    TK_TRY(s->st->ops->wr_counts(s->st, &c));
+    TK_TRY(store_wr_counts(s->st, &c));
     *out = (struct tk_waitroom_stats){.waiting = c.waiting, .active = c.active, .issued_total = (uint64_t)c.issued,
                                       .admitted_total = (uint64_t)c.admitted, .expired_total = (uint64_t)c.expired};
     return TK_OK;

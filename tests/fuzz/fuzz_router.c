@@ -93,9 +93,9 @@ static void world_open(struct world *w)
     clock_fake_init(&w->clock, T0_MS);
     struct tk_app *a = &w->app;
     CHECK(store_open(url, 3, &a->store, err, sizeof err) == TK_OK);
-    CHECK(a->store->ops->migrate(a->store) == TK_OK);
+    CHECK(store_migrate(a->store) == TK_OK);
     bool seeded = false;
-    CHECK(a->store->ops->seed_demo(a->store, T0_MS, &seeded) == TK_OK && seeded);
+    CHECK(store_seed_demo(a->store, T0_MS, &seeded) == TK_OK && seeded);
     CHECK(strategy_open("atomic", 5, &a->strategy, err, sizeof err) == TK_OK);
     struct admission_policy p = {.max_active = 100, .admit_per_sec = 100, .token_ms = 600000, .idle_ms = 60000};
     CHECK(waitroom_mem_open(&p, 1000, T0_MS, &a->waitroom) == TK_OK);

@@ -29,9 +29,9 @@ static int setup(void **state)
     clock_fake_init(&f->clock, T0);
     struct tk_app *a = &f->app;
     assert_int_equal(store_open(url, 3, &a->store, err, sizeof err), TK_OK);
-    assert_int_equal(a->store->ops->migrate(a->store), TK_OK);
+    assert_int_equal(store_migrate(a->store), TK_OK);
     bool seeded;
-    assert_int_equal(a->store->ops->seed_demo(a->store, T0, &seeded), TK_OK);
+    assert_int_equal(store_seed_demo(a->store, T0, &seeded), TK_OK);
     assert_int_equal(strategy_open("atomic", 5, &a->strategy, err, sizeof err), TK_OK);
     struct admission_policy p = {.max_active = 1, .admit_per_sec = 10, .token_ms = 600000, .idle_ms = 600000};
     assert_int_equal(waitroom_mem_open(&p, 100, T0, &a->waitroom), TK_OK);

@@ -32,7 +32,7 @@ static void charge_every_mode(void **state)
     int64_t expect = 0;
     for (size_t m = 0; m < 4; m++) {
         int64_t b = -1;
-        assert_int_equal(f->st->ops->wallet_charge(f->st, MODES[m], u, 1000 + (int64_t)m, T0, NULL, &b, NULL), TK_OK);
+        assert_int_equal(store_wallet_charge(f->st, MODES[m], u, 1000 + (int64_t)m, T0, NULL, &b, NULL), TK_OK);
         expect += 1000 + (int64_t)m;
         assert_int_equal(b, expect);
     }
@@ -43,7 +43,7 @@ static void charge_every_mode(void **state)
     snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM ledger WHERE user_id=%lld", (long long)u);
     assert_int_equal(sql_int(f, sql), 4);
     int64_t b;
-    assert_int_equal(f->st->ops->wallet_charge(f->st, TK_WRITE_ATOMIC, 999999, 5, T0, NULL, &b, NULL), TK_ERR_NOT_FOUND);
+    assert_int_equal(store_wallet_charge(f->st, TK_WRITE_ATOMIC, 999999, 5, T0, NULL, &b, NULL), TK_ERR_NOT_FOUND);
 }
 
 static void charge_overflow_changes_nothing(void **state)
@@ -55,7 +55,7 @@ static void charge_overflow_changes_nothing(void **state)
     sql_exec(f, sql);
     for (size_t m = 0; m < 4; m++) {
         int64_t b = -1;
-        assert_int_equal(f->st->ops->wallet_charge(f->st, MODES[m], u, 1000, T0, NULL, &b, NULL), TK_ERR_OVERFLOW);
+        assert_int_equal(store_wallet_charge(f->st, MODES[m], u, 1000, T0, NULL, &b, NULL), TK_ERR_OVERFLOW);
         assert_int_equal(store_fx_balance(f, u), 9223372036854775000LL);
     }
     snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM ledger WHERE user_id=%lld", (long long)u);
@@ -80,7 +80,7 @@ static int count_seat(void *arg, const struct tk_seat *s)
 static int seats_free(struct fx *f, int64_t schedule, int64_t now, struct seats_ctx *c)
 {
     memset(c, 0, sizeof *c);
-    assert_int_equal(f->st->ops->seats_available(f->st, schedule, now, count_seat, c), TK_OK);
+    assert_int_equal(store_seats_available(f->st, schedule, now, count_seat, c), TK_OK);
     return c->n;
 }
 
@@ -88,13 +88,13 @@ static int hold(struct fx *f, enum tk_write_mode mode, int64_t user, int64_t sea
                 struct tk_hold *out)
 {
     struct tk_hold_req r = {.user_id = user, .seat_id = seat, .now_ms = now, .hold_ms = HOLD_MS, .max_holds = max};
-    return f->st->ops->hold_create(f->st, mode, &r, out);
+    return store_hold_create(f->st, mode, &r, out);
 }
 
 static int pay(struct fx *f, int64_t user, int64_t res, int64_t seat, int64_t now, struct tk_payment *out)
 {
     struct tk_pay_req r = {.user_id = user, .reservation_id = res, .seat_id = seat, .now_ms = now};
-    return f->st->ops->payment_create(f->st, &r, out);
+    return store_payment_create(f->st, &r, out);
 }
 
 static void hold_rules_every_mode(void **state)
@@ -180,11 +180,11 @@ static void sweep_is_idempotent(void **state)
     struct tk_hold h;
     assert_int_equal(hold(f, TK_WRITE_ATOMIC, u, c.ids[3], T0, 4, &h), TK_OK);
     int n = -1;
-    assert_int_equal(f->st->ops->holds_expire_due(f->st, T0 + HOLD_MS - 1, 100, &n), TK_OK);
+    assert_int_equal(store_holds_expire_due(f->st, T0 + HOLD_MS - 1, 100, &n), TK_OK);
     assert_int_equal(n, 0);
-    assert_int_equal(f->st->ops->holds_expire_due(f->st, T0 + HOLD_MS, 100, &n), TK_OK);
+    assert_int_equal(store_holds_expire_due(f->st, T0 + HOLD_MS, 100, &n), TK_OK);
     assert_int_equal(n, 1);
-    assert_int_equal(f->st->ops->holds_expire_due(f->st, T0 + HOLD_MS, 100, &n), TK_OK);
+    assert_int_equal(store_holds_expire_due(f->st, T0 + HOLD_MS, 100, &n), TK_OK);
     assert_int_equal(n, 0);
     char sql[128];
     snprintf(sql, sizeof sql, "SELECT held_by IS NULL AND hold_id IS NULL FROM seats WHERE id=%lld", (long long)h.seat_id);
@@ -209,22 +209,22 @@ static void catalogue(void **state)
 {
     struct fx *f = *state;
     struct dates_ctx d = {0};
-    assert_int_equal(f->st->ops->schedules_available(f->st, 0, T0, count_date, &d), TK_OK);
+    assert_int_equal(store_schedules_available(f->st, 0, T0, count_date, &d), TK_OK);
     assert_int_equal(d.n, 6);
     for (int i = 0; i < d.n; i++) {
         assert_true(d.rows[i].starts_at_ms > T0);
         assert_int_equal(d.rows[i].total_seats, 50);
     }
     memset(&d, 0, sizeof d);
-    assert_int_equal(f->st->ops->schedules_available(f->st, 2, T0, count_date, &d), TK_OK);
+    assert_int_equal(store_schedules_available(f->st, 2, T0, count_date, &d), TK_OK);
     assert_int_equal(d.n, 3);
-    assert_int_equal(f->st->ops->schedules_available(f->st, 77, T0, count_date, &d), TK_ERR_NOT_FOUND);
+    assert_int_equal(store_schedules_available(f->st, 77, T0, count_date, &d), TK_ERR_NOT_FOUND);
     /* dates that have started are not offered */
     memset(&d, 0, sizeof d);
-    assert_int_equal(f->st->ops->schedules_available(f->st, 0, T0 + 100LL * 86400000, count_date, &d), TK_OK);
+    assert_int_equal(store_schedules_available(f->st, 0, T0 + 100LL * 86400000, count_date, &d), TK_OK);
     assert_int_equal(d.n, 0);
     struct seats_ctx c;
-    assert_int_equal(f->st->ops->seats_available(f->st, 77, T0, count_seat, &c), TK_ERR_NOT_FOUND);
+    assert_int_equal(store_seats_available(f->st, 77, T0, count_seat, &c), TK_ERR_NOT_FOUND);
     /* a fully held date disappears from the list */
     int64_t u = store_fx_user(f, "tk_full", 0);
     seats_free(f, 3, T0, &c);
@@ -235,9 +235,9 @@ static void catalogue(void **state)
         assert_int_equal(hold(f, TK_WRITE_ATOMIC, u, ids[i], T0, 50, &h), TK_OK);
     }
     memset(&d, 0, sizeof d);
-    assert_int_equal(f->st->ops->schedules_available(f->st, 1, T0, count_date, &d), TK_OK);
+    assert_int_equal(store_schedules_available(f->st, 1, T0, count_date, &d), TK_OK);
     assert_int_equal(d.n, 2);
-    assert_int_equal(f->st->ops->ping(f->st), TK_OK);
+    assert_int_equal(store_ping(f->st), TK_OK);
 }
 
 static void bad_paths(void **state)

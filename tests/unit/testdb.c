@@ -62,12 +62,12 @@ void testdb_open(struct testdb *db, int64_t now_ms)
     int rc = store_open(db->url, 3, &db->st, err, sizeof err);
     if (rc != TK_OK)
         fail_msg("store_open(%s): %s", db->url, err);
-    assert_int_equal(db->st->ops->migrate(db->st), TK_OK);
-    assert_int_equal(db->st->ops->migrate(db->st), TK_OK); /* idempotent */
+    assert_int_equal(store_migrate(db->st), TK_OK);
+    assert_int_equal(store_migrate(db->st), TK_OK); /* idempotent */
     bool seeded = false;
-    assert_int_equal(db->st->ops->seed_demo(db->st, now_ms, &seeded), TK_OK);
+    assert_int_equal(store_seed_demo(db->st, now_ms, &seeded), TK_OK);
     assert_true(seeded);
-    assert_int_equal(db->st->ops->seed_demo(db->st, now_ms, &seeded), TK_OK);
+    assert_int_equal(store_seed_demo(db->st, now_ms, &seeded), TK_OK);
     assert_false(seeded); /* only once */
 }
 
@@ -152,11 +152,11 @@ int store_fx_teardown(void **state)
 int64_t store_fx_user(struct store_fx *f, const char *key_digest, int64_t balance_won)
 {
     struct tk_user u;
-    assert_int_equal(f->st->ops->user_create(f->st, "u", key_digest, TESTDB_T0, &u), TK_OK);
+    assert_int_equal(store_user_create(f->st, "u", key_digest, TESTDB_T0, &u), TK_OK);
     if (balance_won) {
         int64_t b;
         assert_int_equal(
-            f->st->ops->wallet_charge(f->st, TK_WRITE_ATOMIC, u.id, balance_won, TESTDB_T0, NULL, &b, NULL), TK_OK);
+            store_wallet_charge(f->st, TK_WRITE_ATOMIC, u.id, balance_won, TESTDB_T0, NULL, &b, NULL), TK_OK);
     }
     return u.id;
 }
@@ -164,6 +164,6 @@ int64_t store_fx_user(struct store_fx *f, const char *key_digest, int64_t balanc
 int64_t store_fx_balance(struct store_fx *f, int64_t user_id)
 {
     struct tk_user u;
-    assert_int_equal(f->st->ops->user_get(f->st, user_id, &u), TK_OK);
+    assert_int_equal(store_user_get(f->st, user_id, &u), TK_OK);
     return u.balance_won;
 }
