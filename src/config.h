@@ -23,8 +23,8 @@ struct tk_config {
     int hold_seconds;     /* --hold-seconds */
     int max_holds_per_user; /* --max-holds-per-user */
     int threads;          /* --threads: HTTP worker threads (0 = number of CPUs, at least 2) */
-    int workers;          /* --workers: executor threads (requests that touch a backing service) */
-    int read_workers;     /* --read-workers: executor threads for GET/HEAD */
+    int workers;          /* --workers: executor threads for writes (0 = 4 x CPUs, at least 8) */
+    int read_workers;     /* --read-workers: executor threads for GET/HEAD (0 = CPUs, at least 2) */
     int executor_queue_max; /* --executor-queue-max: requests waiting for a worker, per lane */
     int request_timeout_ms; /* --request-timeout-ms: each request's deadline */
     int db_pool;          /* --db-pool: store connections (0 = workers + read workers + 2) */

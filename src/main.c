@@ -51,7 +51,14 @@ static int cmd_serve(const struct tk_config *cfg)
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n < 2 ? 2 : (int)n;
     }
-    int pool = cfg->db_pool ? cfg->db_pool : cfg->workers + cfg->read_workers + 2;
+    /* Reads are CPU-bound on the embedded store and one round trip on PostgreSQL: about one worker per core serves
+     * them best (more only contend, docs/PERFORMANCE.md); writes wait on commits and locks: a few per core. */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus < 1)
+        cpus = 1;
+    int workers = cfg->workers ? cfg->workers : (int)(4 * cpus < 8 ? 8 : 4 * cpus);
+    int read_workers = cfg->read_workers ? cfg->read_workers : (int)(cpus < 2 ? 2 : cpus);
+    int pool = cfg->db_pool ? cfg->db_pool : workers + read_workers + 2;
     char err[256] = "";
     struct tk_strategy *strategy = NULL;
     char lock_prefix[64];
@@ -151,8 +158,8 @@ static int cmd_serve(const struct tk_config *cfg)
         .threads = threads,
         .max_connections = cfg->max_connections,
         .max_connections_per_ip = cfg->max_connections_per_ip,
-        .workers = cfg->workers,
-        .read_workers = cfg->read_workers,
+        .workers = workers,
+        .read_workers = read_workers,
         .queue_max = cfg->executor_queue_max,
         .request_timeout_ms = cfg->request_timeout_ms,
         .max_streams = cfg->max_streams,
@@ -171,8 +178,8 @@ static int cmd_serve(const struct tk_config *cfg)
     if (rc == TK_OK) {
         fprintf(stderr, "ticketd: serving on http://%s:%d (store %s, waiting room %s, lock %s, %d event threads, "
                 "%d + %d workers, %d store connections)\n",
-                cfg->bind, cfg->port, st->ops->name, wr->ops->name, strategy->ops->name, threads, cfg->workers,
-                cfg->read_workers, pool);
+                cfg->bind, cfg->port, st->ops->name, wr->ops->name, strategy->ops->name, threads, workers,
+                read_workers, pool);
         int sig = 0;
         sigwait(&sigs, &sig);
         fprintf(stderr, "ticketd: signal %d, shutting down\n", sig);

@@ -349,7 +349,7 @@ static void test_stall_sqlite_or_pg(void **state)
     ensure(slow_reads[0] == '\0', "%s", slow_reads);
 }
 
-/* 1b. More waiting writes than workers (32 > --workers 16): a write that waits on a lock must not hold a worker
+/* 1b. More waiting writes than workers (32 > the 8 write workers of a 2-core machine): a write that waits on a lock must not hold a worker
  * while it waits, or the reads queue behind the waiting writes. */
 static void test_stall_more_writers_than_workers(void **state)
 {
