@@ -50,17 +50,23 @@ static const char *request_token(const struct api_request *req)
     return token ? token : req->query(req->ctx, "token");
 }
 
-int api_queue_status(struct tk_api *api, struct api_request *req, struct api_response *resp)
+/* The status of the request's token, any state, after counting the request against its client: the token's user
+ * (the token is the client's identity), or the address when the token is unknown (then 401). */
+static int token_status(struct tk_api *api, struct api_request *req, struct api_response *resp, struct tk_ticket *t)
 {
     const char *token = request_token(req);
     struct tk_waitroom *w = api->app->waitroom;
-    struct tk_ticket t;
-    int rc = waitroom_token_well_formed(token) ? w->ops->status(w, token, app_now_ms(api->app), &t) : TK_ERR_NOT_FOUND;
-    /* the token is the client's identity; an unknown one counts against the address */
-    TK_TRY(api_within_budget(api, req, rc == TK_OK ? t.user_id : 0, resp));
+    int rc = waitroom_token_well_formed(token) ? w->ops->status(w, token, app_now_ms(api->app), t) : TK_ERR_NOT_FOUND;
+    TK_TRY(api_within_budget(api, req, rc == TK_OK ? t->user_id : 0, resp));
     if (rc == TK_ERR_NOT_FOUND)
-        return api_fail(resp, TK_ERR_UNAUTHORIZED, "missing or unknown queue-token");
-    TK_TRY(rc);
+        return api_fail(resp, TK_ERR_UNAUTHORIZED, "missing or unknown queue token (queue-token or ?token=)");
+    return rc;
+}
+
+int api_queue_status(struct tk_api *api, struct api_request *req, struct api_response *resp)
+{
+    struct tk_ticket t;
+    TK_TRY(token_status(api, req, resp, &t));
     render_ticket(resp, 200, &t);
     return TK_OK;
 }
@@ -121,14 +127,8 @@ static void events_free(struct api_stream *st) { free(st); }
 
 int api_queue_events(struct tk_api *api, struct api_request *req, struct api_response *resp)
 {
-    const char *token = request_token(req);
-    struct tk_waitroom *w = api->app->waitroom;
     struct tk_ticket t;
-    int rc = waitroom_token_well_formed(token) ? w->ops->status(w, token, app_now_ms(api->app), &t) : TK_ERR_NOT_FOUND;
-    TK_TRY(api_within_budget(api, req, rc == TK_OK ? t.user_id : 0, resp));
-    if (rc == TK_ERR_NOT_FOUND)
-        return api_fail(resp, TK_ERR_UNAUTHORIZED, "missing or unknown queue token (?token= or queue-token)");
-    TK_TRY(rc);
+    TK_TRY(token_status(api, req, resp, &t));
     struct events_stream *es = calloc(1, sizeof *es);
     if (!es)
         return api_fail(resp, TK_ERR_NOMEM, NULL);
