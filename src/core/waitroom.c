@@ -3,26 +3,62 @@
 
 #include <string.h>
 
-bool waitroom_token_well_formed(const char *token)
+#include <stdio.h>
+#include "util/ids.h"
+#include "util/rand.h"
+
+int waitroom_token_new(int64_t room_id, char *out)
 {
-    if (!token || strlen(token) != TOKEN_HEX_LEN)
-        return false;
-    for (const char *p = token; *p; p++)
-        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-            return false;
-    return true;
+    char hex[TOKEN_HEX_LEN + 1];
+    TK_TRY(rand_hex(hex, TOKEN_HEX_LEN / 2));
+    if (room_id == 0)
+        memcpy(out, hex, sizeof hex);
+    else
+        snprintf(out, TOKEN_MAX_LEN + 1, "%lld-%s", (long long)room_id, hex);
+    return TK_OK;
 }
 
-int waitroom_require_active(struct tk_waitroom *w, const char *token, int64_t now_ms, int64_t *user_id)
+int waitroom_token_room(const char *token, int64_t *room_id)
 {
-    if (!waitroom_token_well_formed(token))
+    if (!token)
+        return TK_ERR_UNAUTHORIZED;
+    size_t len = strlen(token);
+    if (len < TOKEN_HEX_LEN || len > TOKEN_MAX_LEN)
+        return TK_ERR_UNAUTHORIZED;
+    const char *hex = token + len - TOKEN_HEX_LEN;
+    for (const char *p = hex; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return TK_ERR_UNAUTHORIZED;
+    if (hex == token) {
+        *room_id = 0;
+        return TK_OK;
+    }
+    /* "<room>-": a canonical positive decimal id */
+    char id[24];
+    size_t idlen = (size_t)(hex - token) - 1;
+    if (hex[-1] != '-' || idlen == 0 || idlen >= sizeof id)
+        return TK_ERR_UNAUTHORIZED;
+    memcpy(id, token, idlen);
+    id[idlen] = 0;
+    int64_t v;
+    if (id[0] == '0' || id_parse(id, &v) < 0)
+        return TK_ERR_UNAUTHORIZED;
+    *room_id = v;
+    return TK_OK;
+}
+
+int waitroom_require_active(struct tk_waitroom *w, const struct wr_room *r, const char *token, int64_t now_ms,
+                            int64_t *user_id)
+{
+    int64_t room;
+    if (waitroom_token_room(token, &room) < 0 || room != r->id)
         return TK_ERR_UNAUTHORIZED;
     if (w->ops->check) {
-        int rc = w->ops->check(w, token, now_ms, user_id);
+        int rc = w->ops->check(w, r, token, now_ms, user_id);
         return rc == TK_ERR_NOT_FOUND ? TK_ERR_UNAUTHORIZED : rc;
     }
     struct tk_ticket t;
-    int rc = w->ops->status(w, token, now_ms, &t);
+    int rc = w->ops->status(w, r, token, now_ms, &t);
     if (rc == TK_ERR_NOT_FOUND)
         return TK_ERR_UNAUTHORIZED;
     TK_TRY(rc);

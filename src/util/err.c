@@ -30,6 +30,11 @@ static const struct err_row ERR_TABLE[TK_ERR__COUNT] = {
     [19] = {405, "METHOD_NOT_ALLOWED", "method not allowed"},
     [20] = {503, "UNAVAILABLE", "another request with this Idempotency-Key took over; nothing was changed"},
     [21] = {503, "UNAVAILABLE", "the request ran out of time waiting for a busy resource; nothing was changed"},
+    [22] = {409, "SALE_CLOSED", "the sale is closed"},
+    [23] = {409, "OUT_OF_STOCK", "not enough stock"},
+    [24] = {409, "ORDER_EXPIRED", "the order has expired"},
+    [25] = {409, "ALREADY_REFUNDED", "already refunded"},
+    [26] = {409, "REFUND_CLOSED", "refunds for this date have closed"},
 };
 
 static const struct err_row *err_row(int err)

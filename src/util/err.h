@@ -38,7 +38,12 @@ enum tk_err {
     TK_ERR_BUSY = -21,                /* internal: wait and run the request again (a lock, a busy database, a
                                        * pending claim); nothing was done. The executor re-schedules it; 503 if
                                        * it escapes past the deadline */
-    TK_ERR__COUNT = 22
+    TK_ERR_SALE_CLOSED = -22,         /* 409: the sale is closed or sold out */
+    TK_ERR_OUT_OF_STOCK = -23,        /* 409 */
+    TK_ERR_ORDER_EXPIRED = -24,       /* 409 */
+    TK_ERR_ALREADY_REFUNDED = -25,    /* 409 */
+    TK_ERR_REFUND_CLOSED = -26,       /* 409 */
+    TK_ERR__COUNT = 27
 };
 
 /* HTTP status for an error (200 for TK_OK). */

@@ -18,15 +18,25 @@ const char *token_state_name(enum tk_token_state s);
 void token_transition(enum tk_token_state *state, enum tk_token_state to);
 bool token_transition_ok(enum tk_token_state from, enum tk_token_state to);
 
+/* What a room does with its line: OPEN admits, PAUSED admits nobody (ACTIVE tokens keep working until they
+ * lapse), CLOSED admits nobody, refuses new tokens and expires every waiter. */
+enum wr_mode { WR_OPEN, WR_PAUSED, WR_CLOSED };
+
 struct admission_policy {
     int max_active;
     int admit_per_sec;
     int64_t token_ms;
     int64_t idle_ms;
+    int64_t opens_at_ms; /* 0: open from the start; before it arrivals join the pre-queue and nobody is admitted */
+    enum wr_mode mode;
 };
 
-/* A new token is ACTIVE at once iff slots are free and nobody waits. */
-bool admission_immediate(const struct admission_policy *p, int64_t active, int64_t waiting);
+/* Has the room opened (now >= opens_at_ms)? Before that positions and estimates are null. */
+bool admission_opened(const struct admission_policy *p, int64_t now_ms);
+/* May anyone be admitted now: opened and OPEN. */
+bool admission_admitting(const struct admission_policy *p, int64_t now_ms);
+/* A new token is ACTIVE at once iff the room is admitting, slots are free and nobody waits. */
+bool admission_immediate(const struct admission_policy *p, int64_t now_ms, int64_t active, int64_t waiting);
 
 /* The admission-rate limiter: a token bucket holding at most admit_per_sec admissions, refilled at
  * admit_per_sec a second. Kept as milli-admissions so the arithmetic is exact in integers. */
@@ -35,13 +45,28 @@ struct admit_bucket {
     int64_t last_ms;
 };
 void admit_bucket_init(struct admit_bucket *b, const struct admission_policy *p, int64_t now_ms);
-/* How many waiters may be admitted now: min(free slots, whole admissions in the bucket, waiting). */
+/* How many waiters may be admitted now: 0 unless admitting, else min(free slots, whole admissions in the bucket,
+ * waiting). A live cut of max_active below the active count admits nobody until enough lapse. */
 int64_t admission_quota(const struct admission_policy *p, struct admit_bucket *b, int64_t now_ms, int64_t active,
                         int64_t waiting);
 /* Takes n admissions from the bucket. */
 void admit_bucket_take(struct admit_bucket *b, int64_t n);
 
-/* Estimated seconds until a waiter at `position` (1-based) is admitted (docs/DECISIONS.md). */
-int64_t admission_estimate_wait_s(const struct admission_policy *p, int64_t position, int64_t active);
+/* Estimated seconds until a waiter at `position` (1-based) is admitted (docs/DECISIONS.md): -1 (null) before the
+ * opening or for position < 0; from the measured rate (admitted_last_minute over window_ms, see
+ * tk_waitroom_stats) once there is one; else from the configured rate and the active count. */
+int64_t admission_estimate_wait_s(const struct admission_policy *p, int64_t now_ms, int64_t position, int64_t active,
+                                  int64_t admitted_last_minute, int64_t window_ms);
+
+/* Time in the line, kept by every backend as a histogram of whole seconds: bucket i < 120 holds waits of i s,
+ * then one bucket a minute up to 2 h, the last everything longer. A wait is measured from
+ * max(arrival, opens_at_ms) to admission (an immediate admission is 0 s). */
+#define ADMISSION_WAIT_BUCKETS (120 + 118 + 1)
+int admission_wait_bucket(int64_t wait_ms);
+/* The lower bound, in seconds, of bucket i. */
+int64_t admission_wait_bucket_s(int i);
+/* The q-quantile (0 < q <= 1) of a histogram, in seconds, at bucket resolution; -1 when it is empty. */
+int64_t admission_wait_quantile_s(const uint64_t counts[ADMISSION_WAIT_BUCKETS], double q);
+#define ADMISSION_RATE_WINDOW_MS 60000
 
 #endif
