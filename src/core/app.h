@@ -32,6 +32,8 @@ struct tk_app {
     struct tk_store *store;
     struct tk_strategy *strategy;
     struct tk_waitroom *waitroom;
+    struct wr_room site_room;   /* room 0: the site-wide room of part 1, its settings from the flags */
+    struct tk_sales *sales;     /* the sales and their rooms (sales.c) */
     struct tk_clock *clock;
     int64_t hold_ms;
     int max_holds_per_user;
@@ -119,6 +121,46 @@ struct tk_sweeper;
 int sweeper_start(struct tk_app *app, int period_ms, struct tk_sweeper **out) TK_MUST_CHECK;
 /* Stops and joins it; sweeper_stop(NULL) is a no-op. */
 void sweeper_stop(struct tk_sweeper *s);
+
+/* catalog.c: the organizer's catalogue. */
+int catalog_concert_create(struct tk_app *app, const char *name, struct tk_concert *out) TK_MUST_CHECK;
+/* TK_ERR_INVALID unless seat_count is 1..SCHEDULE_SEATS_MAX, starts_at is in the future and the price ranges cover
+ * every seat exactly once with prices of 1..1e9 won. */
+int catalog_check_schedule(const struct tk_schedule_new *in, int64_t now_ms) TK_MUST_CHECK;
+int catalog_schedule_create(struct tk_app *app, const struct tk_schedule_new *in, struct tk_schedule *out) TK_MUST_CHECK;
+
+/* sales.c: the sales every instance knows (refreshed from the store, at most SALES_REFRESH_MS old). */
+#define SALES_MAX 1000
+#define SALES_REFRESH_MS 500
+#define SALE_MAX_ACTIVE_MAX 1000000
+#define SALE_ADMIT_PER_SEC_MAX 100000
+#define SALE_TOKEN_SECONDS_MIN 10
+#define SALE_TOKEN_SECONDS_MAX 86400
+struct tk_sales;
+int sales_new(struct tk_sales **out) TK_MUST_CHECK;
+void sales_free(struct tk_sales *s);
+/* Re-reads the sales when the copy is older than SALES_REFRESH_MS (force: now). A store failure keeps the old copy. */
+int sales_refresh(struct tk_app *app, bool force) TK_MUST_CHECK;
+int sales_get(struct tk_app *app, int64_t sale_id, struct tk_sale *out) TK_MUST_CHECK;
+/* The concert's sale; TK_ERR_NOT_FOUND when it has none. */
+int sales_by_concert(struct tk_app *app, int64_t concert_id, struct tk_sale *out) TK_MUST_CHECK;
+int sales_each(struct tk_app *app, tk_sale_fn fn, void *arg) TK_MUST_CHECK;
+bool sales_any(struct tk_app *app);
+/* The room a token names (0: site-wide) with its current settings; *sale (may be NULL) gets the sale. NOT_FOUND. */
+int sales_room(struct tk_app *app, int64_t room_id, struct wr_room *out, struct tk_sale *sale) TK_MUST_CHECK;
+void sale_room_of(struct tk_app *app, const struct tk_sale *sale, struct wr_room *out);
+/* SCHEDULED, OPEN, PAUSED, CLOSED or SOLD_OUT as the API shows it. */
+const char *sale_state_public(const struct tk_sale *s, int64_t now_ms);
+/* May a token of room room_id act on concert_id? FORBIDDEN when the concert's sale is another room's. */
+int sale_gate(struct tk_app *app, int64_t room_id, int64_t concert_id) TK_MUST_CHECK;
+/* The same for the concert of a schedule, seat or reservation (unknown id: TK_OK, the operation answers 404). */
+int sale_gate_owner(struct tk_app *app, int64_t room_id, enum tk_owner_kind kind, int64_t id) TK_MUST_CHECK;
+int sale_check_settings(int max_active, int admit_per_sec, int token_seconds) TK_MUST_CHECK;
+int sale_create(struct tk_app *app, const struct tk_sale *in, struct tk_sale *out) TK_MUST_CHECK;
+/* The organizer's live change (SOLD_OUT is refused: the server sets it). */
+int sale_patch(struct tk_app *app, int64_t sale_id, const struct tk_sale_patch *p, struct tk_sale *out) TK_MUST_CHECK;
+/* The sweep's part: ticks every sale's room and marks sold-out sales SOLD_OUT. */
+int sales_sweep(struct tk_app *app) TK_MUST_CHECK;
 
 #define APP_COUNT(app, field, n) __atomic_add_fetch(&(app)->counters.field, (n), __ATOMIC_RELAXED)
 

@@ -47,6 +47,8 @@ enum pst {
     P_HOLD, P_PAY, P_TRANSFER, P_LEDGER_LIST, P_EXPIRE_HOLDS,
     P_IDEM_GET, P_IDEM_DELETE_EXPIRED, P_IDEM_INSERT, P_IDEM_COMPLETE, P_IDEM_RELEASE, P_IDEM_EXPIRE,
     P_IDEM_APPLY, P_IDEM_TAKEOVER, P_EFFECT_CHARGE, P_EFFECT_TRANSFER, P_EFFECT_HOLD, P_EFFECT_PAYMENT,
+    P_CONCERT_INSERT, P_CONCERT_NAME, P_SCHEDULE_INSERT, P_SEATS_INSERT, P_SALE_INSERT, P_SALE_GET, P_SALE_LOCK,
+    P_SALE_UPDATE, P_SALES_LIST, P_SEAT_COUNTS, P_OWNER_SCHEDULE, P_OWNER_SEAT, P_OWNER_RESERVATION,
     P__COUNT
 };
 
@@ -82,7 +84,7 @@ static const char *const PSQL[P__COUNT] = {
                     "FROM schedules sc JOIN concerts c ON c.id = sc.concert_id "
                     "WHERE sc.starts_at > $1 AND ($2 = 0 OR sc.concert_id = $2) ORDER BY sc.starts_at, sc.id",
     [P_SCHEDULE_EXISTS] = "SELECT 1 FROM schedules WHERE id = $1",
-    [P_SEATS_AVAIL] = "SELECT id, seat_number, price FROM seats WHERE schedule_id = $1 AND sold_to IS NULL "
+    [P_SEATS_AVAIL] = "SELECT id, seat_number, price, COALESCE(category, '') FROM seats WHERE schedule_id = $1 AND sold_to IS NULL "
                       "AND (hold_expires_at IS NULL OR hold_expires_at <= $2) ORDER BY seat_number",
     [P_SEAT_GET] = "SELECT s.sold_to IS NOT NULL, COALESCE(s.hold_expires_at, 0), s.version, sc.starts_at "
                    "FROM seats s JOIN schedules sc ON sc.id = s.schedule_id WHERE s.id = $1",
@@ -123,6 +125,29 @@ static const char *const PSQL[P__COUNT] = {
                          "JOIN schedules sc ON sc.id = s.schedule_id JOIN concerts c ON c.id = sc.concert_id "
                          "JOIN ledger l ON l.ref = 'payment:' || p.id AND l.kind = 'PAYMENT' "
                          "WHERE p.id = $1 AND p.user_id = $2",
+    [P_CONCERT_INSERT] = "INSERT INTO concerts(name) VALUES ($1) RETURNING id",
+    [P_CONCERT_NAME] = "SELECT name FROM concerts WHERE id = $1",
+    [P_SCHEDULE_INSERT] = "INSERT INTO schedules(concert_id, starts_at, total_seats) VALUES ($1, $2, $3) RETURNING id",
+    [P_SEATS_INSERT] = "INSERT INTO seats(schedule_id, seat_number, price, category) "
+                       "SELECT $1, g, $4, NULLIF($5, '') FROM generate_series($2::int, $3::int) g",
+    [P_SALE_INSERT] = "INSERT INTO sales(concert_id, state, opens_at, max_active, admit_per_sec, token_seconds) "
+                      "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (concert_id) DO NOTHING RETURNING id",
+    [P_SALE_GET] = "SELECT id, concert_id, state, opens_at, max_active, admit_per_sec, token_seconds FROM sales "
+                   "WHERE id = $1",
+    [P_SALE_LOCK] = "SELECT id, concert_id, state, opens_at, max_active, admit_per_sec, token_seconds FROM sales "
+                    "WHERE id = $1 FOR UPDATE",
+    [P_SALE_UPDATE] = "UPDATE sales SET max_active = $2, admit_per_sec = $3, state = $4 WHERE id = $1",
+    [P_SALES_LIST] = "SELECT id, concert_id, state, opens_at, max_active, admit_per_sec, token_seconds FROM sales "
+                     "ORDER BY id LIMIT $1",
+    [P_SEAT_COUNTS] = "SELECT count(*) FILTER (WHERE s.sold_to IS NULL AND COALESCE(s.hold_expires_at, 0) <= $2), "
+                      "count(*) FILTER (WHERE s.sold_to IS NULL AND s.hold_expires_at > $2), "
+                      "count(*) FILTER (WHERE s.sold_to IS NOT NULL) "
+                      "FROM seats s JOIN schedules sc ON sc.id = s.schedule_id "
+                      "WHERE sc.concert_id = $1 AND sc.starts_at > $2",
+    [P_OWNER_SCHEDULE] = "SELECT concert_id FROM schedules WHERE id = $1",
+    [P_OWNER_SEAT] = "SELECT sc.concert_id FROM seats s JOIN schedules sc ON sc.id = s.schedule_id WHERE s.id = $1",
+    [P_OWNER_RESERVATION] = "SELECT sc.concert_id FROM reservations r JOIN seats s ON s.id = r.seat_id "
+                            "JOIN schedules sc ON sc.id = s.schedule_id WHERE r.id = $1",
     [P_IDEM_EXPIRE] = "DELETE FROM idempotency WHERE ctid IN "
                       "(SELECT ctid FROM idempotency WHERE expires_at <= $1 LIMIT $2)",
 };
@@ -403,7 +428,7 @@ static int migrate_fn(struct pg_conn *c, void *arg)
     }
     int version = atoi(PQgetvalue(r, 0, 0));
     PQclear(r);
-    static const char *const MIGRATIONS[] = {PG_SCHEMA_V1, PG_SCHEMA_V2};
+    static const char *const MIGRATIONS[] = {PG_SCHEMA_V1, PG_SCHEMA_V2, PG_SCHEMA_SALES};
     const int latest = (int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]);
     for (; version < latest; version++)
         TK_TRY(exec_sql(c, MIGRATIONS[version]));
@@ -465,6 +490,14 @@ static int seed_fn(struct pg_conn *c, void *argp)
                          (long long)schedule_id, seat, (long long)store_demo_price_won(seat));
                 TK_TRY(exec_sql(c, sql));
             }
+        }
+        if (STORE_DEMO_CONCERTS[ci].on_sale) {
+            char sql[256];
+            snprintf(sql, sizeof sql, "INSERT INTO sales(concert_id, state, opens_at, max_active, admit_per_sec, "
+                                      "token_seconds) VALUES (%lld, 'OPEN', %lld, %d, %d, %d)",
+                     (long long)concert_id, (long long)(a->now_ms + STORE_DEMO_SALE_OPENS_IN_MS),
+                     STORE_DEMO_SALE_MAX_ACTIVE, STORE_DEMO_SALE_ADMIT_PER_SEC, STORE_DEMO_SALE_TOKEN_SECONDS);
+            TK_TRY(exec_sql(c, sql));
         }
     }
     a->seeded = true;
@@ -870,6 +903,7 @@ static int seats_fn(struct pg_conn *c, void *argp)
     for (int i = 0; i < n && rc == TK_OK; i++) {
         struct tk_seat row = {.id = col_i64(r, i, 0), .schedule_id = a->id, .seat_number = (int)col_i64(r, i, 1),
                               .price_won = col_i64(r, i, 2)};
+        snprintf(row.category, sizeof row.category, "%s", PQgetvalue(r, i, 3));
         rc = ((tk_seat_fn)a->fn)(a->arg, &row);
     }
     PQclear(r);
@@ -880,6 +914,234 @@ static int pg_seats_available(struct tk_store *st, int64_t schedule_id, int64_t 
 {
     struct list_args a = {.id = schedule_id, .now_ms = now_ms, .fn = (void *)fn, .arg = arg};
     return with_conn(PG(st), seats_fn, &a);
+}
+
+/* ---------- the organizer's catalogue and sales ---------- */
+
+/* Runs a statement expected to return one row: TK_ERR_NOT_FOUND when it returns none. */
+static int run_row(struct pg_conn *c, enum pst id, const struct params *p, PGresult **out)
+{
+    TK_TRY(run(c, id, p, out));
+    if (PQntuples(*out) == 0) {
+        PQclear(*out);
+        return TK_ERR_NOT_FOUND;
+    }
+    return TK_OK;
+}
+
+struct concert_create_args {
+    const char *name;
+    struct tk_concert *out;
+};
+
+static int concert_create_fn(struct pg_conn *c, void *argp)
+{
+    struct concert_create_args *a = argp;
+    struct params p = {0};
+    p_str(&p, a->name);
+    PGresult *r;
+    TK_TRY(run_row(c, P_CONCERT_INSERT, &p, &r));
+    a->out->id = col_i64(r, 0, 0);
+    snprintf(a->out->name, sizeof a->out->name, "%s", a->name);
+    PQclear(r);
+    return TK_OK;
+}
+
+static int pg_concert_create(struct tk_store *st, const char *name, struct tk_concert *out)
+{
+    struct concert_create_args a = {.name = name, .out = out};
+    return with_conn(PG(st), concert_create_fn, &a);
+}
+
+struct schedule_create_args {
+    const struct tk_schedule_new *in;
+    struct tk_schedule *out;
+};
+
+static int schedule_create_fn(struct pg_conn *c, void *argp)
+{
+    struct schedule_create_args *a = argp;
+    const struct tk_schedule_new *in = a->in;
+    struct params p = {0};
+    p_i64(&p, in->concert_id);
+    PGresult *r;
+    TK_TRY(run_row(c, P_CONCERT_NAME, &p, &r));
+    *a->out = (struct tk_schedule){.concert_id = in->concert_id, .starts_at_ms = in->starts_at_ms,
+                                   .total_seats = in->seat_count};
+    snprintf(a->out->concert_name, sizeof a->out->concert_name, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    p.n = 0;
+    p_i64(&p, in->concert_id);
+    p_i64(&p, in->starts_at_ms);
+    p_i64(&p, in->seat_count);
+    TK_TRY(run_row(c, P_SCHEDULE_INSERT, &p, &r));
+    a->out->id = col_i64(r, 0, 0);
+    PQclear(r);
+    for (int i = 0; i < in->nranges; i++) {
+        p.n = 0;
+        p_i64(&p, a->out->id);
+        p_i64(&p, in->ranges[i].from_seat);
+        p_i64(&p, in->ranges[i].to_seat);
+        p_i64(&p, in->ranges[i].price_won);
+        p_str(&p, in->ranges[i].category);
+        TK_TRY(run_void(c, P_SEATS_INSERT, &p));
+    }
+    return TK_OK;
+}
+
+static int pg_schedule_create(struct tk_store *st, const struct tk_schedule_new *in, struct tk_schedule *out)
+{
+    struct schedule_create_args a = {.in = in, .out = out};
+    return with_txn(PG(st), schedule_create_fn, &a);
+}
+
+static int sale_from_row(PGresult *r, int i, struct tk_sale *out)
+{
+    *out = (struct tk_sale){.id = col_i64(r, i, 0), .concert_id = col_i64(r, i, 1), .opens_at_ms = col_i64(r, i, 3),
+                            .max_active = (int)col_i64(r, i, 4), .admit_per_sec = (int)col_i64(r, i, 5),
+                            .token_seconds = (int)col_i64(r, i, 6)};
+    return store_sale_state_parse(PQgetvalue(r, i, 2), &out->state);
+}
+
+static int sale_get(struct pg_conn *c, enum pst id, int64_t sale_id, struct tk_sale *out)
+{
+    struct params p = {0};
+    p_i64(&p, sale_id);
+    PGresult *r;
+    TK_TRY(run_row(c, id, &p, &r));
+    int rc = sale_from_row(r, 0, out);
+    PQclear(r);
+    return rc;
+}
+
+struct sale_args {
+    int64_t id;
+    const struct tk_sale *in;
+    const struct tk_sale_patch *patch;
+    struct tk_sale *out;
+};
+
+static int sale_create_fn(struct pg_conn *c, void *argp)
+{
+    struct sale_args *a = argp;
+    TK_TRY(exists(c, P_CONCERT_EXISTS, a->in->concert_id));
+    struct params p = {0};
+    p_i64(&p, a->in->concert_id);
+    p_str(&p, store_sale_state_name(a->in->state));
+    p_i64(&p, a->in->opens_at_ms);
+    p_i64(&p, a->in->max_active);
+    p_i64(&p, a->in->admit_per_sec);
+    p_i64(&p, a->in->token_seconds);
+    PGresult *r;
+    int rc = run_row(c, P_SALE_INSERT, &p, &r);
+    if (rc == TK_ERR_NOT_FOUND)
+        return TK_ERR_INVALID; /* the concert has a sale already */
+    TK_TRY(rc);
+    int64_t id = col_i64(r, 0, 0);
+    PQclear(r);
+    return sale_get(c, P_SALE_GET, id, a->out);
+}
+
+static int pg_sale_create(struct tk_store *st, const struct tk_sale *in, struct tk_sale *out)
+{
+    struct sale_args a = {.in = in, .out = out};
+    return with_txn(PG(st), sale_create_fn, &a);
+}
+
+static int sale_update_fn(struct pg_conn *c, void *argp)
+{
+    struct sale_args *a = argp;
+    struct tk_sale cur;
+    TK_TRY(sale_get(c, P_SALE_LOCK, a->id, &cur));
+    TK_TRY(store_sale_patch_apply(&cur, a->patch));
+    struct params p = {0};
+    p_i64(&p, a->id);
+    p_i64(&p, cur.max_active);
+    p_i64(&p, cur.admit_per_sec);
+    p_str(&p, store_sale_state_name(cur.state));
+    TK_TRY(run_void(c, P_SALE_UPDATE, &p));
+    *a->out = cur;
+    return TK_OK;
+}
+
+static int pg_sale_update(struct tk_store *st, int64_t sale_id, const struct tk_sale_patch *patch, struct tk_sale *out)
+{
+    struct sale_args a = {.id = sale_id, .patch = patch, .out = out};
+    return with_txn(PG(st), sale_update_fn, &a);
+}
+
+static int sales_fn(struct pg_conn *c, void *argp)
+{
+    struct list_args *a = argp;
+    struct params p = {0};
+    p_i64(&p, a->limit);
+    PGresult *r;
+    TK_TRY(run(c, P_SALES_LIST, &p, &r));
+    int rc = TK_OK;
+    for (int i = 0; i < PQntuples(r) && rc == TK_OK; i++) {
+        struct tk_sale row;
+        rc = sale_from_row(r, i, &row);
+        if (rc == TK_OK)
+            rc = ((tk_sale_fn)a->fn)(a->arg, &row);
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int pg_sales_list(struct tk_store *st, int limit, tk_sale_fn fn, void *arg)
+{
+    struct list_args a = {.limit = limit, .fn = (void *)fn, .arg = arg};
+    return with_conn(PG(st), sales_fn, &a);
+}
+
+struct counts_args {
+    int64_t concert_id, now_ms;
+    struct tk_seat_counts *out;
+};
+
+static int seat_counts_fn(struct pg_conn *c, void *argp)
+{
+    struct counts_args *a = argp;
+    struct params p = {0};
+    p_i64(&p, a->concert_id);
+    p_i64(&p, a->now_ms);
+    PGresult *r;
+    TK_TRY(run_row(c, P_SEAT_COUNTS, &p, &r));
+    *a->out = (struct tk_seat_counts){.free = col_i64(r, 0, 0), .held = col_i64(r, 0, 1), .sold = col_i64(r, 0, 2)};
+    PQclear(r);
+    return TK_OK;
+}
+
+static int pg_seat_counts(struct tk_store *st, int64_t concert_id, int64_t now_ms, struct tk_seat_counts *out)
+{
+    struct counts_args a = {.concert_id = concert_id, .now_ms = now_ms, .out = out};
+    return with_conn(PG(st), seat_counts_fn, &a);
+}
+
+struct owner_args {
+    enum tk_owner_kind kind;
+    int64_t id;
+    int64_t *concert_id;
+};
+
+static int owner_fn(struct pg_conn *c, void *argp)
+{
+    struct owner_args *a = argp;
+    static const enum pst BY_KIND[] = {[OWNER_SCHEDULE] = P_OWNER_SCHEDULE, [OWNER_SEAT] = P_OWNER_SEAT,
+                                       [OWNER_RESERVATION] = P_OWNER_RESERVATION};
+    struct params p = {0};
+    p_i64(&p, a->id);
+    PGresult *r;
+    TK_TRY(run_row(c, BY_KIND[a->kind], &p, &r));
+    *a->concert_id = col_i64(r, 0, 0);
+    PQclear(r);
+    return TK_OK;
+}
+
+static int pg_owner_concert(struct tk_store *st, enum tk_owner_kind kind, int64_t id, int64_t *concert_id)
+{
+    struct owner_args a = {.kind = kind, .id = id, .concert_id = concert_id};
+    return with_conn(PG(st), owner_fn, &a);
 }
 
 /* ---------- holds and payments ---------- */
@@ -1514,6 +1776,13 @@ static const struct tk_store_ops PG_OPS = {
     .concerts_list = pg_concerts_list,
     .schedules_available = pg_schedules_available,
     .seats_available = pg_seats_available,
+    .concert_create = pg_concert_create,
+    .schedule_create = pg_schedule_create,
+    .sale_create = pg_sale_create,
+    .sale_update = pg_sale_update,
+    .sales_list = pg_sales_list,
+    .seat_counts = pg_seat_counts,
+    .owner_concert = pg_owner_concert,
     .hold_create = pg_hold_create,
     .payment_create = pg_payment_create,
     .holds_expire_due = pg_holds_expire_due,

@@ -292,4 +292,12 @@ static const char PG_SCHEMA_V2[] =
     "  PERFORM tk_wr_advance(p_now, p_max, p_rate, p_token_ms, p_idle_ms);\n"
     "END $$;";
 
+/* The organizer's catalogue (seat categories) and sales (the sale issue). */
+static const char PG_SCHEMA_SALES[] =
+    "ALTER TABLE seats ADD COLUMN category TEXT;"
+    "CREATE TABLE sales(id BIGSERIAL PRIMARY KEY, concert_id BIGINT NOT NULL UNIQUE REFERENCES concerts(id),"
+    "  state TEXT NOT NULL CHECK (state IN ('OPEN','PAUSED','CLOSED','SOLD_OUT')), opens_at BIGINT NOT NULL,"
+    "  max_active INT NOT NULL CHECK (max_active > 0), admit_per_sec INT NOT NULL CHECK (admit_per_sec > 0),"
+    "  token_seconds INT NOT NULL CHECK (token_seconds > 0));";
+
 #endif

@@ -36,6 +36,8 @@ enum stmt_id {
     ST_IDEM_GET, ST_IDEM_DELETE, ST_IDEM_INSERT, ST_IDEM_COMPLETE, ST_IDEM_RELEASE, ST_IDEM_EXPIRE,
     ST_IDEM_APPLY, ST_IDEM_TAKEOVER,
     ST_EFFECT_CHARGE, ST_EFFECT_TRANSFER, ST_EFFECT_HOLD, ST_EFFECT_PAYMENT,
+    ST_SEAT_INSERT_CAT, ST_SALE_INSERT, ST_SALE_GET, ST_SALE_BY_CONCERT, ST_SALE_UPDATE, ST_SALES_LIST,
+    ST_SEAT_COUNTS, ST_CONCERT_GET_NAME, ST_OWNER_SCHEDULE, ST_OWNER_SEAT, ST_OWNER_RESERVATION,
     ST__COUNT
 };
 
@@ -63,7 +65,7 @@ static const char *const SQL[ST__COUNT] = {
                      "FROM schedules sc JOIN concerts c ON c.id = sc.concert_id "
                      "WHERE sc.starts_at > ?1 AND (?2 = 0 OR sc.concert_id = ?2) ORDER BY sc.starts_at, sc.id",
     [ST_SCHEDULE_EXISTS] = "SELECT 1 FROM schedules WHERE id = ?1",
-    [ST_SEATS_AVAIL] = "SELECT id, seat_number, price FROM seats WHERE schedule_id = ?1 AND sold_to IS NULL "
+    [ST_SEATS_AVAIL] = "SELECT id, seat_number, price, category FROM seats WHERE schedule_id = ?1 AND sold_to IS NULL "
                        "AND (hold_expires_at IS NULL OR hold_expires_at <= ?2) ORDER BY seat_number",
     [ST_SEAT_GET] = "SELECT s.id, s.schedule_id, s.seat_number, s.price, s.sold_to, s.hold_expires_at, s.version, "
                     "sc.starts_at FROM seats s JOIN schedules sc ON sc.id = s.schedule_id WHERE s.id = ?1",
@@ -126,6 +128,25 @@ static const char *const SQL[ST__COUNT] = {
                           "JOIN schedules sc ON sc.id = s.schedule_id JOIN concerts c ON c.id = sc.concert_id "
                           "JOIN ledger l ON l.ref = 'payment:' || p.id AND l.kind = 'PAYMENT' "
                           "WHERE p.id = ?1 AND p.user_id = ?2",
+    [ST_SEAT_INSERT_CAT] = "INSERT INTO seats(schedule_id, seat_number, price, category) VALUES(?1, ?2, ?3, ?4)",
+    [ST_SALE_INSERT] = "INSERT INTO sales(concert_id, state, opens_at, max_active, admit_per_sec, token_seconds) "
+                       "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_SALE_GET] = "SELECT id, concert_id, state, opens_at, max_active, admit_per_sec, token_seconds FROM sales "
+                    "WHERE id = ?1",
+    [ST_SALE_BY_CONCERT] = "SELECT id FROM sales WHERE concert_id = ?1",
+    [ST_SALE_UPDATE] = "UPDATE sales SET max_active = ?2, admit_per_sec = ?3, state = ?4 WHERE id = ?1",
+    [ST_SALES_LIST] = "SELECT id, concert_id, state, opens_at, max_active, admit_per_sec, token_seconds FROM sales "
+                      "ORDER BY id LIMIT ?1",
+    [ST_SEAT_COUNTS] = "SELECT COALESCE(SUM(s.sold_to IS NULL AND (s.hold_expires_at IS NULL OR s.hold_expires_at <= ?2)), 0), "
+                       "COALESCE(SUM(s.sold_to IS NULL AND s.hold_expires_at > ?2), 0), "
+                       "COALESCE(SUM(s.sold_to IS NOT NULL), 0) "
+                       "FROM seats s JOIN schedules sc ON sc.id = s.schedule_id "
+                       "WHERE sc.concert_id = ?1 AND sc.starts_at > ?2",
+    [ST_CONCERT_GET_NAME] = "SELECT name FROM concerts WHERE id = ?1",
+    [ST_OWNER_SCHEDULE] = "SELECT concert_id FROM schedules WHERE id = ?1",
+    [ST_OWNER_SEAT] = "SELECT sc.concert_id FROM seats s JOIN schedules sc ON sc.id = s.schedule_id WHERE s.id = ?1",
+    [ST_OWNER_RESERVATION] = "SELECT sc.concert_id FROM reservations r JOIN seats s ON s.id = r.seat_id "
+                             "JOIN schedules sc ON sc.id = s.schedule_id WHERE r.id = ?1",
     [ST_IDEM_EXPIRE] = "DELETE FROM idempotency WHERE rowid IN "
                        "(SELECT rowid FROM idempotency WHERE expires_at <= ?1 LIMIT ?2)",
 };
@@ -168,7 +189,15 @@ static const char SCHEMA_V2[] =
     "  PRIMARY KEY (user_id, key));"
     "CREATE INDEX idempotency_expiry ON idempotency(expires_at);";
 
-static const char *const MIGRATIONS[] = {SCHEMA_V1, SCHEMA_V2};
+/* Schema version 3: the organizer's catalogue (seat categories) and sales (the sale issue). */
+static const char SCHEMA_V3[] =
+    "ALTER TABLE seats ADD COLUMN category TEXT;"
+    "CREATE TABLE sales(id INTEGER PRIMARY KEY, concert_id INTEGER NOT NULL UNIQUE REFERENCES concerts(id),"
+    "  state TEXT NOT NULL CHECK (state IN ('OPEN','PAUSED','CLOSED','SOLD_OUT')), opens_at INTEGER NOT NULL,"
+    "  max_active INTEGER NOT NULL CHECK (max_active > 0), admit_per_sec INTEGER NOT NULL CHECK (admit_per_sec > 0),"
+    "  token_seconds INTEGER NOT NULL CHECK (token_seconds > 0));";
+
+static const char *const MIGRATIONS[] = {SCHEMA_V1, SCHEMA_V2, SCHEMA_V3};
 #define SCHEMA_VERSION (int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0])
 
 struct sq_conn {
@@ -505,6 +534,18 @@ static int seed_body(struct sq_conn *c, void *argp)
                 TK_TRY(exec_stmt(c, q));
             }
         }
+        if (STORE_DEMO_CONCERTS[ci].on_sale) {
+            q = stmt(c, ST_SALE_INSERT);
+            if (!q)
+                return TK_ERR_INTERNAL;
+            sqlite3_bind_int64(q, 1, concert_id);
+            sqlite3_bind_text(q, 2, "OPEN", -1, SQLITE_STATIC);
+            sqlite3_bind_int64(q, 3, a->now_ms + STORE_DEMO_SALE_OPENS_IN_MS);
+            sqlite3_bind_int(q, 4, STORE_DEMO_SALE_MAX_ACTIVE);
+            sqlite3_bind_int(q, 5, STORE_DEMO_SALE_ADMIT_PER_SEC);
+            sqlite3_bind_int(q, 6, STORE_DEMO_SALE_TOKEN_SECONDS);
+            TK_TRY(exec_stmt(c, q));
+        }
     }
     a->seeded = true;
     return TK_OK;
@@ -836,6 +877,7 @@ static int seats_fn(struct sq_conn *c, void *argp)
             .seat_number = sqlite3_column_int(q, 1),
             .price_won = sqlite3_column_int64(q, 2),
         };
+        copy_text(row.category, sizeof row.category, q, 3);
         int rc = ((tk_seat_fn)a->fn)(a->arg, &row);
         if (rc < 0) {
             sqlite3_reset(q);
@@ -850,6 +892,251 @@ static int sq_seats_available(struct tk_store *st, int64_t schedule_id, int64_t 
 {
     struct list_args a = {.id = schedule_id, .now_ms = now_ms, .fn = (void *)fn, .arg = arg};
     return sq_read(SQ(st), seats_fn, &a);
+}
+
+/* ---------- the organizer's catalogue and sales ---------- */
+
+struct concert_create_args {
+    const char *name;
+    struct tk_concert *out;
+};
+
+static int concert_create_body(struct sq_conn *c, void *argp)
+{
+    struct concert_create_args *a = argp;
+    sqlite3_stmt *q = stmt(c, ST_CONCERT_INSERT);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_text(q, 1, a->name, -1, SQLITE_STATIC);
+    TK_TRY(exec_stmt(c, q));
+    a->out->id = sqlite3_last_insert_rowid(c->db);
+    snprintf(a->out->name, sizeof a->out->name, "%s", a->name);
+    return TK_OK;
+}
+
+static int sq_concert_create(struct tk_store *st, const char *name, struct tk_concert *out)
+{
+    struct concert_create_args a = {.name = name, .out = out};
+    return sq_run(SQ(st), NULL, concert_create_body, &a);
+}
+
+struct schedule_create_args {
+    const struct tk_schedule_new *in;
+    struct tk_schedule *out;
+};
+
+static int schedule_create_body(struct sq_conn *c, void *argp)
+{
+    struct schedule_create_args *a = argp;
+    const struct tk_schedule_new *in = a->in;
+    sqlite3_stmt *q = stmt(c, ST_CONCERT_GET_NAME);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, in->concert_id);
+    int r = step_row(c, q);
+    if (r <= 0) {
+        sqlite3_reset(q);
+        return r < 0 ? r : TK_ERR_NOT_FOUND;
+    }
+    char concert_name[STORE_NAME_MAX];
+    copy_text(concert_name, sizeof concert_name, q, 0);
+    sqlite3_reset(q);
+    q = stmt(c, ST_SCHEDULE_INSERT);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, in->concert_id);
+    sqlite3_bind_int64(q, 2, in->starts_at_ms);
+    sqlite3_bind_int(q, 3, in->seat_count);
+    TK_TRY(exec_stmt(c, q));
+    int64_t schedule_id = sqlite3_last_insert_rowid(c->db);
+    for (int i = 0; i < in->nranges; i++) {
+        const struct tk_price_range *pr = &in->ranges[i];
+        for (int seat = pr->from_seat; seat <= pr->to_seat; seat++) {
+            q = stmt(c, ST_SEAT_INSERT_CAT);
+            if (!q)
+                return TK_ERR_INTERNAL;
+            sqlite3_bind_int64(q, 1, schedule_id);
+            sqlite3_bind_int(q, 2, seat);
+            sqlite3_bind_int64(q, 3, pr->price_won);
+            if (pr->category[0])
+                sqlite3_bind_text(q, 4, pr->category, -1, SQLITE_STATIC);
+            TK_TRY(exec_stmt(c, q));
+        }
+    }
+    *a->out = (struct tk_schedule){.id = schedule_id, .concert_id = in->concert_id, .starts_at_ms = in->starts_at_ms,
+                                   .total_seats = in->seat_count, .reserved_seats = 0};
+    snprintf(a->out->concert_name, sizeof a->out->concert_name, "%s", concert_name);
+    return TK_OK;
+}
+
+static int sq_schedule_create(struct tk_store *st, const struct tk_schedule_new *in, struct tk_schedule *out)
+{
+    struct schedule_create_args a = {.in = in, .out = out};
+    return sq_run(SQ(st), NULL, schedule_create_body, &a);
+}
+
+static int sale_row(struct sq_conn *c, sqlite3_stmt *q, struct tk_sale *out)
+{
+    (void)c;
+    char state[16];
+    copy_text(state, sizeof state, q, 2);
+    *out = (struct tk_sale){.id = sqlite3_column_int64(q, 0), .concert_id = sqlite3_column_int64(q, 1),
+                            .opens_at_ms = sqlite3_column_int64(q, 3), .max_active = sqlite3_column_int(q, 4),
+                            .admit_per_sec = sqlite3_column_int(q, 5), .token_seconds = sqlite3_column_int(q, 6)};
+    return store_sale_state_parse(state, &out->state);
+}
+
+static int sale_read(struct sq_conn *c, int64_t sale_id, struct tk_sale *out)
+{
+    sqlite3_stmt *q = stmt(c, ST_SALE_GET);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, sale_id);
+    int r = step_row(c, q);
+    if (r <= 0) {
+        sqlite3_reset(q);
+        return r < 0 ? r : TK_ERR_NOT_FOUND;
+    }
+    int rc = sale_row(c, q, out);
+    sqlite3_reset(q);
+    return rc;
+}
+
+struct sale_args {
+    int64_t id;
+    const struct tk_sale *in;
+    const struct tk_sale_patch *patch;
+    struct tk_sale *out;
+};
+
+static int sale_create_body(struct sq_conn *c, void *argp)
+{
+    struct sale_args *a = argp;
+    TK_TRY(exists(c, ST_CONCERT_EXISTS, a->in->concert_id));
+    int rc = exists(c, ST_SALE_BY_CONCERT, a->in->concert_id);
+    if (rc != TK_ERR_NOT_FOUND)
+        return rc == TK_OK ? TK_ERR_INVALID : rc;
+    sqlite3_stmt *q = stmt(c, ST_SALE_INSERT);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, a->in->concert_id);
+    sqlite3_bind_text(q, 2, store_sale_state_name(a->in->state), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, a->in->opens_at_ms);
+    sqlite3_bind_int(q, 4, a->in->max_active);
+    sqlite3_bind_int(q, 5, a->in->admit_per_sec);
+    sqlite3_bind_int(q, 6, a->in->token_seconds);
+    TK_TRY(exec_stmt(c, q));
+    return sale_read(c, sqlite3_last_insert_rowid(c->db), a->out);
+}
+
+static int sq_sale_create(struct tk_store *st, const struct tk_sale *in, struct tk_sale *out)
+{
+    struct sale_args a = {.in = in, .out = out};
+    return sq_run(SQ(st), NULL, sale_create_body, &a);
+}
+
+static int sale_update_body(struct sq_conn *c, void *argp)
+{
+    struct sale_args *a = argp;
+    struct tk_sale cur;
+    TK_TRY(sale_read(c, a->id, &cur));
+    TK_TRY(store_sale_patch_apply(&cur, a->patch));
+    sqlite3_stmt *q = stmt(c, ST_SALE_UPDATE);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, a->id);
+    sqlite3_bind_int(q, 2, cur.max_active);
+    sqlite3_bind_int(q, 3, cur.admit_per_sec);
+    sqlite3_bind_text(q, 4, store_sale_state_name(cur.state), -1, SQLITE_STATIC);
+    TK_TRY(exec_stmt(c, q));
+    *a->out = cur;
+    return TK_OK;
+}
+
+static int sq_sale_update(struct tk_store *st, int64_t sale_id, const struct tk_sale_patch *p, struct tk_sale *out)
+{
+    struct sale_args a = {.id = sale_id, .patch = p, .out = out};
+    return sq_run(SQ(st), NULL, sale_update_body, &a);
+}
+
+static int sales_fn(struct sq_conn *c, void *argp)
+{
+    struct list_args *a = argp;
+    sqlite3_stmt *q = stmt(c, ST_SALES_LIST);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, a->id);
+    int r;
+    while ((r = step_row(c, q)) == 1) {
+        struct tk_sale row;
+        int rc = sale_row(c, q, &row);
+        if (rc == TK_OK)
+            rc = ((tk_sale_fn)a->fn)(a->arg, &row);
+        if (rc < 0) {
+            sqlite3_reset(q);
+            return rc;
+        }
+    }
+    sqlite3_reset(q);
+    return r < 0 ? r : TK_OK;
+}
+
+static int sq_sales_list(struct tk_store *st, int limit, tk_sale_fn fn, void *arg)
+{
+    struct list_args a = {.id = limit, .fn = (void *)fn, .arg = arg};
+    return sq_read(SQ(st), sales_fn, &a);
+}
+
+struct counts_args {
+    int64_t concert_id, now_ms;
+    struct tk_seat_counts *out;
+};
+
+static int seat_counts_fn(struct sq_conn *c, void *argp)
+{
+    struct counts_args *a = argp;
+    sqlite3_stmt *q = stmt(c, ST_SEAT_COUNTS);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, a->concert_id);
+    sqlite3_bind_int64(q, 2, a->now_ms);
+    int r = step_row(c, q);
+    if (r == 1)
+        *a->out = (struct tk_seat_counts){.free = sqlite3_column_int64(q, 0), .held = sqlite3_column_int64(q, 1),
+                                          .sold = sqlite3_column_int64(q, 2)};
+    sqlite3_reset(q);
+    return r < 0 ? r : TK_OK;
+}
+
+static int sq_seat_counts(struct tk_store *st, int64_t concert_id, int64_t now_ms, struct tk_seat_counts *out)
+{
+    struct counts_args a = {.concert_id = concert_id, .now_ms = now_ms, .out = out};
+    *out = (struct tk_seat_counts){0};
+    return sq_read(SQ(st), seat_counts_fn, &a);
+}
+
+struct owner_args {
+    enum tk_owner_kind kind;
+    int64_t id;
+    int64_t *concert_id;
+};
+
+static int owner_fn(struct sq_conn *c, void *argp)
+{
+    struct owner_args *a = argp;
+    static const enum stmt_id BY_KIND[] = {[OWNER_SCHEDULE] = ST_OWNER_SCHEDULE, [OWNER_SEAT] = ST_OWNER_SEAT,
+                                           [OWNER_RESERVATION] = ST_OWNER_RESERVATION};
+    sqlite3_stmt *q = stmt(c, BY_KIND[a->kind]);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, a->id);
+    return query_int64(c, q, a->concert_id);
+}
+
+static int sq_owner_concert(struct tk_store *st, enum tk_owner_kind kind, int64_t id, int64_t *concert_id)
+{
+    struct owner_args a = {.kind = kind, .id = id, .concert_id = concert_id};
+    return sq_read(SQ(st), owner_fn, &a);
 }
 
 /* ---------- holds ---------- */
@@ -1764,6 +2051,13 @@ static const struct tk_store_ops SQLITE_OPS = {
     .hold_create = sq_hold_create,
     .payment_create = sq_payment_create,
     .holds_expire_due = sq_holds_expire_due,
+    .concert_create = sq_concert_create,
+    .schedule_create = sq_schedule_create,
+    .sale_create = sq_sale_create,
+    .sale_update = sq_sale_update,
+    .sales_list = sq_sales_list,
+    .seat_counts = sq_seat_counts,
+    .owner_concert = sq_owner_concert,
     .transfer = sq_transfer,
     .ledger_list = sq_ledger_list,
     .idem_claim = sq_idem_claim,

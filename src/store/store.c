@@ -26,8 +26,9 @@ void store_close(struct tk_store *st)
 const struct store_demo_concert STORE_DEMO_CONCERTS[] = {
     {"Aurora Symphony Night", {7, 14, 21}},
     {"Neon Harbor Live", {10, 17, 24}},
+    {"Midnight Comet World Tour", {30, 31, 32}, .on_sale = true},
 };
-const int STORE_DEMO_CONCERT_COUNT = 2;
+const int STORE_DEMO_CONCERT_COUNT = 3;
 
 int64_t store_demo_price_won(int seat_number)
 {
@@ -43,4 +44,35 @@ int64_t store_demo_starts_at_ms(int64_t now_ms, int days_ahead)
     const int64_t day_ms = 86400000LL;
     int64_t midnight = now_ms - now_ms % day_ms;
     return midnight + days_ahead * day_ms + 19LL * 3600000LL;
+}
+
+static const char *const SALE_STATE_NAMES[] = {"OPEN", "PAUSED", "CLOSED", "SOLD_OUT"};
+
+const char *store_sale_state_name(enum tk_sale_state s)
+{
+    TK_ASSERT(s >= SALE_OPEN && s <= SALE_SOLD_OUT);
+    return SALE_STATE_NAMES[s];
+}
+
+int store_sale_state_parse(const char *name, enum tk_sale_state *out)
+{
+    for (int i = 0; i <= SALE_SOLD_OUT; i++)
+        if (strcmp(name, SALE_STATE_NAMES[i]) == 0) {
+            *out = (enum tk_sale_state)i;
+            return TK_OK;
+        }
+    return TK_ERR_INTERNAL;
+}
+
+int store_sale_patch_apply(struct tk_sale *cur, const struct tk_sale_patch *p)
+{
+    if (p->has_state && p->state_from_mask && !(p->state_from_mask & (1u << cur->state)))
+        return TK_ERR_CONFLICT;
+    if (p->has_max_active)
+        cur->max_active = p->max_active;
+    if (p->has_admit_per_sec)
+        cur->admit_per_sec = p->admit_per_sec;
+    if (p->has_state)
+        cur->state = p->state;
+    return TK_OK;
 }

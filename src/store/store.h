@@ -43,12 +43,64 @@ struct tk_schedule {
     int reserved_seats; /* sold, or held by an unexpired hold */
 };
 
+#define SEAT_CATEGORY_MAX 64
 struct tk_seat {
     int64_t id;
     int64_t schedule_id;
     int seat_number;
     int64_t price_won;
+    char category[SEAT_CATEGORY_MAX]; /* "" = none (null) */
 };
+
+/* The organizer's catalogue (POST /admin/schedules): seats 1..seat_count priced by ranges that cover every seat
+ * exactly once (checked by core/catalog.c before the store is called). */
+#define SCHEDULE_SEATS_MAX 5000
+#define SCHEDULE_PRICE_RANGES_MAX 100
+struct tk_price_range {
+    int from_seat, to_seat;
+    int64_t price_won;
+    char category[SEAT_CATEGORY_MAX];
+};
+struct tk_schedule_new {
+    int64_t concert_id;
+    int64_t starts_at_ms;
+    int seat_count;
+    int nranges;
+    const struct tk_price_range *ranges;
+};
+
+/* A sale: one concert's on-sale with its own waiting room (core/sales.c). SCHEDULED is not stored: it is how an
+ * OPEN or PAUSED sale reads before opens_at. */
+enum tk_sale_state { SALE_OPEN, SALE_PAUSED, SALE_CLOSED, SALE_SOLD_OUT };
+struct tk_sale {
+    int64_t id;
+    int64_t concert_id;
+    enum tk_sale_state state;
+    int64_t opens_at_ms;
+    int max_active;
+    int admit_per_sec;
+    int token_seconds;
+};
+/* A live change: fields with has_* false stay. state_from_mask (bit 1 << state): the change applies only when the
+ * sale's state is one of these (0: any), else TK_ERR_CONFLICT — how the server's SOLD_OUT never overwrites an
+ * organizer's CLOSED. */
+struct tk_sale_patch {
+    bool has_max_active, has_admit_per_sec, has_state;
+    int max_active, admit_per_sec;
+    enum tk_sale_state state;
+    unsigned state_from_mask;
+};
+/* Seats of a concert's dates not yet started, by what they are now. */
+struct tk_seat_counts {
+    int64_t free, held, sold;
+};
+/* The stored names of sale states ("OPEN", …) and back (TK_ERR_INTERNAL for an unknown one); store/store.c. */
+const char *store_sale_state_name(enum tk_sale_state s);
+int store_sale_state_parse(const char *name, enum tk_sale_state *out) TK_MUST_CHECK;
+/* Applies a patch to a sale as read in the updating transaction: TK_ERR_CONFLICT when state_from_mask refuses. */
+int store_sale_patch_apply(struct tk_sale *cur, const struct tk_sale_patch *p) TK_MUST_CHECK;
+/* What owner_concert resolves. */
+enum tk_owner_kind { OWNER_SCHEDULE, OWNER_SEAT, OWNER_RESERVATION };
 
 /* An Idempotency-Key claim that a write belongs to. The write records its effect on the claim in its own
  * transaction, and refuses (TK_ERR_CLAIM_LOST, rolling back) if the claim is no longer this one: a fencing
@@ -174,6 +226,7 @@ struct tk_wr_counts {
 
 /* Visitors: return 0 to go on, negative to stop (that error is returned). */
 typedef int (*tk_concert_fn)(void *arg, const struct tk_concert *c);
+typedef int (*tk_sale_fn)(void *arg, const struct tk_sale *s);
 typedef int (*tk_schedule_fn)(void *arg, const struct tk_schedule *s);
 typedef int (*tk_seat_fn)(void *arg, const struct tk_seat *s);
 typedef int (*tk_ledger_fn)(void *arg, const struct tk_ledger_entry *e);
@@ -215,6 +268,20 @@ struct tk_store_ops {
     int (*payment_create)(struct tk_store *st, const struct tk_pay_req *req, struct tk_payment *out);
     /* Marks at most `limit` holds past their expiry EXPIRED and frees their seats (idempotent). */
     int (*holds_expire_due)(struct tk_store *st, int64_t now_ms, int limit, int *expired);
+
+    /* The organizer's catalogue and sales (api/admin.c via core/catalog.c and core/sales.c). */
+    int (*concert_create)(struct tk_store *st, const char *name, struct tk_concert *out);
+    /* Creates a date and its seats in one transaction: NOT_FOUND (concert). *out as an available-dates item. */
+    int (*schedule_create)(struct tk_store *st, const struct tk_schedule_new *in, struct tk_schedule *out);
+    /* NOT_FOUND (concert), TK_ERR_INVALID when the concert has a sale already. in->id is ignored. */
+    int (*sale_create)(struct tk_store *st, const struct tk_sale *in, struct tk_sale *out);
+    /* NOT_FOUND, CONFLICT (state_from_mask). */
+    int (*sale_update)(struct tk_store *st, int64_t sale_id, const struct tk_sale_patch *p, struct tk_sale *out);
+    /* Every sale, by id (at most limit). */
+    int (*sales_list)(struct tk_store *st, int limit, tk_sale_fn fn, void *arg);
+    int (*seat_counts)(struct tk_store *st, int64_t concert_id, int64_t now_ms, struct tk_seat_counts *out);
+    /* The concert a schedule, seat or reservation belongs to: NOT_FOUND. */
+    int (*owner_concert)(struct tk_store *st, enum tk_owner_kind kind, int64_t id, int64_t *concert_id);
 
 
     /* Idempotency records. claim: inserts a PENDING record and returns TK_OK when (user, key) is free (or its
@@ -269,6 +336,41 @@ struct tk_store {
 
 /* ---- the calls, checked: every store operation through a TK_MUST_CHECK wrapper (a function pointer cannot carry
  * warn_unused_result). Callers use these, never st->ops / st->admin directly. */
+static inline int store_concert_create(struct tk_store *st, const char *name, struct tk_concert *out) TK_MUST_CHECK;
+static inline int store_concert_create(struct tk_store *st, const char *name, struct tk_concert *out)
+{
+    return st->ops->concert_create(st, name, out);
+}
+static inline int store_schedule_create(struct tk_store *st, const struct tk_schedule_new *in, struct tk_schedule *out) TK_MUST_CHECK;
+static inline int store_schedule_create(struct tk_store *st, const struct tk_schedule_new *in, struct tk_schedule *out)
+{
+    return st->ops->schedule_create(st, in, out);
+}
+static inline int store_sale_create(struct tk_store *st, const struct tk_sale *in, struct tk_sale *out) TK_MUST_CHECK;
+static inline int store_sale_create(struct tk_store *st, const struct tk_sale *in, struct tk_sale *out)
+{
+    return st->ops->sale_create(st, in, out);
+}
+static inline int store_sale_update(struct tk_store *st, int64_t sale_id, const struct tk_sale_patch *p, struct tk_sale *out) TK_MUST_CHECK;
+static inline int store_sale_update(struct tk_store *st, int64_t sale_id, const struct tk_sale_patch *p, struct tk_sale *out)
+{
+    return st->ops->sale_update(st, sale_id, p, out);
+}
+static inline int store_sales_list(struct tk_store *st, int limit, tk_sale_fn fn, void *arg) TK_MUST_CHECK;
+static inline int store_sales_list(struct tk_store *st, int limit, tk_sale_fn fn, void *arg)
+{
+    return st->ops->sales_list(st, limit, fn, arg);
+}
+static inline int store_seat_counts(struct tk_store *st, int64_t concert_id, int64_t now_ms, struct tk_seat_counts *out) TK_MUST_CHECK;
+static inline int store_seat_counts(struct tk_store *st, int64_t concert_id, int64_t now_ms, struct tk_seat_counts *out)
+{
+    return st->ops->seat_counts(st, concert_id, now_ms, out);
+}
+static inline int store_owner_concert(struct tk_store *st, enum tk_owner_kind kind, int64_t id, int64_t *concert_id) TK_MUST_CHECK;
+static inline int store_owner_concert(struct tk_store *st, enum tk_owner_kind kind, int64_t id, int64_t *concert_id)
+{
+    return st->ops->owner_concert(st, kind, id, concert_id);
+}
 static inline int store_ping(struct tk_store *st) TK_MUST_CHECK;
 static inline int store_ping(struct tk_store *st)
 {
@@ -420,10 +522,16 @@ void store_close(struct tk_store *st);
 struct store_demo_concert {
     const char *name;
     int days_ahead[3];
+    bool on_sale; /* has a sale (its own waiting room) opening STORE_DEMO_SALE_OPENS_IN_MS after seeding */
 };
 extern const struct store_demo_concert STORE_DEMO_CONCERTS[];
 extern const int STORE_DEMO_CONCERT_COUNT;
 #define STORE_DEMO_SEATS 50
+/* The demo's on-sale (the concert with on_sale): its sale's settings. */
+#define STORE_DEMO_SALE_OPENS_IN_MS 120000
+#define STORE_DEMO_SALE_MAX_ACTIVE 50
+#define STORE_DEMO_SALE_ADMIT_PER_SEC 10
+#define STORE_DEMO_SALE_TOKEN_SECONDS 600
 /* Price of a demo seat by its number (1..50). */
 int64_t store_demo_price_won(int seat_number);
 /* Start time of a demo date: days_ahead days after now, at 19:00 UTC. */
