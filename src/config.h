@@ -34,6 +34,9 @@ struct tk_config {
     int max_connections;  /* --max-connections: open HTTP connections */
     int max_connections_per_ip; /* --max-connections-per-ip */
     int max_streams;      /* --max-streams: open event streams per instance */
+    char admin_key[129];  /* --admin-key: the organizer API's key ("" = off) */
+    int signup_rate, signup_burst; /* --signup-rate/--signup-burst: POST /users per address */
+    int issue_rate, issue_burst;   /* --issue-rate/--issue-burst: POST /queue/issue per address */
     int lock_retries;     /* --lock-retries: bounded retries for optimistic writes and lock waits */
     int sweep_ms;         /* --sweep-ms: background sweep period */
     int reuse_port;       /* --reuse-port 1: SO_REUSEPORT, several instances on one port (shared stores only) */

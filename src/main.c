@@ -44,6 +44,17 @@ static int seed(struct tk_store *st, bool quiet)
     return rc;
 }
 
+static bool admin_key_ok(const char *k)
+{
+    size_t n = strlen(k);
+    if (n < 16 || n > 128)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (k[i] <= 0x20 || k[i] > 0x7e)
+            return false;
+    return true;
+}
+
 static int cmd_serve(const struct tk_config *cfg)
 {
     int threads = cfg->threads;
@@ -72,6 +83,12 @@ static int cmd_serve(const struct tk_config *cfg)
     };
     if (strategy_open_cfg(cfg->lock, &scfg, &strategy, err, sizeof err) < 0) {
         fprintf(stderr, "ticketd: %s\n", err);
+        return 2;
+    }
+    if (cfg->admin_key[0] && !admin_key_ok(cfg->admin_key)) {
+        fprintf(stderr, "ticketd: --admin-key must be 16..128 printable ASCII characters without spaces (a long "
+                        "random one: scripts/serve.sh makes one)\n");
+        strategy_free(strategy);
         return 2;
     }
     if (cfg->reuse_port && strncmp(cfg->db, "sqlite:", 7) == 0) {
@@ -108,13 +125,20 @@ static int cmd_serve(const struct tk_config *cfg)
     snprintf(prefix, sizeof prefix, "%s:{wr}:", cfg->redis_prefix); /* one hash tag: one cluster slot */
     snprintf(prefix_rl, sizeof prefix_rl, "%s:", cfg->redis_prefix);
     if (cfg->redis[0])
-        wrc = waitroom_redis_open(&policy, cfg->queue_max, cfg->redis, prefix, pool, &wr, err, sizeof err);
+        wrc = waitroom_redis_open(cfg->queue_max, cfg->redis, prefix, pool, &wr, err, sizeof err);
     else if (st->ops->wr_issue) /* a shared store without Redis: the line lives in the store */
-        wrc = waitroom_store_open(&policy, cfg->queue_max, st, &wr);
+        wrc = waitroom_store_open(cfg->queue_max, st, &wr);
     else
-        wrc = waitroom_mem_open(&policy, cfg->queue_max, clock_now_ms(clock_real()), &wr);
+        wrc = waitroom_mem_open(cfg->queue_max, &wr);
     if (wrc < 0) {
         fprintf(stderr, "ticketd: cannot open the waiting room: %s\n", err[0] ? err : tk_err_message(wrc));
+        store_close(st);
+        strategy_free(strategy);
+        return 1;
+    }
+    struct tk_sales *sales = NULL;
+    if (sales_new(&sales) < 0) {
+        waitroom_free(wr);
         store_close(st);
         strategy_free(strategy);
         return 1;
@@ -123,6 +147,8 @@ static int cmd_serve(const struct tk_config *cfg)
         .store = st,
         .strategy = strategy,
         .waitroom = wr,
+        .site_room = {.id = 0, .policy = policy},
+        .sales = sales,
         .clock = clock_real(),
         .hold_ms = (int64_t)cfg->hold_seconds * 1000,
         .max_holds_per_user = cfg->max_holds_per_user,
@@ -133,6 +159,7 @@ static int cmd_serve(const struct tk_config *cfg)
     if (seatcache_init(&seats_taken) == TK_OK)
         app.seats_taken = &seats_taken;
     struct tk_api api = {.app = &app};
+    snprintf(api.admin_key, sizeof api.admin_key, "%s", cfg->admin_key);
 
     /* Every connection is a descriptor: lift the soft limit to the hard one (1,024 by default would cap
      * --max-connections far below its default). */
@@ -165,6 +192,10 @@ static int cmd_serve(const struct tk_config *cfg)
         .max_streams = cfg->max_streams,
         .rate_limit = cfg->rate_limit,
         .rate_burst = cfg->rate_burst,
+        .signup_rate = cfg->signup_rate,
+        .signup_burst = cfg->signup_burst,
+        .issue_rate = cfg->issue_rate,
+        .issue_burst = cfg->issue_burst,
         .reuse_port = cfg->reuse_port != 0,
         .redis = cfg->redis,
         .redis_prefix = prefix_rl,
@@ -188,6 +219,7 @@ static int cmd_serve(const struct tk_config *cfg)
     api_probe_stop(&api);
     sweeper_stop(sweeper);
     seatcache_free(&seats_taken);
+    sales_free(sales);
     waitroom_free(wr);
     store_close(st);
     strategy_free(strategy);

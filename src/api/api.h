@@ -20,6 +20,7 @@ enum api_auth {
     AUTH_BEARER, /* Authorization: Bearer <apiKey> */
     AUTH_QUEUE,  /* queue-token, ACTIVE */
     AUTH_SELF,   /* the handler checks its own credential and then calls api_within_budget */
+    AUTH_ADMIN,  /* Authorization: Bearer <adminKey> (--admin-key; none set: 403 for every such route) */
 };
 
 struct api_request {
@@ -35,6 +36,9 @@ struct api_request {
     /* Set by authentication. */
     int64_t user_id;
     const char *queue_token;
+    int64_t room_id; /* the queue token's room: 0 site-wide, else its sale */
+    /* The {id} segment of the route's path ("" when the route has none), set by api_dispatch. */
+    char path_param[48];
     /* Set by the Idempotency-Key protocol (router.c): the claim this request's write belongs to. */
     const struct tk_idem_ref *idem;
 };
@@ -66,6 +70,8 @@ struct api_response {
 
 struct tk_http_server;
 struct api_probe;
+/* Actions with a budget of their own per client address (abuse limits). */
+enum api_action { API_ACTION_SIGNUP, API_ACTION_ISSUE, API_ACTION__COUNT };
 struct tk_api {
     struct tk_app *app;
     /* Set by the HTTP adapter (all may be NULL): its own metrics for GET /metrics, and the request budget of a
@@ -74,6 +80,9 @@ struct tk_api {
     bool (*allow)(struct tk_api *api, const char *client_key);
     struct tk_http_server *http;
     struct api_probe *probe; /* what /health and /metrics report about the backing services (ops.c) */
+    /* The per-address budgets of the abuse limits (POST /users, POST /queue/issue): NULL or true = allowed. */
+    bool (*allow_action)(struct tk_api *api, enum api_action action, const char *client_addr);
+    char admin_key[129]; /* "" = no organizer API (every /admin route is 403) */
 };
 
 typedef int (*api_handler)(struct tk_api *api, struct api_request *req, struct api_response *resp);
@@ -89,10 +98,15 @@ struct api_route {
 
 extern const struct api_route API_ROUTES[];
 extern const int API_ROUTE_COUNT;
-/* Route names for metrics: API_ROUTES paths plus a last entry "unmatched". */
-extern const char *const API_ROUTE_NAMES[];
+/* Route names for metrics, one per route plus a last entry "unmatched". */
+const char *const *api_route_names(void);
+/* The room a queue token names, with its current settings: UNAUTHORIZED when malformed or of no known sale. */
+int api_token_room(struct tk_api *api, const char *token, struct wr_room *room, struct tk_sale *sale) TK_MUST_CHECK;
 #define API_ROUTE_UNMATCHED (API_ROUTE_COUNT)
 
+/* Does path match a route pattern? A "{id}" segment matches one non-empty segment (copied to param, size
+ * paramlen, when it fits; else no match). */
+bool api_path_match(const char *pattern, const char *path, char *param, size_t paramlen);
 /* Finds the route for method+path (HEAD finds the GET route): TK_ERR_NOT_FOUND (no such path) or TK_ERR_METHOD. */
 int api_route_find(const char *method, const char *path, int *route) TK_MUST_CHECK;
 /* The request budget of a client (router.c): a verified user (user_id > 0) or else the request's address.
@@ -121,6 +135,13 @@ int api_body_object(const struct api_request *req, struct api_response *resp, co
 int api_field_id(json_t *obj, const char *name, bool required, int64_t *out, struct api_response *resp) TK_MUST_CHECK;
 /* Reads an amount: a JSON integer in 1..1e9. */
 int api_field_amount(json_t *obj, const char *name, int64_t *out, struct api_response *resp) TK_MUST_CHECK;
+/* Reads an integer field in min..max; missing: TK_ERR_NOT_FOUND if !required (out untouched). */
+int api_field_int(json_t *obj, const char *name, int64_t min, int64_t max, bool required, int64_t *out,
+                  struct api_response *resp) TK_MUST_CHECK;
+/* Reads an RFC 3339 time field (ms since the epoch); missing: TK_ERR_NOT_FOUND if !required. */
+int api_field_time(json_t *obj, const char *name, bool required, int64_t *out, struct api_response *resp) TK_MUST_CHECK;
+/* Reads a string field (borrowed from obj); missing: TK_ERR_NOT_FOUND if !required. */
+int api_field_str(json_t *obj, const char *name, bool required, const char **out, struct api_response *resp) TK_MUST_CHECK;
 /* Reads a query id; missing: TK_ERR_NOT_FOUND if !required. */
 int api_query_id(const struct api_request *req, const char *name, bool required, int64_t *out,
                  struct api_response *resp) TK_MUST_CHECK;
@@ -153,6 +174,35 @@ int api_health(struct tk_api *api, struct api_request *req, struct api_response 
 int api_metrics(struct tk_api *api, struct api_request *req, struct api_response *resp);
 int api_openapi(struct tk_api *api, struct api_request *req, struct api_response *resp);
 int api_queue_events(struct tk_api *api, struct api_request *req, struct api_response *resp);
+/* admin.c: the organizer API */
+int api_admin_concerts(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_admin_schedules(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_admin_sales_create(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_admin_sale_patch(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_admin_sale_get(struct tk_api *api, struct api_request *req, struct api_response *resp);
+/* Renders an available-dates item. */
+void api_schedule_json(struct buf *b, const struct tk_schedule *row);
+/* Renders a sale object ({"saleId", "concertId", "state", "opensAt", …}) into b. */
+void api_sale_json(struct tk_api *api, struct buf *b, const struct tk_sale *s);
+/* One sale's figures (GET /admin/sales/{id} stats, and the per-sale series of /metrics). */
+#define API_SALE_METRICS_MAX 64
+struct api_sale_stats {
+    struct tk_sale sale;
+    struct tk_waitroom_stats ws;
+    struct tk_seat_counts seats;
+};
+int api_sale_stats(struct tk_api *api, const struct tk_sale *sale, struct api_sale_stats *out) TK_MUST_CHECK;
+/* Up to max sales' figures (the first by id); the count, or a negative error. */
+int api_sales_stats(struct tk_api *api, struct api_sale_stats *out, int max);
+void api_render_sale_metrics(struct buf *b, const struct api_sale_stats *s, int n);
+/* The per-address budget of an action: TK_OK or 429 written into resp. */
+int api_within_action_budget(struct tk_api *api, const struct api_request *req, enum api_action action,
+                             struct api_response *resp) TK_MUST_CHECK;
+/* A path id (the route's {id}): 400 when it is not a canonical id. */
+int api_path_id(const struct api_request *req, int64_t *out, struct api_response *resp) TK_MUST_CHECK;
+/* May the request's queue token act on the concert of a schedule, seat or reservation? 403 written into resp. */
+int api_gate(struct tk_api *api, const struct api_request *req, enum tk_owner_kind kind, int64_t id,
+             struct api_response *resp) TK_MUST_CHECK;
 
 /* ops.c: the probe behind /health and /metrics (see ops.c); a failed start needs no stop; stop(NULL probe) is a no-op. */
 #define API_PROBE_PERIOD_MS 250

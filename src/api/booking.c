@@ -10,6 +10,7 @@ int api_reservation(struct tk_api *api, struct api_request *req, struct api_resp
     int rc = api_field_id(body, "seatId", true, &seat_id, resp);
     json_decref(body);
     TK_TRY(rc);
+    TK_TRY(api_gate(api, req, OWNER_SEAT, seat_id, resp));
     struct tk_hold h;
     rc = booking_hold(api->app, req->user_id, seat_id, req->idem, &h);
     if (rc == TK_ERR_NOT_FOUND)
@@ -54,6 +55,8 @@ int api_payment(struct tk_api *api, struct api_request *req, struct api_response
         return TK_ERR_INVALID;
     if ((r1 == TK_OK) == (r2 == TK_OK))
         return api_fail(resp, TK_ERR_INVALID, "send exactly one of 'reservationId' and 'seatId'");
+    TK_TRY(api_gate(api, req, reservation_id ? OWNER_RESERVATION : OWNER_SEAT,
+                    reservation_id ? reservation_id : seat_id, resp));
     struct tk_payment p;
     int rc = booking_pay(api->app, req->user_id, req->queue_token, reservation_id, seat_id, req->idem, &p);
     if (rc == TK_ERR_NOT_FOUND)

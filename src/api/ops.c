@@ -7,6 +7,8 @@
 
 #include <pthread.h>
 #include <time.h>
+#include <string.h>
+#include <stdlib.h>
 
 struct api_probe {
     pthread_mutex_t mu;
@@ -20,6 +22,8 @@ struct api_probe {
     const char *redis; /* "off", "up", "down" */
     bool ws_ok;
     struct tk_waitroom_stats ws;
+    struct api_sale_stats sales[API_SALE_METRICS_MAX];
+    int nsales;
 };
 
 static const char *redis_state(struct tk_app *app)
@@ -34,8 +38,14 @@ static void probe_once(struct api_probe *p)
     int store_rc = store_ping(app->store);
     const char *redis = redis_state(app);
     struct tk_waitroom_stats ws;
-    bool ws_ok = app->waitroom->ops->stats(app->waitroom, &ws) == TK_OK;
+    bool ws_ok = app->waitroom->ops->stats(app->waitroom, &app->site_room, app_now_ms(app), &ws) == TK_OK;
+    struct api_sale_stats sales[API_SALE_METRICS_MAX];
+    int nsales = api_sales_stats(p->api, sales, API_SALE_METRICS_MAX);
     pthread_mutex_lock(&p->mu);
+    if (nsales >= 0) {
+        memcpy(p->sales, sales, sizeof sales[0] * (size_t)nsales);
+        p->nsales = nsales;
+    }
     p->store_rc = store_rc;
     p->redis = redis;
     if (ws_ok)
@@ -167,7 +177,7 @@ int api_metrics(struct tk_api *api, struct api_request *req, struct api_response
         ws_ok = api->probe->ws_ok;
         pthread_mutex_unlock(&api->probe->mu);
     } else {
-        ws_ok = app->waitroom->ops->stats(app->waitroom, &ws) == TK_OK;
+        ws_ok = app->waitroom->ops->stats(app->waitroom, &app->site_room, app_now_ms(app), &ws) == TK_OK;
     }
     if (ws_ok) {
         gauge(b, "ticketd_queue_waiting", "Tokens waiting in line.", "gauge", ws.waiting);
@@ -176,6 +186,19 @@ int api_metrics(struct tk_api *api, struct api_request *req, struct api_response
         gauge(b, "ticketd_queue_admitted_total", "Tokens made ACTIVE.", "counter", (long long)ws.admitted_total);
         gauge(b, "ticketd_queue_expired_total", "Tokens expired.", "counter", (long long)ws.expired_total);
     }
+    struct api_sale_stats *sales = malloc(sizeof *sales * API_SALE_METRICS_MAX);
+    int nsales = 0;
+    if (sales && api->probe) {
+        pthread_mutex_lock(&api->probe->mu);
+        nsales = api->probe->nsales;
+        memcpy(sales, api->probe->sales, sizeof sales[0] * (size_t)nsales);
+        pthread_mutex_unlock(&api->probe->mu);
+    } else if (sales) {
+        nsales = api_sales_stats(api, sales, API_SALE_METRICS_MAX);
+    }
+    if (nsales > 0)
+        api_render_sale_metrics(b, sales, nsales);
+    free(sales);
     struct tk_app_counters *c = &app->counters;
     const struct {
         const char *name, *help;

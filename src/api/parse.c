@@ -148,3 +148,45 @@ int api_query_int(const struct api_request *req, const char *name, int64_t min, 
     }
     return TK_OK;
 }
+
+int api_field_int(json_t *obj, const char *name, int64_t min, int64_t max, bool required, int64_t *out,
+                  struct api_response *resp)
+{
+    json_t *v = json_object_get(obj, name);
+    char msg[160];
+    if (!v && !required)
+        return TK_ERR_NOT_FOUND;
+    snprintf(msg, sizeof msg, "'%s' must be an integer in %lld..%lld", name, (long long)min, (long long)max);
+    if (!v || !json_is_integer(v))
+        return api_fail(resp, TK_ERR_INVALID, msg);
+    json_int_t x = json_integer_value(v);
+    if (x < min || x > max)
+        return api_fail(resp, TK_ERR_INVALID, msg);
+    *out = (int64_t)x;
+    return TK_OK;
+}
+
+int api_field_time(json_t *obj, const char *name, bool required, int64_t *out, struct api_response *resp)
+{
+    json_t *v = json_object_get(obj, name);
+    char msg[160];
+    if (!v && !required)
+        return TK_ERR_NOT_FOUND;
+    snprintf(msg, sizeof msg, "'%s' must be an RFC 3339 time, e.g. \"2026-12-24T19:00:00Z\"", name);
+    if (!v || !json_is_string(v) || clock_parse_rfc3339(json_string_value(v), out) < 0)
+        return api_fail(resp, TK_ERR_INVALID, msg);
+    return TK_OK;
+}
+
+int api_field_str(json_t *obj, const char *name, bool required, const char **out, struct api_response *resp)
+{
+    json_t *v = json_object_get(obj, name);
+    char msg[128];
+    if (!v && !required)
+        return TK_ERR_NOT_FOUND;
+    snprintf(msg, sizeof msg, "'%s' must be a string", name);
+    if (!v || !json_is_string(v))
+        return api_fail(resp, TK_ERR_INVALID, msg);
+    *out = json_string_value(v);
+    return TK_OK;
+}

@@ -8,7 +8,9 @@
 #include <string.h>
 #include <stdlib.h>
 #include <time.h>
+#include <pthread.h>
 #include "util/exec.h"
+#include "util/ids.h"
 
 
 const struct api_route API_ROUTES[] = {
@@ -20,32 +22,81 @@ const struct api_route API_ROUTES[] = {
     {"POST", "/queue/issue", AUTH_BEARER, api_queue_issue, false, false},
     {"GET", "/queue/status", AUTH_SELF, api_queue_status, false, false}, /* checks its token itself: any state answers */
     {"GET", "/queue/events", AUTH_SELF, api_queue_events, false, false}, /* the same, pushed (Server-Sent Events) */
-    {"GET", "/concerts", AUTH_QUEUE, api_concerts, false, false},
+    {"GET", "/concerts", AUTH_NONE, api_concerts, false, false}, /* the public catalogue: choose a sale to queue for */
     {"GET", "/concert/available-dates", AUTH_QUEUE, api_available_dates, false, false},
     {"GET", "/concert/available-seats", AUTH_QUEUE, api_available_seats, false, false},
     {"POST", "/reservation", AUTH_QUEUE, api_reservation, true, false},
     {"POST", "/payment", AUTH_QUEUE, api_payment, true, false},
+    {"POST", "/admin/concerts", AUTH_ADMIN, api_admin_concerts, false, false},
+    {"POST", "/admin/schedules", AUTH_ADMIN, api_admin_schedules, false, false},
+    {"POST", "/admin/sales", AUTH_ADMIN, api_admin_sales_create, false, false},
+    {"PATCH", "/admin/sales/{id}", AUTH_ADMIN, api_admin_sale_patch, false, false},
+    {"GET", "/admin/sales/{id}", AUTH_ADMIN, api_admin_sale_get, false, false},
     {"GET", "/health", AUTH_NONE, api_health, false, true},
     {"GET", "/metrics", AUTH_NONE, api_metrics, false, true},
     {"GET", "/openapi.json", AUTH_NONE, api_openapi, false, true},
 };
 const int API_ROUTE_COUNT = (int)(sizeof API_ROUTES / sizeof API_ROUTES[0]);
 
-const char *const API_ROUTE_NAMES[] = {
-    "/users", "/user/charge", "/user/check", "/transfers", "/user/history", "/queue/issue", "/queue/status",
-    "/queue/events",
-    "/concerts",
-    "/concert/available-dates", "/concert/available-seats", "/reservation", "/payment", "/health", "/metrics",
-    "/openapi.json", "unmatched",
-};
+/* Metric names: a route's path, or "METHOD path" when several routes share the path; then "unmatched". */
+static const char *route_names[sizeof API_ROUTES / sizeof API_ROUTES[0] + 1];
+static char route_name_buf[sizeof API_ROUTES / sizeof API_ROUTES[0]][64];
+static pthread_once_t route_names_once = PTHREAD_ONCE_INIT;
+
+static void route_names_init(void)
+{
+    for (int i = 0; i < API_ROUTE_COUNT; i++) {
+        bool shared = false;
+        for (int j = 0; j < API_ROUTE_COUNT; j++)
+            shared |= j != i && strcmp(API_ROUTES[i].path, API_ROUTES[j].path) == 0;
+        if (shared) {
+            snprintf(route_name_buf[i], sizeof route_name_buf[i], "%s %s", API_ROUTES[i].method, API_ROUTES[i].path);
+            route_names[i] = route_name_buf[i];
+        } else {
+            route_names[i] = API_ROUTES[i].path;
+        }
+    }
+    route_names[API_ROUTE_COUNT] = "unmatched";
+}
+
+const char *const *api_route_names(void)
+{
+    pthread_once(&route_names_once, route_names_init);
+    return route_names;
+}
+
+bool api_path_match(const char *pattern, const char *path, char *param, size_t paramlen)
+{
+    const char *p = pattern, *q = path;
+    while (*p && *q) {
+        if (strncmp(p, "{id}", 4) == 0) {
+            size_t n = strcspn(q, "/");
+            if (n == 0 || n >= paramlen)
+                return false;
+            if (param) {
+                memcpy(param, q, n);
+                param[n] = 0;
+            }
+            p += 4;
+            q += n;
+            continue;
+        }
+        if (*p != *q)
+            return false;
+        p++;
+        q++;
+    }
+    return *p == 0 && *q == 0;
+}
 
 int api_route_find(const char *method, const char *path, int *route)
 {
     if (strcmp(method, "HEAD") == 0) /* the GET route; libmicrohttpd sends its headers without the body */
         method = "GET";
     bool path_known = false;
+    char param[48];
     for (int i = 0; i < API_ROUTE_COUNT; i++) {
-        if (strcmp(API_ROUTES[i].path, path) != 0)
+        if (!api_path_match(API_ROUTES[i].path, path, param, sizeof param))
             continue;
         path_known = true;
         if (strcmp(API_ROUTES[i].method, method) == 0) {
@@ -54,6 +105,43 @@ int api_route_find(const char *method, const char *path, int *route)
         }
     }
     return path_known ? TK_ERR_METHOD : TK_ERR_NOT_FOUND;
+}
+
+/* The room of a queue token with its current settings: UNAUTHORIZED for a malformed token or an unknown sale. */
+int api_token_room(struct tk_api *api, const char *token, struct wr_room *room, struct tk_sale *sale)
+{
+    int64_t room_id;
+    TK_TRY(waitroom_token_room(token, &room_id));
+    int rc = sales_room(api->app, room_id, room, sale);
+    return rc == TK_ERR_NOT_FOUND ? TK_ERR_UNAUTHORIZED : rc;
+}
+
+/* Compares two strings in time that depends only on their lengths. */
+static bool same_secret(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = (unsigned char)(la != lb);
+    for (size_t i = 0; i < la && i < lb; i++)
+        diff |= (unsigned char)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+static int authenticate_admin(struct tk_api *api, struct api_request *req, struct api_response *resp)
+{
+    if (!api->admin_key[0])
+        return api_fail(resp, TK_ERR_FORBIDDEN, "the organizer API is off: start ticketd with --admin-key");
+    const char *h = req->header(req->ctx, "Authorization");
+    if (!h || strncmp(h, "Bearer ", 7) != 0 || !h[7])
+        return api_fail(resp, TK_ERR_UNAUTHORIZED, "missing admin key (Authorization: Bearer <adminKey>)");
+    if (same_secret(h + 7, api->admin_key))
+        return TK_OK;
+    int64_t user_id;
+    int rc = account_authenticate(api->app, h, &user_id);
+    if (rc == TK_OK)
+        return api_fail(resp, TK_ERR_FORBIDDEN, "a user's API key is not an admin key");
+    if (rc != TK_ERR_UNAUTHORIZED)
+        return api_fail(resp, rc, NULL);
+    return api_fail(resp, TK_ERR_UNAUTHORIZED, "unknown admin key");
 }
 
 static int authenticate(struct tk_api *api, const struct api_route *r, struct api_request *req,
@@ -68,9 +156,15 @@ static int authenticate(struct tk_api *api, const struct api_route *r, struct ap
         int rc = account_authenticate(app, req->header(req->ctx, "Authorization"), &req->user_id);
         return rc < 0 ? api_fail(resp, rc, rc == TK_ERR_UNAUTHORIZED ? "missing or unknown API key" : NULL) : TK_OK;
     }
+    case AUTH_ADMIN:
+        return authenticate_admin(api, req, resp);
     case AUTH_QUEUE: {
         req->queue_token = req->header(req->ctx, "queue-token");
-        int rc = waitroom_require_active(app->waitroom, req->queue_token, app_now_ms(app), &req->user_id);
+        struct wr_room room = {0};
+        int rc = api_token_room(api, req->queue_token, &room, NULL);
+        if (rc == TK_OK)
+            rc = waitroom_require_active(app->waitroom, &room, req->queue_token, app_now_ms(app), &req->user_id);
+        req->room_id = room.id;
         if (rc == TK_ERR_UNAUTHORIZED)
             return api_fail(resp, rc, "missing or unknown queue-token");
         if (rc == TK_ERR_NOT_ADMITTED)
@@ -120,10 +214,11 @@ static int identify(struct tk_api *api, const struct api_route *r, struct api_re
     TK_ASSERT(r->auth == AUTH_QUEUE);
     const char *token = req->header(req->ctx, "queue-token");
     struct tk_ticket t;
-    int rc = waitroom_token_well_formed(token)
-                 ? app->waitroom->ops->status(app->waitroom, token, app_now_ms(app), &t)
-                 : TK_ERR_NOT_FOUND;
-    if (rc == TK_ERR_NOT_FOUND)
+    struct wr_room room = {0};
+    int rc = api_token_room(api, token, &room, NULL);
+    if (rc == TK_OK)
+        rc = app->waitroom->ops->status(app->waitroom, &room, token, app_now_ms(app), &t);
+    if (rc == TK_ERR_NOT_FOUND || rc == TK_ERR_UNAUTHORIZED)
         return api_fail(resp, TK_ERR_UNAUTHORIZED, "missing or unknown queue-token");
     if (rc < 0)
         return api_fail(resp, rc, NULL);
@@ -227,6 +322,9 @@ void api_dispatch(struct tk_api *api, int route, struct api_request *req, struct
 {
     TK_ASSERT(route >= 0 && route < API_ROUTE_COUNT);
     const struct api_route *r = &API_ROUTES[route];
+    req->path_param[0] = 0;
+    if (strchr(r->path, '{'))
+        TK_ASSERT(api_path_match(r->path, req->path, req->path_param, sizeof req->path_param));
     const char *key = r->idempotent ? req->header(req->ctx, "Idempotency-Key") : NULL;
     if (key) {
         dispatch_idempotent(api, r, key, req, resp);
@@ -240,4 +338,34 @@ void api_dispatch(struct tk_api *api, int route, struct api_request *req, struct
     if (r->auth != AUTH_SELF && (api_within_budget(api, req, arc < 0 ? 0 : req->user_id, resp) < 0 || arc < 0))
         return;
     run_handler(api, r, req, resp);
+}
+
+int api_within_action_budget(struct tk_api *api, const struct api_request *req, enum api_action action,
+                             struct api_response *resp)
+{
+    if (!api->allow_action || exec_attempt() > 0)
+        return TK_OK;
+    if (api->allow_action(api, action, req->client_addr ? req->client_addr : "?"))
+        return TK_OK;
+    return api_fail(resp, TK_ERR_RATE_LIMITED,
+                    action == API_ACTION_SIGNUP ? "too many new users from this address; retry later"
+                                                : "too many queue tokens asked from this address; retry later");
+}
+
+int api_path_id(const struct api_request *req, int64_t *out, struct api_response *resp)
+{
+    if (id_parse(req->path_param, out) < 0)
+        return api_fail(resp, TK_ERR_INVALID, "the id in the path must be a decimal id");
+    return TK_OK;
+}
+
+int api_gate(struct tk_api *api, const struct api_request *req, enum tk_owner_kind kind, int64_t id,
+             struct api_response *resp)
+{
+    int rc = sale_gate_owner(api->app, req->room_id, kind, id);
+    if (rc == TK_ERR_FORBIDDEN)
+        return api_fail(resp, rc,
+                        req->room_id ? "this queue token admits only to its own sale's concert"
+                                     : "this concert has a sale of its own: queue for it (POST /queue/issue with concertId)");
+    return rc < 0 ? api_fail(resp, rc, NULL) : TK_OK;
 }

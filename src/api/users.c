@@ -21,6 +21,11 @@ int api_users_create(struct tk_api *api, struct api_request *req, struct api_res
         json_decref(body);
         return api_fail(resp, TK_ERR_INVALID, "'name' must be a string of 1..64 characters without control characters");
     }
+    int brc = api_within_action_budget(api, req, API_ACTION_SIGNUP, resp);
+    if (brc < 0) {
+        json_decref(body);
+        return brc;
+    }
     struct tk_user u;
     char key[API_KEY_LEN + 1];
     int rc = account_create(api->app, json_string_value(name), &u, key);

@@ -237,7 +237,8 @@ int sale_create(struct tk_app *app, const struct tk_sale *in, struct tk_sale *ou
     if (in->state != SALE_OPEN && in->state != SALE_PAUSED)
         return TK_ERR_INVALID;
     TK_TRY(store_sale_create(app->store, in, out));
-    (void)sales_refresh(app, true); /* this instance knows at once; the others within SALES_REFRESH_MS */
+    int rrc = sales_refresh(app, true); /* this instance knows at once; the others within SALES_REFRESH_MS */
+    (void)rrc;
     return TK_OK;
 }
 
@@ -249,6 +250,7 @@ int sale_patch(struct tk_app *app, int64_t sale_id, const struct tk_sale_patch *
         (p->has_admit_per_sec && sale_check_settings(1, p->admit_per_sec, SALE_TOKEN_SECONDS_MIN) < 0))
         return TK_ERR_INVALID;
     TK_TRY(store_sale_update(app->store, sale_id, p, out));
-    (void)sales_refresh(app, true);
+    int rrc = sales_refresh(app, true);
+    (void)rrc;
     return TK_OK;
 }

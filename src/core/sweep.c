@@ -11,10 +11,23 @@
 
 #define SWEEP_HOLDS_PER_RUN 1024
 
+static int tick_sale(void *arg, const struct tk_sale *s)
+{
+    struct tk_app *app = arg;
+    struct wr_room room;
+    sale_room_of(app, s, &room);
+    return app->waitroom->ops->tick(app->waitroom, &room, app_now_ms(app));
+}
+
 int sweep_once(struct tk_app *app)
 {
     int64_t now = app_now_ms(app);
-    int rc = app->waitroom->ops->tick(app->waitroom, now);
+    int rc = app->waitroom->ops->tick(app->waitroom, &app->site_room, now);
+    if (app->sales) {
+        int trc = sales_each(app, tick_sale, app);
+        int orc = sales_sweep(app);
+        rc = rc < 0 ? rc : trc < 0 ? trc : orc;
+    }
     int expired = 0;
     int src = store_holds_expire_due(app->store, now, SWEEP_HOLDS_PER_RUN, &expired);
     if (expired > 0)

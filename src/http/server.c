@@ -41,6 +41,7 @@ struct tk_http_server {
     struct MHD_Daemon *daemon;
     struct tk_api *api;
     struct ratelimit limiter;
+    struct ratelimit actions[API_ACTION__COUNT]; /* the abuse limits: per address, per action */
     struct exec *exec;    /* requests that write (POST, PATCH, DELETE) */
     struct exec *reads;   /* GET and HEAD: their own workers, so writers waiting on locks never starve reads */
     struct exec *streams; /* open streams between their events: one delayed job each, no thread */
@@ -135,6 +136,13 @@ static bool allow_request(struct tk_api *api, const char *client_key)
 {
     struct tk_http_server *s = api->http;
     return ratelimit_allow(&s->limiter, client_key, app_now_ms(api->app));
+}
+
+/* The abuse limits' hook: an action's own budget per client address. */
+static bool allow_action(struct tk_api *api, enum api_action action, const char *client_addr)
+{
+    struct tk_http_server *s = api->http;
+    return ratelimit_allow(&s->actions[action], client_addr, app_now_ms(api->app));
 }
 
 static enum MHD_Result send_response(struct req_ctx *rc, struct api_response *resp)
@@ -412,6 +420,8 @@ static void server_free(struct tk_http_server *s)
     exec_free(s->reads);
     exec_free(s->exec);
     ratelimit_free(&s->limiter);
+    for (int i = 0; i < API_ACTION__COUNT; i++)
+        ratelimit_free(&s->actions[i]);
     free(s);
 }
 
@@ -434,6 +444,23 @@ int http_server_start(const struct http_server_config *cfg, struct tk_api *api, 
         free(s);
         return TK_ERR_INVALID;
     }
+    const int action_rate[API_ACTION__COUNT] = {cfg->signup_rate, cfg->issue_rate};
+    const int action_burst[API_ACTION__COUNT] = {cfg->signup_burst, cfg->issue_burst};
+    static const char *const ACTION_NAMES[API_ACTION__COUNT] = {"signup", "issue"};
+    for (int i = 0; i < API_ACTION__COUNT; i++) {
+        int arc = ratelimit_init(&s->actions[i], action_rate[i], action_burst[i] > 0 ? action_burst[i] : 1);
+        char prefix[96];
+        snprintf(prefix, sizeof prefix, "%s%s:", cfg->redis_prefix ? cfg->redis_prefix : "", ACTION_NAMES[i]);
+        if (arc == TK_OK && cfg->redis && cfg->redis[0])
+            arc = ratelimit_use_redis(&s->actions[i], cfg->redis, prefix, 2, err, sizeof err);
+        if (arc < 0) {
+            for (int j = 0; j < i; j++)
+                ratelimit_free(&s->actions[j]);
+            ratelimit_free(&s->limiter);
+            free(s);
+            return arc;
+        }
+    }
     struct exec_config ec = {.name = "executor", .workers = cfg->workers, .queue_max = cfg->queue_max};
     struct exec_config rc_cfg = {.name = "reads", .workers = cfg->read_workers, .queue_max = cfg->queue_max};
     struct exec_config sc = {.name = "streams", .workers = STREAM_WORKERS, .queue_max = cfg->max_streams};
@@ -450,14 +477,14 @@ int http_server_start(const struct http_server_config *cfg, struct tk_api *api, 
     }
     if (erc < 0) {
         fprintf(stderr, "ticketd: cannot start the executor (%d workers, queue %d)\n", cfg->workers, cfg->queue_max);
-        ratelimit_free(&s->limiter);
-        free(s);
+        server_free(s);
         return erc;
     }
     api->http = s;
     api->allow = allow_request;
+    api->allow_action = allow_action;
     api->render_http_metrics = render_metrics;
-    metrics_init(API_ROUTE_COUNT + 1, API_ROUTE_NAMES);
+    metrics_init(API_ROUTE_COUNT + 1, api_route_names());
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port)};
     if (inet_pton(AF_INET, cfg->bind, &addr.sin_addr) != 1) {
         fprintf(stderr, "ticketd: --bind must be an IPv4 address, got '%s'\n", cfg->bind);

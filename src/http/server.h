@@ -18,6 +18,8 @@ struct http_server_config {
     int max_streams;        /* open event streams at most (then 429) */
     int rate_limit;      /* per client per second, 0 = off */
     int rate_burst;
+    int signup_rate, signup_burst; /* POST /users per address (0 = off) */
+    int issue_rate, issue_burst;   /* POST /queue/issue per address (0 = off) */
     bool reuse_port;     /* SO_REUSEPORT: several processes accept on one port */
     const char *redis;   /* shared rate limits in Redis when set */
     const char *redis_prefix;

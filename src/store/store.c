@@ -24,9 +24,9 @@ void store_close(struct tk_store *st)
 }
 
 const struct store_demo_concert STORE_DEMO_CONCERTS[] = {
-    {"Aurora Symphony Night", {7, 14, 21}},
-    {"Neon Harbor Live", {10, 17, 24}},
-    {"Midnight Comet World Tour", {30, 31, 32}, .on_sale = true},
+    {"Aurora Symphony Night", {7, 14, 21}, false},
+    {"Neon Harbor Live", {10, 17, 24}, false},
+    {"Midnight Comet World Tour", {30, 31, 32}, true},
 };
 const int STORE_DEMO_CONCERT_COUNT = 3;
 

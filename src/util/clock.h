@@ -4,6 +4,8 @@
 #define TK_CLOCK_H
 
 #include <stdint.h>
+#include <stdbool.h>
+#include "util/err.h"
 
 struct tk_clock {
     int64_t (*now_ms)(struct tk_clock *self);
@@ -25,6 +27,9 @@ int64_t clock_mono_ns(void);
 /* Formats ms since the epoch as RFC 3339 UTC: "2026-12-24T19:00:00Z", or with milliseconds when they are not
  * zero ("2026-12-24T19:00:00.250Z"); buf >= 25 bytes. */
 void clock_format_rfc3339(int64_t ms, char *buf, int buflen);
+/* Parses an RFC 3339 time ("2026-12-24T19:00:00Z", fractions and ±HH:MM offsets too, year >= 1970) into ms since
+ * the epoch; TK_ERR_INVALID otherwise. */
+int clock_parse_rfc3339(const char *s, int64_t *ms) TK_MUST_CHECK;
 /* Formats the calendar date "YYYY-MM-DD"; buf >= 11 bytes. */
 void clock_format_date(int64_t ms, char *buf, int buflen);
 

@@ -254,7 +254,7 @@ static void routes(void **state)
     assert_int_equal(API_ROUTES[r].auth, AUTH_BEARER);
     assert_int_equal(api_route_find("POST", "/users", &r), TK_OK);
     assert_int_equal(API_ROUTES[r].auth, AUTH_NONE);
-    assert_string_equal(API_ROUTE_NAMES[API_ROUTE_UNMATCHED], "unmatched");
+    assert_string_equal(api_route_names()[API_ROUTE_UNMATCHED], "unmatched");
 }
 
 static void head_is_get(void **state)
