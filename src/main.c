@@ -101,6 +101,8 @@ static int cmd_serve(const struct tk_config *cfg)
         .admit_per_sec = cfg->admit_per_sec,
         .token_ms = (int64_t)cfg->token_seconds * 1000,
         .idle_ms = (int64_t)cfg->idle_seconds * 1000,
+        .opens_at_ms = 0,
+        .mode = WR_OPEN,
     };
     struct tk_waitroom *wr = NULL;
     int wrc;
@@ -108,11 +110,11 @@ static int cmd_serve(const struct tk_config *cfg)
     snprintf(prefix, sizeof prefix, "%s:{wr}:", cfg->redis_prefix); /* one hash tag: one cluster slot */
     snprintf(prefix_rl, sizeof prefix_rl, "%s:", cfg->redis_prefix);
     if (cfg->redis[0])
-        wrc = waitroom_redis_open(&policy, cfg->queue_max, cfg->redis, prefix, pool, &wr, err, sizeof err);
+        wrc = waitroom_redis_open(cfg->queue_max, cfg->redis, prefix, pool, &wr, err, sizeof err);
     else if (st->ops->wr_issue) /* a shared store without Redis: the line lives in the store */
-        wrc = waitroom_store_open(&policy, cfg->queue_max, st, &wr);
+        wrc = waitroom_store_open(cfg->queue_max, st, &wr);
     else
-        wrc = waitroom_mem_open(&policy, cfg->queue_max, clock_now_ms(clock_real()), &wr);
+        wrc = waitroom_mem_open(cfg->queue_max, &wr);
     if (wrc < 0) {
         fprintf(stderr, "ticketd: cannot open the waiting room: %s\n", err[0] ? err : tk_err_message(wrc));
         store_close(st);
@@ -123,6 +125,7 @@ static int cmd_serve(const struct tk_config *cfg)
         .store = st,
         .strategy = strategy,
         .waitroom = wr,
+        .site_room = {.id = 0, .policy = policy},
         .clock = clock_real(),
         .hold_ms = (int64_t)cfg->hold_seconds * 1000,
         .max_holds_per_user = cfg->max_holds_per_user,

@@ -34,7 +34,7 @@ static void probe_once(struct api_probe *p)
     int store_rc = store_ping(app->store);
     const char *redis = redis_state(app);
     struct tk_waitroom_stats ws;
-    bool ws_ok = app->waitroom->ops->stats(app->waitroom, &ws) == TK_OK;
+    bool ws_ok = app->waitroom->ops->stats(app->waitroom, &app->site_room, app_now_ms(app), &ws) == TK_OK;
     pthread_mutex_lock(&p->mu);
     p->store_rc = store_rc;
     p->redis = redis;
@@ -167,7 +167,7 @@ int api_metrics(struct tk_api *api, struct api_request *req, struct api_response
         ws_ok = api->probe->ws_ok;
         pthread_mutex_unlock(&api->probe->mu);
     } else {
-        ws_ok = app->waitroom->ops->stats(app->waitroom, &ws) == TK_OK;
+        ws_ok = app->waitroom->ops->stats(app->waitroom, &app->site_room, app_now_ms(app), &ws) == TK_OK;
     }
     if (ws_ok) {
         gauge(b, "ticketd_queue_waiting", "Tokens waiting in line.", "gauge", ws.waiting);

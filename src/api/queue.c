@@ -13,8 +13,17 @@ static void ticket_json(struct buf *b, const struct tk_ticket *t)
 {
     buf_printf(b, "{\"token\":\"%s\",\"userId\":", t->token);
     api_json_id(b, t->user_id);
-    buf_printf(b, ",\"status\":\"%s\",\"position\":%lld,\"estimatedWaitSeconds\":%lld,\"expiresAt\":",
-               token_state_name(t->state), (long long)t->position, (long long)t->estimated_wait_s);
+    buf_printf(b, ",\"status\":\"%s\",\"position\":", token_state_name(t->state));
+    if (t->position < 0) /* the room has not opened: no place yet */
+        buf_append(b, "null", 4);
+    else
+        buf_printf(b, "%lld", (long long)t->position);
+    buf_append(b, ",\"estimatedWaitSeconds\":", 24);
+    if (t->estimated_wait_s < 0)
+        buf_append(b, "null", 4);
+    else
+        buf_printf(b, "%lld", (long long)t->estimated_wait_s);
+    buf_append(b, ",\"expiresAt\":", 13);
     api_json_time(b, t->expires_at_ms);
     buf_append(b, "}", 1);
 }
@@ -35,7 +44,7 @@ int api_queue_issue(struct tk_api *api, struct api_request *req, struct api_resp
     struct tk_waitroom *w = api->app->waitroom;
     struct tk_ticket t;
     bool created = false;
-    int rc = w->ops->issue(w, req->user_id, app_now_ms(api->app), &t, &created);
+    int rc = w->ops->issue(w, &api->app->site_room, req->user_id, app_now_ms(api->app), &t, &created);
     if (rc == TK_ERR_UNAVAILABLE)
         return api_fail(resp, rc, "the waiting room is full; retry later");
     TK_TRY(rc);
@@ -56,7 +65,7 @@ static int token_status(struct tk_api *api, struct api_request *req, struct api_
 {
     const char *token = request_token(req);
     struct tk_waitroom *w = api->app->waitroom;
-    int rc = waitroom_token_well_formed(token) ? w->ops->status(w, token, app_now_ms(api->app), t) : TK_ERR_NOT_FOUND;
+    int rc = waitroom_token_well_formed(token) ? w->ops->status(w, &api->app->site_room, token, app_now_ms(api->app), t) : TK_ERR_NOT_FOUND;
     TK_TRY(api_within_budget(api, req, rc == TK_OK ? t->user_id : 0, resp));
     if (rc == TK_ERR_NOT_FOUND)
         return api_fail(resp, TK_ERR_UNAUTHORIZED, "missing or unknown queue token (queue-token or ?token=)");
@@ -75,7 +84,7 @@ int api_queue_status(struct tk_api *api, struct api_request *req, struct api_res
 
 struct events_stream {
     struct api_stream base; /* first */
-    char token[TOKEN_HEX_LEN + 1];
+    char token[TOKEN_MAX_LEN + 1];
     bool sent_any;
     int last_state;
     int64_t last_position;
@@ -97,7 +106,7 @@ static enum api_stream_verdict events_next(struct api_stream *base, struct tk_ap
     struct tk_app *app = api->app;
     int64_t now = app_now_ms(app);
     struct tk_ticket t;
-    int rc = app->waitroom->ops->status(app->waitroom, es->token, now, &t);
+    int rc = app->waitroom->ops->status(app->waitroom, &app->site_room, es->token, now, &t);
     if (rc == TK_ERR_NOT_FOUND) { /* forgotten (expired long ago): nothing more will happen */
         buf_append(out, ": the token is no longer known\n\n", 34);
         return API_STREAM_END;

@@ -70,7 +70,7 @@ static int authenticate(struct tk_api *api, const struct api_route *r, struct ap
     }
     case AUTH_QUEUE: {
         req->queue_token = req->header(req->ctx, "queue-token");
-        int rc = waitroom_require_active(app->waitroom, req->queue_token, app_now_ms(app), &req->user_id);
+        int rc = waitroom_require_active(app->waitroom, &app->site_room, req->queue_token, app_now_ms(app), &req->user_id);
         if (rc == TK_ERR_UNAUTHORIZED)
             return api_fail(resp, rc, "missing or unknown queue-token");
         if (rc == TK_ERR_NOT_ADMITTED)
@@ -121,7 +121,7 @@ static int identify(struct tk_api *api, const struct api_route *r, struct api_re
     const char *token = req->header(req->ctx, "queue-token");
     struct tk_ticket t;
     int rc = waitroom_token_well_formed(token)
-                 ? app->waitroom->ops->status(app->waitroom, token, app_now_ms(app), &t)
+                 ? app->waitroom->ops->status(app->waitroom, &app->site_room, token, app_now_ms(app), &t)
                  : TK_ERR_NOT_FOUND;
     if (rc == TK_ERR_NOT_FOUND)
         return api_fail(resp, TK_ERR_UNAUTHORIZED, "missing or unknown queue-token");

@@ -32,6 +32,7 @@ struct tk_app {
     struct tk_store *store;
     struct tk_strategy *strategy;
     struct tk_waitroom *waitroom;
+    struct wr_room site_room; /* room 0, the site-wide room: its settings from the flags */
     struct tk_clock *clock;
     int64_t hold_ms;
     int max_holds_per_user;

@@ -84,7 +84,7 @@ int booking_pay(struct tk_app *app, int64_t user_id, const char *queue_token, in
     APP_COUNT(app, payments_won, (uint64_t)out->amount_won);
     if (queue_token) { /* after the commit: wait in place, never hand the paid request back to run again */
         exec_no_defer_begin();
-        int frc = app->waitroom->ops->finish(app->waitroom, queue_token, app_now_ms(app));
+        int frc = app->waitroom->ops->finish(app->waitroom, &app->site_room, queue_token, app_now_ms(app));
         exec_no_defer_end();
         if (frc < 0)
             fprintf(stderr, "ticketd: payment %lld committed, but its queue token could not be expired: %s\n",

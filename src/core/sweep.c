@@ -14,7 +14,7 @@
 int sweep_once(struct tk_app *app)
 {
     int64_t now = app_now_ms(app);
-    int rc = app->waitroom->ops->tick(app->waitroom, now);
+    int rc = app->waitroom->ops->tick(app->waitroom, &app->site_room, now);
     int expired = 0;
     int src = store_holds_expire_due(app->store, now, SWEEP_HOLDS_PER_RUN, &expired);
     if (expired > 0)
