@@ -28,6 +28,50 @@ int rand_hex(char *out, size_t nbytes)
     return TK_OK;
 }
 
+static __thread uint64_t sec_buf[64];
+static __thread int sec_left;
+
+static int secure_u64(uint64_t *out)
+{
+    if (sec_left == 0) {
+        size_t got = 0;
+        while (got < sizeof sec_buf) {
+            ssize_t n = getrandom((char *)sec_buf + got, sizeof sec_buf - got, 0);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                return TK_ERR_INTERNAL;
+            }
+            got += (size_t)n;
+        }
+        sec_left = 64;
+    }
+    *out = sec_buf[--sec_left];
+    sec_buf[sec_left] = 0; /* a used draw is not left lying around */
+    return TK_OK;
+}
+
+int rand_secure_below(uint64_t bound, uint64_t *out)
+{
+    TK_ASSERT(bound >= 1);
+    /* reject the top (2^64 mod bound) values so every residue is equally likely */
+    uint64_t limit = UINT64_MAX - (UINT64_MAX % bound + 1) % bound;
+    uint64_t x;
+    do
+        TK_TRY(secure_u64(&x));
+    while (x > limit);
+    *out = x % bound;
+    return TK_OK;
+}
+
+int rand_secure_unit(double *out)
+{
+    uint64_t x;
+    TK_TRY(secure_u64(&x));
+    *out = (double)(x >> 11) * (1.0 / 9007199254740992.0); /* 53 bits / 2^53 */
+    return TK_OK;
+}
+
 static __thread uint64_t xs_state;
 
 uint64_t rand_below(uint64_t bound)

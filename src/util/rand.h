@@ -10,6 +10,12 @@
 int rand_hex(char *out, size_t nbytes) TK_MUST_CHECK;
 /* A uniformly distributed value in [0, bound) from a per-thread xorshift generator (not a secret). */
 uint64_t rand_below(uint64_t bound);
+/* Fair, unpredictable draws from the kernel's CSPRNG (getrandom, read 512 bytes at a time into a per-thread
+ * buffer): for choices a client must not be able to predict or bias, such as the waiting room's pre-queue order.
+ * rand_secure_below: uniform in [0, bound) (bound >= 1), by rejection, without modulo bias.
+ * rand_secure_unit: uniform in [0, 1), a multiple of 2^-53. TK_ERR_INTERNAL when the kernel refuses. */
+int rand_secure_below(uint64_t bound, uint64_t *out) TK_MUST_CHECK;
+int rand_secure_unit(double *out) TK_MUST_CHECK;
 
 /* Capped exponential backoff with full jitter: uniform in [0, min(cap_us, base_us * 2^attempt)] (attempt >= 1).
  * rnd(n) returns a uniform value in [0, n) (rand_below, or a fake in tests). */

@@ -149,15 +149,15 @@ struct redis_waitroom {
 static struct redis_waitroom *RW(struct tk_waitroom *w) { return (struct redis_waitroom *)w; }
 
 /* Runs script `sc` with the common ARGV plus extra; EVALSHA, loading the script on NOSCRIPT. */
-static int run_script(struct redis_waitroom *r, enum script sc, int64_t now_ms, const char *extra1,
+static int run_script(struct redis_waitroom *r, const struct wr_room *rm, enum script sc, int64_t now_ms, const char *extra1,
                       const char *extra2, redisReply **out)
 {
     char a_now[24], a_max[24], a_rate[24], a_tok[24], a_idle[24], a_qmax[24];
     snprintf(a_now, sizeof a_now, "%lld", (long long)now_ms);
-    snprintf(a_max, sizeof a_max, "%d", r->base.policy.max_active);
-    snprintf(a_rate, sizeof a_rate, "%d", r->base.policy.admit_per_sec);
-    snprintf(a_tok, sizeof a_tok, "%lld", (long long)r->base.policy.token_ms);
-    snprintf(a_idle, sizeof a_idle, "%lld", (long long)r->base.policy.idle_ms);
+    snprintf(a_max, sizeof a_max, "%d", rm->policy.max_active);
+    snprintf(a_rate, sizeof a_rate, "%d", rm->policy.admit_per_sec);
+    snprintf(a_tok, sizeof a_tok, "%lld", (long long)rm->policy.token_ms);
+    snprintf(a_idle, sizeof a_idle, "%lld", (long long)rm->policy.idle_ms);
     snprintf(a_qmax, sizeof a_qmax, "%lld", (long long)r->base.queue_max);
     struct rconn *c;
     TK_TRY(rpool_get(&r->pool, &c));
@@ -226,7 +226,7 @@ static int64_t elem_int(const redisReply *r, size_t i)
 }
 
 /* Reads {token, state, user, position, exp, active, created} into a ticket. */
-static int read_ticket(struct redis_waitroom *r, const redisReply *rep, struct tk_ticket *out, bool *created)
+static int read_ticket(const struct wr_room *rm, int64_t now_ms, const redisReply *rep, struct tk_ticket *out, bool *created)
 {
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 7 || rep->element[0]->type != REDIS_REPLY_STRING ||
         rep->element[1]->type != REDIS_REPLY_STRING)
@@ -237,64 +237,69 @@ static int read_ticket(struct redis_waitroom *r, const redisReply *rep, struct t
     out->user_id = elem_int(rep, 2);
     out->position = elem_int(rep, 3);
     out->expires_at_ms = out->state == TOKEN_WAITING ? 0 : elem_int(rep, 4);
-    out->estimated_wait_s = admission_estimate_wait_s(&r->base.policy, out->position, elem_int(rep, 5));
+    out->room_id = rm->id;
+    out->estimated_wait_s = admission_estimate_wait_s(&rm->policy, now_ms, out->position, elem_int(rep, 5), 0, 0);
     if (created)
         *created = elem_int(rep, 6) == 1;
     return TK_OK;
 }
 
-static int redis_issue(struct tk_waitroom *w, int64_t user_id, int64_t now_ms, struct tk_ticket *out, bool *created)
+static int redis_issue(struct tk_waitroom *w, const struct wr_room *rm, int64_t user_id, int64_t now_ms, struct tk_ticket *out, bool *created)
 {
     struct redis_waitroom *r = RW(w);
     char user[24], token[TOKEN_HEX_LEN + 1];
     snprintf(user, sizeof user, "%lld", (long long)user_id);
     TK_TRY(rand_hex(token, TOKEN_HEX_LEN / 2));
     redisReply *rep;
-    TK_TRY(run_script(r, SC_ISSUE, now_ms, user, token, &rep));
+    TK_TRY(run_script(r, rm, SC_ISSUE, now_ms, user, token, &rep));
     int rc;
     if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1)
         rc = TK_ERR_UNAVAILABLE; /* {'FULL'}: the line is at queue_max */
     else
-        rc = read_ticket(r, rep, out, created);
+        rc = read_ticket(rm, now_ms, rep, out, created);
     freeReplyObject(rep);
     return rc;
 }
 
-static int redis_status(struct tk_waitroom *w, const char *token, int64_t now_ms, struct tk_ticket *out)
+static int redis_status(struct tk_waitroom *w, const struct wr_room *rm, const char *token, int64_t now_ms, struct tk_ticket *out)
 {
     struct redis_waitroom *r = RW(w);
     redisReply *rep;
-    TK_TRY(run_script(r, SC_STATUS, now_ms, token, NULL, &rep));
-    int rc = rep->type == REDIS_REPLY_NIL ? TK_ERR_NOT_FOUND : read_ticket(r, rep, out, NULL);
+    TK_TRY(run_script(r, rm, SC_STATUS, now_ms, token, NULL, &rep));
+    int rc = rep->type == REDIS_REPLY_NIL ? TK_ERR_NOT_FOUND : read_ticket(rm, now_ms, rep, out, NULL);
     freeReplyObject(rep);
     return rc;
 }
 
-static int simple(struct tk_waitroom *w, enum script sc, const char *token, int64_t now_ms)
+static int simple(struct tk_waitroom *w, const struct wr_room *rm, enum script sc, const char *token, int64_t now_ms)
 {
     redisReply *rep;
-    TK_TRY(run_script(RW(w), sc, now_ms, token, NULL, &rep));
+    TK_TRY(run_script(RW(w), rm, sc, now_ms, token, NULL, &rep));
     freeReplyObject(rep);
     return TK_OK;
 }
 
-static int redis_finish(struct tk_waitroom *w, const char *token, int64_t now_ms)
+static int redis_finish(struct tk_waitroom *w, const struct wr_room *rm, const char *token, int64_t now_ms)
 {
-    return simple(w, SC_FINISH, token, now_ms);
+    return simple(w, rm, SC_FINISH, token, now_ms);
 }
 
-static int redis_tick(struct tk_waitroom *w, int64_t now_ms) { return simple(w, SC_TICK, NULL, now_ms); }
+static int redis_tick(struct tk_waitroom *w, const struct wr_room *rm, int64_t now_ms)
+{
+    return simple(w, rm, SC_TICK, NULL, now_ms);
+}
 
-static int redis_stats(struct tk_waitroom *w, struct tk_waitroom_stats *out)
+static int redis_stats(struct tk_waitroom *w, const struct wr_room *rm, int64_t now_ms, struct tk_waitroom_stats *out)
 {
     redisReply *rep;
-    TK_TRY(run_script(RW(w), SC_STATS, 0, NULL, NULL, &rep));
+    TK_TRY(run_script(RW(w), rm, SC_STATS, now_ms, NULL, NULL, &rep));
     int rc = TK_ERR_INTERNAL;
     if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 5) {
         *out = (struct tk_waitroom_stats){.waiting = elem_int(rep, 0), .active = elem_int(rep, 1),
                                           .issued_total = (uint64_t)elem_int(rep, 2),
                                           .admitted_total = (uint64_t)elem_int(rep, 3),
-                                          .expired_total = (uint64_t)elem_int(rep, 4)};
+                                          .expired_total = (uint64_t)elem_int(rep, 4),
+                                          .wait_p50_s = -1, .wait_p95_s = -1};
         rc = TK_OK;
     }
     freeReplyObject(rep);
@@ -302,7 +307,7 @@ static int redis_stats(struct tk_waitroom *w, struct tk_waitroom_stats *out)
 }
 
 /* One HMGET: ACTIVE and not lapsed (by the caller's clock) is admitted; nothing else is touched. */
-static int redis_check(struct tk_waitroom *w, const char *token, int64_t now_ms, int64_t *user_id)
+static int redis_check(struct tk_waitroom *w, const struct wr_room *rm, const char *token, int64_t now_ms, int64_t *user_id)
 {
     struct redis_waitroom *r = RW(w);
     char key[128];
@@ -368,14 +373,13 @@ static const struct tk_waitroom_ops REDIS_OPS = {
     .free = redis_free,
 };
 
-int waitroom_redis_open(const struct admission_policy *p, int64_t queue_max, const char *url, const char *prefix,
+int waitroom_redis_open(int64_t queue_max, const char *url, const char *prefix,
                         int pool_max, struct tk_waitroom **out, char *errbuf, int errlen)
 {
     struct redis_waitroom *r = calloc(1, sizeof *r);
     if (!r)
         return TK_ERR_NOMEM;
     r->base.ops = &REDIS_OPS;
-    r->base.policy = *p;
     r->base.queue_max = queue_max;
     snprintf(r->prefix, sizeof r->prefix, "%s", prefix);
     pthread_mutex_init(&r->sha_mu, NULL);

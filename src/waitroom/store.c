@@ -12,12 +12,18 @@
 struct store_waitroom {
     struct tk_waitroom base;
     struct tk_store *st;
-    struct tk_wr_params params;
 };
+
+static struct tk_wr_params params_of(const struct store_waitroom *s, const struct wr_room *r)
+{
+    return (struct tk_wr_params){.max_active = r->policy.max_active, .admit_per_sec = r->policy.admit_per_sec,
+                                 .token_ms = r->policy.token_ms, .idle_ms = r->policy.idle_ms,
+                                 .queue_max = s->base.queue_max};
+}
 
 static struct store_waitroom *SW(struct tk_waitroom *w) { return (struct store_waitroom *)w; }
 
-static void to_ticket(const struct store_waitroom *s, const struct tk_wr_row *r, struct tk_ticket *t)
+static void to_ticket(const struct wr_room *room, int64_t now_ms, const struct tk_wr_row *r, struct tk_ticket *t)
 {
     snprintf(t->token, sizeof t->token, "%.32s", r->token);
     t->user_id = r->user_id;
@@ -26,49 +32,55 @@ static void to_ticket(const struct store_waitroom *s, const struct tk_wr_row *r,
                                                   : TOKEN_EXPIRED;
     t->position = r->position;
     t->expires_at_ms = t->state == TOKEN_WAITING ? 0 : r->expires_at_ms;
-    t->estimated_wait_s = admission_estimate_wait_s(&s->base.policy, r->position, r->active);
+    t->room_id = room->id;
+    t->estimated_wait_s = admission_estimate_wait_s(&room->policy, now_ms, r->position, r->active, 0, 0);
 }
 
-static int sw_issue(struct tk_waitroom *w, int64_t user_id, int64_t now_ms, struct tk_ticket *out, bool *created)
+static int sw_issue(struct tk_waitroom *w, const struct wr_room *rm, int64_t user_id, int64_t now_ms, struct tk_ticket *out, bool *created)
 {
     struct store_waitroom *s = SW(w);
     char token[TOKEN_HEX_LEN + 1];
     TK_TRY(rand_hex(token, TOKEN_HEX_LEN / 2));
     struct tk_wr_row row;
-    TK_TRY(store_wr_issue(s->st, &s->params, user_id, token, now_ms, &row));
-    to_ticket(s, &row, out);
+    struct tk_wr_params prm = params_of(s, rm);
+    TK_TRY(store_wr_issue(s->st, &prm, user_id, token, now_ms, &row));
+    to_ticket(rm, now_ms, &row, out);
     *created = row.created;
     return TK_OK;
 }
 
-static int sw_status(struct tk_waitroom *w, const char *token, int64_t now_ms, struct tk_ticket *out)
+static int sw_status(struct tk_waitroom *w, const struct wr_room *rm, const char *token, int64_t now_ms, struct tk_ticket *out)
 {
     struct store_waitroom *s = SW(w);
     struct tk_wr_row row;
-    TK_TRY(store_wr_status(s->st, &s->params, token, now_ms, &row));
-    to_ticket(s, &row, out);
+    struct tk_wr_params prm = params_of(s, rm);
+    TK_TRY(store_wr_status(s->st, &prm, token, now_ms, &row));
+    to_ticket(rm, now_ms, &row, out);
     return TK_OK;
 }
 
-static int sw_finish(struct tk_waitroom *w, const char *token, int64_t now_ms)
+static int sw_finish(struct tk_waitroom *w, const struct wr_room *rm, const char *token, int64_t now_ms)
 {
     struct store_waitroom *s = SW(w);
-    return store_wr_finish(s->st, &s->params, token, now_ms);
+    struct tk_wr_params prm = params_of(s, rm);
+    return store_wr_finish(s->st, &prm, token, now_ms);
 }
 
-static int sw_tick(struct tk_waitroom *w, int64_t now_ms)
+static int sw_tick(struct tk_waitroom *w, const struct wr_room *rm, int64_t now_ms)
 {
     struct store_waitroom *s = SW(w);
-    return store_wr_tick(s->st, &s->params, now_ms);
+    struct tk_wr_params prm = params_of(s, rm);
+    return store_wr_tick(s->st, &prm, now_ms);
 }
 
-static int sw_stats(struct tk_waitroom *w, struct tk_waitroom_stats *out)
+static int sw_stats(struct tk_waitroom *w, const struct wr_room *rm, int64_t now_ms, struct tk_waitroom_stats *out)
 {
     struct store_waitroom *s = SW(w);
     struct tk_wr_counts c;
     TK_TRY(store_wr_counts(s->st, &c));
     *out = (struct tk_waitroom_stats){.waiting = c.waiting, .active = c.active, .issued_total = (uint64_t)c.issued,
-                                      .admitted_total = (uint64_t)c.admitted, .expired_total = (uint64_t)c.expired};
+                                      .admitted_total = (uint64_t)c.admitted, .expired_total = (uint64_t)c.expired,
+                                      .wait_p50_s = -1, .wait_p95_s = -1};
     return TK_OK;
 }
 
@@ -84,8 +96,7 @@ static const struct tk_waitroom_ops STORE_OPS = {
     .free = sw_free,
 };
 
-int waitroom_store_open(const struct admission_policy *p, int64_t queue_max, struct tk_store *st,
-                        struct tk_waitroom **out)
+int waitroom_store_open(int64_t queue_max, struct tk_store *st, struct tk_waitroom **out)
 {
     if (!st->ops->wr_issue)
         return TK_ERR_INVALID;
@@ -93,11 +104,8 @@ int waitroom_store_open(const struct admission_policy *p, int64_t queue_max, str
     if (!s)
         return TK_ERR_NOMEM;
     s->base.ops = &STORE_OPS;
-    s->base.policy = *p;
     s->base.queue_max = queue_max;
     s->st = st;
-    s->params = (struct tk_wr_params){.max_active = p->max_active, .admit_per_sec = p->admit_per_sec,
-                                      .token_ms = p->token_ms, .idle_ms = p->idle_ms, .queue_max = queue_max};
     *out = &s->base;
     return TK_OK;
 }

@@ -1,5 +1,6 @@
-/* token.c — queue tokens: 128 random bits in hex, prefixed "<room>-" for a sale's room, so a token names its room.
- * In the waitroom layer because every backend makes tokens. */
+/* token.c — the queue token's format (waitroom.h): room 0's are 32 lowercase hex digits, room N's "<N>-" and
+ * the same, so the token itself says which room to look in. In the waitroom layer because every backend makes
+ * tokens with waitroom_token_new. */
 #include "waitroom/waitroom.h"
 
 #include <stdio.h>
@@ -46,4 +47,3 @@ int waitroom_token_room(const char *token, int64_t *room_id)
     *room_id = v;
     return TK_OK;
 }
-

@@ -103,7 +103,7 @@ int waitroom_store_open(int64_t queue_max, struct tk_store *st, struct tk_waitro
 /* waitroom_free(NULL) is a no-op. */
 void waitroom_free(struct tk_waitroom *w);
 
-/* Tokens (core/waitroom.c). Writes room `room_id`'s form of 128 fresh random bits to out (TOKEN_MAX_LEN + 1). */
+/* Tokens (waitroom/token.c). Writes room `room_id`'s form of 128 fresh random bits to out (TOKEN_MAX_LEN + 1). */
 int waitroom_token_new(int64_t room_id, char *out) TK_MUST_CHECK;
 /* TK_OK with the token's room when it is well formed; TK_ERR_UNAUTHORIZED otherwise (NULL included). */
 int waitroom_token_room(const char *token, int64_t *room_id) TK_MUST_CHECK;

@@ -98,7 +98,8 @@ static void world_open(struct world *w)
     CHECK(store_seed_demo(a->store, T0_MS, &seeded) == TK_OK && seeded);
     CHECK(strategy_open("atomic", 5, &a->strategy, err, sizeof err) == TK_OK);
     struct admission_policy p = {.max_active = 100, .admit_per_sec = 100, .token_ms = 600000, .idle_ms = 60000};
-    CHECK(waitroom_mem_open(&p, 1000, T0_MS, &a->waitroom) == TK_OK);
+    CHECK(waitroom_mem_open(1000, &a->waitroom) == TK_OK);
+    a->site_room = (struct wr_room){.id = 0, .policy = p};
     CHECK(seatcache_init(&w->seats) == TK_OK);
     a->seats_taken = &w->seats;
     a->clock = &w->clock;
@@ -207,7 +208,7 @@ static const char *live_token(int i, char out[TOKEN_HEX_LEN + 1])
     struct tk_waitroom *wr = W.app.waitroom;
     struct tk_ticket t;
     bool created;
-    if (wr->ops->issue(wr, W.user_id[i], app_now_ms(&W.app), &t, &created) != TK_OK)
+    if (wr->ops->issue(wr, &W.app.site_room, W.user_id[i], app_now_ms(&W.app), &t, &created) != TK_OK)
         return NULL;
     memcpy(out, t.token, TOKEN_HEX_LEN + 1);
     return out;

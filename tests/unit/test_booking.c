@@ -34,7 +34,8 @@ static int setup(void **state)
     assert_int_equal(store_seed_demo(a->store, T0, &seeded), TK_OK);
     assert_int_equal(strategy_open("atomic", 5, &a->strategy, err, sizeof err), TK_OK);
     struct admission_policy p = {.max_active = 1, .admit_per_sec = 10, .token_ms = 600000, .idle_ms = 600000};
-    assert_int_equal(waitroom_mem_open(&p, 100, T0, &a->waitroom), TK_OK);
+    assert_int_equal(waitroom_mem_open(100, &a->waitroom), TK_OK);
+    a->site_room = (struct wr_room){.id = 0, .policy = p};
     a->clock = &f->clock;
     a->hold_ms = 300000;
     a->max_holds_per_user = 4;
@@ -110,8 +111,8 @@ static void hold_pay_and_admission(void **state)
     assert_int_equal(wallet_charge(a, u1.id, 500000, NULL, &b, NULL), TK_OK);
     struct tk_ticket t1, t2;
     bool created;
-    assert_int_equal(a->waitroom->ops->issue(a->waitroom, u1.id, T0, &t1, &created), TK_OK);
-    assert_int_equal(a->waitroom->ops->issue(a->waitroom, u2.id, T0, &t2, &created), TK_OK);
+    assert_int_equal(a->waitroom->ops->issue(a->waitroom, &a->site_room, u1.id, T0, &t1, &created), TK_OK);
+    assert_int_equal(a->waitroom->ops->issue(a->waitroom, &a->site_room, u2.id, T0, &t2, &created), TK_OK);
     assert_int_equal(t1.state, TOKEN_ACTIVE);
     assert_int_equal(t2.state, TOKEN_WAITING);
 
@@ -129,16 +130,16 @@ static void hold_pay_and_admission(void **state)
     assert_int_equal(booking_hold(a, u1.id, 1, NULL, &h), TK_OK);
     struct tk_ticket s;
     /* the waiter keeps polling (a silent one would lose its place after idle_ms) */
-    assert_int_equal(a->waitroom->ops->status(a->waitroom, t2.token, clock_now_ms(&f->clock), &s), TK_OK);
+    assert_int_equal(a->waitroom->ops->status(a->waitroom, &a->site_room, t2.token, clock_now_ms(&f->clock), &s), TK_OK);
     assert_int_equal(s.state, TOKEN_WAITING);
     assert_int_equal(booking_pay(a, u1.id, t1.token, h.reservation_id, 0, NULL, &p), TK_OK);
     assert_int_equal(p.balance_won, 350000);
     assert_int_equal(a->counters.payments, 1);
     assert_int_equal(a->counters.payments_won, 150000);
     /* paying expired the token and admitted the waiter */
-    assert_int_equal(a->waitroom->ops->status(a->waitroom, t1.token, clock_now_ms(&f->clock), &s), TK_OK);
+    assert_int_equal(a->waitroom->ops->status(a->waitroom, &a->site_room, t1.token, clock_now_ms(&f->clock), &s), TK_OK);
     assert_int_equal(s.state, TOKEN_EXPIRED);
-    assert_int_equal(a->waitroom->ops->status(a->waitroom, t2.token, clock_now_ms(&f->clock), &s), TK_OK);
+    assert_int_equal(a->waitroom->ops->status(a->waitroom, &a->site_room, t2.token, clock_now_ms(&f->clock), &s), TK_OK);
     assert_int_equal(s.state, TOKEN_ACTIVE);
     assert_int_equal(booking_pay(a, u1.id, NULL, h.reservation_id, 0, NULL, &p), TK_ERR_ALREADY_PAID);
 }

@@ -36,10 +36,10 @@ static void immediate_and_quota(void **state)
 {
     (void)state;
     struct admission_policy p = {.max_active = 3, .admit_per_sec = 2, .token_ms = 60000, .idle_ms = 10000};
-    assert_true(admission_immediate(&p, 0, 0));
-    assert_true(admission_immediate(&p, 2, 0));
-    assert_false(admission_immediate(&p, 3, 0)); /* full */
-    assert_false(admission_immediate(&p, 0, 1)); /* someone waits: no cutting in line */
+    assert_true(admission_immediate(&p, T0, 0, 0));
+    assert_true(admission_immediate(&p, T0, 2, 0));
+    assert_false(admission_immediate(&p, T0, 3, 0)); /* full */
+    assert_false(admission_immediate(&p, T0, 0, 1)); /* someone waits: no cutting in line */
 
     struct admit_bucket b;
     admit_bucket_init(&b, &p, T0);
@@ -57,14 +57,14 @@ static void wait_estimate(void **state)
 {
     (void)state;
     struct admission_policy p = {.max_active = 100, .admit_per_sec = 10, .token_ms = 600000, .idle_ms = 60000};
-    assert_int_equal(admission_estimate_wait_s(&p, 0, 0), 0);
-    assert_int_equal(admission_estimate_wait_s(&p, 1, 0), 1);   /* ceil(1/10) */
-    assert_int_equal(admission_estimate_wait_s(&p, 25, 50), 3); /* slots free: admit_per_sec */
+    assert_int_equal(admission_estimate_wait_s(&p, T0, 0, 0, 0, 0), 0);
+    assert_int_equal(admission_estimate_wait_s(&p, T0, 1, 0, 0, 0), 1);   /* ceil(1/10) */
+    assert_int_equal(admission_estimate_wait_s(&p, T0, 25, 50, 0, 0), 3); /* slots free: admit_per_sec */
     /* full: turnover 100 per 600 s = 1/6 per second -> 10 waiters wait 60 s */
-    assert_int_equal(admission_estimate_wait_s(&p, 10, 100), 60);
+    assert_int_equal(admission_estimate_wait_s(&p, T0, 10, 100, 0, 0), 60);
     /* turnover faster than admit_per_sec: capped by admit_per_sec */
     struct admission_policy fast = {.max_active = 1000, .admit_per_sec = 10, .token_ms = 1000, .idle_ms = 1000};
-    assert_int_equal(admission_estimate_wait_s(&fast, 20, 1000), 2);
+    assert_int_equal(admission_estimate_wait_s(&fast, T0, 20, 1000, 0, 0), 2);
 }
 
 static void rank_matches_naive(void **state)
@@ -108,6 +108,7 @@ static void rank_matches_naive(void **state)
 struct fixture {
     struct tk_clock clock;
     struct tk_waitroom *w;
+    struct wr_room room;
     struct testdb db;
 };
 
@@ -123,15 +124,16 @@ static struct fixture *open_room(int max_active, int admit_per_sec, int64_t toke
         static int n;
         char prefix[64], err[128];
         snprintf(prefix, sizeof prefix, "tk:{unit%d_%d}:", (int)getpid(), n++); /* a fresh room per test */
-        assert_int_equal(waitroom_redis_open(&p, queue_max, getenv("TICKETD_TEST_REDIS"), prefix, 2, &f->w, err,
+        assert_int_equal(waitroom_redis_open(queue_max, getenv("TICKETD_TEST_REDIS"), prefix, 2, &f->w, err,
                                              sizeof err),
                          TK_OK);
     } else if (USE_PG) {
         testdb_open(&f->db, T0);
-        assert_int_equal(waitroom_store_open(&p, queue_max, f->db.st, &f->w), TK_OK);
+        assert_int_equal(waitroom_store_open(queue_max, f->db.st, &f->w), TK_OK);
     } else {
-        assert_int_equal(waitroom_mem_open(&p, queue_max, T0, &f->w), TK_OK);
+        assert_int_equal(waitroom_mem_open(queue_max, &f->w), TK_OK);
     }
+    f->room = (struct wr_room){.id = 0, .policy = p};
     return f;
 }
 
@@ -147,7 +149,7 @@ static struct tk_ticket issue(struct fixture *f, int64_t user, bool expect_creat
 {
     struct tk_ticket t;
     bool created = !expect_created;
-    assert_int_equal(f->w->ops->issue(f->w, user, clock_now_ms(&f->clock), &t, &created), TK_OK);
+    assert_int_equal(f->w->ops->issue(f->w, &f->room, user, clock_now_ms(&f->clock), &t, &created), TK_OK);
     assert_int_equal(created, expect_created);
     assert_int_equal(t.user_id, user);
     return t;
@@ -156,7 +158,7 @@ static struct tk_ticket issue(struct fixture *f, int64_t user, bool expect_creat
 static struct tk_ticket status_of(struct fixture *f, const char *token)
 {
     struct tk_ticket t;
-    assert_int_equal(f->w->ops->status(f->w, token, clock_now_ms(&f->clock), &t), TK_OK);
+    assert_int_equal(f->w->ops->status(f->w, &f->room, token, clock_now_ms(&f->clock), &t), TK_OK);
     return t;
 }
 
@@ -183,7 +185,7 @@ static void immediate_then_fifo(void **state)
     assert_int_equal(c2.position, 1);
 
     /* A pays: the first waiter (C) is admitted, D moves up */
-    assert_int_equal(f->w->ops->finish(f->w, a.token, clock_now_ms(&f->clock)), TK_OK);
+    assert_int_equal(f->w->ops->finish(f->w, &f->room, a.token, clock_now_ms(&f->clock)), TK_OK);
     assert_int_equal(status_of(f, a.token).state, TOKEN_EXPIRED);
     assert_int_equal(status_of(f, c.token).state, TOKEN_ACTIVE);
     struct tk_ticket d2 = status_of(f, d.token);
@@ -196,14 +198,14 @@ static void immediate_then_fifo(void **state)
     assert_int_equal(a2.state, TOKEN_WAITING); /* D waits ahead of it */
     assert_int_equal(a2.position, 2);
     int64_t uid = 0;
-    assert_int_equal(waitroom_require_active(f->w, b.token, clock_now_ms(&f->clock), &uid), TK_OK);
+    assert_int_equal(waitroom_require_active(f->w, &f->room, b.token, clock_now_ms(&f->clock), &uid), TK_OK);
     assert_int_equal(uid, 2);
-    assert_int_equal(waitroom_require_active(f->w, d.token, clock_now_ms(&f->clock), &uid), TK_ERR_NOT_ADMITTED);
-    assert_int_equal(waitroom_require_active(f->w, a.token, clock_now_ms(&f->clock), &uid), TK_ERR_NOT_ADMITTED);
-    assert_int_equal(waitroom_require_active(f->w, "00000000000000000000000000000000", clock_now_ms(&f->clock), &uid),
+    assert_int_equal(waitroom_require_active(f->w, &f->room, d.token, clock_now_ms(&f->clock), &uid), TK_ERR_NOT_ADMITTED);
+    assert_int_equal(waitroom_require_active(f->w, &f->room, a.token, clock_now_ms(&f->clock), &uid), TK_ERR_NOT_ADMITTED);
+    assert_int_equal(waitroom_require_active(f->w, &f->room, "00000000000000000000000000000000", clock_now_ms(&f->clock), &uid),
                      TK_ERR_UNAUTHORIZED);
-    assert_int_equal(waitroom_require_active(f->w, "short", clock_now_ms(&f->clock), &uid), TK_ERR_UNAUTHORIZED);
-    assert_int_equal(waitroom_require_active(f->w, NULL, clock_now_ms(&f->clock), &uid), TK_ERR_UNAUTHORIZED);
+    assert_int_equal(waitroom_require_active(f->w, &f->room, "short", clock_now_ms(&f->clock), &uid), TK_ERR_UNAUTHORIZED);
+    assert_int_equal(waitroom_require_active(f->w, &f->room, NULL, clock_now_ms(&f->clock), &uid), TK_ERR_UNAUTHORIZED);
     close_room(f);
 }
 
@@ -226,7 +228,7 @@ static void token_lapses(void **state)
     if (!USE_REDIS) {
         clock_fake_advance(&f->clock, 10000);
         struct tk_ticket t;
-        assert_int_equal(f->w->ops->status(f->w, a.token, clock_now_ms(&f->clock), &t), TK_ERR_NOT_FOUND);
+        assert_int_equal(f->w->ops->status(f->w, &f->room, a.token, clock_now_ms(&f->clock), &t), TK_ERR_NOT_FOUND);
     }
     close_room(f);
 }
@@ -241,19 +243,19 @@ static void admission_rate(void **state)
         w[i] = issue(f, 10 + i, true);
     /* raise the ceiling by freeing the one slot repeatedly: admit_per_sec caps admissions, not slots */
     struct tk_waitroom_stats st;
-    assert_int_equal(f->w->ops->finish(f->w, first.token, clock_now_ms(&f->clock)), TK_OK);
-    assert_int_equal(f->w->ops->stats(f->w, &st), TK_OK);
+    assert_int_equal(f->w->ops->finish(f->w, &f->room, first.token, clock_now_ms(&f->clock)), TK_OK);
+    assert_int_equal(f->w->ops->stats(f->w, &f->room, clock_now_ms(&f->clock), &st), TK_OK);
     assert_int_equal(st.active, 1);
     assert_int_equal(status_of(f, w[0].token).state, TOKEN_ACTIVE);
-    assert_int_equal(f->w->ops->finish(f->w, w[0].token, clock_now_ms(&f->clock)), TK_OK);
+    assert_int_equal(f->w->ops->finish(f->w, &f->room, w[0].token, clock_now_ms(&f->clock)), TK_OK);
     assert_int_equal(status_of(f, w[1].token).state, TOKEN_ACTIVE); /* 2nd admission this second */
-    assert_int_equal(f->w->ops->finish(f->w, w[1].token, clock_now_ms(&f->clock)), TK_OK);
+    assert_int_equal(f->w->ops->finish(f->w, &f->room, w[1].token, clock_now_ms(&f->clock)), TK_OK);
     assert_int_equal(status_of(f, w[2].token).state, TOKEN_WAITING); /* the bucket is empty */
     clock_fake_advance(&f->clock, 499);
     assert_int_equal(status_of(f, w[2].token).state, TOKEN_WAITING);
     clock_fake_advance(&f->clock, 1);
     assert_int_equal(status_of(f, w[2].token).state, TOKEN_ACTIVE); /* half a second: one admission */
-    assert_int_equal(f->w->ops->stats(f->w, &st), TK_OK);
+    assert_int_equal(f->w->ops->stats(f->w, &f->room, clock_now_ms(&f->clock), &st), TK_OK);
     assert_int_equal(st.waiting, 3);
     assert_int_equal(st.admitted_total, 4);
     close_room(f);
@@ -270,7 +272,7 @@ static void idle_waiter_loses_place(void **state)
     status_of(f, b.token); /* B and D poll, C does not */
     status_of(f, d.token);
     clock_fake_advance(&f->clock, 2500); /* C silent 5.5 s > idle 5 s */
-    assert_int_equal(f->w->ops->tick(f->w, clock_now_ms(&f->clock)), TK_OK);
+    assert_int_equal(f->w->ops->tick(f->w, &f->room, clock_now_ms(&f->clock)), TK_OK);
     assert_int_equal(status_of(f, c.token).state, TOKEN_EXPIRED);
     struct tk_ticket d2 = status_of(f, d.token);
     assert_int_equal(d2.state, TOKEN_WAITING);
@@ -287,9 +289,9 @@ static void line_is_bounded(void **state)
         issue(f, 100 + i, true);
     struct tk_ticket t;
     bool created;
-    assert_int_equal(f->w->ops->issue(f->w, 999, clock_now_ms(&f->clock), &t, &created), TK_ERR_UNAVAILABLE);
+    assert_int_equal(f->w->ops->issue(f->w, &f->room, 999, clock_now_ms(&f->clock), &t, &created), TK_ERR_UNAVAILABLE);
     /* an existing waiter still gets its token back */
-    assert_int_equal(f->w->ops->issue(f->w, 100, clock_now_ms(&f->clock), &t, &created), TK_OK);
+    assert_int_equal(f->w->ops->issue(f->w, &f->room, 100, clock_now_ms(&f->clock), &t, &created), TK_OK);
     assert_false(created);
     close_room(f);
 }
