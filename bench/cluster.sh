@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 N=${N:-3}
 PORT=${PORT:-18200}
 export TICKETD_PORT=$PORT
-bash scripts/cluster.sh up "$N" --rate-limit 0 --max-active 100000 --admit-per-sec 100000 --max-connections-per-ip 100000 >/dev/null
+bash scripts/cluster.sh up "$N" --rate-limit 0 --max-active 100000 --admit-per-sec 100000 --max-connections-per-ip 100000 --signup-rate 0 --issue-rate 0 >/dev/null
 trap 'bash scripts/cluster.sh down >/dev/null 2>&1' EXIT
 B="http://127.0.0.1:$PORT"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(date -u +%FT%TZ)"

@@ -64,7 +64,7 @@ for attempt in 1 2 3 4 5; do
     p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
     port_in_use "$p" && continue
     rm -f "$TMP"/t.db*
-    "$TICKETD" serve --port "$p" --db "sqlite:$TMP/t.db" --rate-limit 0 --max-active 100000 --max-connections-per-ip 100000 \
+    "$TICKETD" serve --port "$p" --db "sqlite:$TMP/t.db" --rate-limit 0 --max-active 100000 --max-connections-per-ip 100000 --signup-rate 0 --issue-rate 0 \
         >"$TMP/server.log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 1 100); do # at most 10 s
@@ -100,7 +100,7 @@ SEATS_BYTES=$(wc -c <"$TMP/seats.json")
 {
     echo "# ticketd benchmarks — $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "# machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), kernel $(uname -r)"
-    echo "# server: $TICKETD serve --port $PORT --db sqlite:$TMP/t.db --rate-limit 0 --max-active 100000 --max-connections-per-ip 100000 (pid $SERVER_PID)"
+    echo "# server: $TICKETD serve --port $PORT --db sqlite:$TMP/t.db --rate-limit 0 --max-active 100000 --max-connections-per-ip 100000 --signup-rate 0 --issue-rate 0 (pid $SERVER_PID)"
     echo "# $(tail -n 1 "$TMP/server.log")"
     echo "# available-seats response: HTTP 200, $SEATS_BYTES bytes body"
     echo "# note: wrk/seat_race run on the same $(nproc) cores as the server"

@@ -28,7 +28,7 @@ static int concert_row(void *arg, const struct tk_concert *row)
     struct tk_sale sale;
     int rc = sales_by_concert(c->api->app, row->id, &sale);
     if (rc == TK_OK) {
-        buf_append(c->b, ",\"sale\":{\"saleId\":", 19);
+        buf_append(c->b, ",\"sale\":{\"saleId\":", 18);
         api_json_id(c->b, sale.id);
         buf_printf(c->b, ",\"state\":\"%s\",\"opensAt\":", sale_state_public(&sale, app_now_ms(c->api->app)));
         api_json_time(c->b, sale.opens_at_ms);

@@ -39,7 +39,8 @@ static void ticket_json(struct tk_api *api, struct buf *b, const struct tk_ticke
         buf_printf(b, ",\"saleState\":\"%s\",\"opensAt\":", sale_state_public(sale, app_now_ms(api->app)));
         api_json_time(b, sale->opens_at_ms);
     } else {
-        buf_append(b, ",\"saleId\":null,\"concertId\":null,\"saleState\":null,\"opensAt\":null", 62);
+        static const char NO_SALE[] = ",\"saleId\":null,\"concertId\":null,\"saleState\":null,\"opensAt\":null";
+        buf_append(b, NO_SALE, sizeof NO_SALE - 1);
     }
     buf_append(b, "}", 1);
 }

@@ -390,8 +390,9 @@ static struct srv *srv_start_shared(int n, const char *const *extra_args)
         snprintf(port_arg, sizeof port_arg, "%d", port);
         /* every test client shares 127.0.0.1: lift the per-address connection cap (a test of the cap sets its own) */
         const char *argv[72] = {g_ticketd_bin, "serve", "--port", port_arg, "--db", s->db_url,
-                                "--redis", redis, "--redis-prefix", prefix, "--max-connections-per-ip", "100000"};
-        int argc = 12;
+                                "--redis", redis, "--redis-prefix", prefix, "--max-connections-per-ip", "100000",
+                                "--signup-rate", "0", "--issue-rate", "0"};
+        int argc = 16;
         for (int k = 0; extra_args[k] != NULL; k++) {
             ensure(argc < 71, "too many server arguments");
             argv[argc++] = extra_args[k];
@@ -429,8 +430,8 @@ struct srv *srv_start(const char *const *extra_args)
     snprintf(s->db_url, sizeof s->db_url, "%s", db_arg);
     /* every test client shares 127.0.0.1: lift the per-address connection cap (a test of the cap sets its own) */
     const char *argv[64] = {g_ticketd_bin, "serve", "--port", port_arg, "--db", db_arg, "--max-connections-per-ip",
-                            "100000"};
-    int argc = 8;
+                            "100000", "--signup-rate", "0", "--issue-rate", "0"};
+    int argc = 12;
     for (int i = 0; extra_args[i] != NULL; i++) {
         ensure(argc < 63, "too many server arguments");
         argv[argc++] = extra_args[i];

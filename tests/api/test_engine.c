@@ -875,11 +875,11 @@ static void test_head(void **state)
     token_issue(s, &u, "ACTIVE", 201);
     check_head(s, "/health", NULL, NULL, true);
     check_head(s, "/openapi.json", NULL, NULL, true);
-    check_head(s, "/concerts", u.token, NULL, true);
+    check_head(s, "/concert/available-dates", u.token, NULL, true);
     check_head(s, "/concert/available-dates?concertId=1", u.token, NULL, false);
     check_head(s, "/user/check", NULL, u.key, true);
     check_head(s, "/metrics", NULL, NULL, false);
-    check_head(s, "/concerts", NULL, NULL, false); /* 401 without a token: the same status as GET */
+    check_head(s, "/concert/available-dates", NULL, NULL, false); /* 401 without a token: the same status as GET */
 }
 
 /* ---- 7. query integers ---------------------------------------------------------------------------------------- */

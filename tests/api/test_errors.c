@@ -245,7 +245,7 @@ static void test_bad_queue_token(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const struct hdrs *h = bad[i];
         expect_err(s, "GET", "/queue/status", h, NULL, 401, "UNAUTHORIZED");
-        expect_err(s, "GET", "/concerts", h, NULL, 401, "UNAUTHORIZED");
+        expect_err(s, "GET", "/concert/available-dates", h, NULL, 401, "UNAUTHORIZED");
         expect_err(s, "GET", "/concert/available-dates", h, NULL, 401, "UNAUTHORIZED");
         expect_err(s, "GET", fmt("/concert/available-seats?concertScheduleId=%s", sid), h, NULL,
                    401, "UNAUTHORIZED");
@@ -276,7 +276,7 @@ static void test_waiting_token_not_admitted(void **state)
     hold(s, &a, seats[1].id, res);
 
     const struct hdrs *h = TOKEN(b.token);
-    expect_err(s, "GET", "/concerts", h, NULL, 403, "NOT_ADMITTED");
+    expect_err(s, "GET", "/concert/available-dates", h, NULL, 403, "NOT_ADMITTED");
     expect_err(s, "GET", "/concert/available-dates", h, NULL, 403, "NOT_ADMITTED");
     expect_err(s, "GET", fmt("/concert/available-seats?concertScheduleId=%s", sid), h, NULL, 403,
                "NOT_ADMITTED");
@@ -476,7 +476,7 @@ static void test_insufficient_balance(void **state)
     char st[16];
     token_state(s, u.token, st);
     ensure(strcmp(st, "ACTIVE") == 0, "a declined payment left the token %s", st);
-    struct resp r = http(s, "GET", "/concerts", TOKEN(u.token), NULL);
+    struct resp r = http(s, "GET", "/concert/available-dates", TOKEN(u.token), NULL);
     assert_ok(r, 200);
     resp_free(&r);
     r = http(s, "GET", "/user/history", AUTH(u.key), NULL);
@@ -695,14 +695,14 @@ static void test_token_expiry(void **state)
     char st[16];
     token_state(s, u.token, st);
     ensure(strcmp(st, "EXPIRED") == 0, "token is %s 1.5 s after a 1 s lifetime", st);
-    expect_err(s, "GET", "/concerts", TOKEN(u.token), NULL, 403, "NOT_ADMITTED");
+    expect_err(s, "GET", "/concert/available-dates", TOKEN(u.token), NULL, 403, "NOT_ADMITTED");
     expect_err(s, "GET", fmt("/concert/available-seats?concertScheduleId=%s", sid), TOKEN(u.token),
                NULL, 403, "NOT_ADMITTED");
 
     /* Remembered for token_seconds, then forgotten. */
     sleep_ms(2000);
     expect_err(s, "GET", "/queue/status", TOKEN(u.token), NULL, 401, "UNAUTHORIZED");
-    expect_err(s, "GET", "/concerts", TOKEN(u.token), NULL, 401, "UNAUTHORIZED");
+    expect_err(s, "GET", "/concert/available-dates", TOKEN(u.token), NULL, 401, "UNAUTHORIZED");
 
     char old[SECRET_MAX];
     copy_str(old, sizeof old, u.token);

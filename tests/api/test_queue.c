@@ -142,16 +142,16 @@ static void test_admission_and_positions(void **state)
     buy_one(s, &u[0]);
     wait_admitted(s, &u[2], &u[3], 1);
     expect_waiting(s, &u[3], 1, -1);
-    r = http(s, "GET", "/concerts", TOKEN(u[2].token), NULL);
+    r = http(s, "GET", "/concert/available-dates", TOKEN(u[2].token), NULL);
     assert_ok(r, 200);
     resp_free(&r);
-    r = http(s, "GET", "/concerts", TOKEN(u[3].token), NULL);
+    r = http(s, "GET", "/concert/available-dates", TOKEN(u[3].token), NULL);
     assert_err(r, 403, "NOT_ADMITTED");
     resp_free(&r);
 
     buy_one(s, &u[1]);
     wait_admitted(s, &u[3], NULL, 0);
-    r = http(s, "GET", "/concerts", TOKEN(u[3].token), NULL);
+    r = http(s, "GET", "/concert/available-dates", TOKEN(u[3].token), NULL);
     assert_ok(r, 200);
     resp_free(&r);
 }
@@ -236,7 +236,7 @@ static void test_idle_waiter_loses_place(void **state)
     char st[16];
     token_state(s, idle.token, st);
     ensure(strcmp(st, "EXPIRED") == 0, "the idle waiter's token is %s, not EXPIRED", st);
-    struct resp r = http(s, "GET", "/concerts", TOKEN(idle.token), NULL);
+    struct resp r = http(s, "GET", "/concert/available-dates", TOKEN(idle.token), NULL);
     assert_err(r, 403, "NOT_ADMITTED");
     resp_free(&r);
     expect_active(s, &active); /* idleness applies to waiters only */

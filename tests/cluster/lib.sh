@@ -38,7 +38,7 @@ start_instance() {
   local port=$1
   shift
   "$TICKETD" serve --port "$port" --db "$DBURL" --redis "$TICKETD_TEST_REDIS" --redis-prefix "$PREFIX" \
-    --rate-limit 0 --max-connections-per-ip 100000 "$@" >>"$WORK/instance-$port.log" 2>&1 &
+    --rate-limit 0 --max-connections-per-ip 100000 --signup-rate 0 --issue-rate 0 "$@" >>"$WORK/instance-$port.log" 2>&1 &
   PIDS+=($!)
   LAST_PID=$!
   for _ in $(seq 1 100); do

@@ -210,7 +210,7 @@ static void catalogue(void **state)
     struct fx *f = *state;
     struct dates_ctx d = {0};
     assert_int_equal(store_schedules_available(f->st, 0, T0, count_date, &d), TK_OK);
-    assert_int_equal(d.n, 6);
+    assert_int_equal(d.n, 3 * STORE_DEMO_CONCERT_COUNT);
     for (int i = 0; i < d.n; i++) {
         assert_true(d.rows[i].starts_at_ms > T0);
         assert_int_equal(d.rows[i].total_seats, 50);
@@ -240,6 +240,124 @@ static void catalogue(void **state)
     assert_int_equal(store_ping(f->st), TK_OK);
 }
 
+struct cat_seats {
+    int n;
+    struct tk_seat rows[64];
+};
+
+static int cat_seat(void *arg, const struct tk_seat *s)
+{
+    struct cat_seats *c = arg;
+    if (c->n < 64)
+        c->rows[c->n] = *s;
+    c->n++;
+    return TK_OK;
+}
+
+struct sales_seen {
+    int n;
+    struct tk_sale rows[8];
+};
+
+static int sale_seen(void *arg, const struct tk_sale *s)
+{
+    struct sales_seen *c = arg;
+    if (c->n < 8)
+        c->rows[c->n] = *s;
+    c->n++;
+    return TK_OK;
+}
+
+/* The organizer's catalogue and sales, on every backend. */
+static void organizer_catalogue_and_sales(void **state)
+{
+    struct fx *f = *state;
+    struct tk_concert c;
+    assert_int_equal(store_concert_create(f->st, "Encore Night", &c), TK_OK);
+    assert_true(c.id > STORE_DEMO_CONCERT_COUNT);
+    assert_string_equal(c.name, "Encore Night");
+    struct tk_price_range ranges[2] = {{.from_seat = 1, .to_seat = 2, .price_won = 200000},
+                                       {.from_seat = 3, .to_seat = 5, .price_won = 90000}};
+    snprintf(ranges[0].category, sizeof ranges[0].category, "VIP");
+    struct tk_schedule_new in = {.concert_id = c.id, .starts_at_ms = T0 + 86400000, .seat_count = 5, .nranges = 2,
+                                 .ranges = ranges};
+    struct tk_schedule sc;
+    assert_int_equal(store_schedule_create(f->st, &in, &sc), TK_OK);
+    assert_int_equal(sc.total_seats, 5);
+    assert_string_equal(sc.concert_name, "Encore Night");
+    struct cat_seats seats = {0};
+    assert_int_equal(store_seats_available(f->st, sc.id, T0, cat_seat, &seats), TK_OK);
+    assert_int_equal(seats.n, 5);
+    assert_int_equal(seats.rows[0].seat_number, 1);
+    assert_int_equal(seats.rows[0].price_won, 200000);
+    assert_string_equal(seats.rows[0].category, "VIP");
+    assert_int_equal(seats.rows[4].price_won, 90000);
+    assert_string_equal(seats.rows[4].category, "");
+    in.concert_id = 999;
+    assert_int_equal(store_schedule_create(f->st, &in, &sc), TK_ERR_NOT_FOUND);
+
+    int64_t owner = 0;
+    assert_int_equal(store_owner_concert(f->st, OWNER_SCHEDULE, seats.rows[0].schedule_id, &owner), TK_OK);
+    assert_int_equal(owner, c.id);
+    assert_int_equal(store_owner_concert(f->st, OWNER_SEAT, seats.rows[2].id, &owner), TK_OK);
+    assert_int_equal(owner, c.id);
+    assert_int_equal(store_owner_concert(f->st, OWNER_SEAT, 987654, &owner), TK_ERR_NOT_FOUND);
+
+    struct tk_sale sin = {.concert_id = c.id, .state = SALE_OPEN, .opens_at_ms = T0 + 5000, .max_active = 7,
+                          .admit_per_sec = 3, .token_seconds = 60};
+    struct tk_sale sale, again;
+    assert_int_equal(store_sale_create(f->st, &sin, &sale), TK_OK);
+    assert_true(sale.id > 0);
+    assert_int_equal(sale.concert_id, c.id);
+    assert_int_equal(sale.opens_at_ms, T0 + 5000);
+    assert_int_equal(sale.max_active, 7);
+    assert_int_equal(store_sale_create(f->st, &sin, &again), TK_ERR_INVALID); /* one sale per concert */
+    sin.concert_id = 999;
+    assert_int_equal(store_sale_create(f->st, &sin, &again), TK_ERR_NOT_FOUND);
+
+    struct tk_sale_patch p = {.has_max_active = true, .max_active = 2, .has_state = true, .state = SALE_PAUSED};
+    assert_int_equal(store_sale_update(f->st, sale.id, &p, &again), TK_OK);
+    assert_int_equal(again.max_active, 2);
+    assert_int_equal(again.state, SALE_PAUSED);
+    assert_int_equal(again.admit_per_sec, 3);
+    /* the server's SOLD_OUT never overwrites an organizer's CLOSED */
+    p = (struct tk_sale_patch){.has_state = true, .state = SALE_CLOSED};
+    assert_int_equal(store_sale_update(f->st, sale.id, &p, &again), TK_OK);
+    p = (struct tk_sale_patch){.has_state = true, .state = SALE_SOLD_OUT,
+                               .state_from_mask = 1u << SALE_OPEN | 1u << SALE_PAUSED};
+    assert_int_equal(store_sale_update(f->st, sale.id, &p, &again), TK_ERR_CONFLICT);
+    assert_int_equal(store_sale_update(f->st, 999, &p, &again), TK_ERR_NOT_FOUND);
+
+    struct sales_seen seen = {0};
+    assert_int_equal(store_sales_list(f->st, 100, sale_seen, &seen), TK_OK);
+    bool found = false;
+    for (int i = 0; i < seen.n && i < 8; i++)
+        if (seen.rows[i].id == sale.id) {
+            found = true;
+            assert_int_equal(seen.rows[i].state, SALE_CLOSED);
+            assert_int_equal(seen.rows[i].max_active, 2);
+        }
+    assert_true(found);
+
+    /* seat counts: 5 free; hold one, sell one */
+    struct tk_seat_counts n;
+    assert_int_equal(store_seat_counts(f->st, c.id, T0, &n), TK_OK);
+    assert_int_equal(n.free, 5);
+    assert_int_equal(n.held + n.sold, 0);
+    int64_t u = store_fx_user(f, "tk_counts", 1000000);
+    struct tk_hold h1, h2;
+    assert_int_equal(hold(f, TK_WRITE_ATOMIC, u, seats.rows[0].id, T0, 4, &h1), TK_OK);
+    assert_int_equal(hold(f, TK_WRITE_ATOMIC, u, seats.rows[1].id, T0, 4, &h2), TK_OK);
+    struct tk_payment pay_out;
+    assert_int_equal(pay(f, u, h2.reservation_id, 0, T0 + 1, &pay_out), TK_OK);
+    assert_int_equal(store_seat_counts(f->st, c.id, T0 + 2, &n), TK_OK);
+    assert_int_equal(n.free, 3);
+    assert_int_equal(n.held, 1);
+    assert_int_equal(n.sold, 1);
+    assert_int_equal(store_owner_concert(f->st, OWNER_RESERVATION, h1.reservation_id, &owner), TK_OK);
+    assert_int_equal(owner, c.id);
+}
+
 static void bad_paths(void **state)
 {
     (void)state;
@@ -262,6 +380,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(payment_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(sweep_is_idempotent, setup, teardown),
         cmocka_unit_test_setup_teardown(catalogue, setup, teardown),
+        cmocka_unit_test_setup_teardown(organizer_catalogue_and_sales, setup, teardown),
         cmocka_unit_test(bad_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
