@@ -56,6 +56,8 @@ static int collect_fn(void *arg, const struct tk_sale *row)
 int sales_refresh(struct tk_app *app, bool force)
 {
     struct tk_sales *s = app->sales;
+    if (!s)
+        return TK_OK; /* an app without sales (the lab, tools): every concert is the site-wide room's */
     int64_t now = app_now_ms(app);
     pthread_mutex_lock(&s->mu);
     bool due = force || s->loaded_at_ms == 0 || now - s->loaded_at_ms >= SALES_REFRESH_MS;
@@ -92,6 +94,8 @@ static int find(struct tk_app *app, bool by_concert, int64_t key, struct tk_sale
 {
     TK_TRY(sales_refresh(app, false));
     struct tk_sales *s = app->sales;
+    if (!s)
+        return TK_ERR_NOT_FOUND;
     int rc = TK_ERR_NOT_FOUND;
     pthread_mutex_lock(&s->mu);
     for (int i = 0; i < s->count; i++) {
@@ -116,6 +120,8 @@ int sales_each(struct tk_app *app, tk_sale_fn fn, void *arg)
 {
     TK_TRY(sales_refresh(app, false));
     struct tk_sales *s = app->sales;
+    if (!s)
+        return TK_OK;
     pthread_mutex_lock(&s->mu);
     int n = s->count;
     struct tk_sale *copy = n ? malloc(sizeof *copy * (size_t)n) : NULL;
@@ -133,6 +139,8 @@ int sales_each(struct tk_app *app, tk_sale_fn fn, void *arg)
 
 bool sales_any(struct tk_app *app)
 {
+    if (!app->sales)
+        return false;
     if (sales_refresh(app, false) < 0)
         return true; /* unknown: take the careful path */
     pthread_mutex_lock(&app->sales->mu);

@@ -150,7 +150,8 @@ static void test_openapi(void **state)
     const char *must[] = {"/users", "/user/charge", "/user/check", "/transfers", "/user/history",
                           "/queue/issue", "/queue/status", "/concerts",
                           "/concert/available-dates", "/concert/available-seats",
-                          "/reservation", "/payment"};
+                          "/reservation", "/payment", "/queue/events", "/admin/concerts", "/admin/schedules",
+                          "/admin/sales", "/admin/sales/{saleId}"};
     for (size_t i = 0; i < sizeof must / sizeof must[0]; i++)
         ensure(json_object_get(paths, must[i]) != NULL, "/openapi.json does not document %s",
                must[i]);

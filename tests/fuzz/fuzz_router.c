@@ -35,6 +35,7 @@
 #define T0_MS 1800000000000LL             /* 2027-01-15T08:00:00Z, as in the unit tests */
 #define WORLD_CLOCK_MAX_MS (3 * 86400000LL) /* the first demo date is 7 days after T0 */
 #define WORLD_RUNS_MAX 20000
+#define FUZZ_ADMIN_KEY "fuzz-admin-key-0123456789abcdef" /* the organizer API is on: an AUTH line can carry it */
 #define QUERY_ARGS_MAX 8
 
 struct world {
@@ -100,6 +101,8 @@ static void world_open(struct world *w)
     struct admission_policy p = {.max_active = 100, .admit_per_sec = 100, .token_ms = 600000, .idle_ms = 60000};
     CHECK(waitroom_mem_open(1000, &a->waitroom) == TK_OK);
     a->site_room = (struct wr_room){.id = 0, .policy = p};
+    CHECK(sales_new(&a->sales) == TK_OK);
+    snprintf(w->api.admin_key, sizeof w->api.admin_key, "%s", FUZZ_ADMIN_KEY);
     CHECK(seatcache_init(&w->seats) == TK_OK);
     a->seats_taken = &w->seats;
     a->clock = &w->clock;
@@ -123,6 +126,7 @@ static void world_close(struct world *w)
 {
     seatcache_free(&w->seats);
     waitroom_free(w->app.waitroom);
+    sales_free(w->app.sales);
     strategy_free(w->app.strategy);
     store_close(w->app.store);
     remove_db_dir(w->dir);
