@@ -6,6 +6,7 @@
  * sweep sets when every seat of an OPEN or PAUSED sale's concert is sold.
  * Limits: SALES_MAX sales are known (more are not served: their rooms answer NOT_FOUND, logged once). */
 #include "core/app.h"
+#include "core/states.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -215,7 +216,7 @@ static int sold_out_fn(void *arg, const struct tk_sale *s)
     if (n.sold == 0 || n.free > 0 || n.held > 0)
         return TK_OK;
     struct tk_sale_patch p = {.has_state = true, .state = SALE_SOLD_OUT,
-                              .state_from_mask = 1u << SALE_OPEN | 1u << SALE_PAUSED};
+                              .state_from_mask = sale_from_mask(SALE_SOLD_OUT, SALE_BY_SERVER)};
     struct tk_sale out;
     int rc = store_sale_update(app->store, s->id, &p, &out);
     if (rc == TK_OK)
@@ -250,10 +251,15 @@ int sale_create(struct tk_app *app, const struct tk_sale *in, struct tk_sale *ou
     return TK_OK;
 }
 
-int sale_patch(struct tk_app *app, int64_t sale_id, const struct tk_sale_patch *p, struct tk_sale *out)
+int sale_patch(struct tk_app *app, int64_t sale_id, const struct tk_sale_patch *in, struct tk_sale *out)
 {
-    if (p->has_state && p->state == SALE_SOLD_OUT)
-        return TK_ERR_INVALID; /* the server's to set */
+    struct tk_sale_patch patch = *in;
+    const struct tk_sale_patch *p = &patch;
+    if (p->has_state) {
+        patch.state_from_mask = sale_from_mask(p->state, SALE_BY_ORGANIZER);
+        if (patch.state_from_mask == 0)
+            return TK_ERR_INVALID; /* SOLD_OUT: the server's to set */
+    }
     if ((p->has_max_active && sale_check_settings(p->max_active, 1, SALE_TOKEN_SECONDS_MIN) < 0) ||
         (p->has_admit_per_sec && sale_check_settings(1, p->admit_per_sec, SALE_TOKEN_SECONDS_MIN) < 0))
         return TK_ERR_INVALID;

@@ -68,3 +68,37 @@ void payment_transition(enum tk_payment_state *state, enum tk_payment_state to)
     }
     *state = to;
 }
+
+/* Sales: who may move a sale where. SALE_MOVES[by][from][to]. The organizer sets OPEN, PAUSED or CLOSED from any
+ * state (reopening a closed or sold-out sale, e.g. after refunds, included); the server only marks a selling sale
+ * (OPEN or PAUSED) SOLD_OUT. */
+#define N_SALE 4
+static const bool SALE_MOVES[2][N_SALE][N_SALE] = {
+    [SALE_BY_ORGANIZER] =
+        {
+            [SALE_OPEN] = {[SALE_OPEN] = true, [SALE_PAUSED] = true, [SALE_CLOSED] = true},
+            [SALE_PAUSED] = {[SALE_OPEN] = true, [SALE_PAUSED] = true, [SALE_CLOSED] = true},
+            [SALE_CLOSED] = {[SALE_OPEN] = true, [SALE_PAUSED] = true, [SALE_CLOSED] = true},
+            [SALE_SOLD_OUT] = {[SALE_OPEN] = true, [SALE_PAUSED] = true, [SALE_CLOSED] = true},
+        },
+    [SALE_BY_SERVER] =
+        {
+            [SALE_OPEN] = {[SALE_SOLD_OUT] = true},
+            [SALE_PAUSED] = {[SALE_SOLD_OUT] = true},
+        },
+};
+
+bool sale_transition_ok(enum tk_sale_state from, enum tk_sale_state to, enum sale_actor by)
+{
+    return (by == SALE_BY_ORGANIZER || by == SALE_BY_SERVER) && in_range((int)from, N_SALE) &&
+           in_range((int)to, N_SALE) && SALE_MOVES[by][from][to];
+}
+
+unsigned sale_from_mask(enum tk_sale_state to, enum sale_actor by)
+{
+    unsigned mask = 0;
+    for (int from = 0; from < N_SALE; from++)
+        if (sale_transition_ok((enum tk_sale_state)from, to, by))
+            mask |= 1u << from;
+    return mask;
+}

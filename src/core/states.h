@@ -23,4 +23,11 @@ const char *payment_state_name(enum tk_payment_state s);
 bool payment_transition_ok(enum tk_payment_state from, enum tk_payment_state to);
 void payment_transition(enum tk_payment_state *state, enum tk_payment_state to);
 
+/* Sales (store.h enum tk_sale_state): the organizer's moves and the server's (SOLD_OUT) differ. */
+enum sale_actor { SALE_BY_ORGANIZER, SALE_BY_SERVER };
+bool sale_transition_ok(enum tk_sale_state from, enum tk_sale_state to, enum sale_actor by);
+/* The from-states (bit 1 << state) from which `by` may move a sale to `to`: what a store's conditional update
+ * checks inside its transaction (struct tk_sale_patch.state_from_mask). 0: no way to `to`. */
+unsigned sale_from_mask(enum tk_sale_state to, enum sale_actor by);
+
 #endif

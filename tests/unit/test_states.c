@@ -81,8 +81,27 @@ static void payment_moves(void **state)
     assert_string_equal(payment_state_name(PAYMENT_REFUNDED), "REFUNDED");
 }
 
+static void sale_moves(void **state)
+{
+    (void)state;
+    /* the organizer: OPEN, PAUSED, CLOSED from anywhere; never SOLD_OUT */
+    for (int from = SALE_OPEN; from <= SALE_SOLD_OUT; from++) {
+        assert_true(sale_transition_ok(from, SALE_OPEN, SALE_BY_ORGANIZER));
+        assert_true(sale_transition_ok(from, SALE_PAUSED, SALE_BY_ORGANIZER));
+        assert_true(sale_transition_ok(from, SALE_CLOSED, SALE_BY_ORGANIZER));
+        assert_false(sale_transition_ok(from, SALE_SOLD_OUT, SALE_BY_ORGANIZER));
+    }
+    assert_int_equal(sale_from_mask(SALE_SOLD_OUT, SALE_BY_ORGANIZER), 0);
+    /* the server: SOLD_OUT only from a selling sale; nothing else */
+    assert_int_equal(sale_from_mask(SALE_SOLD_OUT, SALE_BY_SERVER), 1u << SALE_OPEN | 1u << SALE_PAUSED);
+    assert_false(sale_transition_ok(SALE_CLOSED, SALE_SOLD_OUT, SALE_BY_SERVER));
+    assert_false(sale_transition_ok(SALE_OPEN, SALE_CLOSED, SALE_BY_SERVER));
+    assert_int_equal(sale_from_mask(SALE_OPEN, SALE_BY_SERVER), 0);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(hold_moves), cmocka_unit_test(payment_moves)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(hold_moves), cmocka_unit_test(payment_moves),
+                                       cmocka_unit_test(sale_moves)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
