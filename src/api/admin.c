@@ -282,6 +282,10 @@ int api_admin_sale_get(struct tk_api *api, struct api_request *req, struct api_r
     TK_TRY(sales_refresh(api->app, false));
     struct tk_sale sale;
     int rc = sales_get(api->app, sale_id, &sale);
+    if (rc == TK_ERR_NOT_FOUND) { /* perhaps created on another instance since this one's copy: ask the store */
+        TK_TRY(sales_refresh(api->app, true));
+        rc = sales_get(api->app, sale_id, &sale);
+    }
     if (rc == TK_ERR_NOT_FOUND)
         return api_fail(resp, rc, "no such sale");
     TK_TRY(rc);
