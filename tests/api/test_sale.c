@@ -413,6 +413,14 @@ static void test_admin_auth_and_validation(void **state)
            "the sale's settings: %s", r.raw);
     copy_str(sale, sizeof sale, jstr(d, "saleId"));
     resp_free(&r);
+    /* the organizer reads the new sale at once, whichever instance answers */
+    for (int i = 0; i < s->n_base_urls; i++) {
+        s->rr_next = (unsigned)i;
+        r = admin(s, "GET", fmt("/admin/sales/%s", sale), NULL);
+        d = assert_ok(r, 200);
+        ensure(strcmp(jstr(d, "state"), "OPEN") == 0 && jint(d, "maxActive") == 7, "instance %d: %s", i, r.raw);
+        resp_free(&r);
+    }
     expect_err(s, "POST", "/admin/sales", k, fmt("{\"concertId\":\"%s\"}", concert), 400, "INVALID_ARGUMENT");
 
     /* PATCH and GET */
