@@ -279,7 +279,9 @@ int api_admin_sale_get(struct tk_api *api, struct api_request *req, struct api_r
 {
     int64_t sale_id;
     TK_TRY(api_path_id(req, &sale_id, resp));
-    TK_TRY(sales_refresh(api->app, false));
+    /* the organizer reads the store's state, not this instance's copy (up to SALES_REFRESH_MS old): a sale created,
+     * PATCHed or sold out through another instance shows at once (one read of the sales table per GET) */
+    TK_TRY(sales_refresh(api->app, true));
     struct tk_sale sale;
     int rc = sales_get(api->app, sale_id, &sale);
     if (rc == TK_ERR_NOT_FOUND)

@@ -179,6 +179,14 @@ static enum api_stream_verdict events_next(struct api_stream *base, struct tk_ap
         buf_append(out, ": the token is no longer known\n\n", 34);
         return API_STREAM_END;
     }
+    if (rc == TK_OK && has_sale && t.state == TOKEN_EXPIRED && (sale.state == SALE_OPEN || sale.state == SALE_PAUSED)) {
+        /* The stream's last event: say why it ended with the sale's current state. This instance's copy can be up
+         * to SALES_REFRESH_MS old while another instance, which saw CLOSED or SOLD_OUT, already expired the waiter
+         * in the shared room (one store read per stream end; a failed read keeps the copy). */
+        struct tk_sale fresh;
+        if (sales_refresh(api->app, true) == TK_OK && sales_get(api->app, sale.id, &fresh) == TK_OK)
+            sale = fresh;
+    }
     if (rc == TK_OK) {
         const char *sale_state = has_sale ? sale_state_public(&sale, now) : "";
         bool changed = !es->sent_any || (int)t.state != es->last_state || strcmp(sale_state, es->last_sale_state) != 0 ||
