@@ -77,6 +77,10 @@ int api_queue_issue(struct tk_api *api, struct api_request *req, struct api_resp
     bool has_sale = false;
     if (concert_id) {
         rc = sales_by_concert(app, concert_id, &sale);
+        if (rc == TK_ERR_NOT_FOUND) { /* a sale created on another instance in the last 500 ms: read them now */
+            TK_TRY(sales_refresh(app, true));
+            rc = sales_by_concert(app, concert_id, &sale);
+        }
         if (rc == TK_OK) {
             has_sale = true;
             sale_room_of(app, &sale, &room);
