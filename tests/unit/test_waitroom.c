@@ -413,12 +413,13 @@ static void prequeue_shuffled_once(void **state)
 }
 
 /* The pre-queue order is uniform: over R openings (fresh rooms) of K arrivals each, every arrival index comes
- * first about R/K times. Chi-square with K-1 = 7 degrees of freedom against 29.88, its 1 - 1e-4 quantile: a
- * correct shuffle fails this test once in 10,000 runs; arrival order (or any fixed order) gives 7R = 2800. */
+ * first about R/K times. Chi-square with K-1 = 5 degrees of freedom against 25.74, its 1 - 1e-4 quantile: a
+ * correct shuffle fails this test once in 10,000 runs; arrival order (or any fixed order) gives 5R = 1500.
+ * (K and R are kept small so that the PostgreSQL run, ~0.7 ms a call, stays quick.) */
 static void prequeue_order_is_uniform(void **state)
 {
     (void)state;
-    enum { K = 8, R = 400 };
+    enum { K = 6, R = 300 };
     struct fixture *f = open_room(1, 100, 600000, 3600000, 100);
     static char tokens[R][K][TOKEN_MAX_LEN + 1];
     for (int room = 0; room < R; room++) {
@@ -444,10 +445,10 @@ static void prequeue_order_is_uniform(void **state)
     double expected = (double)R / K, chi2 = 0;
     for (int i = 0; i < K; i++)
         chi2 += (firsts[i] - expected) * (firsts[i] - expected) / expected;
-    if (chi2 >= 29.88) {
+    if (chi2 >= 25.74) {
         for (int i = 0; i < K; i++)
             fprintf(stderr, "arrival %d first %d times (expected %.0f)\n", i, firsts[i], expected);
-        fail_msg("chi-square %.2f >= 29.88 (p < 1e-4): the pre-queue order is not uniform", chi2);
+        fail_msg("chi-square %.2f >= 25.74 (p < 1e-4): the pre-queue order is not uniform", chi2);
     }
     close_room(f);
 }
@@ -457,7 +458,7 @@ static void prequeue_order_is_uniform(void **state)
 static void admission_rate_sustained(void **state)
 {
     (void)state;
-    enum { RATE = 50, WAITERS = 1200 };
+    enum { RATE = 25, WAITERS = 600 };
     struct fixture *f = open_room(1, 100, 600000, 3600000, 5000);
     struct wr_room r = room_new(3, 100000, RATE, 3600000, 3600000, T0 + 1000);
     for (int i = 0; i < WAITERS; i++)
