@@ -191,6 +191,15 @@ static void p_i64(struct params *p, int64_t x)
     p->n++;
 }
 
+/* A double in text that reads back exactly (17 significant digits). */
+static void p_f64(struct params *p, double x)
+{
+    TK_ASSERT(p->n < PG_PARAMS_MAX);
+    snprintf(p->buf[p->n], sizeof p->buf[0], "%.17g", x);
+    p->v[p->n] = p->buf[p->n];
+    p->n++;
+}
+
 static void p_str(struct params *p, const char *s)
 {
     TK_ASSERT(p->n < PG_PARAMS_MAX);
@@ -428,7 +437,7 @@ static int migrate_fn(struct pg_conn *c, void *arg)
     }
     int version = atoi(PQgetvalue(r, 0, 0));
     PQclear(r);
-    static const char *const MIGRATIONS[] = {PG_SCHEMA_V1, PG_SCHEMA_V2, PG_SCHEMA_SALES};
+    static const char *const MIGRATIONS[] = {PG_SCHEMA_V1, PG_SCHEMA_V2, PG_SCHEMA_SALES, PG_SCHEMA_V3};
     const int latest = (int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]);
     for (; version < latest; version++)
         TK_TRY(exec_sql(c, MIGRATIONS[version]));
@@ -1607,25 +1616,37 @@ static int pg_idem_audit(struct tk_store *st, tk_idem_audit_fn fn, void *arg)
 
 /* ---------- the store-backed waiting room ---------- */
 
-#define WR_COLUMNS "AS t(token text, state text, user_id bigint, pos bigint, expires_at bigint, active bigint, created int)"
+#define WR_COLUMNS                                                                                           \
+    "AS t(token text, state text, user_id bigint, pos bigint, expires_at bigint, active bigint, created int,"   \
+    " minute bigint, win bigint)"
+/* The room and its settings, $1..$8 of every tk_wr_* function. */
+#define WR_ROOM_ARGS "$1, $2, $3, $4, $5, $6, $7, $8"
 
 struct wr_args {
     const struct tk_wr_params *p;
     int64_t user_id, now_ms;
     const char *token;
+    double order_key;
     struct tk_wr_row *out;
     struct tk_wr_counts *counts;
 };
 
-static void wr_policy_params(struct params *p, const struct tk_wr_params *w)
+static void wr_room_params(struct params *p, const struct tk_wr_params *w, int64_t now_ms)
 {
+    static const char *const MODES[] = {"OPEN", "PAUSED", "CLOSED"};
+    TK_ASSERT(w->mode >= 0 && w->mode <= 2);
+    p_i64(p, w->room);
+    p_i64(p, now_ms);
     p_i64(p, w->max_active);
     p_i64(p, w->admit_per_sec);
     p_i64(p, w->token_ms);
     p_i64(p, w->idle_ms);
+    p_str(p, MODES[w->mode]);
+    p_i64(p, w->opens_at_ms);
 }
 
-/* Runs a waitroom function and reads its one row (none: TK_ERR_NOT_FOUND). */
+/* Runs a waitroom function and reads its one row (none: TK_ERR_NOT_FOUND; the markers 'FULL' and 'CLOSED' of
+ * tk_wr_issue: TK_ERR_UNAVAILABLE, TK_ERR_SALE_CLOSED). */
 static int wr_query(struct pg_conn *c, const char *sql, const struct params *p, struct tk_wr_row *out)
 {
     PGresult *r = PQexecParams(c->c, sql, p->n, NULL, p->v, NULL, NULL, 0);
@@ -1635,6 +1656,10 @@ static int wr_query(struct pg_conn *c, const char *sql, const struct params *p, 
         return rc;
     }
     int rc = PQntuples(r) ? TK_OK : TK_ERR_NOT_FOUND;
+    if (rc == TK_OK && strcmp(PQgetvalue(r, 0, 1), "FULL") == 0)
+        rc = TK_ERR_UNAVAILABLE;
+    else if (rc == TK_OK && strcmp(PQgetvalue(r, 0, 1), "CLOSED") == 0)
+        rc = TK_ERR_SALE_CLOSED;
     if (rc == TK_OK && out) {
         snprintf(out->token, sizeof out->token, "%s", PQgetvalue(r, 0, 0));
         snprintf(out->state, sizeof out->state, "%s", PQgetvalue(r, 0, 1));
@@ -1643,6 +1668,8 @@ static int wr_query(struct pg_conn *c, const char *sql, const struct params *p, 
         out->expires_at_ms = col_i64(r, 0, 4);
         out->active = col_i64(r, 0, 5);
         out->created = col_i64(r, 0, 6) == 1;
+        out->admitted_last_minute = col_i64(r, 0, 7);
+        out->window_ms = col_i64(r, 0, 8);
     }
     PQclear(r);
     return rc;
@@ -1652,19 +1679,20 @@ static int wr_issue_fn(struct pg_conn *c, void *argp)
 {
     struct wr_args *a = argp;
     struct params p = {0};
+    wr_room_params(&p, a->p, a->now_ms);
     p_i64(&p, a->user_id);
     p_str(&p, a->token);
-    p_i64(&p, a->now_ms);
-    wr_policy_params(&p, a->p);
+    p_f64(&p, a->order_key);
     p_i64(&p, a->p->queue_max);
-    int rc = wr_query(c, "SELECT * FROM tk_wr_issue($1, $2, $3, $4, $5, $6, $7, $8) " WR_COLUMNS, &p, a->out);
-    return rc == TK_ERR_NOT_FOUND ? TK_ERR_UNAVAILABLE : rc; /* no row: the line is full */
+    int rc = wr_query(c, "SELECT * FROM tk_wr_issue(" WR_ROOM_ARGS ", $9, $10, $11, $12) " WR_COLUMNS, &p, a->out);
+    return rc == TK_ERR_NOT_FOUND ? TK_ERR_INTERNAL : rc; /* it always returns a row */
 }
 
 static int pg_wr_issue(struct tk_store *st, const struct tk_wr_params *p, int64_t user_id, const char *new_token,
-                       int64_t now_ms, struct tk_wr_row *out)
+                       double order_key, int64_t now_ms, struct tk_wr_row *out)
 {
-    struct wr_args a = {.p = p, .user_id = user_id, .token = new_token, .now_ms = now_ms, .out = out};
+    struct wr_args a = {.p = p, .user_id = user_id, .token = new_token, .order_key = order_key, .now_ms = now_ms,
+                        .out = out};
     return with_conn(PG(st), wr_issue_fn, &a);
 }
 
@@ -1672,10 +1700,9 @@ static int wr_status_fn(struct pg_conn *c, void *argp)
 {
     struct wr_args *a = argp;
     struct params p = {0};
+    wr_room_params(&p, a->p, a->now_ms);
     p_str(&p, a->token);
-    p_i64(&p, a->now_ms);
-    wr_policy_params(&p, a->p);
-    return wr_query(c, "SELECT * FROM tk_wr_status($1, $2, $3, $4, $5, $6) " WR_COLUMNS, &p, a->out);
+    return wr_query(c, "SELECT * FROM tk_wr_status(" WR_ROOM_ARGS ", $9) " WR_COLUMNS, &p, a->out);
 }
 
 static int pg_wr_status(struct tk_store *st, const struct tk_wr_params *p, const char *token, int64_t now_ms,
@@ -1689,15 +1716,12 @@ static int wr_void_fn(struct pg_conn *c, void *argp)
 {
     struct wr_args *a = argp;
     struct params p = {0};
-    const char *sql;
+    wr_room_params(&p, a->p, a->now_ms);
+    const char *sql = "SELECT tk_wr_advance(" WR_ROOM_ARGS ")";
     if (a->token) {
         p_str(&p, a->token);
-        sql = "SELECT tk_wr_finish($1, $2, $3, $4, $5, $6)";
-    } else {
-        sql = "SELECT tk_wr_advance($1, $2, $3, $4, $5)";
+        sql = "SELECT tk_wr_finish(" WR_ROOM_ARGS ", $9)";
     }
-    p_i64(&p, a->now_ms);
-    wr_policy_params(&p, a->p);
     PGresult *r = PQexecParams(c->c, sql, p.n, NULL, p.v, NULL, NULL, 0);
     int rc = (r && PQresultStatus(r) == PGRES_TUPLES_OK) ? TK_OK : pg_fail(c, r, "waiting room");
     PQclear(r);
@@ -1719,25 +1743,45 @@ static int pg_wr_tick(struct tk_store *st, const struct tk_wr_params *p, int64_t
 static int wr_counts_fn(struct pg_conn *c, void *argp)
 {
     struct wr_args *a = argp;
-    PGresult *r = PQexec(c->c, "SELECT (SELECT count(*) FROM waitroom_tokens WHERE state = 'WAITING'), "
-                               "(SELECT count(*) FROM waitroom_tokens WHERE state = 'ACTIVE'), "
-                               "COALESCE(max(issued), 0), COALESCE(max(admitted), 0), COALESCE(max(expired), 0) "
-                               "FROM waitroom_meta");
-    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+    struct params p = {0};
+    wr_room_params(&p, a->p, a->now_ms);
+    PGresult *r = PQexecParams(c->c, "SELECT * FROM tk_wr_stats(" WR_ROOM_ARGS ")", p.n, NULL, p.v, NULL, NULL, 0);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
         int rc = pg_fail(c, r, "waiting room counts");
         PQclear(r);
         return rc;
     }
-    *a->counts = (struct tk_wr_counts){.waiting = col_i64(r, 0, 0), .active = col_i64(r, 0, 1),
-                                       .issued = col_i64(r, 0, 2), .admitted = col_i64(r, 0, 3),
-                                       .expired = col_i64(r, 0, 4)};
+    struct tk_wr_counts *o = a->counts;
+    memset(o, 0, sizeof *o);
+    o->waiting = col_i64(r, 0, 0);
+    o->active = col_i64(r, 0, 1);
+    o->issued = col_i64(r, 0, 2);
+    o->admitted = col_i64(r, 0, 3);
+    o->expired = col_i64(r, 0, 4);
+    o->abandoned = col_i64(r, 0, 5);
+    o->admitted_last_minute = col_i64(r, 0, 6);
+    o->window_ms = col_i64(r, 0, 7);
+    PQclear(r);
+    struct params q = {0};
+    p_i64(&q, a->p->room);
+    r = PQexecParams(c->c, "SELECT bucket, n FROM waitroom_hist WHERE room = $1", q.n, NULL, q.v, NULL, NULL, 0);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+        int rc = pg_fail(c, r, "waiting room histogram");
+        PQclear(r);
+        return rc;
+    }
+    for (int i = 0; i < PQntuples(r); i++) {
+        int64_t b = col_i64(r, i, 0);
+        if (b >= 0 && b < TK_WR_WAIT_BUCKETS)
+            o->wait_hist[b] = (uint64_t)col_i64(r, i, 1);
+    }
     PQclear(r);
     return TK_OK;
 }
 
-static int pg_wr_counts(struct tk_store *st, struct tk_wr_counts *out)
+static int pg_wr_counts(struct tk_store *st, const struct tk_wr_params *p, int64_t now_ms, struct tk_wr_counts *out)
 {
-    struct wr_args a = {.counts = out};
+    struct wr_args a = {.p = p, .now_ms = now_ms, .counts = out};
     return with_conn(PG(st), wr_counts_fn, &a);
 }
 

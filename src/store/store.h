@@ -208,20 +208,30 @@ struct tk_effect {
 };
 
 
-/* The store-backed waiting room (PostgreSQL): parameters and one token as the store returns it. */
+/* The store-backed waiting room (PostgreSQL): one room's current settings (waitroom/waitroom.h struct wr_room,
+ * passed on every call), one token as the store returns it, and a room's counters. */
+#define TK_WR_WAIT_BUCKETS 239 /* = ADMISSION_WAIT_BUCKETS (waitroom/admission.h; checked in waitroom/store.c) */
 struct tk_wr_params {
+    int64_t room; /* 0 site-wide, N sale N */
     int max_active;
     int admit_per_sec;
     int64_t token_ms, idle_ms, queue_max;
+    int64_t opens_at_ms;
+    int mode; /* enum wr_mode: 0 OPEN, 1 PAUSED, 2 CLOSED */
 };
 struct tk_wr_row {
-    char token[40];
+    char token[56];
     char state[12]; /* WAITING | ACTIVE | EXPIRED */
-    int64_t user_id, position, expires_at_ms, active;
+    int64_t user_id;
+    int64_t position; /* 1-based among waiters; 0 unless WAITING; -1 before the opening */
+    int64_t expires_at_ms, active;
+    int64_t admitted_last_minute, window_ms; /* for the estimate (WAITING after the opening only) */
     bool created;
 };
 struct tk_wr_counts {
-    int64_t waiting, active, issued, admitted, expired;
+    int64_t waiting, active, issued, admitted, expired, abandoned;
+    int64_t admitted_last_minute, window_ms;
+    uint64_t wait_hist[TK_WR_WAIT_BUCKETS]; /* admissions per bucket of time in line */
 };
 
 /* Visitors: return 0 to go on, negative to stop (that error is returned). */
@@ -302,14 +312,17 @@ struct tk_store_ops {
 
 
     /* The store-backed waiting room; NULL in stores that do not offer one (SQLite uses the in-process room).
-     * wr_issue: TK_ERR_UNAVAILABLE when the line is full. wr_status: TK_ERR_NOT_FOUND for an unknown token. */
+     * Every call works on room p->room with p's settings. wr_issue: order_key (uniform in [0, 1) from the
+     * CSPRNG) places the token if it joins before the opening; TK_ERR_UNAVAILABLE when the line is full,
+     * TK_ERR_SALE_CLOSED in a CLOSED room for a user without a live token. wr_status: TK_ERR_NOT_FOUND for a
+     * token unknown in that room. wr_counts applies what is due first. */
     int (*wr_issue)(struct tk_store *st, const struct tk_wr_params *p, int64_t user_id, const char *new_token,
-                    int64_t now_ms, struct tk_wr_row *out);
+                    double order_key, int64_t now_ms, struct tk_wr_row *out);
     int (*wr_status)(struct tk_store *st, const struct tk_wr_params *p, const char *token, int64_t now_ms,
                      struct tk_wr_row *out);
     int (*wr_finish)(struct tk_store *st, const struct tk_wr_params *p, const char *token, int64_t now_ms);
     int (*wr_tick)(struct tk_store *st, const struct tk_wr_params *p, int64_t now_ms);
-    int (*wr_counts)(struct tk_store *st, struct tk_wr_counts *out);
+    int (*wr_counts)(struct tk_store *st, const struct tk_wr_params *p, int64_t now_ms, struct tk_wr_counts *out);
 
     void (*close)(struct tk_store *st);
 };
@@ -466,10 +479,10 @@ static inline int store_idem_expire_due(struct tk_store *st, int64_t now_ms, int
 {
     return st->ops->idem_expire_due(st, now_ms, limit, deleted);
 }
-static inline int store_wr_issue(struct tk_store *st, const struct tk_wr_params *p, int64_t user_id, const char *new_token, int64_t now_ms, struct tk_wr_row *out) TK_MUST_CHECK;
-static inline int store_wr_issue(struct tk_store *st, const struct tk_wr_params *p, int64_t user_id, const char *new_token, int64_t now_ms, struct tk_wr_row *out)
+static inline int store_wr_issue(struct tk_store *st, const struct tk_wr_params *p, int64_t user_id, const char *new_token, double order_key, int64_t now_ms, struct tk_wr_row *out) TK_MUST_CHECK;
+static inline int store_wr_issue(struct tk_store *st, const struct tk_wr_params *p, int64_t user_id, const char *new_token, double order_key, int64_t now_ms, struct tk_wr_row *out)
 {
-    return st->ops->wr_issue(st, p, user_id, new_token, now_ms, out);
+    return st->ops->wr_issue(st, p, user_id, new_token, order_key, now_ms, out);
 }
 static inline int store_wr_status(struct tk_store *st, const struct tk_wr_params *p, const char *token, int64_t now_ms, struct tk_wr_row *out) TK_MUST_CHECK;
 static inline int store_wr_status(struct tk_store *st, const struct tk_wr_params *p, const char *token, int64_t now_ms, struct tk_wr_row *out)
@@ -486,10 +499,10 @@ static inline int store_wr_tick(struct tk_store *st, const struct tk_wr_params *
 {
     return st->ops->wr_tick(st, p, now_ms);
 }
-static inline int store_wr_counts(struct tk_store *st, struct tk_wr_counts *out) TK_MUST_CHECK;
-static inline int store_wr_counts(struct tk_store *st, struct tk_wr_counts *out)
+static inline int store_wr_counts(struct tk_store *st, const struct tk_wr_params *p, int64_t now_ms, struct tk_wr_counts *out) TK_MUST_CHECK;
+static inline int store_wr_counts(struct tk_store *st, const struct tk_wr_params *p, int64_t now_ms, struct tk_wr_counts *out)
 {
-    return st->ops->wr_counts(st, out);
+    return st->ops->wr_counts(st, p, now_ms, out);
 }
 static inline int store_migrate(struct tk_store *st) TK_MUST_CHECK;
 static inline int store_migrate(struct tk_store *st)

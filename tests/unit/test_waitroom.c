@@ -296,6 +296,457 @@ static void line_is_bounded(void **state)
     close_room(f);
 }
 
+/* ---- rooms (one backend object, many rooms; the settings passed on every call) ---- */
+
+static struct wr_room room_new(int64_t id, int max_active, int admit_per_sec, int64_t token_ms, int64_t idle_ms,
+                               int64_t opens_at_ms)
+{
+    return (struct wr_room){.id = id,
+                            .policy = {.max_active = max_active, .admit_per_sec = admit_per_sec,
+                                       .token_ms = token_ms, .idle_ms = idle_ms, .opens_at_ms = opens_at_ms,
+                                       .mode = WR_OPEN}};
+}
+
+static int64_t now_of(struct fixture *f) { return clock_now_ms(&f->clock); }
+
+static struct tk_ticket issue_in(struct fixture *f, const struct wr_room *r, int64_t user, bool expect_created)
+{
+    struct tk_ticket t;
+    bool created = !expect_created;
+    assert_int_equal(f->w->ops->issue(f->w, r, user, now_of(f), &t, &created), TK_OK);
+    assert_int_equal(created, expect_created);
+    assert_int_equal(t.user_id, user);
+    assert_int_equal(t.room_id, r->id);
+    int64_t room = -1;
+    assert_int_equal(waitroom_token_room(t.token, &room), TK_OK);
+    assert_int_equal(room, r->id);
+    return t;
+}
+
+static struct tk_ticket status_in(struct fixture *f, const struct wr_room *r, const char *token)
+{
+    struct tk_ticket t;
+    assert_int_equal(f->w->ops->status(f->w, r, token, now_of(f), &t), TK_OK);
+    return t;
+}
+
+static struct tk_waitroom_stats stats_in(struct fixture *f, const struct wr_room *r)
+{
+    struct tk_waitroom_stats st;
+    assert_int_equal(f->w->ops->stats(f->w, r, now_of(f), &st), TK_OK);
+    return st;
+}
+
+static void tick_in(struct fixture *f, const struct wr_room *r)
+{
+    assert_int_equal(f->w->ops->tick(f->w, r, now_of(f)), TK_OK);
+}
+
+/* Before opens_at the pre-queue has no positions and nobody is admitted, slots free or not; at the opening the
+ * N pre-queued tokens hold positions 1..N, each exactly once, in an order that is not the arrival order (with
+ * N = 200 the chance that a uniform shuffle leaves it unchanged is 1/200!, about 1e-375); later arrivals queue
+ * FIFO behind them, and admission then takes them in that order. */
+static void prequeue_shuffled_once(void **state)
+{
+    (void)state;
+    enum { N = 200 };
+    struct fixture *f = open_room(1, 100, 600000, 3600000, 1000);
+    struct wr_room r = room_new(7, 1000, 1000, 600000, 3600000, T0 + 10000);
+    struct tk_ticket t[N + 2];
+    for (int i = 0; i < N; i++) {
+        t[i] = issue_in(f, &r, 1000 + i, true);
+        assert_int_equal(t[i].state, TOKEN_WAITING); /* not admitted at once, though every slot is free */
+        assert_int_equal(t[i].position, -1);
+        assert_int_equal(t[i].estimated_wait_s, -1);
+        assert_int_equal(t[i].expires_at_ms, 0);
+    }
+    clock_fake_advance(&f->clock, 5000);
+    tick_in(f, &r);
+    struct tk_ticket again = status_in(f, &r, t[17].token);
+    assert_int_equal(again.position, -1);
+    struct tk_waitroom_stats st = stats_in(f, &r);
+    assert_int_equal(st.waiting, N);
+    assert_int_equal(st.active, 0);
+    assert_int_equal(st.admitted_total, 0);
+    /* the opening, seen while PAUSED so that the line stays as placed */
+    clock_fake_advance(&f->clock, 5000);
+    r.policy.mode = WR_PAUSED;
+    bool seen[N + 1] = {false};
+    int in_arrival_order = 0;
+    for (int i = 0; i < N; i++) {
+        struct tk_ticket s = status_in(f, &r, t[i].token);
+        assert_int_equal(s.state, TOKEN_WAITING);
+        assert_true(s.position >= 1 && s.position <= N);
+        assert_false(seen[s.position]);
+        seen[s.position] = true;
+        assert_true(s.estimated_wait_s >= 1);
+        in_arrival_order += s.position == i + 1;
+    }
+    assert_true(in_arrival_order < N);
+    t[N] = issue_in(f, &r, 5000, true);
+    t[N + 1] = issue_in(f, &r, 5001, true);
+    assert_int_equal(t[N].position, N + 1);
+    assert_int_equal(t[N + 1].position, N + 2);
+    /* the order is fixed: polling again, or from the sweep, changes nobody's place */
+    tick_in(f, &r);
+    int64_t first_pos = status_in(f, &r, t[0].token).position;
+    tick_in(f, &r);
+    assert_int_equal(status_in(f, &r, t[0].token).position, first_pos);
+    /* OPEN, one slot: the one placed first is admitted; the late arrivals are last */
+    r.policy.mode = WR_OPEN;
+    r.policy.max_active = 1;
+    tick_in(f, &r);
+    for (int i = 0; i < N; i++) {
+        struct tk_ticket s = status_in(f, &r, t[i].token);
+        if (s.state == TOKEN_ACTIVE)
+            assert_int_equal(status_in(f, &r, t[i].token).position, 0);
+    }
+    assert_int_equal(stats_in(f, &r).active, 1);
+    assert_int_equal(status_in(f, &r, t[N].token).position, N);
+    r.policy.max_active = N + 1; /* everyone from the pre-queue now, the late arrivals just behind */
+    tick_in(f, &r);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(status_in(f, &r, t[i].token).state, TOKEN_ACTIVE);
+    assert_int_equal(status_in(f, &r, t[N].token).state, TOKEN_ACTIVE);
+    assert_int_equal(status_in(f, &r, t[N + 1].token).position, 1);
+    close_room(f);
+}
+
+/* The pre-queue order is uniform: over R openings (fresh rooms) of K arrivals each, every arrival index comes
+ * first about R/K times. Chi-square with K-1 = 5 degrees of freedom against 25.74, its 1 - 1e-4 quantile: a
+ * correct shuffle fails this test once in 10,000 runs; arrival order (or any fixed order) gives 5R = 1500.
+ * (K and R are kept small so that the PostgreSQL run, ~0.7 ms a call, stays quick.) */
+static void prequeue_order_is_uniform(void **state)
+{
+    (void)state;
+    enum { K = 6, R = 300 };
+    struct fixture *f = open_room(1, 100, 600000, 3600000, 100);
+    static char tokens[R][K][TOKEN_MAX_LEN + 1];
+    for (int room = 0; room < R; room++) {
+        struct wr_room r = room_new(100 + room, 1, 1, 600000, 3600000, T0 + 1000);
+        r.policy.mode = WR_PAUSED;
+        for (int i = 0; i < K; i++)
+            memcpy(tokens[room][i], issue_in(f, &r, 1 + i, true).token, TOKEN_MAX_LEN + 1);
+    }
+    clock_fake_advance(&f->clock, 1000);
+    int firsts[K] = {0};
+    for (int room = 0; room < R; room++) {
+        struct wr_room r = room_new(100 + room, 1, 1, 600000, 3600000, T0 + 1000);
+        r.policy.mode = WR_PAUSED;
+        int first = -1;
+        for (int i = 0; i < K; i++)
+            if (status_in(f, &r, tokens[room][i]).position == 1) {
+                assert_int_equal(first, -1);
+                first = i;
+            }
+        assert_true(first >= 0);
+        firsts[first]++;
+    }
+    double expected = (double)R / K, chi2 = 0;
+    for (int i = 0; i < K; i++)
+        chi2 += (firsts[i] - expected) * (firsts[i] - expected) / expected;
+    if (chi2 >= 25.74) {
+        for (int i = 0; i < K; i++)
+            fprintf(stderr, "arrival %d first %d times (expected %.0f)\n", i, firsts[i], expected);
+        fail_msg("chi-square %.2f >= 25.74 (p < 1e-4): the pre-queue order is not uniform", chi2);
+    }
+    close_room(f);
+}
+
+/* With a long line and every slot free, admissions follow admit_per_sec: over 20 simulated seconds (after the
+ * first, which spends the full bucket) within 5% of 20 x admit_per_sec; the last-minute count sees them all. */
+static void admission_rate_sustained(void **state)
+{
+    (void)state;
+    enum { RATE = 25, WAITERS = 600 };
+    struct fixture *f = open_room(1, 100, 600000, 3600000, 5000);
+    struct wr_room r = room_new(3, 100000, RATE, 3600000, 3600000, T0 + 1000);
+    for (int i = 0; i < WAITERS; i++)
+        issue_in(f, &r, 1 + i, true);
+    clock_fake_advance(&f->clock, 1000); /* the opening */
+    tick_in(f, &r);
+    for (int step = 0; step < 10; step++) {
+        clock_fake_advance(&f->clock, 100);
+        tick_in(f, &r);
+    }
+    uint64_t a1 = stats_in(f, &r).admitted_total;
+    for (int step = 0; step < 200; step++) { /* 20 s, a tick every 100 ms */
+        clock_fake_advance(&f->clock, 100);
+        tick_in(f, &r);
+        assert_true(stats_in(f, &r).active <= r.policy.max_active);
+    }
+    struct tk_waitroom_stats st = stats_in(f, &r);
+    int64_t n = (int64_t)(st.admitted_total - a1);
+    assert_in_range(n, 20 * RATE * 95 / 100, 20 * RATE * 105 / 100);
+    assert_int_equal(st.window_ms, 21000); /* since the first admission, at the opening */
+    assert_int_equal(st.admitted_last_minute, (int64_t)st.admitted_total);
+    assert_int_equal(st.waiting, WAITERS - (int64_t)st.admitted_total);
+    close_room(f);
+}
+
+/* ACTIVE never exceeds max_active, also when max_active is cut live: nobody is admitted until enough lapse. */
+static void max_active_cut_live(void **state)
+{
+    (void)state;
+    struct fixture *f = open_room(1, 100, 600000, 3600000, 1000);
+    struct wr_room r = room_new(4, 10, 100, 5000, 3600000, T0 + 1);
+    for (int i = 0; i < 60; i++)
+        issue_in(f, &r, 1 + i, true);
+    clock_fake_advance(&f->clock, 1);
+    tick_in(f, &r);
+    assert_int_equal(stats_in(f, &r).active, 10);
+    r.policy.max_active = 3; /* live: the next call sees it */
+    uint64_t admitted = stats_in(f, &r).admitted_total;
+    for (int step = 0; step < 120; step++) { /* 12 s in 100 ms steps; tokens live 5 s */
+        clock_fake_advance(&f->clock, 100);
+        tick_in(f, &r);
+        struct tk_waitroom_stats st = stats_in(f, &r);
+        if (step < 49) { /* the first ten are still ACTIVE: nobody else comes in */
+            assert_int_equal(st.active, 10);
+            assert_int_equal(st.admitted_total, admitted);
+        } else {
+            assert_true(st.active <= 3);
+        }
+    }
+    struct tk_waitroom_stats st = stats_in(f, &r);
+    assert_int_equal(st.active, 3);
+    assert_true(st.admitted_total > admitted);
+    close_room(f);
+}
+
+/* PAUSED admits nobody, not even into a free slot, while ACTIVE tokens keep working; OPEN resumes. */
+static void paused_then_open(void **state)
+{
+    (void)state;
+    struct fixture *f = open_room(1, 100, 600000, 3600000, 1000);
+    struct wr_room r = room_new(5, 2, 100, 600000, 3600000, 0);
+    struct tk_ticket a = issue_in(f, &r, 1, true), a2 = issue_in(f, &r, 2, true), b = issue_in(f, &r, 3, true);
+    assert_int_equal(a.state, TOKEN_ACTIVE);
+    assert_int_equal(a2.state, TOKEN_ACTIVE);
+    assert_int_equal(b.position, 1);
+    r.policy.mode = WR_PAUSED;
+    assert_int_equal(f->w->ops->finish(f->w, &r, a.token, now_of(f)), TK_OK);
+    clock_fake_advance(&f->clock, 2000);
+    tick_in(f, &r);
+    assert_int_equal(status_in(f, &r, b.token).state, TOKEN_WAITING);
+    assert_int_equal(status_in(f, &r, b.token).position, 1);
+    struct tk_ticket c = issue_in(f, &r, 4, true); /* a slot is free, but nobody is admitted */
+    assert_int_equal(c.state, TOKEN_WAITING);
+    assert_int_equal(c.position, 2);
+    int64_t uid = 0;
+    assert_int_equal(waitroom_require_active(f->w, &r, a2.token, now_of(f), &uid), TK_OK);
+    assert_int_equal(uid, 2);
+    assert_int_equal(stats_in(f, &r).admitted_total, 2);
+    r.policy.mode = WR_OPEN;
+    assert_int_equal(status_in(f, &r, b.token).state, TOKEN_ACTIVE);
+    assert_int_equal(status_in(f, &r, c.token).position, 1);
+    close_room(f);
+}
+
+/* CLOSED: new tokens are refused with SALE_CLOSED, a live ACTIVE token is handed back, every waiter (pre-queue
+ * too) expires at the next call, counted as expired, not abandoned. */
+static void closed_refuses_and_expires(void **state)
+{
+    (void)state;
+    struct fixture *f = open_room(1, 100, 600000, 3600000, 1000);
+    struct wr_room r = room_new(6, 1, 100, 600000, 3600000, 0);
+    struct wr_room pre = room_new(8, 1, 100, 600000, 3600000, T0 + 60000);
+    struct tk_ticket a = issue_in(f, &r, 1, true), b = issue_in(f, &r, 2, true), c = issue_in(f, &r, 3, true);
+    struct tk_ticket p = issue_in(f, &pre, 1, true);
+    assert_int_equal(a.state, TOKEN_ACTIVE);
+    assert_int_equal(c.position, 2);
+    r.policy.mode = WR_CLOSED;
+    pre.policy.mode = WR_CLOSED;
+    struct tk_ticket t;
+    bool created = true;
+    assert_int_equal(f->w->ops->issue(f->w, &r, 9, now_of(f), &t, &created), TK_ERR_SALE_CLOSED);
+    assert_int_equal(f->w->ops->issue(f->w, &r, 2, now_of(f), &t, &created), TK_ERR_SALE_CLOSED); /* B's expired */
+    struct tk_ticket a2 = issue_in(f, &r, 1, false);
+    assert_string_equal(a2.token, a.token);
+    assert_int_equal(a2.state, TOKEN_ACTIVE);
+    assert_int_equal(status_in(f, &r, b.token).state, TOKEN_EXPIRED);
+    assert_int_equal(status_in(f, &r, c.token).state, TOKEN_EXPIRED);
+    assert_int_equal(status_in(f, &pre, p.token).state, TOKEN_EXPIRED);
+    struct tk_waitroom_stats st = stats_in(f, &r);
+    assert_int_equal(st.waiting, 0);
+    assert_int_equal(st.active, 1);
+    assert_int_equal(st.expired_total, 2);
+    assert_int_equal(st.abandoned_total, 0);
+    st = stats_in(f, &pre);
+    assert_int_equal(st.waiting, 0);
+    assert_int_equal(st.expired_total, 1);
+    assert_int_equal(st.abandoned_total, 0);
+    close_room(f);
+}
+
+/* Rooms are independent: tokens say their room and are found only there; a user holds one live token per room. */
+static void rooms_are_independent(void **state)
+{
+    (void)state;
+    struct fixture *f = open_room(1, 100, 600000, 3600000, 1000);
+    struct wr_room r1 = room_new(1, 1, 100, 600000, 3600000, 0), r2 = room_new(2, 1, 100, 600000, 3600000, 0);
+    struct tk_ticket a1 = issue_in(f, &r1, 7, true), a2 = issue_in(f, &r2, 7, true);
+    assert_int_equal(a1.state, TOKEN_ACTIVE);
+    assert_int_equal(a2.state, TOKEN_ACTIVE); /* room 1 being full does not touch room 2 */
+    assert_string_not_equal(a1.token, a2.token);
+    assert_memory_equal(a1.token, "1-", 2);
+    assert_int_equal(strlen(a1.token), 2 + TOKEN_HEX_LEN);
+    struct tk_ticket z = issue(f, 7, true); /* room 0: plain hex */
+    assert_int_equal(strlen(z.token), TOKEN_HEX_LEN);
+    assert_string_equal(issue_in(f, &r1, 7, false).token, a1.token); /* one live token per user per room */
+    assert_string_equal(issue_in(f, &r2, 7, false).token, a2.token);
+    struct tk_ticket t;
+    assert_int_equal(f->w->ops->status(f->w, &r2, a1.token, now_of(f), &t), TK_ERR_NOT_FOUND);
+    assert_int_equal(f->w->ops->status(f->w, &f->room, a1.token, now_of(f), &t), TK_ERR_NOT_FOUND);
+    int64_t uid;
+    assert_int_equal(waitroom_require_active(f->w, &r2, a1.token, now_of(f), &uid), TK_ERR_UNAUTHORIZED);
+    assert_int_equal(waitroom_require_active(f->w, &r1, a1.token, now_of(f), &uid), TK_OK);
+    char forged[TOKEN_MAX_LEN + 1];
+    snprintf(forged, sizeof forged, "2-%s", a1.token + 2); /* room 1's secret under room 2's prefix */
+    assert_int_equal(f->w->ops->status(f->w, &r2, forged, now_of(f), &t), TK_ERR_NOT_FOUND);
+    struct tk_ticket b1 = issue_in(f, &r1, 8, true);
+    assert_int_equal(b1.state, TOKEN_WAITING);
+    assert_int_equal(stats_in(f, &r2).waiting, 0);
+    assert_int_equal(stats_in(f, &r1).waiting, 1);
+    assert_int_equal(f->w->ops->finish(f->w, &r2, a2.token, now_of(f)), TK_OK);
+    assert_int_equal(status_in(f, &r1, b1.token).state, TOKEN_WAITING); /* room 2's free slot is not room 1's */
+    assert_int_equal(status_in(f, &r1, a1.token).state, TOKEN_ACTIVE);
+    close_room(f);
+}
+
+/* A waiter that stops polling loses its place, also in the pre-queue, counted as abandoned; the next is admitted. */
+static void idle_waiter_abandoned(void **state)
+{
+    (void)state;
+    struct fixture *f = open_room(1, 100, 600000, 5000, 1000);
+    struct wr_room r = room_new(9, 1, 100, 600000, 5000, 0);
+    struct tk_ticket a = issue_in(f, &r, 1, true), b = issue_in(f, &r, 2, true), c = issue_in(f, &r, 3, true);
+    struct wr_room pre = room_new(10, 1, 100, 600000, 5000, T0 + 8000);
+    struct tk_ticket p1 = issue_in(f, &pre, 1, true), p2 = issue_in(f, &pre, 2, true);
+    clock_fake_advance(&f->clock, 3000);
+    status_in(f, &r, c.token); /* C and P2 poll; B and P1 do not */
+    status_in(f, &pre, p2.token);
+    clock_fake_advance(&f->clock, 2500);
+    assert_int_equal(f->w->ops->finish(f->w, &r, a.token, now_of(f)), TK_OK);
+    assert_int_equal(status_in(f, &r, c.token).state, TOKEN_ACTIVE); /* B was skipped */
+    assert_int_equal(status_in(f, &r, b.token).state, TOKEN_EXPIRED);
+    struct tk_waitroom_stats st = stats_in(f, &r);
+    assert_int_equal(st.abandoned_total, 1);
+    assert_int_equal(st.expired_total, 2); /* A paid, B abandoned */
+    assert_int_equal(st.waiting, 0);
+    tick_in(f, &pre);
+    assert_int_equal(status_in(f, &pre, p1.token).state, TOKEN_EXPIRED);
+    st = stats_in(f, &pre);
+    assert_int_equal(st.abandoned_total, 1);
+    assert_int_equal(st.waiting, 1);
+    assert_int_equal(status_in(f, &pre, p2.token).position, -1); /* P2 polls on */
+    clock_fake_advance(&f->clock, 2500); /* T0 + 8 s: the opening; P2 polled 2.5 s ago */
+    assert_int_equal(status_in(f, &pre, p2.token).state, TOKEN_ACTIVE);
+    close_room(f);
+}
+
+/* The stats agree with what happened: waiting, active, totals, the last minute, and the quantiles of known waits
+ * (from arrival, or from the opening for the pre-queue; immediate = 0). */
+static void stats_agree(void **state)
+{
+    (void)state;
+    struct fixture *f = open_room(1, 100, 600000, 3600000, 1000);
+    struct wr_room r = room_new(11, 1, 1000, 600000, 3600000, 0);
+    struct tk_waitroom_stats st = stats_in(f, &r);
+    assert_int_equal(st.wait_p50_s, -1);
+    assert_int_equal(st.wait_p95_s, -1);
+    assert_int_equal(st.admitted_last_minute, 0);
+    struct tk_ticket t[5];
+    for (int i = 0; i < 5; i++)
+        t[i] = issue_in(f, &r, 1 + i, true); /* t0 immediate (0 s), then waits of 2, 5, 9 s; t4 stays */
+    const int64_t at[] = {2000, 5000, 9000};
+    for (int i = 0; i < 3; i++) {
+        clock_fake_advance(&f->clock, at[i] - (now_of(f) - T0));
+        assert_int_equal(f->w->ops->finish(f->w, &r, t[i].token, now_of(f)), TK_OK);
+        assert_int_equal(status_in(f, &r, t[i + 1].token).state, TOKEN_ACTIVE);
+        status_in(f, &r, t[4].token);
+    }
+    st = stats_in(f, &r);
+    assert_int_equal(st.waiting, 1);
+    assert_int_equal(st.active, 1);
+    assert_int_equal(st.issued_total, 5);
+    assert_int_equal(st.admitted_total, 4);
+    assert_int_equal(st.expired_total, 3);
+    assert_int_equal(st.abandoned_total, 0);
+    assert_int_equal(st.admitted_last_minute, 4);
+    assert_int_equal(st.window_ms, 9000);
+    assert_int_equal(st.wait_p50_s, 2); /* waits 0, 2, 5, 9: the 2nd smallest */
+    assert_int_equal(st.wait_p95_s, 9);
+    clock_fake_advance(&f->clock, 61000); /* the last minute has no admissions; the window is a full minute */
+    status_in(f, &r, t[4].token);
+    st = stats_in(f, &r);
+    assert_int_equal(st.admitted_last_minute, 0);
+    assert_int_equal(st.window_ms, 60000);
+    assert_int_equal(st.admitted_total, 4);
+    /* the pre-queue waits from the opening: arrived 10 s early, admitted at the opening = 0 s */
+    struct wr_room pre = room_new(12, 10, 1000, 600000, 3600000, now_of(f) + 10000);
+    issue_in(f, &pre, 1, true);
+    clock_fake_advance(&f->clock, 10000);
+    tick_in(f, &pre);
+    st = stats_in(f, &pre);
+    assert_int_equal(st.admitted_total, 1);
+    assert_int_equal(st.wait_p50_s, 0);
+    assert_int_equal(st.wait_p95_s, 0);
+    close_room(f);
+}
+
+/* The estimate comes from the measured rate once there is one: here 1 admission a second (slots free up once a
+ * second), where the configured figures would say max_active / token_ms = 1 per 600 s. */
+static void estimate_from_measured_rate(void **state)
+{
+    (void)state;
+    struct fixture *f = open_room(1, 100, 600000, 3600000, 1000);
+    struct wr_room r = room_new(13, 1, 10, 600000, 3600000, 0);
+    struct tk_ticket t[21];
+    for (int i = 0; i < 21; i++)
+        t[i] = issue_in(f, &r, 1 + i, true);
+    /* nothing measured yet apart from the first, immediate, admission: ceil(10 / (1 per 1 s)) */
+    for (int i = 1; i <= 10; i++) { /* one payment a second: t[i] admitted at T0 + i s */
+        clock_fake_advance(&f->clock, 1000);
+        assert_int_equal(f->w->ops->finish(f->w, &r, t[i - 1].token, now_of(f)), TK_OK);
+        for (int k = i; k < 21; k++)
+            status_in(f, &r, t[k].token);
+    }
+    struct tk_waitroom_stats st = stats_in(f, &r);
+    assert_int_equal(st.admitted_last_minute, 11);
+    assert_int_equal(st.window_ms, 10000);
+    struct tk_ticket last = status_in(f, &r, t[20].token);
+    assert_int_equal(last.position, 10);
+    /* 11 admissions in 10 s: ceil(10 / 1.1) = 10 s, where max_active / token_ms would give 6000 s */
+    assert_int_equal(last.estimated_wait_s, 10);
+    assert_int_equal(last.estimated_wait_s,
+                     admission_estimate_wait_s(&r.policy, now_of(f), 10, 1, st.admitted_last_minute, st.window_ms));
+    assert_int_equal(admission_estimate_wait_s(&r.policy, now_of(f), 10, 1, 0, 0), 6000);
+    assert_int_equal(status_in(f, &r, t[11].token).estimated_wait_s, 1);
+    close_room(f);
+}
+
+/* In-process: at most WAITROOM_ROOMS_MAX rooms, then TK_ERR_UNAVAILABLE (the shared backends keep rooms in
+ * Redis / the database, whose size bounds them: each room's keys and rows are bounded and expire). */
+static void rooms_bounded(void **state)
+{
+    (void)state;
+    if (USE_REDIS || USE_PG)
+        return;
+    struct fixture *f = open_room(1, 100, 600000, 3600000, 10);
+    struct tk_ticket t;
+    bool created;
+    for (int i = 1; i <= WAITROOM_ROOMS_MAX; i++) {
+        struct wr_room r = room_new(i, 1, 1, 1000, 1000, 0);
+        assert_int_equal(f->w->ops->issue(f->w, &r, 1, now_of(f), &t, &created), TK_OK);
+    }
+    struct wr_room r = room_new(WAITROOM_ROOMS_MAX + 1, 1, 1, 1000, 1000, 0);
+    assert_int_equal(f->w->ops->issue(f->w, &r, 1, now_of(f), &t, &created), TK_ERR_UNAVAILABLE);
+    r.id = 5; /* an existing room still serves */
+    assert_int_equal(f->w->ops->issue(f->w, &r, 2, now_of(f), &t, &created), TK_OK);
+    close_room(f);
+}
+
 int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -313,6 +764,12 @@ int main(int argc, char **argv)
         cmocka_unit_test(immediate_then_fifo), cmocka_unit_test(token_lapses),
         cmocka_unit_test(admission_rate),     cmocka_unit_test(idle_waiter_loses_place),
         cmocka_unit_test(line_is_bounded),
+        cmocka_unit_test(prequeue_shuffled_once), cmocka_unit_test(prequeue_order_is_uniform),
+        cmocka_unit_test(admission_rate_sustained), cmocka_unit_test(max_active_cut_live),
+        cmocka_unit_test(paused_then_open),   cmocka_unit_test(closed_refuses_and_expires),
+        cmocka_unit_test(rooms_are_independent), cmocka_unit_test(idle_waiter_abandoned),
+        cmocka_unit_test(stats_agree),        cmocka_unit_test(estimate_from_measured_rate),
+        cmocka_unit_test(rooms_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
