@@ -13,23 +13,9 @@ case "$SECONDS_PER_TARGET" in '' | *[!0-9]*) echo "fuzz: SECONDS must be a whole
 BUILD=build-fuzz
 JOBS="${FUZZ_JOBS:-2}"
 
-# ---- what the build needs (clang-14 + libFuzzer's runtime, which Debian 12 ships in libclang-rt-14-dev) ----
-PACKAGES=(
-  clang-14 libclang-rt-14-dev llvm-14 cmake make pkg-config
-  libmicrohttpd-dev libjansson-dev libsqlite3-dev libcurl4-openssl-dev libcmocka-dev libpq-dev libhiredis-dev
-)
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  echo "fuzz: installing ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -q
-  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+# ---- what the build needs: ticketd's own packages plus clang-14 and libFuzzer's runtime (Debian 12 ships it in
+# libclang-rt-14-dev) ----
+bash scripts/deps.sh clang-14 libclang-rt-14-dev llvm-14
 
 # ---- build ----
 mkdir -p "$BUILD"

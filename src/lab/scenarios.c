@@ -5,6 +5,7 @@
 
 #include <string.h>
 #include "util/err.h"
+#include "util/registry.h"
 
 const struct lab_scenario *const LAB_SCENARIOS[] = {
     &LAB_SCENARIO_TRANSFER, &LAB_SCENARIO_BANK,         &LAB_SCENARIO_CHARGE,      &LAB_SCENARIO_SEAT,
@@ -13,10 +14,10 @@ const struct lab_scenario *const LAB_SCENARIOS[] = {
 
 const struct lab_scenario *lab_scenario_find(const char *name)
 {
-    for (int i = 0; LAB_SCENARIOS[i]; i++)
-        if (strcmp(LAB_SCENARIOS[i]->name, name) == 0)
-            return LAB_SCENARIOS[i];
-    return NULL;
+    size_t n = 0;
+    while (LAB_SCENARIOS[n])
+        n++;
+    return registry_find((const void *const *)LAB_SCENARIOS, n, name);
 }
 
 /* The matrix's strategies: lock/'s by name (their properties come from its registry), control group first,

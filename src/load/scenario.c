@@ -2,8 +2,7 @@
  * --help and the report's name all come from it. */
 #include "load/scenario.h"
 
-#include <stdio.h>
-#include <string.h>
+#include "util/registry.h"
 
 extern const struct load_scenario LOAD_SCENARIO_SEATS, LOAD_SCENARIO_ISSUE, LOAD_SCENARIO_RACE, LOAD_SCENARIO_FLOW;
 
@@ -17,17 +16,10 @@ static const struct load_scenario *const REGISTRY[] = {
 
 const struct load_scenario *load_scenario_find(const char *name)
 {
-    for (size_t i = 0; i < N_REGISTRY; i++)
-        if (strcmp(REGISTRY[i]->name, name) == 0)
-            return REGISTRY[i];
-    return NULL;
+    return registry_find((const void *const *)REGISTRY, N_REGISTRY, name);
 }
 
 const char *load_scenario_names(char *buf, size_t n)
 {
-    size_t at = 0;
-    buf[0] = 0;
-    for (size_t i = 0; i < N_REGISTRY && at < n; i++)
-        at += (size_t)snprintf(buf + at, n - at, "%s%s", i ? "|" : "", REGISTRY[i]->name);
-    return buf;
+    return registry_names((const void *const *)REGISTRY, N_REGISTRY, "|", buf, n);
 }

@@ -1,5 +1,6 @@
 /* strategy.c — strategy_run(): the retry loop every strategy shares, and the registry of strategies. */
 #include "lock/strategy.h"
+#include "util/registry.h"
 
 #include <string.h>
 #include <stdio.h>
@@ -26,19 +27,12 @@ const struct tk_strategy_ops *strategy_at(int i)
 
 const struct tk_strategy_ops *strategy_find(const char *name)
 {
-    for (size_t i = 0; i < N_REGISTRY; i++)
-        if (strcmp(REGISTRY[i]->name, name) == 0)
-            return REGISTRY[i];
-    return NULL;
+    return registry_find((const void *const *)REGISTRY, N_REGISTRY, name);
 }
 
 const char *strategy_names(char *buf, size_t n)
 {
-    size_t at = 0;
-    buf[0] = 0;
-    for (size_t i = 0; i < N_REGISTRY && at < n; i++)
-        at += (size_t)snprintf(buf + at, n - at, "%s%s", i ? ", " : "", REGISTRY[i]->name);
-    return buf;
+    return registry_names((const void *const *)REGISTRY, N_REGISTRY, ", ", buf, n);
 }
 
 bool strategy_needs_redis(const char *name)
