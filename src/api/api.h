@@ -41,6 +41,9 @@ struct api_request {
     char path_param[48];
     /* Set by the Idempotency-Key protocol (router.c): the claim this request's write belongs to. */
     const struct tk_idem_ref *idem;
+    /* A read-cache refresh the event thread claimed for this request (api_dispatch_inline), made by the worker
+     * that runs it; claim 0: none. api_dispatch releases it if the handler did not use it. */
+    struct seatmap_fill cache_claim;
 };
 
 /* A streaming response (Server-Sent Events): the handler sets api_response.stream (and status, content type);

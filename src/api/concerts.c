@@ -148,16 +148,34 @@ static int dates_respond(struct tk_api *api, int64_t room_id, bool may_read, con
 /* What the next look-up does after a WAIT: off a worker exec_defer_us slept; on one it handed the request back. */
 static unsigned lookup_flags(void) { return exec_attempt() >= SEATMAP_WAIT_TRIES ? SEATMAP_NO_WAIT : 0; }
 
-/* A look-up on a worker: HIT or MISS (a WAIT re-schedules the request: TK_ERR_BUSY). */
-static int lookup(struct seatmap *m, enum seatmap_kind kind, int64_t id, const struct seatmap_page **pg,
-                  struct seatmap_fill *fill, enum seatmap_verdict *v)
+/* A look-up on a worker: HIT or MISS (a WAIT re-schedules the request: TK_ERR_BUSY). A refresh the event thread
+ * claimed for this request is made here: the page it found due (or missing) is read now. */
+static int lookup(struct seatmap *m, struct api_request *req, enum seatmap_kind kind, int64_t id,
+                  const struct seatmap_page **pg, struct seatmap_fill *fill, enum seatmap_verdict *v)
 {
+    if (req->cache_claim.claim && req->cache_claim.kind == kind && req->cache_claim.id == id) {
+        *fill = req->cache_claim; /* its stamp is the event thread's time: earlier than this read, conservative */
+        req->cache_claim.claim = 0;
+        *pg = NULL;
+        *v = SEATMAP_MISS;
+        return TK_OK;
+    }
     *v = seatmap_get(m, kind, id, clock_mono_ns(), lookup_flags(), pg, fill);
     if (*v == SEATMAP_WAIT) {
         TK_TRY(exec_defer_us(SEATMAP_WAIT_US)); /* TK_ERR_BUSY on a worker: run again shortly */
         *v = seatmap_get(m, kind, id, clock_mono_ns(), SEATMAP_NO_WAIT, pg, fill); /* off a worker: slept */
     }
     return TK_OK;
+}
+
+/* The read of fill failed (the store is down): releases its claim and returns the page it was refreshing ahead if
+ * that is still within the bound (a reference), else NULL — a page past the bound is never served. */
+static const struct seatmap_page *refresh_failed(struct seatmap *m, const struct seatmap_fill *fill)
+{
+    seatmap_abandon(m, fill);
+    const struct seatmap_page *pg;
+    struct seatmap_fill f;
+    return seatmap_get(m, fill->kind, fill->id, clock_mono_ns(), SEATMAP_PEEK, &pg, &f) == SEATMAP_HIT ? pg : NULL;
 }
 
 int api_available_dates(struct tk_api *api, struct api_request *req, struct api_response *resp)
@@ -178,7 +196,7 @@ int api_available_dates(struct tk_api *api, struct api_request *req, struct api_
     struct seatmap_fill fill = {0};
     enum seatmap_verdict v = SEATMAP_MISS;
     if (m)
-        TK_TRY(lookup(m, SEATMAP_DATES, concert_id, &pg, &fill, &v));
+        TK_TRY(lookup(m, req, SEATMAP_DATES, concert_id, &pg, &fill, &v));
     if (v == SEATMAP_HIT) {
         rc = dates_respond(api, req->room_id, true, pg->bytes, pg->rows, pg->nrows, resp);
         seatmap_page_release(pg);
@@ -192,8 +210,9 @@ int api_available_dates(struct tk_api *api, struct api_request *req, struct api_
         if (m)
             seatmap_put(m, &fill, d.items.p ? d.items.p : "", d.items.len, d.rows, d.nrows);
         rc = dates_respond(api, req->room_id, true, d.items.p, d.rows, d.nrows, resp);
-    } else if (m) {
-        seatmap_abandon(m, &fill);
+    } else if (m && (pg = refresh_failed(m, &fill)) != NULL) {
+        rc = dates_respond(api, req->room_id, true, pg->bytes, pg->rows, pg->nrows, resp);
+        seatmap_page_release(pg);
     }
     buf_free(&d.items);
     free(d.rows);
@@ -234,7 +253,7 @@ int api_available_seats(struct tk_api *api, struct api_request *req, struct api_
     struct seatmap_fill fill = {0};
     enum seatmap_verdict v = SEATMAP_MISS;
     if (m)
-        TK_TRY(lookup(m, SEATMAP_SEATS, schedule_id, &pg, &fill, &v));
+        TK_TRY(lookup(m, req, SEATMAP_SEATS, schedule_id, &pg, &fill, &v));
     if (v == SEATMAP_HIT) {
         seats_respond(pg, resp);
         seatmap_page_release(pg);
@@ -250,10 +269,14 @@ int api_available_seats(struct tk_api *api, struct api_request *req, struct api_
         if (resp->body.oom)
             rc = TK_ERR_NOMEM;
     }
-    if (m && rc == TK_OK)
+    if (m && rc == TK_OK) {
         seatmap_put(m, &fill, resp->body.p, resp->body.len, NULL, 0); /* the whole body is the page */
-    else if (m)
-        seatmap_abandon(m, &fill);
+    } else if (m && (pg = refresh_failed(m, &fill)) != NULL) {
+        resp->body.len = 0; /* what was rendered before the failure */
+        seats_respond(pg, resp);
+        seatmap_page_release(pg);
+        rc = TK_OK;
+    }
     if (rc == TK_ERR_NOT_FOUND)
         return api_fail(resp, rc, "no such concert schedule");
     return rc;
@@ -267,6 +290,17 @@ static int query_id_quiet(const struct api_request *req, const char *name, int64
     return v ? id_parse(v, out) : TK_ERR_NOT_FOUND;
 }
 
+/* A hit to answer here, or false: then a refresh claimed here goes with the request to its worker. */
+static bool inline_hit(struct seatmap *m, struct api_request *req, enum seatmap_kind kind, int64_t id,
+                       const struct seatmap_page **pg)
+{
+    struct seatmap_fill fill;
+    enum seatmap_verdict v = seatmap_get(m, kind, id, clock_mono_ns(), SEATMAP_INLINE, pg, &fill);
+    if (v == SEATMAP_MISS && fill.claim)
+        req->cache_claim = fill;
+    return v == SEATMAP_HIT;
+}
+
 int api_available_seats_inline(struct tk_api *api, struct api_request *req, struct api_response *resp)
 {
     struct seatmap *m = api->app->seatmap;
@@ -275,12 +309,12 @@ int api_available_seats_inline(struct tk_api *api, struct api_request *req, stru
         sale_gate_schedule_cached(api->app, req->room_id, schedule_id) != TK_OK)
         return TK_ERR_BUSY; /* a 400, a 403, or a gate that needs the store: the worker answers it */
     const struct seatmap_page *pg;
-    struct seatmap_fill fill;
-    if (seatmap_get(m, SEATMAP_SEATS, schedule_id, clock_mono_ns(), SEATMAP_INLINE, &pg, &fill) != SEATMAP_HIT)
+    if (!inline_hit(m, req, SEATMAP_SEATS, schedule_id, &pg))
         return TK_ERR_BUSY;
     if (api_within_budget(api, req, req->user_id, resp) == TK_OK) /* else the 429 is the answer */
         seats_respond(pg, resp);
     seatmap_page_release(pg);
+    APP_COUNT(api->app, seatmap_hits_inline, 1);
     return TK_OK;
 }
 
@@ -294,8 +328,7 @@ int api_available_dates_inline(struct tk_api *api, struct api_request *req, stru
     if ((qrc < 0 && qrc != TK_ERR_NOT_FOUND) || (concert_id && sale_gate_cached(api->app, req->room_id, concert_id) != TK_OK))
         return TK_ERR_BUSY;
     const struct seatmap_page *pg;
-    struct seatmap_fill fill;
-    if (seatmap_get(m, SEATMAP_DATES, concert_id, clock_mono_ns(), SEATMAP_INLINE, &pg, &fill) != SEATMAP_HIT)
+    if (!inline_hit(m, req, SEATMAP_DATES, concert_id, &pg))
         return TK_ERR_BUSY;
     struct api_response r = {0};
     int rc = dates_respond(api, req->room_id, false, pg->bytes, pg->rows, pg->nrows, &r);
@@ -311,5 +344,6 @@ int api_available_dates_inline(struct tk_api *api, struct api_request *req, stru
     buf_free(&resp->body);
     resp->body = r.body;
     resp->status = 200;
+    APP_COUNT(api->app, seatmap_hits_inline, 1);
     return TK_OK;
 }

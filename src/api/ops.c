@@ -224,7 +224,7 @@ int api_metrics(struct tk_api *api, struct api_request *req, struct api_response
         gauge(b, "ticketd_seatmap_hits_total", "Seat-map/dates reads answered from the read cache.", "counter",
               (long long)m.hits);
         gauge(b, "ticketd_seatmap_hits_inline_total", "Of those, answered on the event thread (no hand-off).",
-              "counter", (long long)m.hits_inline);
+              "counter", (long long)__atomic_load_n(&c->seatmap_hits_inline, __ATOMIC_RELAXED));
         gauge(b, "ticketd_seatmap_misses_total", "Seat-map/dates reads that read the store.", "counter",
               (long long)m.misses);
         gauge(b, "ticketd_seatmap_waits_total", "Misses that waited for another request's refresh.", "counter",

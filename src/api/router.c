@@ -318,7 +318,17 @@ static void dispatch_idempotent(struct tk_api *api, const struct api_route *r, c
     idem_call_free(&call);
 }
 
+static void dispatch(struct tk_api *api, int route, struct api_request *req, struct api_response *resp);
+
 void api_dispatch(struct tk_api *api, int route, struct api_request *req, struct api_response *resp)
+{
+    dispatch(api, route, req, resp);
+    if (req->cache_claim.claim && api->app->seatmap) /* claimed on the event thread, not used: let another refresh */
+        seatmap_abandon(api->app->seatmap, &req->cache_claim);
+    req->cache_claim.claim = 0;
+}
+
+static void dispatch(struct tk_api *api, int route, struct api_request *req, struct api_response *resp)
 {
     TK_ASSERT(route >= 0 && route < API_ROUTE_COUNT);
     const struct api_route *r = &API_ROUTES[route];

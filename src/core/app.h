@@ -24,6 +24,7 @@ struct tk_app_counters {
     uint64_t idempotent_replays;
     uint64_t holds_created;
     uint64_t holds_refused_cached;
+    uint64_t seatmap_hits_inline; /* read-cache hits answered on the event thread */
     uint64_t holds_expired;
     uint64_t payments;
     uint64_t payments_won;

@@ -154,39 +154,41 @@ enum seatmap_verdict seatmap_get(struct seatmap *m, enum seatmap_kind kind, int6
                                  unsigned flags, const struct seatmap_page **page, struct seatmap_fill *fill)
 {
     *page = NULL;
+    *fill = (struct seatmap_fill){.kind = kind, .id = id, .stamp_ns = now_ns};
     pthread_mutex_lock(&m->mu);
     struct seatmap_entry *e = find(m, kind, id);
     bool claim_out = e && e->claim_ns && now_ns - e->claim_ns < SEATMAP_FLIGHT_NS;
     if (e && page_valid(m, e, now_ns)) {
         bool refresh_due = now_ns - e->page->stamp_ns >= SEATMAP_AHEAD_NS && !claim_out;
-        if (!refresh_due || (flags & SEATMAP_INLINE)) {
-            /* Inline, a due refresh is left to the next caller that can read; the page is still valid. */
+        if (!refresh_due || (flags & SEATMAP_PEEK)) {
             __atomic_add_fetch(&e->page->refs, 1, __ATOMIC_RELAXED);
             *page = e->page;
             pthread_mutex_unlock(&m->mu);
             COUNT(&m->hits);
-            if (flags & SEATMAP_INLINE)
-                COUNT(&m->hits_inline);
             return SEATMAP_HIT;
         }
-    } else if (flags & SEATMAP_INLINE) {
+        /* due and unclaimed: this caller refreshes it (below) while the others are still served the page */
+    } else if (flags & SEATMAP_PEEK) {
         pthread_mutex_unlock(&m->mu);
-        return SEATMAP_MISS; /* the caller hands the request to a worker, which reads */
-    } else if (claim_out && !(flags & SEATMAP_NO_WAIT)) {
+        return SEATMAP_MISS;
+    } else if (claim_out) {
         pthread_mutex_unlock(&m->mu);
+        if (flags & (SEATMAP_INLINE | SEATMAP_NO_WAIT)) {
+            if (!(flags & SEATMAP_INLINE))
+                COUNT(&m->misses); /* reads the store itself, without the claim */
+            fill_out(m, kind, id, now_ns, 0, fill);
+            return SEATMAP_MISS;
+        }
         COUNT(&m->waits);
         return SEATMAP_WAIT;
     }
-    /* This caller reads: with the claim unless someone else's is still out. */
     uint64_t claim = 0;
-    if (!claim_out) {
-        if (!e)
-            e = find_or_add(m, kind, id);
-        if (e) {
-            claim = ++m->claim_seq;
-            e->claim = claim;
-            e->claim_ns = now_ns ? now_ns : 1;
-        }
+    if (!e)
+        e = find_or_add(m, kind, id);
+    if (e) {
+        claim = ++m->claim_seq;
+        e->claim = claim;
+        e->claim_ns = now_ns ? now_ns : 1;
     }
     fill_out(m, kind, id, now_ns, claim, fill);
     pthread_mutex_unlock(&m->mu);
@@ -286,7 +288,6 @@ void seatmap_stats(struct seatmap *m, struct seatmap_stats *out)
     out->bytes = m->bytes;
     pthread_mutex_unlock(&m->mu);
     out->hits = LOAD(&m->hits);
-    out->hits_inline = LOAD(&m->hits_inline);
     out->misses = LOAD(&m->misses);
     out->waits = LOAD(&m->waits);
     out->refreshes = LOAD(&m->refreshes);

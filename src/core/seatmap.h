@@ -80,9 +80,12 @@ enum seatmap_verdict {
     SEATMAP_WAIT, /* another caller is refreshing this key: look again in SEATMAP_WAIT_US */
 };
 
-/* seatmap_get flags */
-#define SEATMAP_INLINE 1u  /* the caller cannot read the store (an event thread): MISS instead of claiming or WAIT */
+/* seatmap_get flags (0: a worker that may read the store and may wait) */
+#define SEATMAP_INLINE 1u  /* an event thread: never WAIT; a refresh it claims is handed to the worker it passes the
+                            * request to (MISS with fill.claim); a miss whose refresh is out is MISS without a claim */
 #define SEATMAP_NO_WAIT 2u /* the caller has waited enough: MISS (without a claim) instead of WAIT */
+#define SEATMAP_PEEK 4u    /* only the page: HIT while valid, else MISS; never claims (a failed refresh looking for
+                            * the page it was refreshing ahead) */
 
 struct seatmap_entry;
 struct seatmap {
@@ -99,15 +102,17 @@ struct seatmap {
         int64_t schedule_id, concert_id;
     } *owners;
     /* counters (atomic) */
-    uint64_t hits, hits_inline, misses, waits, refreshes, evictions;
+    uint64_t hits, misses, waits, refreshes, evictions;
 };
 
 /* entries_max: 1..SEATMAP_ENTRIES_MAX. A failed init needs no free; seatmap_free of a zeroed struct is a no-op. */
 int seatmap_init(struct seatmap *m, int64_t entries_max) TK_MUST_CHECK;
 void seatmap_free(struct seatmap *m);
 
-/* Looks up (kind, id) at now_ns. HIT: *page is a reference. MISS: *fill describes the read to make (with the
- * refresh claim when this caller got it). WAIT: nothing to release. See the flags above. */
+/* Looks up (kind, id) at now_ns. HIT: *page is a reference. MISS: *fill describes the read to make, with the
+ * refresh claim when this caller got it (then seatmap_put or seatmap_abandon it). WAIT: nothing to release.
+ * A valid page is a HIT unless it is due for its refresh ahead and nobody has claimed that: then the caller
+ * claims it (MISS). See the flags above. */
 enum seatmap_verdict seatmap_get(struct seatmap *m, enum seatmap_kind kind, int64_t id, int64_t now_ns,
                                  unsigned flags, const struct seatmap_page **page, struct seatmap_fill *fill);
 /* Publishes what the read of fill found (bytes copied; rows may be NULL when nrows is 0) and releases its claim.
@@ -128,7 +133,7 @@ bool seatmap_concert_of(struct seatmap *m, int64_t schedule_id, int64_t *concert
 void seatmap_note_concert(struct seatmap *m, int64_t schedule_id, int64_t concert_id);
 
 struct seatmap_stats {
-    uint64_t hits, hits_inline, misses, waits, refreshes, evictions;
+    uint64_t hits, misses, waits, refreshes, evictions;
     int64_t entries, entries_max;
     size_t bytes;
 };

@@ -45,21 +45,20 @@ static void test_bound_is_exact(void **state)
     struct seatmap m;
     assert_int_equal(seatmap_init(&m, 16), TK_OK);
     fill_page(&m, SEATMAP_SEATS, 7, T0, "p1");
-    assert_int_equal(look(&m, SEATMAP_SEATS, 7, T0, SEATMAP_INLINE, "p1"), SEATMAP_HIT);
-    assert_int_equal(look(&m, SEATMAP_SEATS, 7, T0 + SEATMAP_AHEAD_NS - 1, SEATMAP_INLINE, "p1"), SEATMAP_HIT);
-    /* past the refresh-ahead age the page still serves inline (nobody there can read the store) ... */
-    assert_int_equal(look(&m, SEATMAP_SEATS, 7, T0 + SEATMAP_STALE_NS - 1, SEATMAP_INLINE, "p1"), SEATMAP_HIT);
+    assert_int_equal(look(&m, SEATMAP_SEATS, 7, T0, SEATMAP_PEEK, "p1"), SEATMAP_HIT);
+    assert_int_equal(look(&m, SEATMAP_SEATS, 7, T0 + SEATMAP_AHEAD_NS - 1, SEATMAP_PEEK, "p1"), SEATMAP_HIT);
+    /* past the refresh-ahead age a look that claims nothing is still served ... */
+    assert_int_equal(look(&m, SEATMAP_SEATS, 7, T0 + SEATMAP_STALE_NS - 1, SEATMAP_PEEK, "p1"), SEATMAP_HIT);
     /* ... and never at or past the bound, whoever asks */
-    assert_int_equal(look(&m, SEATMAP_SEATS, 7, T0 + SEATMAP_STALE_NS, SEATMAP_INLINE, NULL), SEATMAP_MISS);
+    assert_int_equal(look(&m, SEATMAP_SEATS, 7, T0 + SEATMAP_STALE_NS, SEATMAP_PEEK, NULL), SEATMAP_MISS);
     assert_int_equal(look(&m, SEATMAP_SEATS, 7, T0 + SEATMAP_STALE_NS, 0, NULL), SEATMAP_MISS);
     assert_int_equal(look(&m, SEATMAP_SEATS, 7, T0 + 10000 * MS, SEATMAP_NO_WAIT, NULL), SEATMAP_MISS);
     /* another key, another kind: nothing cached */
-    assert_int_equal(look(&m, SEATMAP_SEATS, 8, T0, SEATMAP_INLINE, NULL), SEATMAP_MISS);
-    assert_int_equal(look(&m, SEATMAP_DATES, 7, T0, SEATMAP_INLINE, NULL), SEATMAP_MISS);
+    assert_int_equal(look(&m, SEATMAP_SEATS, 8, T0, SEATMAP_PEEK, NULL), SEATMAP_MISS);
+    assert_int_equal(look(&m, SEATMAP_DATES, 7, T0, SEATMAP_PEEK, NULL), SEATMAP_MISS);
     struct seatmap_stats st;
     seatmap_stats(&m, &st);
     assert_int_equal(st.hits, 3);
-    assert_int_equal(st.hits_inline, 3);
     seatmap_free(&m);
     seatmap_free(&m); /* twice: a no-op */
 }
@@ -74,8 +73,8 @@ static void test_stamp_is_read_start(void **state)
     struct seatmap_fill f;
     assert_int_equal(seatmap_get(&m, SEATMAP_SEATS, 1, T0, 0, &pg, &f), SEATMAP_MISS);
     seatmap_put(&m, &f, "slow", 4, NULL, 0); /* published "60 ms later": the stamp stays T0 */
-    assert_int_equal(look(&m, SEATMAP_SEATS, 1, T0 + 60 * MS, SEATMAP_INLINE, "slow"), SEATMAP_HIT);
-    assert_int_equal(look(&m, SEATMAP_SEATS, 1, T0 + 100 * MS, SEATMAP_INLINE, NULL), SEATMAP_MISS);
+    assert_int_equal(look(&m, SEATMAP_SEATS, 1, T0 + 60 * MS, SEATMAP_PEEK, "slow"), SEATMAP_HIT);
+    assert_int_equal(look(&m, SEATMAP_SEATS, 1, T0 + 100 * MS, SEATMAP_PEEK, NULL), SEATMAP_MISS);
     seatmap_free(&m);
 }
 
@@ -95,10 +94,10 @@ static void test_versions(void **state)
 
     /* a hold on schedule 1: its seats and every dates page go, nothing else */
     seatmap_changed_schedule(&m, 1);
-    assert_int_equal(look(&m, SEATMAP_SEATS, 1, T0 + MS, SEATMAP_INLINE, NULL), SEATMAP_MISS);
-    assert_int_equal(look(&m, SEATMAP_DATES, 0, T0 + MS, SEATMAP_INLINE, NULL), SEATMAP_MISS);
-    assert_int_equal(look(&m, SEATMAP_DATES, 5, T0 + MS, SEATMAP_INLINE, NULL), SEATMAP_MISS);
-    assert_int_equal(look(&m, SEATMAP_SEATS, other, T0 + MS, SEATMAP_INLINE, "s2"), SEATMAP_HIT);
+    assert_int_equal(look(&m, SEATMAP_SEATS, 1, T0 + MS, SEATMAP_PEEK, NULL), SEATMAP_MISS);
+    assert_int_equal(look(&m, SEATMAP_DATES, 0, T0 + MS, SEATMAP_PEEK, NULL), SEATMAP_MISS);
+    assert_int_equal(look(&m, SEATMAP_DATES, 5, T0 + MS, SEATMAP_PEEK, NULL), SEATMAP_MISS);
+    assert_int_equal(look(&m, SEATMAP_SEATS, other, T0 + MS, SEATMAP_PEEK, "s2"), SEATMAP_HIT);
 
     /* a page read before a write (its version snapshot taken before the bump) is never served after it */
     const struct seatmap_page *pg;
@@ -106,18 +105,18 @@ static void test_versions(void **state)
     assert_int_equal(seatmap_get(&m, SEATMAP_SEATS, 1, T0 + 2 * MS, 0, &pg, &f), SEATMAP_MISS);
     seatmap_changed_schedule(&m, 1); /* the write commits while the read runs */
     seatmap_put(&m, &f, "racy", 4, NULL, 0);
-    assert_int_equal(look(&m, SEATMAP_SEATS, 1, T0 + 3 * MS, SEATMAP_INLINE, NULL), SEATMAP_MISS);
+    assert_int_equal(look(&m, SEATMAP_SEATS, 1, T0 + 3 * MS, SEATMAP_PEEK, NULL), SEATMAP_MISS);
     fill_page(&m, SEATMAP_SEATS, 1, T0 + 4 * MS, "after");
-    assert_int_equal(look(&m, SEATMAP_SEATS, 1, T0 + 5 * MS, SEATMAP_INLINE, "after"), SEATMAP_HIT);
+    assert_int_equal(look(&m, SEATMAP_SEATS, 1, T0 + 5 * MS, SEATMAP_PEEK, "after"), SEATMAP_HIT);
 
     /* a payment or an expiry: everything */
     fill_page(&m, SEATMAP_DATES, 0, T0 + 6 * MS, "db");
-    assert_int_equal(look(&m, SEATMAP_SEATS, other, T0 + 6 * MS, SEATMAP_INLINE, "s2"), SEATMAP_HIT);
-    assert_int_equal(look(&m, SEATMAP_DATES, 0, T0 + 6 * MS, SEATMAP_INLINE, "db"), SEATMAP_HIT);
+    assert_int_equal(look(&m, SEATMAP_SEATS, other, T0 + 6 * MS, SEATMAP_PEEK, "s2"), SEATMAP_HIT);
+    assert_int_equal(look(&m, SEATMAP_DATES, 0, T0 + 6 * MS, SEATMAP_PEEK, "db"), SEATMAP_HIT);
     seatmap_changed_all(&m);
-    assert_int_equal(look(&m, SEATMAP_SEATS, 1, T0 + 7 * MS, SEATMAP_INLINE, NULL), SEATMAP_MISS);
-    assert_int_equal(look(&m, SEATMAP_SEATS, other, T0 + 7 * MS, SEATMAP_INLINE, NULL), SEATMAP_MISS);
-    assert_int_equal(look(&m, SEATMAP_DATES, 0, T0 + 7 * MS, SEATMAP_INLINE, NULL), SEATMAP_MISS);
+    assert_int_equal(look(&m, SEATMAP_SEATS, 1, T0 + 7 * MS, SEATMAP_PEEK, NULL), SEATMAP_MISS);
+    assert_int_equal(look(&m, SEATMAP_SEATS, other, T0 + 7 * MS, SEATMAP_PEEK, NULL), SEATMAP_MISS);
+    assert_int_equal(look(&m, SEATMAP_DATES, 0, T0 + 7 * MS, SEATMAP_PEEK, NULL), SEATMAP_MISS);
     seatmap_free(&m);
 }
 
@@ -130,9 +129,13 @@ static void test_single_flight(void **state)
     struct seatmap_fill a, b, c;
     assert_int_equal(seatmap_get(&m, SEATMAP_SEATS, 3, T0, 0, &pg, &a), SEATMAP_MISS);
     assert_true(a.claim != 0);
-    /* while a's read runs: others wait, or read themselves without the claim when told not to wait */
+    /* while a's read runs: others wait, or read themselves without the claim when told not to wait; an event
+     * thread never waits and claims nothing (its request goes to a worker, which waits) */
     assert_int_equal(seatmap_get(&m, SEATMAP_SEATS, 3, T0 + MS, 0, &pg, &b), SEATMAP_WAIT);
+    assert_int_equal(seatmap_get(&m, SEATMAP_SEATS, 3, T0 + MS, SEATMAP_PEEK, &pg, &b), SEATMAP_MISS);
+    assert_int_equal(b.claim, 0);
     assert_int_equal(seatmap_get(&m, SEATMAP_SEATS, 3, T0 + MS, SEATMAP_INLINE, &pg, &b), SEATMAP_MISS);
+    assert_int_equal(b.claim, 0);
     assert_int_equal(seatmap_get(&m, SEATMAP_SEATS, 3, T0 + MS, SEATMAP_NO_WAIT, &pg, &b), SEATMAP_MISS);
     assert_int_equal(b.claim, 0);
     seatmap_put(&m, &a, "a", 1, NULL, 0);
@@ -145,13 +148,30 @@ static void test_single_flight(void **state)
 
     /* refresh ahead: past SEATMAP_AHEAD_NS one caller refreshes while the others are still served the page */
     int64_t t = T0 + MS + SEATMAP_AHEAD_NS;
-    assert_int_equal(seatmap_get(&m, SEATMAP_SEATS, 3, t, SEATMAP_INLINE, &pg, &c), SEATMAP_HIT);
+    assert_int_equal(seatmap_get(&m, SEATMAP_SEATS, 3, t, SEATMAP_PEEK, &pg, &c), SEATMAP_HIT);
     seatmap_page_release(pg);
     assert_int_equal(seatmap_get(&m, SEATMAP_SEATS, 3, t, 0, &pg, &c), SEATMAP_MISS);
     assert_true(c.claim != 0);
     assert_int_equal(look(&m, SEATMAP_SEATS, 3, t + MS, 0, "b"), SEATMAP_HIT);
+    assert_int_equal(look(&m, SEATMAP_SEATS, 3, t + MS, SEATMAP_INLINE, "b"), SEATMAP_HIT);
     seatmap_put(&m, &c, "c", 1, NULL, 0);
     assert_int_equal(look(&m, SEATMAP_SEATS, 3, t + 2 * MS, 0, "c"), SEATMAP_HIT);
+    /* the same claimed on an event thread (for the worker its request goes to), the others served meanwhile */
+    int64_t ti = t + SEATMAP_AHEAD_NS;
+    assert_int_equal(seatmap_get(&m, SEATMAP_SEATS, 3, ti, SEATMAP_INLINE, &pg, &b), SEATMAP_MISS);
+    assert_true(b.claim != 0);
+    assert_int_equal(look(&m, SEATMAP_SEATS, 3, ti, SEATMAP_INLINE, "c"), SEATMAP_HIT);
+    assert_int_equal(look(&m, SEATMAP_SEATS, 3, ti, 0, "c"), SEATMAP_HIT);
+    seatmap_put(&m, &b, "c", 1, NULL, 0); /* the worker's read: same bytes, stamp ti */
+    t = ti;
+
+    /* a refresh ahead that fails: the page it refreshed still serves until its bound, not a moment longer */
+    assert_int_equal(seatmap_get(&m, SEATMAP_SEATS, 3, t + SEATMAP_AHEAD_NS, 0, &pg, &a), SEATMAP_MISS);
+    assert_true(a.claim != 0);
+    seatmap_abandon(&m, &a);
+    assert_int_equal(look(&m, SEATMAP_SEATS, 3, t + SEATMAP_AHEAD_NS, SEATMAP_PEEK, "c"), SEATMAP_HIT);
+    assert_int_equal(look(&m, SEATMAP_SEATS, 3, t + SEATMAP_STALE_NS - 1, SEATMAP_PEEK, "c"), SEATMAP_HIT);
+    assert_int_equal(look(&m, SEATMAP_SEATS, 3, t + SEATMAP_STALE_NS, SEATMAP_PEEK, NULL), SEATMAP_MISS);
 
     /* a failed read releases its claim at once: the next caller reads (no page ever passes the bound) */
     int64_t t2 = t + SEATMAP_STALE_NS;
@@ -188,9 +208,9 @@ static void test_limits(void **state)
     assert_int_equal(st.evictions, 2);
     assert_int_equal(st.bytes, 3);
     /* the oldest went first */
-    assert_int_equal(look(&m, SEATMAP_SEATS, 1, T0 + 6 * MS, SEATMAP_INLINE, NULL), SEATMAP_MISS);
-    assert_int_equal(look(&m, SEATMAP_SEATS, 2, T0 + 6 * MS, SEATMAP_INLINE, NULL), SEATMAP_MISS);
-    assert_int_equal(look(&m, SEATMAP_SEATS, 5, T0 + 6 * MS, SEATMAP_INLINE, "x"), SEATMAP_HIT);
+    assert_int_equal(look(&m, SEATMAP_SEATS, 1, T0 + 6 * MS, SEATMAP_PEEK, NULL), SEATMAP_MISS);
+    assert_int_equal(look(&m, SEATMAP_SEATS, 2, T0 + 6 * MS, SEATMAP_PEEK, NULL), SEATMAP_MISS);
+    assert_int_equal(look(&m, SEATMAP_SEATS, 5, T0 + 6 * MS, SEATMAP_PEEK, "x"), SEATMAP_HIT);
     /* a page over the byte limit is not cached (and costs nothing) */
     const struct seatmap_page *pg;
     struct seatmap_fill f;
@@ -209,7 +229,7 @@ static void test_page_outlives_entry(void **state)
     fill_page(&m, SEATMAP_DATES, 0, T0, "held page");
     const struct seatmap_page *pg;
     struct seatmap_fill f;
-    assert_int_equal(seatmap_get(&m, SEATMAP_DATES, 0, T0 + MS, SEATMAP_INLINE, &pg, &f), SEATMAP_HIT);
+    assert_int_equal(seatmap_get(&m, SEATMAP_DATES, 0, T0 + MS, SEATMAP_PEEK, &pg, &f), SEATMAP_HIT);
     fill_page(&m, SEATMAP_DATES, 1, T0 + 2 * MS, "evicts it");
     assert_memory_equal(pg->bytes, "held page", 9);
     seatmap_page_release(pg);
