@@ -124,7 +124,8 @@ void seatmap_abandon(struct seatmap *m, const struct seatmap_fill *fill);
 /* seatmap_page_release(NULL) is a no-op. */
 void seatmap_page_release(const struct seatmap_page *page);
 
-/* This instance changed the store: called after the write committed and before its response. */
+/* This instance changed the store: called after the write committed and before its response (holds and new
+ * dates: the schedule; payments and the sweep's expiries: all; a refund or a cancelled date must call one too). */
 void seatmap_changed_schedule(struct seatmap *m, int64_t schedule_id); /* its seats page and every dates page */
 void seatmap_changed_all(struct seatmap *m);                           /* every page */
 
