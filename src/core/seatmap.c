@@ -105,7 +105,7 @@ static void list_push_newest(struct seatmap *m, struct seatmap_entry *e)
     m->newest = e;
 }
 
-static void evict(struct seatmap *m, struct seatmap_entry *e)
+static void drop(struct seatmap *m, struct seatmap_entry *e)
 {
     list_unlink(m, e);
     hmap_remove(&m->map, &e->node);
@@ -114,6 +114,11 @@ static void evict(struct seatmap *m, struct seatmap_entry *e)
     page_unref(e->page);
     free(e);
     m->entries--;
+}
+
+static void evict(struct seatmap *m, struct seatmap_entry *e)
+{
+    drop(m, e);
     COUNT(&m->evictions);
 }
 
@@ -183,7 +188,7 @@ enum seatmap_verdict seatmap_get(struct seatmap *m, enum seatmap_kind kind, int6
         return SEATMAP_WAIT;
     }
     uint64_t claim = 0;
-    if (!e)
+    if (!e && m->entries < m->entries_max) /* full: no claim for a new key, rather than evicting a page for it */
         e = find_or_add(m, kind, id);
     if (e) {
         claim = ++m->claim_seq;
@@ -202,8 +207,11 @@ void seatmap_abandon(struct seatmap *m, const struct seatmap_fill *fill)
         return;
     pthread_mutex_lock(&m->mu);
     struct seatmap_entry *e = find(m, fill->kind, fill->id);
-    if (e && e->claim == fill->claim)
+    if (e && e->claim == fill->claim) {
         e->claim = 0, e->claim_ns = 0;
+        if (!e->page)
+            drop(m, e); /* made for this claim (a 404, a failed first read): it takes no slot from real pages */
+    }
     pthread_mutex_unlock(&m->mu);
 }
 

@@ -18,7 +18,8 @@
  * entry past the bound is never served, whatever the store's state.
  *
  * Limits: entries_max keys (--seat-map-cache-max) and SEATMAP_BYTES_MAX bytes of pages; past either, the entry put
- * longest ago is evicted. A schedule's concert (for the sale gate; it never changes) is remembered in a fixed
+ * longest ago is evicted. A miss that caches nothing (a 404, a failed read) leaves no entry behind, and a new key
+ * gets no refresh claim while the cache is full, so neither evicts a page. A schedule's concert (for the sale gate; it never changes) is remembered in a fixed
  * table of SEATMAP_OWNER_SLOTS (a collision forgets the older one: the gate then asks the store).
  * Thread-safe: one mutex; pages are immutable once published and reference-counted, so they are copied out
  * without the lock. Times are nanoseconds of the caller's monotonic clock (clock_mono_ns), passed in so that

@@ -217,6 +217,13 @@ static void test_limits(void **state)
     assert_int_equal(seatmap_get(&m, SEATMAP_SEATS, 9, T0 + 7 * MS, 0, &pg, &f), SEATMAP_MISS);
     seatmap_put(&m, &f, "big", (size_t)SEATMAP_BYTES_MAX + 1, NULL, 0); /* never read past its 3 bytes */
     assert_int_equal(look(&m, SEATMAP_SEATS, 9, T0 + 8 * MS, 0, NULL), SEATMAP_MISS); /* claim released */
+    /* misses that cache nothing (404s, failed reads) take no entry from the pages: 5 is still there; a new key
+     * gets no claim while the cache is full (its put evicts the oldest page, as any put) */
+    for (int64_t id = 100; id < 110; id++)
+        assert_int_equal(look(&m, SEATMAP_SEATS, id, T0 + 8 * MS, 0, NULL), SEATMAP_MISS);
+    assert_int_equal(look(&m, SEATMAP_SEATS, 5, T0 + 8 * MS, SEATMAP_PEEK, "x"), SEATMAP_HIT);
+    seatmap_stats(&m, &st);
+    assert_int_equal(st.evictions, 2);
     seatmap_free(&m);
 }
 
