@@ -37,6 +37,8 @@ struct tk_config {
     char admin_key[129];  /* --admin-key: the organizer API's key ("" = off) */
     int signup_rate, signup_burst; /* --signup-rate/--signup-burst: POST /users per address */
     int issue_rate, issue_burst;   /* --issue-rate/--issue-burst: POST /queue/issue per address */
+    int seat_map_cache_max; /* --seat-map-cache-max: read-cache entries (core/seatmap.h), 0 = off */
+    int seat_map_inline;  /* --seat-map-inline 1: cache hits answered on the event thread where possible */
     int lock_retries;     /* --lock-retries: bounded retries for optimistic writes and lock waits */
     int sweep_ms;         /* --sweep-ms: background sweep period */
     int reuse_port;       /* --reuse-port 1: SO_REUSEPORT, several instances on one port (shared stores only) */

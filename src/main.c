@@ -158,7 +158,20 @@ static int cmd_serve(const struct tk_config *cfg)
     struct seatcache seats_taken = {0};
     if (seatcache_init(&seats_taken) == TK_OK)
         app.seats_taken = &seats_taken;
-    struct tk_api api = {.app = &app};
+    struct seatmap seatmap = {0};
+    if (cfg->seat_map_cache_max > 0) {
+        if (seatmap_init(&seatmap, cfg->seat_map_cache_max) < 0) {
+            fprintf(stderr, "ticketd: out of memory for the seat-map cache\n");
+            seatcache_free(&seats_taken);
+            sales_free(sales);
+            waitroom_free(wr);
+            store_close(st);
+            strategy_free(strategy);
+            return 1;
+        }
+        app.seatmap = &seatmap;
+    }
+    struct tk_api api = {.app = &app, .inline_hits = cfg->seat_map_inline != 0};
     snprintf(api.admin_key, sizeof api.admin_key, "%s", cfg->admin_key);
 
     /* Every connection is a descriptor: lift the soft limit to the hard one (1,024 by default would cap
@@ -218,6 +231,7 @@ static int cmd_serve(const struct tk_config *cfg)
     http_server_stop(http);
     api_probe_stop(&api);
     sweeper_stop(sweeper);
+    seatmap_free(&seatmap);
     seatcache_free(&seats_taken);
     sales_free(sales);
     waitroom_free(wr);

@@ -41,6 +41,9 @@ struct api_request {
     char path_param[48];
     /* Set by the Idempotency-Key protocol (router.c): the claim this request's write belongs to. */
     const struct tk_idem_ref *idem;
+    /* A read-cache refresh the event thread claimed for this request (api_dispatch_inline), made by the worker
+     * that runs it; claim 0: none. api_dispatch releases it if the handler did not use it. */
+    struct seatmap_fill cache_claim;
 };
 
 /* A streaming response (Server-Sent Events): the handler sets api_response.stream (and status, content type);
@@ -82,6 +85,9 @@ struct tk_api {
     struct api_probe *probe; /* what /health and /metrics report about the backing services (ops.c) */
     /* The per-address budgets of the abuse limits (POST /users, POST /queue/issue): NULL or true = allowed. */
     bool (*allow_action)(struct tk_api *api, enum api_action action, const char *client_addr);
+    /* allow() answers from this process's memory (no Redis budget): cache hits may then be answered inline. */
+    bool allow_local;
+    bool inline_hits; /* --seat-map-inline: answer read-cache hits on the event thread when they can be */
     char admin_key[129]; /* "" = no organizer API (every /admin route is 403) */
 };
 
@@ -94,6 +100,9 @@ struct api_route {
     api_handler handler;
     bool idempotent; /* honours Idempotency-Key */
     bool inline_ok;  /* needs no backing service: answered on the event thread, never rate-limited */
+    /* Optional: answers a read-cache hit on the event thread when nothing on its way needs a backing service
+     * (api_dispatch_inline); TK_OK answered, TK_ERR_BUSY not (resp untouched: the request goes to a worker). */
+    api_handler inline_hit;
 };
 
 extern const struct api_route API_ROUTES[];
@@ -115,6 +124,11 @@ int api_within_budget(struct tk_api *api, const struct api_request *req, int64_t
                       struct api_response *resp) TK_MUST_CHECK;
 /* Authenticates and runs route `route`; resp always ends up a complete response. */
 void api_dispatch(struct tk_api *api, int route, struct api_request *req, struct api_response *resp);
+/* On the event thread, for a route with an inline_hit: true when the request was answered without any backing
+ * service (the token checked in process, the gate from memory, a read-cache hit, an in-process budget); false
+ * leaves resp untouched and the caller hands the request to a worker (api_dispatch), which answers everything
+ * else — errors included — exactly as before. */
+bool api_dispatch_inline(struct tk_api *api, int route, struct api_request *req, struct api_response *resp);
 
 /* ---- parse.c: responses ---- */
 /* Writes the error envelope (message NULL = the error's default) and returns err. */
@@ -166,6 +180,8 @@ int api_queue_status(struct tk_api *api, struct api_request *req, struct api_res
 int api_concerts(struct tk_api *api, struct api_request *req, struct api_response *resp);
 int api_available_dates(struct tk_api *api, struct api_request *req, struct api_response *resp);
 int api_available_seats(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_available_dates_inline(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_available_seats_inline(struct tk_api *api, struct api_request *req, struct api_response *resp);
 int api_reservation(struct tk_api *api, struct api_request *req, struct api_response *resp);
 int api_payment(struct tk_api *api, struct api_request *req, struct api_response *resp);
 int api_transfers(struct tk_api *api, struct api_request *req, struct api_response *resp);

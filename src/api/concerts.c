@@ -1,14 +1,23 @@
 /* concerts.c — GET /concerts (the public catalogue, each concert with its sale), /concert/available-dates and
  * /concert/available-seats (gated: a token sees only the concerts of its room, core/sales.c sale_gate).
- * Rows stream from the store's visitors straight into the response buffer. */
+ * Rows stream from the store's visitors straight into the response buffer.
+ *
+ * The two gated reads answer from the instance's read cache (core/seatmap.h: at most 100 ms stale, never served
+ * past that, and invalidated at once by this instance's own writes). The gate always runs first, per request.
+ * A seats page is the whole response body; a dates page is every listed date with its concert, filtered per
+ * request by the token's room. A miss reads the store, answers from what it read and publishes it. A hit can
+ * also be answered on the event thread (api_dispatch_inline) when nothing on its way needs a backing service. */
 #include "api/api.h"
+
+#include <stdlib.h>
+#include "util/clock.h"
+#include "util/exec.h"
+#include "util/ids.h"
 
 struct list_ctx {
     struct buf *b;
     int n;
     struct tk_api *api;
-    int64_t room_id;
-    int err;
 };
 
 static void list_sep(struct list_ctx *c)
@@ -70,16 +79,103 @@ void api_schedule_json(struct buf *b, const struct tk_schedule *row)
                row->reserved_seats, row->total_seats - row->reserved_seats);
 }
 
-static int schedule_row(void *arg, const struct tk_schedule *row)
+/* ---- available-dates ---- */
+
+/* Every listed date (no gate), rendered: the page a cache entry keeps. */
+struct dates_read {
+    struct buf items;
+    struct seatmap_row *rows;
+    int nrows, cap;
+    bool oom;
+};
+
+static int dates_read_row(void *arg, const struct tk_schedule *row)
 {
-    struct list_ctx *c = arg;
-    int gate = sale_gate(c->api->app, c->room_id, row->concert_id);
-    if (gate == TK_ERR_FORBIDDEN)
-        return TK_OK; /* another room's concert: not listed for this token */
-    TK_TRY(gate);
-    list_sep(c);
-    api_schedule_json(c->b, row);
+    struct dates_read *d = arg;
+    if (d->nrows == d->cap) {
+        int cap = d->cap ? d->cap * 2 : 16;
+        struct seatmap_row *p = realloc(d->rows, sizeof *p * (size_t)cap);
+        if (!p) {
+            d->oom = true;
+            return TK_ERR_NOMEM;
+        }
+        d->rows = p;
+        d->cap = cap;
+    }
+    size_t off = d->items.len;
+    api_schedule_json(&d->items, row);
+    d->rows[d->nrows++] = (struct seatmap_row){.concert_id = row->concert_id, .off = (uint32_t)off,
+                                               .len = (uint32_t)(d->items.len - off)};
     return TK_OK;
+}
+
+/* The response for a token of room room_id from a dates page: the dates its room may see. may_read: the gate may
+ * refresh the sales copy (a worker); else TK_ERR_BUSY when it would have to, with resp left untouched. */
+static int dates_respond(struct tk_api *api, int64_t room_id, bool may_read, const char *bytes,
+                         const struct seatmap_row *rows, int nrows, struct api_response *resp)
+{
+    struct api_response r = {0};
+    api_ok_open(&r, 200);
+    struct buf b = r.body;
+    buf_append(&b, "[", 1);
+    int64_t last_concert = 0;
+    int last_gate = TK_OK, n = 0;
+    for (int i = 0; i < nrows; i++) {
+        if (i == 0 || rows[i].concert_id != last_concert) {
+            last_concert = rows[i].concert_id;
+            last_gate = may_read ? sale_gate(api->app, room_id, last_concert)
+                                 : sale_gate_cached(api->app, room_id, last_concert);
+        }
+        if (last_gate == TK_ERR_FORBIDDEN)
+            continue; /* another room's concert: not listed for this token */
+        if (last_gate < 0) {
+            buf_free(&b);
+            return last_gate;
+        }
+        if (n++)
+            buf_append(&b, ",", 1);
+        buf_append(&b, bytes + rows[i].off, rows[i].len);
+    }
+    buf_append(&b, "]", 1);
+    r.body = b;
+    api_ok_close(&r);
+    buf_free(&resp->body);
+    resp->body = r.body;
+    resp->status = r.status;
+    return TK_OK;
+}
+
+/* What the next look-up does after a WAIT: off a worker exec_defer_us slept; on one it handed the request back. */
+static unsigned lookup_flags(void) { return exec_attempt() >= SEATMAP_WAIT_TRIES ? SEATMAP_NO_WAIT : 0; }
+
+/* A look-up on a worker: HIT or MISS (a WAIT re-schedules the request: TK_ERR_BUSY). A refresh the event thread
+ * claimed for this request is made here: the page it found due (or missing) is read now. */
+static int lookup(struct seatmap *m, struct api_request *req, enum seatmap_kind kind, int64_t id,
+                  const struct seatmap_page **pg, struct seatmap_fill *fill, enum seatmap_verdict *v)
+{
+    if (req->cache_claim.claim && req->cache_claim.kind == kind && req->cache_claim.id == id) {
+        *fill = req->cache_claim; /* its stamp is the event thread's time: earlier than this read, conservative */
+        req->cache_claim.claim = 0;
+        *pg = NULL;
+        *v = SEATMAP_MISS;
+        return TK_OK;
+    }
+    *v = seatmap_get(m, kind, id, clock_mono_ns(), lookup_flags(), pg, fill);
+    if (*v == SEATMAP_WAIT) {
+        TK_TRY(exec_defer_us(SEATMAP_WAIT_US)); /* TK_ERR_BUSY on a worker: run again shortly */
+        *v = seatmap_get(m, kind, id, clock_mono_ns(), SEATMAP_NO_WAIT, pg, fill); /* off a worker: slept */
+    }
+    return TK_OK;
+}
+
+/* The read of fill failed (the store is down): releases its claim and returns the page it was refreshing ahead if
+ * that is still within the bound (a reference), else NULL — a page past the bound is never served. */
+static const struct seatmap_page *refresh_failed(struct seatmap *m, const struct seatmap_fill *fill)
+{
+    seatmap_abandon(m, fill);
+    const struct seatmap_page *pg;
+    struct seatmap_fill f;
+    return seatmap_get(m, fill->kind, fill->id, clock_mono_ns(), SEATMAP_PEEK, &pg, &f) == SEATMAP_HIT ? pg : NULL;
 }
 
 int api_available_dates(struct tk_api *api, struct api_request *req, struct api_response *resp)
@@ -95,18 +191,37 @@ int api_available_dates(struct tk_api *api, struct api_request *req, struct api_
                                                    : "this concert has a sale of its own: queue for it");
         TK_TRY(rc);
     }
-    api_ok_open(resp, 200);
-    buf_append(&resp->body, "[", 1);
-    struct list_ctx c = {.b = &resp->body, .api = api, .room_id = req->room_id};
-    struct tk_store *st = api->app->store;
-    rc = store_schedules_available(st, concert_id, app_now_ms(api->app), schedule_row, &c);
+    struct seatmap *m = api->app->seatmap;
+    const struct seatmap_page *pg = NULL;
+    struct seatmap_fill fill = {0};
+    enum seatmap_verdict v = SEATMAP_MISS;
+    if (m)
+        TK_TRY(lookup(m, req, SEATMAP_DATES, concert_id, &pg, &fill, &v));
+    if (v == SEATMAP_HIT) {
+        rc = dates_respond(api, req->room_id, true, pg->bytes, pg->rows, pg->nrows, resp);
+        seatmap_page_release(pg);
+        return rc;
+    }
+    struct dates_read d = {0};
+    rc = store_schedules_available(api->app->store, concert_id, app_now_ms(api->app), dates_read_row, &d);
+    if (rc == TK_OK && (d.oom || d.items.oom))
+        rc = TK_ERR_NOMEM;
+    if (rc == TK_OK) {
+        if (m)
+            seatmap_put(m, &fill, d.items.p ? d.items.p : "", d.items.len, d.rows, d.nrows);
+        rc = dates_respond(api, req->room_id, true, d.items.p, d.rows, d.nrows, resp);
+    } else if (m && (pg = refresh_failed(m, &fill)) != NULL) {
+        rc = dates_respond(api, req->room_id, true, pg->bytes, pg->rows, pg->nrows, resp);
+        seatmap_page_release(pg);
+    }
+    buf_free(&d.items);
+    free(d.rows);
     if (rc == TK_ERR_NOT_FOUND)
         return api_fail(resp, rc, "no such concert");
-    TK_TRY(rc);
-    buf_append(&resp->body, "]", 1);
-    api_ok_close(resp);
-    return TK_OK;
+    return rc;
 }
+
+/* ---- available-seats ---- */
 
 static int seat_row(void *arg, const struct tk_seat *row)
 {
@@ -122,20 +237,113 @@ static int seat_row(void *arg, const struct tk_seat *row)
     return TK_OK;
 }
 
+static void seats_respond(const struct seatmap_page *pg, struct api_response *resp)
+{
+    resp->status = 200;
+    buf_append(&resp->body, pg->bytes, pg->len);
+}
+
 int api_available_seats(struct tk_api *api, struct api_request *req, struct api_response *resp)
 {
     int64_t schedule_id = 0;
     TK_TRY(api_query_id(req, "concertScheduleId", true, &schedule_id, resp));
     TK_TRY(api_gate(api, req, OWNER_SCHEDULE, schedule_id, resp));
+    struct seatmap *m = api->app->seatmap;
+    const struct seatmap_page *pg = NULL;
+    struct seatmap_fill fill = {0};
+    enum seatmap_verdict v = SEATMAP_MISS;
+    if (m)
+        TK_TRY(lookup(m, req, SEATMAP_SEATS, schedule_id, &pg, &fill, &v));
+    if (v == SEATMAP_HIT) {
+        seats_respond(pg, resp);
+        seatmap_page_release(pg);
+        return TK_OK;
+    }
     api_ok_open(resp, 200);
     buf_append(&resp->body, "[", 1);
     struct list_ctx c = {.b = &resp->body};
-    struct tk_store *st = api->app->store;
-    int rc = store_seats_available(st, schedule_id, app_now_ms(api->app), seat_row, &c);
+    int rc = store_seats_available(api->app->store, schedule_id, app_now_ms(api->app), seat_row, &c);
+    if (rc == TK_OK) {
+        buf_append(&resp->body, "]", 1);
+        api_ok_close(resp);
+        if (resp->body.oom)
+            rc = TK_ERR_NOMEM;
+    }
+    if (m && rc == TK_OK) {
+        seatmap_put(m, &fill, resp->body.p, resp->body.len, NULL, 0); /* the whole body is the page */
+    } else if (m && (pg = refresh_failed(m, &fill)) != NULL) {
+        resp->body.len = 0; /* what was rendered before the failure */
+        seats_respond(pg, resp);
+        seatmap_page_release(pg);
+        rc = TK_OK;
+    }
     if (rc == TK_ERR_NOT_FOUND)
         return api_fail(resp, rc, "no such concert schedule");
-    TK_TRY(rc);
-    buf_append(&resp->body, "]", 1);
-    api_ok_close(resp);
+    return rc;
+}
+
+/* ---- cache hits on the event thread (api_dispatch_inline): TK_OK answered, TK_ERR_BUSY not (resp untouched) ---- */
+
+static int query_id_quiet(const struct api_request *req, const char *name, int64_t *out)
+{
+    const char *v = req->query(req->ctx, name);
+    return v ? id_parse(v, out) : TK_ERR_NOT_FOUND;
+}
+
+/* A hit to answer here, or false: then a refresh claimed here goes with the request to its worker. */
+static bool inline_hit(struct seatmap *m, struct api_request *req, enum seatmap_kind kind, int64_t id,
+                       const struct seatmap_page **pg)
+{
+    struct seatmap_fill fill;
+    enum seatmap_verdict v = seatmap_get(m, kind, id, clock_mono_ns(), SEATMAP_INLINE, pg, &fill);
+    if (v == SEATMAP_MISS && fill.claim)
+        req->cache_claim = fill;
+    return v == SEATMAP_HIT;
+}
+
+int api_available_seats_inline(struct tk_api *api, struct api_request *req, struct api_response *resp)
+{
+    struct seatmap *m = api->app->seatmap;
+    int64_t schedule_id;
+    if (!m || query_id_quiet(req, "concertScheduleId", &schedule_id) < 0 ||
+        sale_gate_schedule_cached(api->app, req->room_id, schedule_id) != TK_OK)
+        return TK_ERR_BUSY; /* a 400, a 403, or a gate that needs the store: the worker answers it */
+    const struct seatmap_page *pg;
+    if (!inline_hit(m, req, SEATMAP_SEATS, schedule_id, &pg))
+        return TK_ERR_BUSY;
+    if (api_within_budget(api, req, req->user_id, resp) == TK_OK) /* else the 429 is the answer */
+        seats_respond(pg, resp);
+    seatmap_page_release(pg);
+    APP_COUNT(api->app, seatmap_hits_inline, 1);
+    return TK_OK;
+}
+
+int api_available_dates_inline(struct tk_api *api, struct api_request *req, struct api_response *resp)
+{
+    struct seatmap *m = api->app->seatmap;
+    int64_t concert_id = 0;
+    if (!m)
+        return TK_ERR_BUSY;
+    int qrc = query_id_quiet(req, "concertId", &concert_id);
+    if ((qrc < 0 && qrc != TK_ERR_NOT_FOUND) || (concert_id && sale_gate_cached(api->app, req->room_id, concert_id) != TK_OK))
+        return TK_ERR_BUSY;
+    const struct seatmap_page *pg;
+    if (!inline_hit(m, req, SEATMAP_DATES, concert_id, &pg))
+        return TK_ERR_BUSY;
+    struct api_response r = {0};
+    int rc = dates_respond(api, req->room_id, false, pg->bytes, pg->rows, pg->nrows, &r);
+    seatmap_page_release(pg);
+    if (rc < 0) {
+        buf_free(&r.body);
+        return TK_ERR_BUSY; /* a gate needed the store after all */
+    }
+    if (api_within_budget(api, req, req->user_id, resp) < 0) { /* the 429 is the answer */
+        buf_free(&r.body);
+        return TK_OK;
+    }
+    buf_free(&resp->body);
+    resp->body = r.body;
+    resp->status = 200;
+    APP_COUNT(api->app, seatmap_hits_inline, 1);
     return TK_OK;
 }

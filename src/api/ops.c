@@ -218,6 +218,26 @@ int api_metrics(struct tk_api *api, struct api_request *req, struct api_response
     for (size_t i = 0; i < sizeof COUNTERS / sizeof COUNTERS[0]; i++)
         gauge(b, COUNTERS[i].name, COUNTERS[i].help, "counter",
               (long long)__atomic_load_n(COUNTERS[i].value, __ATOMIC_RELAXED));
+    if (app->seatmap) {
+        struct seatmap_stats m;
+        seatmap_stats(app->seatmap, &m);
+        gauge(b, "ticketd_seatmap_hits_total", "Seat-map/dates reads answered from the read cache.", "counter",
+              (long long)m.hits);
+        gauge(b, "ticketd_seatmap_hits_inline_total", "Of those, answered on the event thread (no hand-off).",
+              "counter", (long long)__atomic_load_n(&c->seatmap_hits_inline, __ATOMIC_RELAXED));
+        gauge(b, "ticketd_seatmap_misses_total", "Seat-map/dates reads that read the store.", "counter",
+              (long long)m.misses);
+        gauge(b, "ticketd_seatmap_waits_total", "Misses that waited for another request's refresh.", "counter",
+              (long long)m.waits);
+        gauge(b, "ticketd_seatmap_refreshes_total", "Pages published to the read cache.", "counter",
+              (long long)m.refreshes);
+        gauge(b, "ticketd_seatmap_evictions_total", "Read-cache entries evicted (entry or byte limit).", "counter",
+              (long long)m.evictions);
+        gauge(b, "ticketd_seatmap_entries", "Read-cache entries.", "gauge", (long long)m.entries);
+        gauge(b, "ticketd_seatmap_entries_max", "Read-cache entries at most (--seat-map-cache-max).", "gauge",
+              (long long)m.entries_max);
+        gauge(b, "ticketd_seatmap_bytes", "Bytes of cached pages.", "gauge", (long long)m.bytes);
+    }
     return TK_OK;
 }
 

@@ -14,27 +14,27 @@
 
 
 const struct api_route API_ROUTES[] = {
-    {"POST", "/users", AUTH_NONE, api_users_create, false, false},
-    {"POST", "/user/charge", AUTH_BEARER, api_user_charge, true, false},
-    {"GET", "/user/check", AUTH_BEARER, api_user_check, false, false},
-    {"POST", "/transfers", AUTH_BEARER, api_transfers, true, false},
-    {"GET", "/user/history", AUTH_BEARER, api_user_history, false, false},
-    {"POST", "/queue/issue", AUTH_BEARER, api_queue_issue, false, false},
-    {"GET", "/queue/status", AUTH_SELF, api_queue_status, false, false}, /* checks its token itself: any state answers */
-    {"GET", "/queue/events", AUTH_SELF, api_queue_events, false, false}, /* the same, pushed (Server-Sent Events) */
-    {"GET", "/concerts", AUTH_NONE, api_concerts, false, false}, /* the public catalogue: choose a sale to queue for */
-    {"GET", "/concert/available-dates", AUTH_QUEUE, api_available_dates, false, false},
-    {"GET", "/concert/available-seats", AUTH_QUEUE, api_available_seats, false, false},
-    {"POST", "/reservation", AUTH_QUEUE, api_reservation, true, false},
-    {"POST", "/payment", AUTH_QUEUE, api_payment, true, false},
-    {"POST", "/admin/concerts", AUTH_ADMIN, api_admin_concerts, false, false},
-    {"POST", "/admin/schedules", AUTH_ADMIN, api_admin_schedules, false, false},
-    {"POST", "/admin/sales", AUTH_ADMIN, api_admin_sales_create, false, false},
-    {"PATCH", "/admin/sales/{id}", AUTH_ADMIN, api_admin_sale_patch, false, false},
-    {"GET", "/admin/sales/{id}", AUTH_ADMIN, api_admin_sale_get, false, false},
-    {"GET", "/health", AUTH_NONE, api_health, false, true},
-    {"GET", "/metrics", AUTH_NONE, api_metrics, false, true},
-    {"GET", "/openapi.json", AUTH_NONE, api_openapi, false, true},
+    {"POST", "/users", AUTH_NONE, api_users_create, false, false, NULL},
+    {"POST", "/user/charge", AUTH_BEARER, api_user_charge, true, false, NULL},
+    {"GET", "/user/check", AUTH_BEARER, api_user_check, false, false, NULL},
+    {"POST", "/transfers", AUTH_BEARER, api_transfers, true, false, NULL},
+    {"GET", "/user/history", AUTH_BEARER, api_user_history, false, false, NULL},
+    {"POST", "/queue/issue", AUTH_BEARER, api_queue_issue, false, false, NULL},
+    {"GET", "/queue/status", AUTH_SELF, api_queue_status, false, false, NULL}, /* checks its token itself: any state answers */
+    {"GET", "/queue/events", AUTH_SELF, api_queue_events, false, false, NULL}, /* the same, pushed (Server-Sent Events) */
+    {"GET", "/concerts", AUTH_NONE, api_concerts, false, false, NULL}, /* the public catalogue: choose a sale to queue for */
+    {"GET", "/concert/available-dates", AUTH_QUEUE, api_available_dates, false, false, api_available_dates_inline},
+    {"GET", "/concert/available-seats", AUTH_QUEUE, api_available_seats, false, false, api_available_seats_inline},
+    {"POST", "/reservation", AUTH_QUEUE, api_reservation, true, false, NULL},
+    {"POST", "/payment", AUTH_QUEUE, api_payment, true, false, NULL},
+    {"POST", "/admin/concerts", AUTH_ADMIN, api_admin_concerts, false, false, NULL},
+    {"POST", "/admin/schedules", AUTH_ADMIN, api_admin_schedules, false, false, NULL},
+    {"POST", "/admin/sales", AUTH_ADMIN, api_admin_sales_create, false, false, NULL},
+    {"PATCH", "/admin/sales/{id}", AUTH_ADMIN, api_admin_sale_patch, false, false, NULL},
+    {"GET", "/admin/sales/{id}", AUTH_ADMIN, api_admin_sale_get, false, false, NULL},
+    {"GET", "/health", AUTH_NONE, api_health, false, true, NULL},
+    {"GET", "/metrics", AUTH_NONE, api_metrics, false, true, NULL},
+    {"GET", "/openapi.json", AUTH_NONE, api_openapi, false, true, NULL},
 };
 const int API_ROUTE_COUNT = (int)(sizeof API_ROUTES / sizeof API_ROUTES[0]);
 
@@ -318,7 +318,17 @@ static void dispatch_idempotent(struct tk_api *api, const struct api_route *r, c
     idem_call_free(&call);
 }
 
+static void dispatch(struct tk_api *api, int route, struct api_request *req, struct api_response *resp);
+
 void api_dispatch(struct tk_api *api, int route, struct api_request *req, struct api_response *resp)
+{
+    dispatch(api, route, req, resp);
+    if (req->cache_claim.claim && api->app->seatmap) /* claimed on the event thread, not used: let another refresh */
+        seatmap_abandon(api->app->seatmap, &req->cache_claim);
+    req->cache_claim.claim = 0;
+}
+
+static void dispatch(struct tk_api *api, int route, struct api_request *req, struct api_response *resp)
 {
     TK_ASSERT(route >= 0 && route < API_ROUTE_COUNT);
     const struct api_route *r = &API_ROUTES[route];
@@ -338,6 +348,29 @@ void api_dispatch(struct tk_api *api, int route, struct api_request *req, struct
     if (r->auth != AUTH_SELF && (api_within_budget(api, req, arc < 0 ? 0 : req->user_id, resp) < 0 || arc < 0))
         return;
     run_handler(api, r, req, resp);
+}
+
+bool api_dispatch_inline(struct tk_api *api, int route, struct api_request *req, struct api_response *resp)
+{
+    TK_ASSERT(route >= 0 && route < API_ROUTE_COUNT);
+    const struct api_route *r = &API_ROUTES[route];
+    struct tk_app *app = api->app;
+    /* A waiting room with a ping lives in a backing service (Redis, the store): its token check is a round trip. */
+    if (!r->inline_hit || !api->inline_hits || !api->allow_local || r->auth != AUTH_QUEUE || app->waitroom->ops->ping)
+        return false;
+    const char *token = req->header(req->ctx, "queue-token");
+    int64_t room_id, user_id;
+    struct wr_room room;
+    if (waitroom_token_room(token, &room_id) < 0 || sales_room_cached(app, room_id, &room, NULL) < 0 ||
+        waitroom_require_active(app->waitroom, &room, token, app_now_ms(app), &user_id) < 0)
+        return false; /* the worker answers 401/403 (or reads the sales) as always */
+    req->queue_token = token;
+    req->room_id = room.id;
+    req->user_id = user_id;
+    if (r->inline_hit(api, req, resp) == TK_OK)
+        return true;
+    TK_ASSERT(resp->status == 0 && resp->body.len == 0);
+    return false;
 }
 
 int api_within_action_budget(struct tk_api *api, const struct api_request *req, enum api_action action,

@@ -11,6 +11,7 @@
 #include "util/clock.h"
 #include "util/rand.h"
 #include "core/seatcache.h"
+#include "core/seatmap.h"
 
 #define API_KEY_PREFIX "tk_"
 #define API_KEY_LEN (3 + 32) /* tk_ + 128 random bits in hex */
@@ -23,6 +24,7 @@ struct tk_app_counters {
     uint64_t idempotent_replays;
     uint64_t holds_created;
     uint64_t holds_refused_cached;
+    uint64_t seatmap_hits_inline; /* read-cache hits answered on the event thread */
     uint64_t holds_expired;
     uint64_t payments;
     uint64_t payments_won;
@@ -40,6 +42,7 @@ struct tk_app {
     int64_t idempotency_ttl_ms;
     bool redis_configured; /* --redis given: /health reports "up"/"down", else "off" */
     struct seatcache *seats_taken; /* negative cache of taken seats (NULL: off, e.g. in the lab) */
+    struct seatmap *seatmap;       /* the read cache of available-seats/-dates (NULL: off); writes bump its versions */
     struct tk_app_counters counters; /* atomic builtins */
 };
 
@@ -155,6 +158,12 @@ const char *sale_state_public(const struct tk_sale *s, int64_t now_ms);
 int sale_gate(struct tk_app *app, int64_t room_id, int64_t concert_id) TK_MUST_CHECK;
 /* The same for the concert of a schedule, seat or reservation (unknown id: TK_OK, the operation answers 404). */
 int sale_gate_owner(struct tk_app *app, int64_t room_id, enum tk_owner_kind kind, int64_t id) TK_MUST_CHECK;
+/* Without any store read (for the event thread): sales_room, sale_gate and sale_gate_owner of a schedule from the
+ * instance's copy of the sales and the read cache's memory of schedules' concerts; TK_ERR_BUSY when the answer
+ * needs the store (the copy is due for a refresh, or the schedule's concert is not remembered). */
+int sales_room_cached(struct tk_app *app, int64_t room_id, struct wr_room *out, struct tk_sale *sale) TK_MUST_CHECK;
+int sale_gate_cached(struct tk_app *app, int64_t room_id, int64_t concert_id) TK_MUST_CHECK;
+int sale_gate_schedule_cached(struct tk_app *app, int64_t room_id, int64_t schedule_id) TK_MUST_CHECK;
 int sale_check_settings(int max_active, int admit_per_sec, int token_seconds) TK_MUST_CHECK;
 int sale_create(struct tk_app *app, const struct tk_sale *in, struct tk_sale *out) TK_MUST_CHECK;
 /* The organizer's live change (SOLD_OUT is refused: the server sets it). */

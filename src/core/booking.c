@@ -4,6 +4,8 @@
  * money is the payer's; the seat is guarded inside the store's one transaction by the hold it must match
  * and by payments.seat_id being UNIQUE). After a payment commits, the payer's queue token expires: if that
  * step failed the payment would still stand, and the token would lapse by itself within token_seconds.
+ * Each committed hold and payment bumps the read cache's versions (core/seatmap.h) before it returns, so this
+ * instance never answers its own client's next seat read from a page read before the write.
  */
 #include "core/app.h"
 
@@ -46,6 +48,10 @@ int booking_hold(struct tk_app *app, int64_t user_id, int64_t seat_id, const str
     if (app->seats_taken && rc == TK_ERR_SEAT_UNAVAILABLE && out->busy_until_ms > 0)
         seatcache_note(app->seats_taken, seat_id, out->busy_until_ms);
     TK_TRY(rc);
+    if (app->seatmap && out->schedule_id > 0) /* before the 201: this instance's next read shows the seat gone */
+        seatmap_changed_schedule(app->seatmap, out->schedule_id);
+    else if (app->seatmap)
+        seatmap_changed_all(app->seatmap);
     APP_COUNT(app, holds_created, 1);
     return TK_OK;
 }
@@ -79,6 +85,8 @@ int booking_pay(struct tk_app *app, int64_t user_id, const char *queue_token, in
     snprintf(key, sizeof key, "user:%lld", (long long)user_id);
     TK_TRY(strategy_run(app->strategy, key, pay_write, &op));
     APP_COUNT(app, payments, 1);
+    if (app->seatmap) /* the payment names no schedule: every cached page of this instance is re-read */
+        seatmap_changed_all(app->seatmap);
     if (app->seats_taken)
         seatcache_note(app->seats_taken, out->seat_id, INT64_MAX); /* sold: forever */
     APP_COUNT(app, payments_won, (uint64_t)out->amount_won);

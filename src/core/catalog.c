@@ -50,5 +50,8 @@ int catalog_check_schedule(const struct tk_schedule_new *in, int64_t now_ms)
 int catalog_schedule_create(struct tk_app *app, const struct tk_schedule_new *in, struct tk_schedule *out)
 {
     TK_TRY(catalog_check_schedule(in, app_now_ms(app)));
-    return store_schedule_create(app->store, in, out);
+    TK_TRY(store_schedule_create(app->store, in, out));
+    if (app->seatmap) /* a new date: this instance's cached date lists go at once (the others' within the bound) */
+        seatmap_changed_schedule(app->seatmap, out->id);
+    return TK_OK;
 }

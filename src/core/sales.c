@@ -91,9 +91,22 @@ int sales_refresh(struct tk_app *app, bool force)
     return rc == TK_OK || have_copy ? TK_OK : rc;
 }
 
-static int find(struct tk_app *app, bool by_concert, int64_t key, struct tk_sale *out)
+/* The copy is usable without a store read: TK_ERR_BUSY when a refresh is due and nobody is at it. */
+static int copy_ready(struct tk_app *app)
 {
-    TK_TRY(sales_refresh(app, false));
+    struct tk_sales *s = app->sales;
+    int64_t now = app_now_ms(app);
+    pthread_mutex_lock(&s->mu);
+    bool due = s->loaded_at_ms == 0 || now - s->loaded_at_ms >= SALES_REFRESH_MS;
+    bool ok = !due || (s->refreshing && s->loaded_at_ms != 0); /* sales_refresh would use the copy too */
+    pthread_mutex_unlock(&s->mu);
+    return ok ? TK_OK : TK_ERR_BUSY;
+}
+
+/* may_read: refresh the copy when due (a store read); else TK_ERR_BUSY when it would have to. */
+static int find_in(struct tk_app *app, bool may_read, bool by_concert, int64_t key, struct tk_sale *out)
+{
+    TK_TRY(may_read ? sales_refresh(app, false) : copy_ready(app));
     struct tk_sales *s = app->sales;
     if (!s)
         return TK_ERR_NOT_FOUND;
@@ -108,6 +121,11 @@ static int find(struct tk_app *app, bool by_concert, int64_t key, struct tk_sale
     }
     pthread_mutex_unlock(&s->mu);
     return rc;
+}
+
+static int find(struct tk_app *app, bool by_concert, int64_t key, struct tk_sale *out)
+{
+    return find_in(app, true, by_concert, key, out);
 }
 
 int sales_get(struct tk_app *app, int64_t sale_id, struct tk_sale *out) { return find(app, false, sale_id, out); }
@@ -150,6 +168,17 @@ bool sales_any(struct tk_app *app)
     return any;
 }
 
+/* sales_any without a store read: true ("take the careful path") when the copy is due for a refresh. */
+static bool sales_any_cached(struct tk_app *app)
+{
+    if (copy_ready(app) < 0)
+        return true;
+    pthread_mutex_lock(&app->sales->mu);
+    bool any = app->sales->count > 0;
+    pthread_mutex_unlock(&app->sales->mu);
+    return any;
+}
+
 void sale_room_of(struct tk_app *app, const struct tk_sale *sale, struct wr_room *out)
 {
     static const enum wr_mode MODE[] = {[SALE_OPEN] = WR_OPEN, [SALE_PAUSED] = WR_PAUSED, [SALE_CLOSED] = WR_CLOSED,
@@ -162,18 +191,28 @@ void sale_room_of(struct tk_app *app, const struct tk_sale *sale, struct wr_room
     };
 }
 
-int sales_room(struct tk_app *app, int64_t room_id, struct wr_room *out, struct tk_sale *sale)
+static int room_in(struct tk_app *app, bool may_read, int64_t room_id, struct wr_room *out, struct tk_sale *sale)
 {
     if (room_id == 0) {
         *out = app->site_room;
         return TK_OK;
     }
     struct tk_sale s;
-    TK_TRY(sales_get(app, room_id, &s));
+    TK_TRY(find_in(app, may_read, false, room_id, &s));
     sale_room_of(app, &s, out);
     if (sale)
         *sale = s;
     return TK_OK;
+}
+
+int sales_room(struct tk_app *app, int64_t room_id, struct wr_room *out, struct tk_sale *sale)
+{
+    return room_in(app, true, room_id, out, sale);
+}
+
+int sales_room_cached(struct tk_app *app, int64_t room_id, struct wr_room *out, struct tk_sale *sale)
+{
+    return room_in(app, false, room_id, out, sale);
 }
 
 const char *sale_state_public(const struct tk_sale *s, int64_t now_ms)
@@ -183,14 +222,21 @@ const char *sale_state_public(const struct tk_sale *s, int64_t now_ms)
     return store_sale_state_name(s->state);
 }
 
-int sale_gate(struct tk_app *app, int64_t room_id, int64_t concert_id)
+static int gate_in(struct tk_app *app, bool may_read, int64_t room_id, int64_t concert_id)
 {
     struct tk_sale s;
-    int rc = sales_by_concert(app, concert_id, &s);
+    int rc = find_in(app, may_read, true, concert_id, &s);
     if (rc == TK_ERR_NOT_FOUND)
         return room_id == 0 ? TK_OK : TK_ERR_FORBIDDEN; /* no sale: the site-wide room's */
     TK_TRY(rc);
     return s.id == room_id ? TK_OK : TK_ERR_FORBIDDEN;
+}
+
+int sale_gate(struct tk_app *app, int64_t room_id, int64_t concert_id) { return gate_in(app, true, room_id, concert_id); }
+
+int sale_gate_cached(struct tk_app *app, int64_t room_id, int64_t concert_id)
+{
+    return gate_in(app, false, room_id, concert_id);
 }
 
 int sale_gate_owner(struct tk_app *app, int64_t room_id, enum tk_owner_kind kind, int64_t id)
@@ -198,11 +244,26 @@ int sale_gate_owner(struct tk_app *app, int64_t room_id, enum tk_owner_kind kind
     if (room_id == 0 && !sales_any(app))
         return TK_OK; /* no sale anywhere: every concert is the site-wide room's (part 1, no extra read) */
     int64_t concert_id;
+    /* A schedule's concert never changes: the read cache remembers it (core/seatmap.h). */
+    if (kind == OWNER_SCHEDULE && app->seatmap && seatmap_concert_of(app->seatmap, id, &concert_id))
+        return sale_gate(app, room_id, concert_id);
     int rc = store_owner_concert(app->store, kind, id, &concert_id);
     if (rc == TK_ERR_NOT_FOUND)
         return TK_OK; /* the operation itself answers 404 */
     TK_TRY(rc);
+    if (kind == OWNER_SCHEDULE && app->seatmap)
+        seatmap_note_concert(app->seatmap, id, concert_id);
     return sale_gate(app, room_id, concert_id);
+}
+
+int sale_gate_schedule_cached(struct tk_app *app, int64_t room_id, int64_t schedule_id)
+{
+    if (room_id == 0 && !sales_any_cached(app))
+        return TK_OK;
+    int64_t concert_id;
+    if (!app->seatmap || !seatmap_concert_of(app->seatmap, schedule_id, &concert_id))
+        return TK_ERR_BUSY;
+    return sale_gate_cached(app, room_id, concert_id);
 }
 
 /* The sweep's part: SOLD_OUT once every seat of the concert (dates not yet started) is sold. */

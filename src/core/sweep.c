@@ -32,6 +32,8 @@ int sweep_once(struct tk_app *app)
     int src = store_holds_expire_due(app->store, now, SWEEP_HOLDS_PER_RUN, &expired);
     if (expired > 0)
         APP_COUNT(app, holds_expired, (uint64_t)expired);
+    if (expired > 0 && app->seatmap) /* the seats were free by time already; re-read them anyway */
+        seatmap_changed_all(app->seatmap);
     int deleted = 0;
     int irc = store_idem_expire_due(app->store, now, SWEEP_HOLDS_PER_RUN, &deleted);
     return rc < 0 ? rc : src < 0 ? src : irc;

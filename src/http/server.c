@@ -6,7 +6,8 @@
  *   BODY    body chunks are appended (a chunked body that grows past API_BODY_MAX is read and dropped up
  *           to DISCARD_MAX, then answered 413; past DISCARD_MAX the connection is cut);
  *   then    the route is found; an inline route (API_ROUTES[].inline_ok: /health, /metrics, /openapi.json,
- *           404/405/413 refusals) is answered on the event thread, anything else is SUSPENDED and handed to
+ *           404/405/413 refusals) is answered on the event thread, and so is a read-cache hit of available-seats
+ *           or available-dates that needs no backing service (api_dispatch_inline); anything else is SUSPENDED and handed to
  *           an executor — GET/HEAD to the `reads` lane, writes to the main one, so that writers waiting on
  *           a lock can never take every worker from the reads; a full queue answers 503 with Retry-After at once;
  *   READY   a worker (or the deadline) filled the response and resumed the connection; libmicrohttpd calls
@@ -348,6 +349,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         };
         if (API_ROUTES[rc->route].inline_ok) { /* needs no backing service: answer here */
             api_dispatch(s->api, rc->route, &rc->req, resp);
+        } else if (api_dispatch_inline(s->api, rc->route, &rc->req, resp)) {
+            /* a read-cache hit that needed no backing service: answered here, no hand-off */
         } else {
             rc->phase = PHASE_SUSPENDED;
             rc->job = (struct exec_job){.run = run_job, .expire = expire_job,
@@ -482,6 +485,7 @@ int http_server_start(const struct http_server_config *cfg, struct tk_api *api, 
     }
     api->http = s;
     api->allow = allow_request;
+    api->allow_local = cfg->rate_limit <= 0 || !(cfg->redis && cfg->redis[0]); /* off, or in-process buckets */
     api->allow_action = allow_action;
     api->render_http_metrics = render_metrics;
     metrics_init(API_ROUTE_COUNT + 1, api_route_names());

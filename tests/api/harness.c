@@ -39,6 +39,8 @@ static struct srv *g_live[LIVE_MAX]; /* servers started and not yet stopped */
 static int g_n_live;
 static long g_request_timeout_ms = REQUEST_TIMEOUT_MS; /* shortened while polling /health */
 
+static void note_write(void); /* the read cache: a write another instance may show only later */
+
 /* ---- small utilities --------------------------------------------------- */
 
 static void fail_at(const char *file, int line, const char *f, ...)
@@ -571,6 +573,7 @@ void srv_sql(struct srv *s, const char *sql, int expect_changes)
         sqlite3_free(err);
         sqlite3_close(db);
     }
+    note_write(); /* no instance saw it happen: the read cache shows it within its bound */
     if (expect_changes >= 0)
         ensure(changes == expect_changes, "%s changed %d rows, not %d", sql, changes, expect_changes);
 }
@@ -632,10 +635,46 @@ static size_t on_upload(char *out, size_t size, size_t n, void *ud)
     return want;
 }
 
+static __thread int t_pin = -1; /* http_on(): the instance of the next request on this thread */
+
+/* ---- the read cache: the last write another instance (or the database directly) may not show yet ---- */
+static int64_t g_unsettled_write_ms; /* atomic, now_ms() */
+
+static void note_write(void)
+{
+    int64_t t = now_ms();
+    __atomic_store_n(&g_unsettled_write_ms, t, __ATOMIC_RELEASE);
+}
+
+/* Writes that change what available-seats/-dates show (holds, payments, the organizer's routes). */
+static bool changes_seats(const char *method, const char *path)
+{
+    return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+           (strncmp(path, "/reservation", 12) == 0 || strncmp(path, "/payment", 8) == 0 ||
+            strncmp(path, "/admin/", 7) == 0);
+}
+
+void reads_settle(void)
+{
+    int64_t last = __atomic_load_n(&g_unsettled_write_ms, __ATOMIC_ACQUIRE);
+    int64_t left = last + READ_CACHE_BOUND_MS + 5 - now_ms();
+    if (last > 0 && left > 0)
+        sleep_ms((int)left);
+}
+
+int srv_instances(const struct srv *s) { return s->n_base_urls; }
+
 static void prepare(CURL *c, struct xfer *x, struct srv *s, const char *method,
                     const char *path, const struct hdrs *h, const void *body, size_t len)
 {
     unsigned i = __atomic_fetch_add(&s->rr_next, 1, __ATOMIC_RELAXED) % (unsigned)s->n_base_urls;
+    if (t_pin >= 0) {
+        ensure(t_pin < s->n_base_urls, "http_on: instance %d of %d", t_pin, s->n_base_urls);
+        i = (unsigned)t_pin;
+    }
+    /* another instance may show this write only READ_CACHE_BOUND_MS later (srv_sql notes its own writes) */
+    if (s->n_base_urls > 1 && changes_seats(method, path))
+        note_write();
     char url[2048];
     snprintf(url, sizeof url, "%s%s", s->base_urls[i], path);
     /* For failure messages: the request line and the start of a printable body. */
@@ -763,6 +802,15 @@ struct resp http(struct srv *s, const char *method, const char *path, const stru
                  const char *body)
 {
     return http_raw(s, method, path, h, body, body ? strlen(body) : 0);
+}
+
+struct resp http_on(struct srv *s, int i, const char *method, const char *path, const struct hdrs *h,
+                    const char *body)
+{
+    t_pin = i;
+    struct resp r = http_raw(s, method, path, h, body, body ? strlen(body) : 0);
+    t_pin = -1;
+    return r;
 }
 
 void http_multi(struct srv *s, const struct mreq *reqs, int n, struct resp *out)
@@ -1039,6 +1087,7 @@ long token_state(struct srv *s, const char *token, char status[16])
 
 void pick_schedule(struct srv *s, const struct user *u, long min_free, char sched_id[ID_MAX])
 {
+    reads_settle();
     struct resp r = http(s, "GET", "/concert/available-dates", TOKEN(u->token), NULL);
     json_t *d = assert_ok(r, 200);
     ensure(json_is_array(d), "available-dates: data is not an array");
@@ -1057,6 +1106,7 @@ void pick_schedule(struct srv *s, const struct user *u, long min_free, char sche
 int seats_list(struct srv *s, const struct user *u, const char *sched_id, struct seat *out,
                int max)
 {
+    reads_settle();
     struct resp r = http(s, "GET", fmt("/concert/available-seats?concertScheduleId=%s", sched_id),
                          TOKEN(u->token), NULL);
     json_t *d = assert_ok(r, 200);
@@ -1084,6 +1134,7 @@ bool seat_free(struct srv *s, const struct user *u, const char *sched_id, const 
 
 long schedule_free(struct srv *s, const struct user *u, const char *sched_id)
 {
+    reads_settle();
     struct resp r = http(s, "GET", "/concert/available-dates", TOKEN(u->token), NULL);
     json_t *d = assert_ok(r, 200);
     ensure(json_is_array(d), "available-dates: data is not an array");

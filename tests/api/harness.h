@@ -131,6 +131,10 @@ struct resp http(struct srv *s, const char *method, const char *path,
 /* The same with a body of len raw bytes (may be invalid UTF-8 or contain NULs). */
 struct resp http_raw(struct srv *s, const char *method, const char *path,
                      const struct hdrs *h, const void *body, size_t len);
+/* The same as http(), sent to instance i (0 .. srv_instances(s) - 1) instead of the next one round-robin. */
+struct resp http_on(struct srv *s, int i, const char *method, const char *path, const struct hdrs *h,
+                    const char *body);
+int srv_instances(const struct srv *s);
 /* Sends all n requests at once over the multi interface; out[i] answers reqs[i]. */
 void http_multi(struct srv *s, const struct mreq *reqs, int n, struct resp *out);
 void resp_free(struct resp *r);
@@ -172,6 +176,16 @@ int64_t rfc3339_ms(const char *s);
 bool is_id(const char *s);               /* 1..18 digits, no leading zero */
 bool is_hex(const char *s, size_t len);  /* exactly len hex digits */
 void copy_str(char *dst, size_t n, const char *src);
+
+/* ---- the read cache ------------------------------------------------------ */
+
+/* available-dates and available-seats may answer from a cache at most 100 ms stale (shared/API.md): an
+ * instance sees its own writes at once, another instance's (and srv_sql's) within that bound. Waits until
+ * every such write this program made is older than the bound plus a margin, so that a read shows it. The
+ * helpers below that read seats or dates (pick_schedule, seats_list, seat_free, schedule_free) call it; a test
+ * reading those routes with http() after a write through another instance calls it itself. */
+#define READ_CACHE_BOUND_MS 100
+void reads_settle(void);
 
 /* ---- booking flow (each asserts its own success) ------------------------ */
 
