@@ -110,7 +110,7 @@ void api_render_seats(struct buf *b, const struct tk_hold_seat *seats, int n)
 {
     buf_append(b, ",\"seats\":[", 10);
     for (int i = 0; i < n; i++) {
-        buf_append(b, i ? ",{\"seatId\":" : "{\"seatId\":", i ? 12 : 11);
+        buf_append(b, i ? ",{\"seatId\":" : "{\"seatId\":", i ? 11 : 10);
         api_json_id(b, seats[i].seat_id);
         buf_printf(b, ",\"seatNumber\":%d,\"price\":%lld,\"category\":", seats[i].seat_number,
                    (long long)seats[i].price_won);
@@ -187,7 +187,7 @@ int api_reservation_cancel(struct tk_api *api, struct api_request *req, struct a
     api_ok_open(resp, 200);
     buf_append(&resp->body, "{\"reservationId\":", 17);
     api_json_id(&resp->body, id);
-    buf_append(&resp->body, ",\"status\":\"CANCELLED\"}", 23);
+    buf_append(&resp->body, ",\"status\":\"CANCELLED\"}", 22);
     api_ok_close(resp);
     return TK_OK;
 }

@@ -131,7 +131,8 @@ int booking_payments(struct tk_app *app, int64_t user_id, int limit, tk_payment_
 /* Cancels a date: marks it cancelled, then refunds its PAID payments in batches of CANCEL_BATCH (each batch one
  * transaction), until none is left; *refunded: how many this call refunded. Safe to repeat and to run again after
  * a crash (each refund is conditional on PAID). Test hooks (environment): TICKETD_CANCEL_BATCH sets the batch size,
- * TICKETD_TEST_CANCEL_CRASH_AFTER=N ends the process (_exit, as a kill -9 would) after N batches. */
+ * TICKETD_TEST_CANCEL_CRASH_AFTER=N makes the first cancel of the process stop after N batches with UNAVAILABLE, leaving
+ * exactly what a process killed there leaves (the committed batches). */
 #define CANCEL_BATCH 500
 int booking_cancel_schedule(struct tk_app *app, int64_t schedule_id, int *refunded) TK_MUST_CHECK;
 
