@@ -1880,7 +1880,8 @@ static int idem_audit_fn(struct pg_conn *c, void *argp)
         "FROM idempotency i LEFT JOIN LATERAL (SELECT l.balance_after FROM ledger l WHERE l.user_id = i.user_id AND "
         "  ((i.effect_ref LIKE 'ledger:%' AND l.id = split_part(i.effect_ref, ':', 2)::bigint) OR "
         "   ((i.effect_ref LIKE 'payment:%' OR i.effect_ref LIKE 'transfer:%') AND l.ref = i.effect_ref "
-        "    AND l.kind IN ('PAYMENT', 'TRANSFER_OUT'))) LIMIT 1) e ON true "
+        "    AND l.kind IN ('PAYMENT', 'TRANSFER_OUT')) OR "
+        "   (i.effect_ref LIKE 'refund:%' AND l.ref = i.effect_ref AND l.kind = 'REFUND')) LIMIT 1) e ON true "
         "WHERE i.state = 'DONE' AND i.status BETWEEN 200 AND 299 ORDER BY i.user_id, i.key";
     PGresult *r = PQexec(c->c, sql);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {

@@ -2443,6 +2443,9 @@ static int idem_effect(struct sq_conn *c, struct tk_idem_audit *row)
                (kind_len == 8 && strncmp(ref, "transfer", 8) == 0)) {
         sql = "SELECT balance_after FROM ledger WHERE ref = ?3 AND user_id = ?2 AND kind IN ('PAYMENT','TRANSFER_OUT')";
         by_ref = true;
+    } else if (kind_len == 6 && strncmp(ref, "refund", 6) == 0) { /* the balance after the credit */
+        sql = "SELECT balance_after FROM ledger WHERE ref = ?3 AND user_id = ?2 AND kind = 'REFUND'";
+        by_ref = true;
     } else if (kind_len == 11 && strncmp(ref, "reservation", 11) == 0) {
         sql = "SELECT NULL FROM reservations WHERE id = ?1 AND user_id = ?2";
     } else {
