@@ -9,12 +9,20 @@
  *   - DELETE /reservation/{id}: seats free at once, twice 409 HOLD_EXPIRED, someone else's 403, paid 409;
  *   - bad input: empty, duplicated or too many seatIds, seats of two dates, both forms at once;
  *   - cancel of a date stopped halfway (TICKETD_TEST_CANCEL_CRASH_AFTER) then run again: exactly one refund per
- *     payment, money conserved, the date no longer listed, `ticketd reconcile` clean.
+ *     payment, money conserved, the date no longer listed, `ticketd reconcile` clean;
+ *   - concurrent refunds of one payment (the payer's many at once, the payer's racing the organizer's): exactly one
+ *     200, one credit, one REFUND entry, the rest 409 ALREADY_REFUNDED;
+ *   - Idempotency-Key on POST /payments/{id}/refund: concurrent and later retries replay the first answer byte for
+ *     byte (after the balance and the seats changed too), a lost response is rebuilt identical, the key on another
+ *     payment is 409 IDEMPOTENCY_KEY_REUSED, another user's key space is separate;
+ *   - a real crash: kill -9 of every instance in the middle of a 2,000-seat date's cancel (500 payments, batches of
+ *     one), restart on the same database, cancel again: the rest refunded, nobody twice, `ticketd reconcile` clean.
  * Run embedded and against PostgreSQL + Redis with 1 and 3 instances, like every API program.
  */
 #include "harness.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -491,6 +499,333 @@ static void test_cancel_date(void **state)
     ensure(st == 0, "reconcile exit %d: %s", st, out);
 }
 
+/* ---- 7. concurrent refunds of one payment -------------------------------------------------------- */
+
+/* Holds seats[idx[0..n)] for u and pays the reservation; copies the payment id. The token is spent afterwards. */
+static void buy(struct srv *s, struct user *u, struct seat *seats, const int *idx, int n, char pay_id[ID_MAX])
+{
+    token_issue(s, u, "ACTIVE", 0);
+    struct resp r = hold_seats(s, u, seats, idx, n);
+    json_t *d = assert_ok(r, 201);
+    char res[ID_MAX];
+    copy_str(res, sizeof res, jstr(d, "reservationId"));
+    resp_free(&r);
+    r = http(s, "POST", "/payment", TOKEN(u->token), fmt("{\"reservationId\":\"%s\"}", res));
+    d = assert_ok(r, 200);
+    copy_str(pay_id, ID_MAX, jstr(d, "paymentId"));
+    resp_free(&r);
+}
+
+#define REFUND_RACERS 40
+
+static void test_refund_race(void **state)
+{
+    (void)state;
+    struct srv *s = orders_srv(NO_ARGS);
+    char sched[ID_MAX];
+    date_new(s, 10, now_ms() + days(30), sched);
+    struct user a;
+    user_new(s, &a);
+    charge(s, &a, 10000);
+    token_issue(s, &a, "ACTIVE", 201);
+    struct seat seats[10];
+    ensure(seats_list(s, &a, sched, seats, 10) == 10, "10 seats");
+    static struct mreq q[REFUND_RACERS];
+    static struct resp r[REFUND_RACERS];
+    /* round 0: the payer's refund 40 times at once; rounds 1 and 2: 20 payer's and 20 organizer's, interleaved,
+     * the payer's first, then the organizer's first */
+    for (int round = 0; round < 3; round++) {
+        int pick[2] = {2 * round, 2 * round + 1};
+        char pay_id[ID_MAX];
+        buy(s, &a, seats, pick, 2, pay_id);
+        ensure(balance(s, &a) == 10000 - 2 * PRICE, "paid");
+        memset(q, 0, sizeof q);
+        for (int i = 0; i < REFUND_RACERS; i++) {
+            bool organizer = round > 0 && i % 2 == round % 2;
+            q[i].method = "POST";
+            snprintf(q[i].path, sizeof q[i].path, organizer ? "/admin/payments/%s/refund" : "/payments/%s/refund",
+                     pay_id);
+            q[i].h.key = organizer ? g_admin_key : a.key;
+        }
+        http_multi(s, q, REFUND_RACERS, r);
+        assert_no_5xx(r, REFUND_RACERS);
+        int ok = 0, by_organizer = 0;
+        for (int i = 0; i < REFUND_RACERS; i++) {
+            if (r[i].status == 200) {
+                json_t *d = assert_ok(r[i], 200);
+                ensure(strcmp(jstr(d, "status"), "REFUNDED") == 0 && strcmp(jstr(d, "paymentId"), pay_id) == 0 &&
+                           jint(d, "balance") == 10000,
+                       "the refund: %s", r[i].raw);
+                ok++;
+                by_organizer += round > 0 && i % 2 == round % 2;
+            } else {
+                assert_err(r[i], 409, "ALREADY_REFUNDED");
+            }
+            resp_free(&r[i]);
+        }
+        ensure(ok == 1, "round %d: %d of %d concurrent refunds succeeded", round, ok, REFUND_RACERS);
+        int64_t sum;
+        ensure(history_count(s, &a, "REFUND", &sum) == round + 1 && sum == (round + 1) * 2 * PRICE,
+               "round %d: one REFUND entry of %d per payment (sum %lld)", round, 2 * PRICE, (long long)sum);
+        ensure(balance(s, &a) == 10000, "round %d: credited once (balance %lld)", round, (long long)balance(s, &a));
+        print_message("refund race %d: %d refunds at once, one credit (by the %s)\n", round, REFUND_RACERS,
+                      by_organizer ? "organizer" : "payer");
+    }
+    char out[8192];
+    int st = reconcile_status(s, out, sizeof out);
+    ensure(st == 0, "reconcile exit %d: %s", st, out);
+}
+
+/* ---- 8. Idempotency-Key on POST /payments/{id}/refund ---------------------------------------------- */
+
+#define IDEM_RACERS 20
+
+static void test_refund_idempotency(void **state)
+{
+    (void)state;
+    struct srv *s = orders_srv(NO_ARGS);
+    srv_require_local(s); /* the lost response is simulated in the database */
+    char sched[ID_MAX];
+    date_new(s, 10, now_ms() + days(30), sched);
+    struct user a, b;
+    user_new(s, &a);
+    user_new(s, &b);
+    charge(s, &a, 10000);
+    charge(s, &b, 10000);
+    token_issue(s, &a, "ACTIVE", 201);
+    struct seat seats[10];
+    ensure(seats_list(s, &a, sched, seats, 10) == 10, "10 seats");
+    int pick[2] = {0, 1};
+    char p1[ID_MAX];
+    buy(s, &a, seats, pick, 2, p1);
+
+    /* the same key 20 times at once: one refund, every answer the same bytes */
+    static struct mreq q[IDEM_RACERS];
+    static struct resp r[IDEM_RACERS];
+    memset(q, 0, sizeof q);
+    for (int i = 0; i < IDEM_RACERS; i++) {
+        q[i].method = "POST";
+        snprintf(q[i].path, sizeof q[i].path, "/payments/%s/refund", p1);
+        q[i].h = (struct hdrs){.key = a.key, .idem = "refund-key"};
+    }
+    http_multi(s, q, IDEM_RACERS, r);
+    assert_no_5xx(r, IDEM_RACERS);
+    char first[2048];
+    json_t *d = assert_ok(r[0], 200);
+    ensure(strcmp(jstr(d, "status"), "REFUNDED") == 0 && jint(d, "balance") == 10000, "%s", r[0].raw);
+    copy_str(first, sizeof first, r[0].raw);
+    for (int i = 0; i < IDEM_RACERS; i++) {
+        assert_ok(r[i], 200);
+        ensure(strcmp(r[i].raw, first) == 0, "answer %d to one Idempotency-Key differs:\n%s\n%s", i, r[i].raw, first);
+        resp_free(&r[i]);
+    }
+    ensure(history_count(s, &a, "REFUND", NULL) == 1, "one REFUND entry for 20 retries of one key");
+
+    /* later, after the balance and the seats moved on: still the first answer, byte for byte */
+    charge(s, &a, 777);
+    token_issue(s, &b, "ACTIVE", 201);
+    sleep_ms(150); /* the 100 ms taken-seat cache */
+    char pb[ID_MAX];
+    buy(s, &b, seats, pick, 2, pb); /* the refunded seats, sold to b */
+    struct hdrs h = {.key = a.key, .idem = "refund-key"};
+    struct resp x = http(s, "POST", fmt("/payments/%s/refund", p1), &h, NULL);
+    assert_ok(x, 200);
+    ensure(strcmp(x.raw, first) == 0, "a later replay differs:\n%s\n%s", x.raw, first);
+    resp_free(&x);
+    ensure(balance(s, &a) == 10777 && history_count(s, &a, "REFUND", NULL) == 1, "a replay changes nothing");
+
+    /* the key of another request (another payment's path) is refused and changes nothing */
+    int pick2[1] = {2};
+    char p2[ID_MAX];
+    buy(s, &a, seats, pick2, 1, p2);
+    x = http(s, "POST", fmt("/payments/%s/refund", p2), &h, NULL);
+    assert_err(x, 409, "IDEMPOTENCY_KEY_REUSED");
+    resp_free(&x);
+    ensure(history_count(s, &a, "REFUND", NULL) == 1, "a reused key refunds nothing");
+    /* keys are per user: b's "refund-key" is b's own, and a's payment is not b's */
+    struct hdrs hb = {.key = b.key, .idem = "refund-key"};
+    x = http(s, "POST", fmt("/payments/%s/refund", p2), &hb, NULL);
+    assert_err(x, 403, "FORBIDDEN");
+    resp_free(&x);
+
+    /* a response lost with its instance (the effect committed, the record still PENDING): rebuilt, the same */
+    struct hdrs h2 = {.key = a.key, .idem = "refund-key-2"};
+    x = http(s, "POST", fmt("/payments/%s/refund", p2), &h2, NULL);
+    d = assert_ok(x, 200);
+    ensure(strcmp(jstr(d, "status"), "REFUNDED") == 0 && jint(d, "balance") == 10777, "%s", x.raw);
+    char second[2048];
+    copy_str(second, sizeof second, x.raw);
+    resp_free(&x);
+    srv_sql(s,
+            fmt("UPDATE idempotency SET state = 'PENDING', status = NULL, body = NULL WHERE user_id = %s AND "
+                "key = 'refund-key-2'",
+                a.id),
+            1);
+    x = http(s, "POST", fmt("/payments/%s/refund", p2), &h2, NULL);
+    assert_ok(x, 200);
+    ensure(strcmp(x.raw, second) == 0, "the rebuilt answer differs:\n%s\n%s", x.raw, second);
+    resp_free(&x);
+    ensure(history_count(s, &a, "REFUND", NULL) == 2 && balance(s, &a) == 10777, "two refunds in all");
+    char out[8192];
+    int st = reconcile_status(s, out, sizeof out);
+    ensure(st == 0, "reconcile exit %d: %s", st, out);
+}
+
+/* ---- 9. kill -9 in the middle of a large date's cancel, restart, cancel again --------------------- */
+
+#define KILL_USERS 500
+#define KILL_K 4
+#define KILL_CHUNK 250
+
+struct cancel_call {
+    struct srv *s;
+    char path[96];
+    long status;
+};
+
+static void *cancel_thread(void *arg)
+{
+    struct cancel_call *c = arg;
+    struct resp r = http(c->s, "POST", c->path, AUTH(g_admin_key), NULL);
+    c->status = r.status; /* 0: the connection died with the server */
+    resp_free(&r);
+    http_close_idle();
+    return NULL;
+}
+
+static void burst(struct srv *s, struct mreq *q, int n, long want)
+{
+    static struct resp r[KILL_CHUNK];
+    ensure(n <= KILL_CHUNK, "burst of %d", n);
+    http_multi(s, q, n, r);
+    for (int i = 0; i < n; i++) {
+        assert_ok(r[i], want);
+        resp_free(&r[i]);
+    }
+}
+
+static void test_cancel_date_killed(void **state)
+{
+    (void)state;
+    setenv("TICKETD_CANCEL_BATCH", "1", 1); /* 500 transactions: a long window to kill in */
+    struct srv *s = orders_srv(ARGS("--max-active", "10000"));
+    srv_require_local(s);
+    char sched[ID_MAX];
+    date_new(s, KILL_USERS * KILL_K, now_ms() + days(30), sched);
+    static struct user u[KILL_USERS];
+    static struct seat seats[KILL_USERS * KILL_K];
+    static struct mreq q[KILL_CHUNK];
+    for (int off = 0; off < KILL_USERS; off += KILL_CHUNK) {
+        users_new_many(s, u + off, KILL_CHUNK);
+        tokens_issue_many(s, u + off, KILL_CHUNK);
+    }
+    ensure(seats_list(s, &u[0], sched, seats, KILL_USERS * KILL_K) == KILL_USERS * KILL_K, "2,000 free seats");
+    for (int off = 0; off < KILL_USERS; off += KILL_CHUNK) {
+        memset(q, 0, sizeof q);
+        for (int i = 0; i < KILL_CHUNK; i++) {
+            q[i].method = "POST";
+            copy_str(q[i].path, sizeof q[i].path, "/user/charge");
+            q[i].h.key = u[off + i].key;
+            snprintf(q[i].body, sizeof q[i].body, "{\"amount\":%d}", KILL_K * PRICE);
+        }
+        burst(s, q, KILL_CHUNK, 200);
+        static struct resp r[KILL_CHUNK];
+        memset(q, 0, sizeof q);
+        for (int i = 0; i < KILL_CHUNK; i++) {
+            int x = (off + i) * KILL_K;
+            q[i].method = "POST";
+            copy_str(q[i].path, sizeof q[i].path, "/reservation");
+            q[i].h.token = u[off + i].token;
+            copy_str(q[i].body, sizeof q[i].body,
+                     fmt("{\"seatIds\":[\"%s\",\"%s\",\"%s\",\"%s\"]}", seats[x].id, seats[x + 1].id,
+                         seats[x + 2].id, seats[x + 3].id));
+        }
+        http_multi(s, q, KILL_CHUNK, r);
+        char (*res)[ID_MAX] = calloc(KILL_CHUNK, ID_MAX);
+        ensure(res != NULL, "out of memory");
+        for (int i = 0; i < KILL_CHUNK; i++) {
+            copy_str(res[i], ID_MAX, jstr(assert_ok(r[i], 201), "reservationId"));
+            resp_free(&r[i]);
+        }
+        memset(q, 0, sizeof q);
+        for (int i = 0; i < KILL_CHUNK; i++) {
+            q[i].method = "POST";
+            copy_str(q[i].path, sizeof q[i].path, "/payment");
+            q[i].h.token = u[off + i].token;
+            snprintf(q[i].body, sizeof q[i].body, "{\"reservationId\":\"%s\"}", res[i]);
+        }
+        free(res);
+        burst(s, q, KILL_CHUNK, 200);
+    }
+    const char *n_paid_sql = fmt("SELECT COUNT(*) FROM payments p JOIN reservations r ON r.id = p.reservation_id "
+                                 "JOIN seats s ON s.id = r.seat_id WHERE s.schedule_id = %s AND p.status = 'PAID'",
+                                 sched);
+    char paid_sql[512], refunded_sql[512];
+    copy_str(paid_sql, sizeof paid_sql, n_paid_sql);
+    snprintf(refunded_sql, sizeof refunded_sql, "SELECT COUNT(*) FROM payments WHERE status = 'REFUNDED'");
+    ensure(srv_sql_int(s, paid_sql) == KILL_USERS, "500 payments of 4 seats");
+
+    /* the cancel, and kill -9 of every instance once some (not all) of it has committed */
+    struct cancel_call call = {.s = s};
+    snprintf(call.path, sizeof call.path, "/admin/schedules/%s/cancel", sched);
+    pthread_t th;
+    int64_t t0 = now_ms();
+    ensure(pthread_create(&th, NULL, cancel_thread, &call) == 0, "pthread_create");
+    int64_t seen = 0;
+    while ((seen = srv_sql_int(s, refunded_sql)) < KILL_USERS / 10 && now_ms() - t0 < 60000)
+        sleep_ms(1);
+    srv_kill9(s);
+    int64_t killed_at = now_ms() - t0;
+    pthread_join(th, NULL);
+    /* PostgreSQL: a killed instance's backend finishes the statement it was running (a COMMIT already sent
+     * commits) before it sees the closed socket; count once every backend of the dead instances has gone */
+    if (strcmp(srv_store_name(s), "postgres") == 0) {
+        int64_t give_up = now_ms() + 10000;
+        while (srv_sql_int(s, "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+                              "backend_type = 'client backend' AND pid <> pg_backend_pid()") > 0 &&
+               now_ms() < give_up)
+            sleep_ms(10);
+    }
+    int64_t before = srv_sql_int(s, refunded_sql);
+    ensure(before > 0 && before < KILL_USERS && call.status == 0,
+           "killed halfway: %lld of %d refunded at the kill (%lld ms in), the cancel answered HTTP %ld",
+           (long long)before, KILL_USERS, (long long)killed_at, call.status);
+    /* what the crash left is consistent: each payment PAID with its seats sold, or REFUNDED with one entry */
+    char out[8192];
+    int st = reconcile_status(s, out, sizeof out);
+    ensure(st == 0, "reconcile after the kill, exit %d: %s", st, out);
+
+    /* restart on the same database and cancel again */
+    setenv("TICKETD_CANCEL_BATCH", "7", 1);
+    srv_restart(s);
+    unsetenv("TICKETD_CANCEL_BATCH");
+    struct resp r = admin(s, "POST", call.path, NULL);
+    json_t *d = assert_ok(r, 200);
+    ensure(jint(d, "refunded") == KILL_USERS - before, "the rerun refunded %lld, expected the other %lld",
+           (long long)jint(d, "refunded"), (long long)(KILL_USERS - before));
+    resp_free(&r);
+    r = admin(s, "POST", call.path, NULL);
+    d = assert_ok(r, 200);
+    ensure(jint(d, "refunded") == 0, "a repeat refunds nobody: %s", r.raw);
+    resp_free(&r);
+    ensure(srv_sql_int(s, paid_sql) == 0 && srv_sql_int(s, refunded_sql) == KILL_USERS, "every payment refunded");
+    ensure(srv_sql_int(s, "SELECT COUNT(*) FROM ledger WHERE kind = 'REFUND'") == KILL_USERS &&
+               srv_sql_int(s, "SELECT COUNT(DISTINCT ref) FROM ledger WHERE kind = 'REFUND'") == KILL_USERS &&
+               srv_sql_int(s, "SELECT SUM(amount) FROM ledger WHERE kind = 'REFUND'") ==
+                   (int64_t)KILL_USERS * KILL_K * PRICE,
+           "exactly one REFUND entry of %d per payment", KILL_K * PRICE);
+    ensure(srv_sql_int(s, fmt("SELECT COUNT(*) FROM payments p JOIN users u ON u.id = p.user_id WHERE u.balance = %d",
+                              KILL_K * PRICE)) == KILL_USERS,
+           "every payer has the money back, once");
+    for (int i = 0; i < KILL_USERS; i += 97)
+        ensure(balance(s, &u[i]) == KILL_K * PRICE && history_count(s, &u[i], "REFUND", NULL) == 1,
+               "user %d: one refund", i);
+    st = reconcile_status(s, out, sizeof out);
+    ensure(st == 0, "reconcile exit %d: %s", st, out);
+    print_message("killed the cancel %lld ms in with %lld of %d refunded; the rerun refunded the other %lld\n",
+                  (long long)killed_at, (long long)before, KILL_USERS, (long long)(KILL_USERS - before));
+}
+
 int main(int argc, char **argv)
 {
     harness_init(argc, argv);
@@ -499,6 +834,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         API_TEST(test_multi_seat_race), API_TEST(test_pay_and_refund), API_TEST(test_refund_cutoff),
         API_TEST(test_cancel_hold),     API_TEST(test_bad_input),      API_TEST(test_cancel_date),
+        API_TEST(test_refund_race),     API_TEST(test_refund_idempotency), API_TEST(test_cancel_date_killed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
