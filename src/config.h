@@ -22,6 +22,7 @@ struct tk_config {
     int idle_seconds;     /* --idle-seconds */
     int hold_seconds;     /* --hold-seconds */
     int max_holds_per_user; /* --max-holds-per-user */
+    int refund_cutoff_seconds; /* --refund-cutoff-seconds */
     int threads;          /* --threads: HTTP worker threads (0 = number of CPUs, at least 2) */
     int workers;          /* --workers: executor threads for writes (0 = 4 x CPUs, at least 8) */
     int read_workers;     /* --read-workers: executor threads for GET/HEAD (0 = CPUs, at least 2) */

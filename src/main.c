@@ -152,6 +152,7 @@ static int cmd_serve(const struct tk_config *cfg)
         .clock = clock_real(),
         .hold_ms = (int64_t)cfg->hold_seconds * 1000,
         .max_holds_per_user = cfg->max_holds_per_user,
+        .refund_cutoff_ms = (int64_t)cfg->refund_cutoff_seconds * 1000,
         .idempotency_ttl_ms = (int64_t)cfg->idempotency_ttl_seconds * 1000,
         .redis_configured = cfg->redis[0] != 0,
     };

@@ -170,6 +170,8 @@ void api_render_charge(struct api_response *resp, int64_t user_id, int64_t balan
 void api_render_transfer(struct api_response *resp, const struct tk_transfer *t);
 void api_render_hold(struct api_response *resp, const struct tk_hold *h);
 void api_render_payment(struct api_response *resp, const struct tk_payment *p);
+/* ,"seats":[{seatId, seatNumber, price, category}] */
+void api_render_seats(struct buf *b, const struct tk_hold_seat *seats, int n);
 
 /* Handlers, one file per resource. */
 int api_users_create(struct tk_api *api, struct api_request *req, struct api_response *resp);
@@ -184,6 +186,12 @@ int api_available_dates_inline(struct tk_api *api, struct api_request *req, stru
 int api_available_seats_inline(struct tk_api *api, struct api_request *req, struct api_response *resp);
 int api_reservation(struct tk_api *api, struct api_request *req, struct api_response *resp);
 int api_payment(struct tk_api *api, struct api_request *req, struct api_response *resp);
+/* orders (issue 11) */
+int api_reservation_cancel(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_payment_refund(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_admin_payment_refund(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_user_payments(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_admin_schedule_cancel(struct tk_api *api, struct api_request *req, struct api_response *resp);
 int api_transfers(struct tk_api *api, struct api_request *req, struct api_response *resp);
 int api_user_history(struct tk_api *api, struct api_request *req, struct api_response *resp);
 int api_health(struct tk_api *api, struct api_request *req, struct api_response *resp);

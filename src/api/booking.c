@@ -1,20 +1,83 @@
-/* booking.c — POST /reservation (hold a seat) and POST /payment (pay a hold). */
+/* booking.c — POST /reservation (hold one seat or several), POST /payment (pay a hold), and the orders routes:
+ * DELETE /reservation/{id}, POST /payments/{id}/refund, POST /admin/payments/{id}/refund, GET /user/payments,
+ * POST /admin/schedules/{id}/cancel. */
 #include "api/api.h"
+
+#include <string.h>
+#include "util/ids.h"
+#include "core/states.h"
+
+/* {"seatIds": [...]}: 1..limit ids (duplicates are refused by booking_hold_seats). */
+static int seat_ids_field(json_t *body, int64_t *ids, int *n, int limit, struct api_response *resp)
+{
+    json_t *arr = json_object_get(body, "seatIds");
+    if (!json_is_array(arr))
+        return api_fail(resp, TK_ERR_INVALID, "'seatIds' must be an array of seat ids");
+    size_t len = json_array_size(arr);
+    if (len < 1 || (int)len > limit) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "'seatIds' must hold 1..%d seat ids", limit);
+        return api_fail(resp, TK_ERR_INVALID, msg);
+    }
+    for (size_t i = 0; i < len; i++) {
+        json_t *v = json_array_get(arr, i);
+        if (!json_is_string(v) || id_parse(json_string_value(v), &ids[i]) < 0)
+            return api_fail(resp, TK_ERR_INVALID, "'seatIds' must be an array of seat ids (decimal strings)");
+        for (size_t j = 0; j < i; j++)
+            if (ids[j] == ids[i])
+                return api_fail(resp, TK_ERR_INVALID, "'seatIds' names a seat twice");
+    }
+    *n = (int)len;
+    return TK_OK;
+}
+
+static int fail_unavailable(struct api_response *resp, const struct tk_hold *h)
+{
+    (void)api_fail(resp, TK_ERR_SEAT_UNAVAILABLE,
+                   h->nunavailable > 1 ? "some of these seats are taken: nothing was held" : NULL);
+    if (resp->body.len > 0 && !resp->body.oom) {
+        resp->body.len--; /* reopen the envelope for the list */
+        buf_append(&resp->body, ",\"unavailableSeatIds\":[", 23);
+        for (int i = 0; i < h->nunavailable; i++) {
+            if (i)
+                buf_append(&resp->body, ",", 1);
+            api_json_id(&resp->body, h->unavailable[i]);
+        }
+        buf_append(&resp->body, "]}", 2);
+    }
+    return TK_ERR_SEAT_UNAVAILABLE;
+}
 
 int api_reservation(struct tk_api *api, struct api_request *req, struct api_response *resp)
 {
-    static const char *const ALLOWED[] = {"seatId", NULL};
+    static const char *const ALLOWED[] = {"seatId", "seatIds", NULL};
     json_t *body;
     TK_TRY(api_body_object(req, resp, ALLOWED, false, &body));
-    int64_t seat_id = 0;
-    int rc = api_field_id(body, "seatId", true, &seat_id, resp);
+    int64_t seat_id = 0, ids[HOLD_SEATS_MAX];
+    int n = 0, rc;
+    bool multi = json_object_get(body, "seatIds") != NULL;
+    if (multi && json_object_get(body, "seatId")) {
+        json_decref(body);
+        return api_fail(resp, TK_ERR_INVALID, "send one of 'seatId' and 'seatIds'");
+    }
+    int limit = api->app->max_holds_per_user < HOLD_SEATS_MAX ? api->app->max_holds_per_user : HOLD_SEATS_MAX;
+    rc = multi ? seat_ids_field(body, ids, &n, limit, resp) : api_field_id(body, "seatId", true, &seat_id, resp);
     json_decref(body);
     TK_TRY(rc);
-    TK_TRY(api_gate(api, req, OWNER_SEAT, seat_id, resp));
+    if (!multi) {
+        ids[0] = seat_id;
+        n = 1;
+    }
+    TK_TRY(api_gate(api, req, OWNER_SEAT, ids[0], resp));
     struct tk_hold h;
-    rc = booking_hold(api->app, req->user_id, seat_id, req->idem, &h);
+    rc = multi ? booking_hold_seats(api->app, req->user_id, ids, n, req->idem, &h)
+               : booking_hold(api->app, req->user_id, seat_id, req->idem, &h);
+    if (rc == TK_ERR_SEAT_UNAVAILABLE && multi)
+        return fail_unavailable(resp, &h);
+    if (rc == TK_ERR_INVALID)
+        return api_fail(resp, rc, "the seats must be of one date");
     if (rc == TK_ERR_NOT_FOUND)
-        return api_fail(resp, rc, "no such seat");
+        return api_fail(resp, rc, multi ? "no such seat (one of seatIds)" : "no such seat");
     if (rc == TK_ERR_HOLD_LIMIT) {
         char msg[96];
         snprintf(msg, sizeof msg, "you already hold %d seats", api->app->max_holds_per_user);
@@ -38,8 +101,26 @@ void api_render_hold(struct api_response *resp, const struct tk_hold *h)
     api_json_id(&resp->body, h->schedule_id);
     buf_printf(&resp->body, ",\"price\":%lld,\"status\":\"HELD\",\"expiresAt\":", (long long)h->price_won);
     api_json_time(&resp->body, h->expires_at_ms);
-    buf_append(&resp->body, "}", 1);
+    api_render_seats(&resp->body, h->seats, h->nseats);
+    buf_printf(&resp->body, ",\"amount\":%lld}", (long long)(h->nseats ? h->amount_won : h->price_won));
     api_ok_close(resp);
+}
+
+void api_render_seats(struct buf *b, const struct tk_hold_seat *seats, int n)
+{
+    buf_append(b, ",\"seats\":[", 10);
+    for (int i = 0; i < n; i++) {
+        buf_append(b, i ? ",{\"seatId\":" : "{\"seatId\":", i ? 11 : 10);
+        api_json_id(b, seats[i].seat_id);
+        buf_printf(b, ",\"seatNumber\":%d,\"price\":%lld,\"category\":", seats[i].seat_number,
+                   (long long)seats[i].price_won);
+        if (seats[i].category[0])
+            buf_json_str(b, seats[i].category);
+        else
+            buf_append(b, "null", 4);
+        buf_append(b, "}", 1);
+    }
+    buf_append(b, "]", 1);
 }
 
 int api_payment(struct tk_api *api, struct api_request *req, struct api_response *resp)
@@ -83,7 +164,113 @@ void api_render_payment(struct api_response *resp, const struct tk_payment *p)
     api_json_id(&resp->body, p->seat_id);
     buf_printf(&resp->body, ",\"seatNumber\":%d,\"concertName\":", p->seat_number);
     buf_json_str(&resp->body, p->concert_name);
-    buf_printf(&resp->body, ",\"date\":\"%s\",\"amount\":%lld,\"status\":\"PAID\",\"balance\":%lld}", date,
-               (long long)p->amount_won, (long long)p->balance_won);
+    buf_printf(&resp->body, ",\"date\":\"%s\",\"amount\":%lld,\"status\":\"%s\",\"balance\":%lld", date,
+               (long long)p->amount_won, payment_state_name(p->state), (long long)p->balance_won);
+    api_render_seats(&resp->body, p->seats, p->nseats);
+    buf_append(&resp->body, "}", 1);
     api_ok_close(resp);
+}
+
+/* ---------- orders (issue 11) ---------- */
+
+int api_reservation_cancel(struct tk_api *api, struct api_request *req, struct api_response *resp)
+{
+    int64_t id;
+    TK_TRY(api_path_id(req, &id, resp));
+    TK_TRY(api_gate(api, req, OWNER_RESERVATION, id, resp));
+    int rc = booking_cancel(api->app, req->user_id, id);
+    if (rc == TK_ERR_NOT_FOUND)
+        return api_fail(resp, rc, "no such reservation");
+    if (rc == TK_ERR_FORBIDDEN)
+        return api_fail(resp, rc, "this reservation belongs to someone else");
+    TK_TRY(rc);
+    api_ok_open(resp, 200);
+    buf_append(&resp->body, "{\"reservationId\":", 17);
+    api_json_id(&resp->body, id);
+    buf_append(&resp->body, ",\"status\":\"CANCELLED\"}", 22);
+    api_ok_close(resp);
+    return TK_OK;
+}
+
+static int refund(struct tk_api *api, struct api_request *req, struct api_response *resp, int64_t user_id)
+{
+    int64_t id;
+    TK_TRY(api_path_id(req, &id, resp));
+    if (req->body_len > 0) {
+        static const char *const NONE[] = {NULL};
+        json_t *body;
+        TK_TRY(api_body_object(req, resp, NONE, true, &body));
+        json_decref(body);
+    }
+    struct tk_payment p;
+    int rc = booking_refund(api->app, user_id, id, req->idem, &p);
+    if (rc == TK_ERR_NOT_FOUND)
+        return api_fail(resp, rc, "no such payment");
+    if (rc == TK_ERR_FORBIDDEN)
+        return api_fail(resp, rc, "this payment belongs to someone else");
+    TK_TRY(rc);
+    snprintf(resp->effect_ref, sizeof resp->effect_ref, "refund:%lld", (long long)id);
+    api_render_payment(resp, &p);
+    return TK_OK;
+}
+
+int api_payment_refund(struct tk_api *api, struct api_request *req, struct api_response *resp)
+{
+    return refund(api, req, resp, req->user_id);
+}
+
+int api_admin_payment_refund(struct tk_api *api, struct api_request *req, struct api_response *resp)
+{
+    return refund(api, req, resp, 0);
+}
+
+struct payments_render {
+    struct buf *b;
+    int n;
+};
+
+static int payment_item(void *arg, const struct tk_payment *p)
+{
+    struct payments_render *r = arg;
+    bool first = r->n++ == 0;
+    buf_append(r->b, first ? "{\"paymentId\":" : ",{\"paymentId\":", first ? 13 : 14);
+    api_json_id(r->b, p->payment_id);
+    buf_append(r->b, ",\"reservationId\":", 17);
+    api_json_id(r->b, p->reservation_id);
+    api_render_seats(r->b, p->seats, p->nseats);
+    buf_printf(r->b, ",\"amount\":%lld,\"status\":\"%s\",\"createdAt\":", (long long)p->amount_won,
+               payment_state_name(p->state));
+    api_json_time(r->b, p->created_at_ms);
+    buf_append(r->b, "}", 1);
+    return TK_OK;
+}
+
+int api_user_payments(struct tk_api *api, struct api_request *req, struct api_response *resp)
+{
+    int64_t limit;
+    TK_TRY(api_query_int(req, "limit", 1, PAYMENTS_LIST_MAX, 20, &limit, resp));
+    api_ok_open(resp, 200);
+    buf_append(&resp->body, "[", 1);
+    struct payments_render r = {.b = &resp->body};
+    TK_TRY(booking_payments(api->app, req->user_id, (int)limit, payment_item, &r));
+    buf_append(&resp->body, "]", 1);
+    api_ok_close(resp);
+    return TK_OK;
+}
+
+int api_admin_schedule_cancel(struct tk_api *api, struct api_request *req, struct api_response *resp)
+{
+    int64_t id;
+    TK_TRY(api_path_id(req, &id, resp));
+    int refunded = 0;
+    int rc = booking_cancel_schedule(api->app, id, &refunded);
+    if (rc == TK_ERR_NOT_FOUND)
+        return api_fail(resp, rc, "no such schedule");
+    TK_TRY(rc);
+    api_ok_open(resp, 200);
+    buf_append(&resp->body, "{\"scheduleId\":", 14);
+    api_json_id(&resp->body, id);
+    buf_printf(&resp->body, ",\"refunded\":%d}", refunded);
+    api_ok_close(resp);
+    return TK_OK;
 }

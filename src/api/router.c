@@ -32,6 +32,12 @@ const struct api_route API_ROUTES[] = {
     {"POST", "/admin/sales", AUTH_ADMIN, api_admin_sales_create, false, false, NULL},
     {"PATCH", "/admin/sales/{id}", AUTH_ADMIN, api_admin_sale_patch, false, false, NULL},
     {"GET", "/admin/sales/{id}", AUTH_ADMIN, api_admin_sale_get, false, false, NULL},
+    /* orders (issue 11) */
+    {"DELETE", "/reservation/{id}", AUTH_QUEUE, api_reservation_cancel, false, false, NULL},
+    {"POST", "/payments/{id}/refund", AUTH_BEARER, api_payment_refund, true, false, NULL},
+    {"GET", "/user/payments", AUTH_BEARER, api_user_payments, false, false, NULL},
+    {"POST", "/admin/payments/{id}/refund", AUTH_ADMIN, api_admin_payment_refund, false, false, NULL},
+    {"POST", "/admin/schedules/{id}/cancel", AUTH_ADMIN, api_admin_schedule_cancel, false, false, NULL},
     {"GET", "/health", AUTH_NONE, api_health, false, true, NULL},
     {"GET", "/metrics", AUTH_NONE, api_metrics, false, true, NULL},
     {"GET", "/openapi.json", AUTH_NONE, api_openapi, false, true, NULL},
@@ -242,6 +248,7 @@ static int rebuild(struct tk_app *app, int64_t user_id, const struct tk_idem *re
         api_render_hold(resp, &e.hold);
         break;
     case EFFECT_PAYMENT:
+    case EFFECT_REFUND:
         api_render_payment(resp, &e.payment);
         break;
     }

@@ -39,6 +39,7 @@ struct tk_app {
     struct tk_clock *clock;
     int64_t hold_ms;
     int max_holds_per_user;
+    int64_t refund_cutoff_ms; /* orders: a payer may refund until this long before the date starts */
     int64_t idempotency_ttl_ms;
     bool redis_configured; /* --redis given: /health reports "up"/"down", else "off" */
     struct seatcache *seats_taken; /* negative cache of taken seats (NULL: off, e.g. in the lab) */
@@ -116,6 +117,27 @@ int booking_hold(struct tk_app *app, int64_t user_id, int64_t seat_id, const str
 /* Pays a hold (by reservation_id, or by seat_id when reservation_id is 0) and expires queue_token. */
 int booking_pay(struct tk_app *app, int64_t user_id, const char *queue_token, int64_t reservation_id,
                 int64_t seat_id, const struct tk_idem_ref *idem, struct tk_payment *out) TK_MUST_CHECK;
+
+/* booking.c, orders (issue 11). booking_hold_seats: 1..min(max_holds_per_user, HOLD_SEATS_MAX) distinct seats of
+ * one date, all held or none (INVALID for an empty, duplicated or too long list or seats of two dates;
+ * SEAT_UNAVAILABLE with out->unavailable). The seats are sorted ascending; under a strategy with an external lock
+ * one lock per seat is taken, in key order (strategy_run_keys), so overlapping holds never wait in a cycle. */
+int booking_hold_seats(struct tk_app *app, int64_t user_id, const int64_t *seat_ids, int nseats,
+                       const struct tk_idem_ref *idem, struct tk_hold *out) TK_MUST_CHECK;
+/* The holder gives a hold back: NOT_FOUND, FORBIDDEN (someone else's), ALREADY_PAID, HOLD_EXPIRED. */
+int booking_cancel(struct tk_app *app, int64_t user_id, int64_t reservation_id) TK_MUST_CHECK;
+/* A refund by the payer (user_id > 0, until refund_cutoff_ms before the date) or the organizer (user_id 0). */
+int booking_refund(struct tk_app *app, int64_t user_id, int64_t payment_id, const struct tk_idem_ref *idem,
+                   struct tk_payment *out) TK_MUST_CHECK;
+#define PAYMENTS_LIST_MAX 100
+int booking_payments(struct tk_app *app, int64_t user_id, int limit, tk_payment_fn fn, void *arg) TK_MUST_CHECK;
+/* Cancels a date: marks it cancelled, then refunds its PAID payments in batches of CANCEL_BATCH (each batch one
+ * transaction), until none is left; *refunded: how many this call refunded. Safe to repeat and to run again after
+ * a crash (each refund is conditional on PAID). Test hooks (environment): TICKETD_CANCEL_BATCH sets the batch size,
+ * TICKETD_TEST_CANCEL_CRASH_AFTER=N makes the first cancel of the process stop after N batches with UNAVAILABLE, leaving
+ * exactly what a process killed there leaves (the committed batches). */
+#define CANCEL_BATCH 500
+int booking_cancel_schedule(struct tk_app *app, int64_t schedule_id, int *refunded) TK_MUST_CHECK;
 
 /* sweep.c: the background work. sweep_once is idempotent and safe from any number of instances. */
 int sweep_once(struct tk_app *app) TK_MUST_CHECK;

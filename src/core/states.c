@@ -69,6 +69,24 @@ void payment_transition(enum tk_payment_state *state, enum tk_payment_state to)
     *state = to;
 }
 
+unsigned hold_from_mask(enum tk_hold_state to)
+{
+    unsigned mask = 0;
+    for (int from = 0; from < N_HOLD; from++)
+        if (hold_transition_ok((enum tk_hold_state)from, to))
+            mask |= 1u << from;
+    return mask;
+}
+
+unsigned payment_from_mask(enum tk_payment_state to)
+{
+    unsigned mask = 0;
+    for (int from = 0; from < N_PAYMENT; from++)
+        if (payment_transition_ok((enum tk_payment_state)from, to))
+            mask |= 1u << from;
+    return mask;
+}
+
 /* Sales: who may move a sale where. SALE_MOVES[by][from][to]. The organizer sets OPEN, PAUSED or CLOSED from any
  * state (reopening a closed or sold-out sale, e.g. after refunds, included); the server only marks a selling sale
  * (OPEN or PAUSED) SOLD_OUT. */

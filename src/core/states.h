@@ -23,6 +23,11 @@ const char *payment_state_name(enum tk_payment_state s);
 bool payment_transition_ok(enum tk_payment_state from, enum tk_payment_state to);
 void payment_transition(enum tk_payment_state *state, enum tk_payment_state to);
 
+/* The from-states (bit 1 << state) from which a hold / a payment may move to `to`: what a store's conditional
+ * update checks (hold_cancel, payment_refund). 0: no way to `to`. */
+unsigned hold_from_mask(enum tk_hold_state to);
+unsigned payment_from_mask(enum tk_payment_state to);
+
 /* Sales (store.h enum tk_sale_state): the organizer's moves and the server's (SOLD_OUT) differ. */
 enum sale_actor { SALE_BY_ORGANIZER, SALE_BY_SERVER };
 bool sale_transition_ok(enum tk_sale_state from, enum tk_sale_state to, enum sale_actor by);

@@ -502,7 +502,10 @@ int http_server_start(const struct http_server_config *cfg, struct tk_api *api, 
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096U,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)(cfg->reuse_port ? 1 : 0), MHD_OPTION_END);
+        /* Only with --reuse-port: libmicrohttpd reads LISTENING_ADDRESS_REUSE 0 as "forbid reuse" (no
+         * SO_REUSEADDR), and a restarted instance then cannot bind its port for a minute while the connections
+         * the old one closed sit in TIME_WAIT. Without the option it sets SO_REUSEADDR, the usual server default. */
+        cfg->reuse_port ? MHD_OPTION_LISTENING_ADDRESS_REUSE : MHD_OPTION_END, 1U, MHD_OPTION_END);
     if (!s->daemon) {
         fprintf(stderr, "ticketd: cannot listen on %s:%d\n", cfg->bind, cfg->port);
         server_free(s);

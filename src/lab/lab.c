@@ -74,7 +74,7 @@ static void usage(void)
             "  --concurrency C  clients, each with one request in flight at a time, 1..%d (default: N, all at once)\n"
             "  --db-pool W      executor workers = store connections per process, 1..%d (default %d)\n"
             "  --procs P        processes, each with its own executor and C/P clients, 1..%d (default 1)\n"
-            "  --stock S        stock scenario: units in stock, 1..%lld (default N)\n"
+            "  --stock S        stock scenario: units in stock, 1..%lld (default N); multi-seat: the date's seats (default 50)\n"
             "  store: --db URL (default $TICKETD_DB, else sqlite:ticketd-lab.db); Redis strategies: --redis URL;\n"
             "  redlock: --redis-nodes URL,URL,URL\n"
             "  scenarios:",

@@ -64,7 +64,7 @@ struct lab_scenario {
 };
 
 extern const struct lab_scenario LAB_SCENARIO_TRANSFER, LAB_SCENARIO_BANK, LAB_SCENARIO_CHARGE, LAB_SCENARIO_SEAT,
-    LAB_SCENARIO_STOCK, LAB_SCENARIO_DOUBLE_SPEND, LAB_SCENARIO_LOST_UPDATE;
+    LAB_SCENARIO_MULTI_SEAT, LAB_SCENARIO_STOCK, LAB_SCENARIO_DOUBLE_SPEND, LAB_SCENARIO_LOST_UPDATE;
 
 /* Every scenario, in report order; NULL-terminated. */
 extern const struct lab_scenario *const LAB_SCENARIOS[];

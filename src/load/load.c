@@ -21,7 +21,8 @@ static void usage(void)
             "  --users N          simulated users (default 1000; at most 200000)\n"
             "  --connections C    requests in flight at most (default 256; at most 4096)\n"
             "  --requests N       seats: requests to send (default 100000)\n"
-            "  --seats S          race: seats contested on one date (default 50)\n"
+            "  --seats S          race, multi-race: seats contested on one date (default 50)\n"
+            "  --hold-seats K     multi-race: seats each user holds in one request (default 4; at most 10)\n"
             "  --schedules D      flow: dates to buy on (default 4)\n"
             "  --seconds T        overall deadline (default 60; at most 600)\n"
             "  --timeout-ms MS    per request (default 5000)\n"
@@ -60,6 +61,8 @@ static bool parse_flags(int argc, char **argv, struct load_opts *o)
             ok = parse_int(v, 1, 10000000, &o->requests);
         else if (strcmp(a, "--seats") == 0 && v)
             ok = parse_int(v, 1, 50, &o->seats);
+        else if (strcmp(a, "--hold-seats") == 0 && v)
+            ok = parse_int(v, 1, 10, &o->hold_seats);
         else if (strcmp(a, "--schedules") == 0 && v)
             ok = parse_int(v, 1, 6, &o->schedules);
         else if (strcmp(a, "--seconds") == 0 && v)
@@ -84,7 +87,7 @@ int load_main(int argc, char **argv)
     struct load_opts o = {.scenario = "race",
                           .net = {.connections = 256, .timeout_ms = 5000, .retries = 5, .backoff_base_ms = 20,
                                   .backoff_cap_ms = 1000},
-                          .users = 1000, .requests = 100000, .seats = 50, .schedules = 4, .seconds = 60,
+                          .users = 1000, .requests = 100000, .seats = 50, .hold_seats = 4, .schedules = 4, .seconds = 60,
                           .charge_won = 1000000};
     const struct load_scenario *sc = NULL;
     if (!parse_flags(argc, argv, &o) || !o.net.nurls || !(sc = load_scenario_find(o.scenario))) {

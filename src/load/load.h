@@ -11,6 +11,9 @@
  *   issue  N users each POST /queue/issue once (token issue rate)
  *   race   N users, each with an ACTIVE token, hold one of `seats` seats of one date at the same moment;
  *          check: exactly min(N, seats) holds, each seat gone from available-seats
+ *   multi-race  N users hold K (--hold-seats, default 4) overlapping seats of `seats` each in one request, all at
+ *          once; check: no seat in two holds, every 201 holds all K, every 409 names the taken seats and holds
+ *          none (available-seats lists exactly the seats nobody won)
  *   flow   N users charge, queue, hold a random free seat of `schedules` dates and pay (retrying conflicts on
  *          another seat); check: no seat sold twice, every payer charged exactly once, no negative balance
  * Only loopback or explicitly given addresses are targeted; every run is bounded by requests and --seconds.

@@ -4,12 +4,14 @@
 
 #include "util/registry.h"
 
-extern const struct load_scenario LOAD_SCENARIO_SEATS, LOAD_SCENARIO_ISSUE, LOAD_SCENARIO_RACE, LOAD_SCENARIO_FLOW;
+extern const struct load_scenario LOAD_SCENARIO_SEATS, LOAD_SCENARIO_ISSUE, LOAD_SCENARIO_RACE, LOAD_SCENARIO_MULTI_RACE,
+    LOAD_SCENARIO_FLOW;
 
 static const struct load_scenario *const REGISTRY[] = {
     &LOAD_SCENARIO_SEATS,
     &LOAD_SCENARIO_ISSUE,
     &LOAD_SCENARIO_RACE,
+    &LOAD_SCENARIO_MULTI_RACE,
     &LOAD_SCENARIO_FLOW,
 };
 #define N_REGISTRY (sizeof REGISTRY / sizeof REGISTRY[0])

@@ -23,7 +23,8 @@ struct load_opts {
     struct load_net net;
     int users;
     int requests;  /* seats: requests to send */
-    int seats;     /* race: how many seats of the date are contested */
+    int seats;     /* race, multi-race: how many seats of the date are contested */
+    int hold_seats; /* multi-race: seats each user holds in one request */
     int schedules; /* flow: dates to buy on */
     int seconds;   /* deadline of setup, and again of the measured part */
     int64_t charge_won;
@@ -66,7 +67,8 @@ struct load_scenario {
     json_t *(*check)(struct load_run *r, bool *ok);
 };
 
-/* The registry: load_scenario_find(name) or NULL; "seats|issue|race|flow", every name for --help (buf of n bytes). */
+/* The registry: load_scenario_find(name) or NULL; "seats|issue|race|multi-race|flow", every name for --help (buf of n
+ * bytes). */
 const struct load_scenario *load_scenario_find(const char *name);
 const char *load_scenario_names(char *buf, size_t n);
 

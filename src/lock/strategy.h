@@ -102,7 +102,7 @@ void strategy_free(struct tk_strategy *s);
 int strategy_run(struct tk_strategy *s, const char *key, tk_write_fn write, void *arg) TK_MUST_CHECK;
 /* The same for a write that touches several keys (a transfer): the locks are taken in strcmp order and
  * released in reverse, so two writers never wait for each other in a cycle. At most STRATEGY_KEYS_MAX keys. */
-#define STRATEGY_KEYS_MAX 4
+#define STRATEGY_KEYS_MAX 10 /* >= HOLD_SEATS_MAX (store/store.h): a multi-seat hold locks each seat */
 int strategy_run_keys(struct tk_strategy *s, const char *const *keys, int nkeys, tk_write_fn write, void *arg)
     TK_MUST_CHECK;
 /* A consistent copy of the counters. */

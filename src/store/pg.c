@@ -49,6 +49,8 @@ enum pst {
     P_IDEM_APPLY, P_IDEM_TAKEOVER, P_EFFECT_CHARGE, P_EFFECT_TRANSFER, P_EFFECT_HOLD, P_EFFECT_PAYMENT,
     P_CONCERT_INSERT, P_CONCERT_NAME, P_SCHEDULE_INSERT, P_SEATS_INSERT, P_SALE_INSERT, P_SALE_GET, P_SALE_LOCK,
     P_SALE_UPDATE, P_SALES_LIST, P_SEAT_COUNTS, P_OWNER_SCHEDULE, P_OWNER_SEAT, P_OWNER_RESERVATION,
+    /* orders (issue 11) */
+    P_HOLD_SEATS, P_RS_LIST, P_CANCEL_HOLD, P_REFUND, P_PAY_GET, P_PAYMENTS_LIST, P_SCHED_CANCEL, P_SCHED_REFUND,
     P__COUNT
 };
 
@@ -82,13 +84,14 @@ static const char *const PSQL[P__COUNT] = {
                     "(SELECT count(*) FROM seats s WHERE s.schedule_id = sc.id "
                     "   AND (s.sold_to IS NOT NULL OR s.hold_expires_at > $1)) "
                     "FROM schedules sc JOIN concerts c ON c.id = sc.concert_id "
-                    "WHERE sc.starts_at > $1 AND ($2 = 0 OR sc.concert_id = $2) ORDER BY sc.starts_at, sc.id",
+                    "WHERE sc.starts_at > $1 AND NOT sc.cancelled AND ($2 = 0 OR sc.concert_id = $2) "
+                    "ORDER BY sc.starts_at, sc.id",
     [P_SCHEDULE_EXISTS] = "SELECT 1 FROM schedules WHERE id = $1",
     [P_SEATS_AVAIL] = "SELECT id, seat_number, price, COALESCE(category, '') FROM seats WHERE schedule_id = $1 AND sold_to IS NULL "
                       "AND (hold_expires_at IS NULL OR hold_expires_at <= $2) ORDER BY seat_number",
-    [P_SEAT_GET] = "SELECT s.sold_to IS NOT NULL, COALESCE(s.hold_expires_at, 0), s.version, sc.starts_at "
-                   "FROM seats s JOIN schedules sc ON sc.id = s.schedule_id WHERE s.id = $1",
-    [P_HOLD] = "SELECT * FROM tk_hold($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    [P_SEAT_GET] = "SELECT s.sold_to IS NOT NULL, COALESCE(s.hold_expires_at, 0), s.version, "
+                   "CASE WHEN sc.cancelled THEN 0 ELSE sc.starts_at END FROM seats s JOIN schedules sc ON sc.id = s.schedule_id WHERE s.id = $1",
+    [P_HOLD] = "SELECT 1", /* tk_hold was replaced by tk_hold_seats (PG_SCHEMA_ORDERS) */
     [P_PAY] = "SELECT * FROM tk_pay($1, $2, $3, $4, $5, $6)",
     [P_TRANSFER] = "SELECT * FROM tk_transfer($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     [P_LEDGER_LIST] = "SELECT id, kind, amount, balance_after, COALESCE(ref, ''), created_at FROM ledger "
@@ -98,7 +101,8 @@ static const char *const PSQL[P__COUNT] = {
                        "r AS (UPDATE reservations SET status = 'EXPIRED' FROM due WHERE reservations.id = due.id "
                        "  RETURNING due.id, due.seat_id), "
                        "s AS (UPDATE seats SET held_by = NULL, hold_expires_at = NULL, hold_id = NULL FROM r "
-                       "  WHERE seats.id = r.seat_id AND seats.hold_id = r.id AND seats.sold_to IS NULL "
+                       "  JOIN reservation_seats rs ON rs.reservation_id = r.id "
+                       "  WHERE seats.id = rs.seat_id AND seats.hold_id = r.id AND seats.sold_to IS NULL "
                        "  AND seats.hold_expires_at <= $1 RETURNING 1) "
                        "SELECT count(*) FROM r",
     [P_IDEM_GET] = "SELECT state, request_hash, COALESCE(status, 0), COALESCE(body, ''), expires_at, claim, created_at, "
@@ -150,6 +154,22 @@ static const char *const PSQL[P__COUNT] = {
                             "JOIN schedules sc ON sc.id = s.schedule_id WHERE r.id = $1",
     [P_IDEM_EXPIRE] = "DELETE FROM idempotency WHERE ctid IN "
                       "(SELECT ctid FROM idempotency WHERE expires_at <= $1 LIMIT $2)",
+    /* orders (issue 11) */
+    [P_HOLD_SEATS] = "SELECT code, res_id, busy_until, array_to_string(unavailable, ',') "
+                     "FROM tk_hold_seats($1, $2::bigint[], $3, $4, $5, $6, $7::bigint[], $8, $9)",
+    [P_RS_LIST] = "SELECT se.id, se.seat_number, se.price, COALESCE(se.category, ''), se.schedule_id "
+                  "FROM reservation_seats rs JOIN seats se ON se.id = rs.seat_id WHERE rs.reservation_id = $1 ORDER BY se.id",
+    [P_CANCEL_HOLD] = "SELECT code FROM tk_cancel_hold($1, $2, $3, $4)",
+    [P_REFUND] = "SELECT code, balance FROM tk_refund($1, $2, $3, $4, $5, $6, $7)",
+    [P_PAY_GET] = "SELECT p.id, p.reservation_id, p.seat_id, p.user_id, p.amount, p.status, p.created_at, sc.starts_at, "
+                  "c.name, CASE WHEN p.status = 'REFUNDED' THEN COALESCE((SELECT l.balance_after FROM ledger l "
+                  "WHERE l.ref = 'refund:' || p.id AND l.kind = 'REFUND'), 0) ELSE COALESCE((SELECT l.balance_after "
+                  "FROM ledger l WHERE l.ref = 'payment:' || p.id AND l.kind = 'PAYMENT'), 0) END "
+                  "FROM payments p JOIN seats s ON s.id = p.seat_id JOIN schedules sc ON sc.id = s.schedule_id "
+                  "JOIN concerts c ON c.id = sc.concert_id WHERE p.id = $1",
+    [P_PAYMENTS_LIST] = "SELECT id FROM payments WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
+    [P_SCHED_CANCEL] = "UPDATE schedules SET cancelled = true WHERE id = $1 RETURNING id",
+    [P_SCHED_REFUND] = "SELECT tk_refund_schedule($1, $2, $3, $4)",
 };
 
 struct pg_conn {
@@ -437,7 +457,8 @@ static int migrate_fn(struct pg_conn *c, void *arg)
     }
     int version = atoi(PQgetvalue(r, 0, 0));
     PQclear(r);
-    static const char *const MIGRATIONS[] = {PG_SCHEMA_V1, PG_SCHEMA_V2, PG_SCHEMA_SALES, PG_SCHEMA_V3};
+    static const char *const MIGRATIONS[] = {PG_SCHEMA_V1, PG_SCHEMA_V2, PG_SCHEMA_SALES, PG_SCHEMA_V3,
+                                             PG_SCHEMA_ORDERS};
     const int latest = (int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]);
     for (; version < latest; version++)
         TK_TRY(exec_sql(c, MIGRATIONS[version]));
@@ -729,7 +750,8 @@ static int fn_code(int code)
 {
     static const int MAP[] = {TK_OK, TK_ERR_NOT_FOUND, TK_ERR_INSUFFICIENT_BALANCE, TK_ERR_OVERFLOW,
                               TK_ERR_CONFLICT, TK_ERR_SEAT_UNAVAILABLE, TK_ERR_HOLD_LIMIT, TK_ERR_FORBIDDEN,
-                              TK_ERR_ALREADY_PAID, TK_ERR_HOLD_EXPIRED};
+                              TK_ERR_ALREADY_PAID, TK_ERR_HOLD_EXPIRED,
+                              /* orders */ TK_ERR_INVALID, TK_ERR_ALREADY_REFUNDED, TK_ERR_REFUND_CLOSED};
     return code >= 0 && code < (int)(sizeof MAP / sizeof MAP[0]) ? MAP[code] : TK_ERR_INTERNAL;
 }
 
@@ -1161,49 +1183,110 @@ struct hold_args {
     struct tk_hold *out;
 };
 
+/* "{1,2,3}" of n ids into buf. */
+static void pg_id_array(char *buf, size_t len, const int64_t *ids, int n)
+{
+    size_t o = 0;
+    o += (size_t)snprintf(buf + o, len - o, "{");
+    for (int i = 0; i < n && o < len; i++)
+        o += (size_t)snprintf(buf + o, len - o, "%s%lld", i ? "," : "", (long long)ids[i]);
+    if (o < len)
+        snprintf(buf + o, len - o, "}");
+}
+
+/* The seats of a reservation, ascending by id. */
+static int res_seats_read(struct pg_conn *c, int64_t res_id, struct tk_hold_seat *seats, int *n, int64_t *amount,
+                          int64_t *schedule_id)
+{
+    struct params p = {0};
+    p_i64(&p, res_id);
+    PGresult *r;
+    TK_TRY(run(c, P_RS_LIST, &p, &r));
+    *n = 0;
+    *amount = 0;
+    for (int i = 0; i < PQntuples(r); i++) {
+        *amount += col_i64(r, i, 2);
+        if (*n >= HOLD_SEATS_MAX)
+            continue;
+        struct tk_hold_seat *h = &seats[(*n)++];
+        h->seat_id = col_i64(r, i, 0);
+        h->seat_number = (int)col_i64(r, i, 1);
+        h->price_won = col_i64(r, i, 2);
+        snprintf(h->category, sizeof h->category, "%s", PQgetvalue(r, i, 3));
+        if (schedule_id)
+            *schedule_id = col_i64(r, i, 4);
+    }
+    PQclear(r);
+    return TK_OK;
+}
+
 static int hold_fn(struct pg_conn *c, void *argp)
 {
     struct hold_args *a = argp;
     const struct tk_hold_req *q = a->req;
-    int64_t version = 0;
+    int n = q->nseats ? q->nseats : 1;
+    const int64_t *ids = q->nseats ? q->seat_ids : &q->seat_id;
+    TK_ASSERT(n >= 1 && n <= HOLD_SEATS_MAX);
+    int64_t versions[HOLD_SEATS_MAX] = {0};
     struct params p = {0};
     PGresult *r;
+    a->out->nunavailable = 0;
     if (a->mode == TK_WRITE_OPTIMISTIC || a->mode == TK_WRITE_UNSAFE) { /* read outside the transaction */
-        p_i64(&p, q->seat_id);
-        TK_TRY(run(c, P_SEAT_GET, &p, &r));
-        if (!PQntuples(r)) {
+        for (int i = 0; i < n; i++) {
+            p.n = 0;
+            p_i64(&p, ids[i]);
+            TK_TRY(run(c, P_SEAT_GET, &p, &r));
+            if (!PQntuples(r)) {
+                PQclear(r);
+                return TK_ERR_NOT_FOUND;
+            }
+            bool sold = PQgetvalue(r, 0, 0)[0] == 't';
+            int64_t hold_exp = col_i64(r, 0, 1), starts = col_i64(r, 0, 3);
+            versions[i] = col_i64(r, 0, 2);
             PQclear(r);
-            return TK_ERR_NOT_FOUND;
+            if (sold || hold_exp > q->now_ms || starts <= q->now_ms) {
+                a->out->busy_until_ms = (sold || starts <= q->now_ms) ? INT64_MAX : hold_exp;
+                a->out->unavailable[a->out->nunavailable++] = ids[i];
+            }
         }
-        bool sold = PQgetvalue(r, 0, 0)[0] == 't';
-        int64_t hold_exp = col_i64(r, 0, 1), starts = col_i64(r, 0, 3);
-        version = col_i64(r, 0, 2);
-        PQclear(r);
-        if (sold || hold_exp > q->now_ms || starts <= q->now_ms) {
-            a->out->busy_until_ms = (sold || starts <= q->now_ms) ? INT64_MAX : hold_exp;
+        if (a->out->nunavailable)
             return TK_ERR_SEAT_UNAVAILABLE;
-        }
         p.n = 0;
     }
+    char seats_txt[HOLD_SEATS_MAX * 21 + 3], vers_txt[HOLD_SEATS_MAX * 21 + 3];
+    pg_id_array(seats_txt, sizeof seats_txt, ids, n);
+    pg_id_array(vers_txt, sizeof vers_txt, versions, n);
     p_str(&p, mode_name(a->mode));
-    p_i64(&p, q->seat_id);
+    p_str(&p, seats_txt);
     p_i64(&p, q->user_id);
     p_i64(&p, q->now_ms);
     p_i64(&p, q->now_ms + q->hold_ms);
     p_i64(&p, q->max_holds);
-    p_i64(&p, version);
+    p_str(&p, vers_txt);
     p_idem(&p, q->idem);
-    TK_TRY(run(c, P_HOLD, &p, &r));
+    TK_TRY(run(c, P_HOLD_SEATS, &p, &r));
     int rc = fn_code(atoi(PQgetvalue(r, 0, 0)));
-    a->out->busy_until_ms = rc == TK_ERR_SEAT_UNAVAILABLE && !PQgetisnull(r, 0, 5) ? col_i64(r, 0, 5) : 0;
-    if (rc == TK_OK)
-        *a->out = (struct tk_hold){.reservation_id = col_i64(r, 0, 1), .seat_id = q->seat_id,
-                                   .schedule_id = col_i64(r, 0, 2), .user_id = q->user_id,
-                                   .seat_number = (int)col_i64(r, 0, 3), .price_won = col_i64(r, 0, 4),
-                                   .expires_at_ms = q->now_ms + q->hold_ms, .state = HOLD_HELD,
-                                   .busy_until_ms = 0};
+    a->out->busy_until_ms = rc == TK_ERR_SEAT_UNAVAILABLE && n == 1 && !PQgetisnull(r, 0, 2) ? col_i64(r, 0, 2) : 0;
+    if (rc == TK_ERR_SEAT_UNAVAILABLE && !PQgetisnull(r, 0, 3)) {
+        const char *t = PQgetvalue(r, 0, 3);
+        while (*t && a->out->nunavailable < HOLD_SEATS_MAX) {
+            char *end;
+            a->out->unavailable[a->out->nunavailable++] = strtoll(t, &end, 10);
+            t = *end == ',' ? end + 1 : end;
+        }
+    }
+    int64_t res_id = rc == TK_OK ? col_i64(r, 0, 1) : 0;
     PQclear(r);
-    return rc;
+    if (rc != TK_OK)
+        return rc;
+    /* the hold committed: its seats as they are (numbers, prices and categories never change) */
+    struct tk_hold *o = a->out;
+    *o = (struct tk_hold){.reservation_id = res_id, .seat_id = ids[0], .user_id = q->user_id,
+                          .expires_at_ms = q->now_ms + q->hold_ms, .state = HOLD_HELD};
+    TK_TRY(res_seats_read(c, res_id, o->seats, &o->nseats, &o->amount_won, &o->schedule_id));
+    o->seat_number = o->seats[0].seat_number;
+    o->price_won = o->seats[0].price_won;
+    return TK_OK;
 }
 
 static int pg_hold_create(struct tk_store *st, enum tk_write_mode mode, const struct tk_hold_req *req,
@@ -1240,8 +1323,15 @@ static int pay_fn(struct pg_conn *c, void *argp)
         o->starts_at_ms = col_i64(r, 0, 6);
         o->amount_won = col_i64(r, 0, 7);
         o->balance_won = col_i64(r, 0, 8);
+        o->state = PAYMENT_PAID;
+        o->user_id = a->req->user_id;
+        o->created_at_ms = a->req->now_ms;
     }
     PQclear(r);
+    if (rc == TK_OK) { /* committed: every seat it bought */
+        int64_t sum;
+        TK_TRY(res_seats_read(c, a->out->reservation_id, a->out->seats, &a->out->nseats, &sum, NULL));
+    }
     return rc;
 }
 
@@ -1274,6 +1364,188 @@ static int pg_holds_expire_due(struct tk_store *st, int64_t now_ms, int limit, i
     struct expire_args a = {.now_ms = now_ms, .limit = limit};
     TK_TRY(with_conn(PG(st), expire_fn, &a));
     *expired = a.count;
+    return TK_OK;
+}
+
+/* ---------- orders: cancel a hold, refunds, a cancelled date (issue 11) ---------- */
+
+/* The one state a from-mask allows (a conditional UPDATE's from-state). */
+static int mask_one(unsigned mask)
+{
+    TK_ASSERT(mask != 0 && (mask & (mask - 1)) == 0);
+    return __builtin_ctz(mask);
+}
+
+struct cancel_args {
+    int64_t user_id, res_id, now_ms;
+    unsigned from_mask;
+};
+
+static int cancel_fn(struct pg_conn *c, void *argp)
+{
+    struct cancel_args *a = argp;
+    static const char *const HOLD_NAMES[] = {"HELD", "PAID", "EXPIRED", "CANCELLED"};
+    struct params p = {0};
+    p_i64(&p, a->res_id);
+    p_i64(&p, a->user_id);
+    p_i64(&p, a->now_ms);
+    p_str(&p, HOLD_NAMES[mask_one(a->from_mask)]);
+    PGresult *r;
+    TK_TRY(run(c, P_CANCEL_HOLD, &p, &r));
+    int rc = fn_code(atoi(PQgetvalue(r, 0, 0)));
+    PQclear(r);
+    return rc;
+}
+
+static int pg_hold_cancel(struct tk_store *st, int64_t user_id, int64_t reservation_id, int64_t now_ms,
+                          unsigned from_mask)
+{
+    struct cancel_args a = {.user_id = user_id, .res_id = reservation_id, .now_ms = now_ms, .from_mask = from_mask};
+    return with_conn(PG(st), cancel_fn, &a);
+}
+
+static int pay_read(struct pg_conn *c, int64_t payment_id, struct tk_payment *o)
+{
+    struct params p = {0};
+    p_i64(&p, payment_id);
+    PGresult *r;
+    TK_TRY(run(c, P_PAY_GET, &p, &r));
+    if (!PQntuples(r)) {
+        PQclear(r);
+        return TK_ERR_NOT_FOUND;
+    }
+    memset(o, 0, sizeof *o);
+    o->payment_id = col_i64(r, 0, 0);
+    o->reservation_id = col_i64(r, 0, 1);
+    o->seat_id = col_i64(r, 0, 2);
+    o->user_id = col_i64(r, 0, 3);
+    o->amount_won = col_i64(r, 0, 4);
+    o->state = strcmp(PQgetvalue(r, 0, 5), "REFUNDED") == 0 ? PAYMENT_REFUNDED : PAYMENT_PAID;
+    o->created_at_ms = col_i64(r, 0, 6);
+    o->starts_at_ms = col_i64(r, 0, 7);
+    snprintf(o->concert_name, sizeof o->concert_name, "%s", PQgetvalue(r, 0, 8));
+    o->balance_won = col_i64(r, 0, 9);
+    PQclear(r);
+    int64_t sum;
+    TK_TRY(res_seats_read(c, o->reservation_id, o->seats, &o->nseats, &sum, NULL));
+    for (int i = 0; i < o->nseats; i++)
+        if (o->seats[i].seat_id == o->seat_id)
+            o->seat_number = o->seats[i].seat_number;
+    return TK_OK;
+}
+
+struct refund_args {
+    const struct tk_refund_req *req;
+    struct tk_payment *out;
+};
+
+static int refund_fn(struct pg_conn *c, void *argp)
+{
+    struct refund_args *a = argp;
+    const struct tk_refund_req *q = a->req;
+    struct params p = {0};
+    p_i64(&p, q->payment_id);
+    p_i64(&p, q->user_id);
+    p_i64(&p, q->now_ms);
+    p_i64(&p, q->cutoff_ms);
+    p_str(&p, mask_one(q->from_mask) == PAYMENT_PAID ? "PAID" : "REFUNDED");
+    p_idem(&p, q->idem);
+    PGresult *r;
+    TK_TRY(run(c, P_REFUND, &p, &r));
+    int rc = fn_code(atoi(PQgetvalue(r, 0, 0)));
+    PQclear(r);
+    TK_TRY(rc);
+    return pay_read(c, q->payment_id, a->out);
+}
+
+static int pg_payment_refund(struct tk_store *st, const struct tk_refund_req *req, struct tk_payment *out)
+{
+    struct refund_args a = {.req = req, .out = out};
+    return with_conn(PG(st), refund_fn, &a);
+}
+
+struct payments_list_args {
+    int64_t user_id;
+    int limit;
+    tk_payment_fn fn;
+    void *arg;
+};
+
+static int payments_list_fn(struct pg_conn *c, void *argp)
+{
+    struct payments_list_args *a = argp;
+    struct params p = {0};
+    p_i64(&p, a->user_id);
+    p_i64(&p, a->limit);
+    PGresult *r;
+    TK_TRY(run(c, P_PAYMENTS_LIST, &p, &r));
+    int n = PQntuples(r);
+    int64_t ids[100];
+    if (n > 100)
+        n = 100;
+    for (int i = 0; i < n; i++)
+        ids[i] = col_i64(r, i, 0);
+    PQclear(r);
+    for (int i = 0; i < n; i++) {
+        struct tk_payment pay;
+        TK_TRY(pay_read(c, ids[i], &pay));
+        TK_TRY(a->fn(a->arg, &pay));
+    }
+    return TK_OK;
+}
+
+static int pg_payments_list(struct tk_store *st, int64_t user_id, int limit, tk_payment_fn fn, void *arg)
+{
+    struct payments_list_args a = {.user_id = user_id, .limit = limit, .fn = fn, .arg = arg};
+    return with_conn(PG(st), payments_list_fn, &a);
+}
+
+struct sched_args {
+    int64_t schedule_id, now_ms;
+    int limit, refunded;
+    unsigned from_mask;
+};
+
+static int sched_cancel_fn(struct pg_conn *c, void *argp)
+{
+    struct sched_args *a = argp;
+    struct params p = {0};
+    p_i64(&p, a->schedule_id);
+    PGresult *r;
+    TK_TRY(run(c, P_SCHED_CANCEL, &p, &r));
+    int n = PQntuples(r);
+    PQclear(r);
+    return n ? TK_OK : TK_ERR_NOT_FOUND;
+}
+
+static int pg_schedule_cancel(struct tk_store *st, int64_t schedule_id, int64_t now_ms)
+{
+    struct sched_args a = {.schedule_id = schedule_id, .now_ms = now_ms};
+    return with_conn(PG(st), sched_cancel_fn, &a);
+}
+
+static int sched_refund_fn(struct pg_conn *c, void *argp)
+{
+    struct sched_args *a = argp;
+    struct params p = {0};
+    p_i64(&p, a->schedule_id);
+    p_i64(&p, a->limit);
+    p_i64(&p, a->now_ms);
+    p_str(&p, mask_one(a->from_mask) == PAYMENT_PAID ? "PAID" : "REFUNDED");
+    PGresult *r;
+    TK_TRY(run(c, P_SCHED_REFUND, &p, &r));
+    a->refunded = (int)col_i64(r, 0, 0);
+    PQclear(r);
+    return TK_OK;
+}
+
+static int pg_schedule_refund_batch(struct tk_store *st, int64_t schedule_id, int limit, int64_t now_ms,
+                                    unsigned from_mask, int *refunded)
+{
+    struct sched_args a = {.schedule_id = schedule_id, .now_ms = now_ms, .limit = limit, .from_mask = from_mask};
+    *refunded = 0;
+    TK_TRY(with_conn(PG(st), sched_refund_fn, &a));
+    *refunded = a.refunded;
     return TK_OK;
 }
 
@@ -1440,7 +1712,11 @@ static int effect_fn(struct pg_conn *c, void *argp)
         e->kind = EFFECT_HOLD, id = P_EFFECT_HOLD;
     else if (klen == 7 && !strncmp(a->ref, "payment", 7))
         e->kind = EFFECT_PAYMENT, id = P_EFFECT_PAYMENT;
-    else
+    else if (klen == 6 && !strncmp(a->ref, "refund", 6)) { /* orders: the refunded payment */
+        e->kind = EFFECT_REFUND;
+        TK_TRY(pay_read(c, strtoll(colon + 1, NULL, 10), &e->payment));
+        return e->payment.user_id == a->user_id && e->payment.state == PAYMENT_REFUNDED ? TK_OK : TK_ERR_NOT_FOUND;
+    } else
         return TK_ERR_NOT_FOUND;
     struct params p = {0};
     p_i64(&p, strtoll(colon + 1, NULL, 10));
@@ -1473,8 +1749,18 @@ static int effect_fn(struct pg_conn *c, void *argp)
                                          .balance_won = col_i64(r, 0, 7)};
         snprintf(e->payment.concert_name, sizeof e->payment.concert_name, "%s", PQgetvalue(r, 0, 4));
         break;
+    case EFFECT_REFUND:
+        break;
     }
     PQclear(r);
+    if (e->kind == EFFECT_HOLD) { /* orders: every seat of the reservation */
+        TK_TRY(res_seats_read(c, e->hold.reservation_id, e->hold.seats, &e->hold.nseats, &e->hold.amount_won, NULL));
+    } else if (e->kind == EFFECT_PAYMENT) {
+        int64_t sum;
+        TK_TRY(res_seats_read(c, e->payment.reservation_id, e->payment.seats, &e->payment.nseats, &sum, NULL));
+        e->payment.state = PAYMENT_PAID;
+        e->payment.user_id = a->user_id;
+    }
     return TK_OK;
 }
 
@@ -1520,11 +1806,22 @@ static const char *const AUDIT_SQL[] = {
     "FROM users u LEFT JOIN (SELECT user_id, sum(amount) AS s FROM ledger GROUP BY user_id) l ON l.user_id = u.id "
     "WHERE u.balance <> COALESCE(l.s, 0) ORDER BY u.id",
     "SELECT format('seats.id=%s: sold to user %s but has %s payments (expected exactly 1)', id, sold_to, n) "
-    "FROM (SELECT s.id, s.sold_to, (SELECT count(*) FROM payments p WHERE p.seat_id = s.id) AS n FROM seats s "
+    "FROM (SELECT s.id, s.sold_to, (SELECT count(*) FROM payments p JOIN reservation_seats rs "
+    "ON rs.reservation_id = p.reservation_id WHERE rs.seat_id = s.id AND p.status = 'PAID') AS n FROM seats s "
     "WHERE s.sold_to IS NOT NULL) x WHERE n <> 1 ORDER BY id",
-    "SELECT format('payments.id=%s: seat %s is not sold to its payer (user %s)', p.id, p.seat_id, p.user_id) "
-    "FROM payments p LEFT JOIN seats s ON s.id = p.seat_id WHERE s.sold_to IS NULL OR s.sold_to <> p.user_id "
-    "ORDER BY p.id",
+    "SELECT format('payments.id=%s: seat %s is not sold to its payer (user %s)', p.id, rs.seat_id, p.user_id) "
+    "FROM payments p JOIN reservation_seats rs ON rs.reservation_id = p.reservation_id "
+    "LEFT JOIN seats s ON s.id = rs.seat_id WHERE p.status = 'PAID' AND (s.sold_to IS NULL "
+    "OR s.sold_to <> p.user_id OR NOT rs.sold) ORDER BY p.id, rs.seat_id",
+    /* orders: each refunded payment has exactly one REFUND entry of its amount and none of its seats sold through it */
+    "SELECT format('payments.id=%s: has %s matching REFUND ledger entries and %s in all (expected 1 and 1 when "
+    "REFUNDED, none when PAID)', id, n, m) FROM (SELECT p.id, p.status, (SELECT count(*) FROM ledger l "
+    "WHERE l.ref = 'refund:' || p.id AND l.kind = 'REFUND' AND l.user_id = p.user_id AND l.amount = p.amount) AS n, "
+    "(SELECT count(*) FROM ledger l WHERE l.ref = 'refund:' || p.id) AS m FROM payments p) x "
+    "WHERE (status = 'REFUNDED' AND (n <> 1 OR m <> 1)) OR (status = 'PAID' AND m <> 0) ORDER BY id",
+    "SELECT format('payments.id=%s: REFUNDED but seat %s is still sold through it (user %s)', p.id, rs.seat_id, "
+    "p.user_id) FROM payments p JOIN reservation_seats rs ON rs.reservation_id = p.reservation_id "
+    "WHERE p.status = 'REFUNDED' AND rs.sold ORDER BY p.id, rs.seat_id",
     "SELECT format('payments.id=%s: no PAYMENT ledger entry of -%s for user %s', p.id, p.amount, p.user_id) "
     "FROM payments p WHERE NOT EXISTS (SELECT 1 FROM ledger l WHERE l.ref = 'payment:' || p.id "
     "AND l.user_id = p.user_id AND l.kind = 'PAYMENT' AND l.amount = -p.amount) ORDER BY p.id",
@@ -1583,7 +1880,8 @@ static int idem_audit_fn(struct pg_conn *c, void *argp)
         "FROM idempotency i LEFT JOIN LATERAL (SELECT l.balance_after FROM ledger l WHERE l.user_id = i.user_id AND "
         "  ((i.effect_ref LIKE 'ledger:%' AND l.id = split_part(i.effect_ref, ':', 2)::bigint) OR "
         "   ((i.effect_ref LIKE 'payment:%' OR i.effect_ref LIKE 'transfer:%') AND l.ref = i.effect_ref "
-        "    AND l.kind IN ('PAYMENT', 'TRANSFER_OUT'))) LIMIT 1) e ON true "
+        "    AND l.kind IN ('PAYMENT', 'TRANSFER_OUT')) OR "
+        "   (i.effect_ref LIKE 'refund:%' AND l.ref = i.effect_ref AND l.kind = 'REFUND')) LIMIT 1) e ON true "
         "WHERE i.state = 'DONE' AND i.status BETWEEN 200 AND 299 ORDER BY i.user_id, i.key";
     PGresult *r = PQexec(c->c, sql);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -1830,6 +2128,11 @@ static const struct tk_store_ops PG_OPS = {
     .hold_create = pg_hold_create,
     .payment_create = pg_payment_create,
     .holds_expire_due = pg_holds_expire_due,
+    .hold_cancel = pg_hold_cancel,
+    .payment_refund = pg_payment_refund,
+    .payments_list = pg_payments_list,
+    .schedule_cancel = pg_schedule_cancel,
+    .schedule_refund_batch = pg_schedule_refund_batch,
     .idem_claim = pg_idem_claim,
     .idem_complete = pg_idem_complete,
     .idem_release = pg_idem_release,

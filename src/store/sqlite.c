@@ -38,6 +38,9 @@ enum stmt_id {
     ST_EFFECT_CHARGE, ST_EFFECT_TRANSFER, ST_EFFECT_HOLD, ST_EFFECT_PAYMENT,
     ST_SEAT_INSERT_CAT, ST_SALE_INSERT, ST_SALE_GET, ST_SALE_BY_CONCERT, ST_SALE_UPDATE, ST_SALES_LIST,
     ST_SEAT_COUNTS, ST_CONCERT_GET_NAME, ST_OWNER_SCHEDULE, ST_OWNER_SEAT, ST_OWNER_RESERVATION,
+    /* orders (issue 11) */
+    ST_RS_INSERT, ST_RS_LIST, ST_RS_SELL, ST_RS_UNSELL, ST_RES_CANCEL, ST_SEAT_FREE_RES, ST_PAY_GET, ST_PAY_REFUND,
+    ST_SEAT_UNSELL, ST_PAYMENTS_LIST, ST_SCHED_CANCEL, ST_SCHED_PAID, ST_SCHED_CANCELLED, ST_REFUND_BALANCE,
     ST__COUNT
 };
 
@@ -63,13 +66,16 @@ static const char *const SQL[ST__COUNT] = {
                      "(SELECT COUNT(*) FROM seats s WHERE s.schedule_id = sc.id "
                      "   AND (s.sold_to IS NOT NULL OR s.hold_expires_at > ?1)) "
                      "FROM schedules sc JOIN concerts c ON c.id = sc.concert_id "
-                     "WHERE sc.starts_at > ?1 AND (?2 = 0 OR sc.concert_id = ?2) ORDER BY sc.starts_at, sc.id",
+                     "WHERE sc.starts_at > ?1 AND sc.cancelled = 0 AND (?2 = 0 OR sc.concert_id = ?2) "
+                     "ORDER BY sc.starts_at, sc.id",
     [ST_SCHEDULE_EXISTS] = "SELECT 1 FROM schedules WHERE id = ?1",
     [ST_SEATS_AVAIL] = "SELECT id, seat_number, price, category FROM seats WHERE schedule_id = ?1 AND sold_to IS NULL "
                        "AND (hold_expires_at IS NULL OR hold_expires_at <= ?2) ORDER BY seat_number",
+    /* a cancelled date reads as one that has started: nothing on it can be held again */
     [ST_SEAT_GET] = "SELECT s.id, s.schedule_id, s.seat_number, s.price, s.sold_to, s.hold_expires_at, s.version, "
-                    "sc.starts_at FROM seats s JOIN schedules sc ON sc.id = s.schedule_id WHERE s.id = ?1",
-    [ST_HOLDS_COUNT] = "SELECT COUNT(*) FROM reservations WHERE user_id = ?1 AND status = 'HELD' AND expires_at > ?2",
+                    "CASE WHEN sc.cancelled THEN 0 ELSE sc.starts_at END, COALESCE(s.category, '') FROM seats s JOIN schedules sc ON sc.id = s.schedule_id WHERE s.id = ?1",
+    [ST_HOLDS_COUNT] = "SELECT COUNT(*) FROM reservation_seats rs JOIN reservations r ON r.id = rs.reservation_id "
+                       "WHERE r.user_id = ?1 AND r.status = 'HELD' AND r.expires_at > ?2",
     [ST_SEAT_HOLD_ATOMIC] = "UPDATE seats SET held_by = ?2, hold_expires_at = ?3, hold_id = NULL, version = version + 1 "
                             "WHERE id = ?1 AND sold_to IS NULL AND (hold_expires_at IS NULL OR hold_expires_at <= ?4)",
     [ST_SEAT_HOLD_CAS] = "UPDATE seats SET held_by = ?2, hold_expires_at = ?3, hold_id = NULL, version = version + 1 "
@@ -77,14 +83,16 @@ static const char *const SQL[ST__COUNT] = {
     [ST_SEAT_HOLD_BLIND] = "UPDATE seats SET held_by = ?2, hold_expires_at = ?3, hold_id = NULL, version = version + 1 "
                            "WHERE id = ?1",
     [ST_SEAT_SET_HOLD_ID] = "UPDATE seats SET hold_id = ?2 WHERE id = ?1",
-    [ST_RES_EXPIRE_PREV] = "UPDATE reservations SET status = 'EXPIRED' WHERE seat_id = ?1 AND status = 'HELD' "
+    [ST_RES_EXPIRE_PREV] = "UPDATE reservations SET status = 'EXPIRED' WHERE id IN "
+                           "(SELECT reservation_id FROM reservation_seats WHERE seat_id = ?1) AND status = 'HELD' "
                            "AND expires_at <= ?2",
     [ST_RES_INSERT] = "INSERT INTO reservations(seat_id, user_id, status, created_at, expires_at) "
                       "VALUES(?1, ?2, 'HELD', ?3, ?4)",
     [ST_RES_GET] = "SELECT r.id, r.seat_id, r.user_id, r.status, r.expires_at, s.seat_number, s.price, s.schedule_id, "
                    "c.name, sc.starts_at FROM reservations r JOIN seats s ON s.id = r.seat_id "
                    "JOIN schedules sc ON sc.id = s.schedule_id JOIN concerts c ON c.id = sc.concert_id WHERE r.id = ?1",
-    [ST_RES_BY_SEAT] = "SELECT id FROM reservations WHERE seat_id = ?1 AND user_id = ?2 ORDER BY id DESC LIMIT 1",
+    [ST_RES_BY_SEAT] = "SELECT r.id FROM reservations r JOIN reservation_seats rs ON rs.reservation_id = r.id "
+                       "WHERE rs.seat_id = ?1 AND r.user_id = ?2 ORDER BY r.id DESC LIMIT 1",
     [ST_PAYMENT_INSERT] = "INSERT INTO payments(reservation_id, seat_id, user_id, amount, created_at) "
                           "VALUES(?1, ?2, ?3, ?4, ?5)",
     [ST_SEAT_SELL] = "UPDATE seats SET sold_to = ?2, held_by = NULL, hold_expires_at = NULL, hold_id = NULL, "
@@ -95,7 +103,8 @@ static const char *const SQL[ST__COUNT] = {
                      "ORDER BY expires_at LIMIT ?2",
     [ST_RES_SET_EXPIRED] = "UPDATE reservations SET status = 'EXPIRED' WHERE id = ?1 AND status = 'HELD'",
     [ST_SEAT_RELEASE] = "UPDATE seats SET held_by = NULL, hold_expires_at = NULL, hold_id = NULL "
-                        "WHERE id = ?1 AND hold_id = ?2 AND sold_to IS NULL AND hold_expires_at <= ?3",
+                        "WHERE id IN (SELECT seat_id FROM reservation_seats WHERE reservation_id = ?2) "
+                        "AND ?1 > 0 AND hold_id = ?2 AND sold_to IS NULL AND hold_expires_at <= ?3",
     [ST_CONCERT_COUNT] = "SELECT COUNT(*) FROM concerts",
     [ST_CONCERT_INSERT] = "INSERT INTO concerts(name) VALUES(?1)",
     [ST_SCHEDULE_INSERT] = "INSERT INTO schedules(concert_id, starts_at, total_seats) VALUES(?1, ?2, ?3)",
@@ -149,6 +158,29 @@ static const char *const SQL[ST__COUNT] = {
                              "JOIN schedules sc ON sc.id = s.schedule_id WHERE r.id = ?1",
     [ST_IDEM_EXPIRE] = "DELETE FROM idempotency WHERE rowid IN "
                        "(SELECT rowid FROM idempotency WHERE expires_at <= ?1 LIMIT ?2)",
+    /* orders (issue 11): the seats of a reservation, cancel, refund, a cancelled date */
+    [ST_RS_INSERT] = "INSERT INTO reservation_seats(reservation_id, seat_id) VALUES(?1, ?2)",
+    [ST_RS_LIST] = "SELECT s.id, s.seat_number, s.price, COALESCE(s.category, ''), s.schedule_id FROM reservation_seats rs "
+                   "JOIN seats s ON s.id = rs.seat_id WHERE rs.reservation_id = ?1 ORDER BY s.id",
+    [ST_RS_SELL] = "UPDATE reservation_seats SET sold = 1 WHERE reservation_id = ?1",
+    [ST_RS_UNSELL] = "UPDATE reservation_seats SET sold = 0 WHERE reservation_id = ?1",
+    [ST_RES_CANCEL] = "UPDATE reservations SET status = 'CANCELLED' WHERE id = ?1 AND status = 'HELD' AND expires_at > ?2",
+    [ST_SEAT_FREE_RES] = "UPDATE seats SET held_by = NULL, hold_expires_at = NULL, hold_id = NULL, version = version + 1 "
+                         "WHERE id IN (SELECT seat_id FROM reservation_seats WHERE reservation_id = ?1) "
+                         "AND hold_id = ?1 AND sold_to IS NULL",
+    [ST_PAY_GET] = "SELECT p.id, p.reservation_id, p.seat_id, p.user_id, p.amount, p.status, p.created_at, sc.starts_at, "
+                   "c.name, COALESCE((SELECT l.balance_after FROM ledger l WHERE l.ref = 'payment:' || p.id "
+                   "AND l.kind = 'PAYMENT'), 0) FROM payments p JOIN seats s ON s.id = p.seat_id "
+                   "JOIN schedules sc ON sc.id = s.schedule_id JOIN concerts c ON c.id = sc.concert_id WHERE p.id = ?1",
+    [ST_PAY_REFUND] = "UPDATE payments SET status = 'REFUNDED', refunded_at = ?2 WHERE id = ?1 AND status = ?3",
+    [ST_SEAT_UNSELL] = "UPDATE seats SET sold_to = NULL, version = version + 1 WHERE id IN "
+                       "(SELECT seat_id FROM reservation_seats WHERE reservation_id = ?1 AND sold = 1) AND sold_to = ?2",
+    [ST_PAYMENTS_LIST] = "SELECT id FROM payments WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2",
+    [ST_SCHED_CANCEL] = "UPDATE schedules SET cancelled = 1 WHERE id = ?1",
+    [ST_SCHED_PAID] = "SELECT p.id FROM payments p JOIN seats s ON s.id = p.seat_id WHERE s.schedule_id = ?1 "
+                      "AND p.status = 'PAID' ORDER BY p.id LIMIT ?2",
+    [ST_SCHED_CANCELLED] = "SELECT cancelled FROM schedules WHERE id = ?1",
+    [ST_REFUND_BALANCE] = "SELECT balance_after FROM ledger WHERE ref = 'refund:' || ?1 AND kind = 'REFUND'",
 };
 
 /* Schema version 1. Money columns are INTEGER won; times are INTEGER ms since the epoch. */
@@ -197,7 +229,53 @@ static const char SCHEMA_V3[] =
     "  max_active INTEGER NOT NULL CHECK (max_active > 0), admit_per_sec INTEGER NOT NULL CHECK (admit_per_sec > 0),"
     "  token_seconds INTEGER NOT NULL CHECK (token_seconds > 0));";
 
-static const char *const MIGRATIONS[] = {SCHEMA_V1, SCHEMA_V2, SCHEMA_V3};
+/* Orders (issue 11): a reservation has many seats (reservation_seats; reservations.seat_id stays, the first
+ * seat), a payment can be REFUNDED, a date cancelled, the ledger has REFUND entries. payments.seat_id was UNIQUE:
+ * a refunded seat must be sellable again, so the last guard against a seat sold twice is now the partial unique
+ * index reservation_seats_sold (one sold row per seat). SQLite cannot drop a constraint: reservations (status
+ * CHECK gains CANCELLED), payments and ledger (kind CHECK gains REFUND) are rebuilt, children before parents are
+ * dropped, and the renames carry the foreign keys over. Existing rows keep working: each reservation gets its
+ * one seat row. */
+static const char SCHEMA_ORDERS[] =
+    "CREATE TABLE reservations_new(id INTEGER PRIMARY KEY, seat_id INTEGER NOT NULL REFERENCES seats(id),"
+    "  user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  status TEXT NOT NULL CHECK (status IN ('HELD','PAID','EXPIRED','CANCELLED')),"
+    "  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);"
+    "INSERT INTO reservations_new SELECT id, seat_id, user_id, status, created_at, expires_at FROM reservations;"
+    "CREATE TABLE payments_new(id INTEGER PRIMARY KEY,"
+    "  reservation_id INTEGER NOT NULL UNIQUE REFERENCES reservations_new(id),"
+    "  seat_id INTEGER NOT NULL REFERENCES seats(id), user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  amount INTEGER NOT NULL, created_at INTEGER NOT NULL,"
+    "  status TEXT NOT NULL DEFAULT 'PAID' CHECK (status IN ('PAID','REFUNDED')), refunded_at INTEGER);"
+    "INSERT INTO payments_new(id, reservation_id, seat_id, user_id, amount, created_at)"
+    "  SELECT id, reservation_id, seat_id, user_id, amount, created_at FROM payments;"
+    "DROP TABLE payments;"
+    "DROP TABLE reservations;"
+    "ALTER TABLE reservations_new RENAME TO reservations;"
+    "ALTER TABLE payments_new RENAME TO payments;"
+    "CREATE INDEX reservations_user ON reservations(user_id, status, expires_at);"
+    "CREATE INDEX reservations_seat ON reservations(seat_id, user_id);"
+    "CREATE INDEX reservations_due ON reservations(status, expires_at);"
+    "CREATE INDEX payments_user ON payments(user_id, id);"
+    "CREATE INDEX payments_seat ON payments(seat_id);"
+    "CREATE TABLE ledger_new(id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  kind TEXT NOT NULL CHECK (kind IN ('CHARGE','PAYMENT','TRANSFER_IN','TRANSFER_OUT','REFUND')),"
+    "  amount INTEGER NOT NULL, balance_after INTEGER NOT NULL, ref TEXT, created_at INTEGER NOT NULL);"
+    "INSERT INTO ledger_new SELECT id, user_id, kind, amount, balance_after, ref, created_at FROM ledger;"
+    "DROP TABLE ledger;"
+    "ALTER TABLE ledger_new RENAME TO ledger;"
+    "CREATE INDEX ledger_user ON ledger(user_id, id);"
+    "CREATE INDEX ledger_ref ON ledger(ref);"
+    "CREATE TABLE reservation_seats(reservation_id INTEGER NOT NULL REFERENCES reservations(id),"
+    "  seat_id INTEGER NOT NULL REFERENCES seats(id), sold INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (reservation_id, seat_id));"
+    "CREATE INDEX reservation_seats_seat ON reservation_seats(seat_id);"
+    "CREATE UNIQUE INDEX reservation_seats_sold ON reservation_seats(seat_id) WHERE sold = 1;"
+    "INSERT INTO reservation_seats(reservation_id, seat_id, sold)"
+    "  SELECT id, seat_id, status = 'PAID' FROM reservations;"
+    "ALTER TABLE schedules ADD COLUMN cancelled INTEGER NOT NULL DEFAULT 0;";
+
+static const char *const MIGRATIONS[] = {SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_ORDERS};
 #define SCHEMA_VERSION (int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0])
 
 struct sq_conn {
@@ -1145,6 +1223,7 @@ struct seat_row {
     int64_t id, schedule_id, price, hold_expires_at, version, starts_at;
     int seat_number;
     bool sold;
+    char category[SEAT_CATEGORY_MAX];
 };
 
 static int seat_read(struct sq_conn *c, int64_t seat_id, struct seat_row *out)
@@ -1166,6 +1245,7 @@ static int seat_read(struct sq_conn *c, int64_t seat_id, struct seat_row *out)
     out->hold_expires_at = sqlite3_column_type(q, 5) == SQLITE_NULL ? 0 : sqlite3_column_int64(q, 5);
     out->version = sqlite3_column_int64(q, 6);
     out->starts_at = sqlite3_column_int64(q, 7);
+    copy_text(out->category, sizeof out->category, q, 8);
     sqlite3_reset(q);
     return TK_OK;
 }
@@ -1175,20 +1255,37 @@ static bool seat_free(const struct seat_row *s, int64_t now_ms)
     return !s->sold && s->hold_expires_at <= now_ms && s->starts_at > now_ms;
 }
 
+/* A hold of n seats (the single-seat form is n = 1), all or none: the seats are written in ascending id order
+ * (the caller sorted them); any seat taken rolls the whole transaction back with the taken ones listed. */
 struct hold_args {
     enum tk_write_mode mode;
     const struct tk_hold_req *req;
-    struct seat_row pre;
+    int n;
+    const int64_t *ids;
+    struct seat_row pre[HOLD_SEATS_MAX];
     struct tk_hold *out;
 };
+
+static void hold_note_unavailable(struct tk_hold *out, int64_t seat_id)
+{
+    if (out->nunavailable < HOLD_SEATS_MAX)
+        out->unavailable[out->nunavailable++] = seat_id;
+}
 
 static int hold_pre(struct sq_conn *c, void *argp)
 {
     struct hold_args *a = argp;
-    TK_TRY(seat_read(c, a->req->seat_id, &a->pre));
+    for (int i = 0; i < a->n; i++) {
+        TK_TRY(seat_read(c, a->ids[i], &a->pre[i]));
+        if (a->pre[i].schedule_id != a->pre[0].schedule_id)
+            return TK_ERR_INVALID; /* seats of two dates */
+    }
     if (a->mode != TK_WRITE_OPTIMISTIC && a->mode != TK_WRITE_UNSAFE)
         return TK_OK;
-    return seat_free(&a->pre, a->req->now_ms) ? TK_OK : TK_ERR_SEAT_UNAVAILABLE;
+    for (int i = 0; i < a->n; i++)
+        if (!seat_free(&a->pre[i], a->req->now_ms))
+            hold_note_unavailable(a->out, a->ids[i]);
+    return a->out->nunavailable ? TK_ERR_SEAT_UNAVAILABLE : TK_OK;
 }
 
 static int hold_body(struct sq_conn *c, void *argp)
@@ -1197,39 +1294,52 @@ static int hold_body(struct sq_conn *c, void *argp)
     const struct tk_hold_req *r = a->req;
     int64_t expires = r->now_ms + r->hold_ms;
     sqlite3_stmt *q;
-    switch (a->mode) {
-    case TK_WRITE_ATOMIC:
-        if (a->pre.starts_at <= r->now_ms)
-            return TK_ERR_SEAT_UNAVAILABLE;
-        q = stmt(c, ST_SEAT_HOLD_ATOMIC);
-        break;
-    case TK_WRITE_PESSIMISTIC: {
-        struct seat_row now_row;
-        TK_TRY(seat_read(c, r->seat_id, &now_row));
-        if (!seat_free(&now_row, r->now_ms))
-            return TK_ERR_SEAT_UNAVAILABLE;
-        q = stmt(c, ST_SEAT_HOLD_BLIND);
-        break;
+    a->out->nunavailable = 0;
+    for (int i = 0; i < a->n; i++) {
+        int64_t seat_id = a->ids[i];
+        switch (a->mode) {
+        case TK_WRITE_ATOMIC:
+            if (a->pre[i].starts_at <= r->now_ms) {
+                hold_note_unavailable(a->out, seat_id);
+                continue;
+            }
+            q = stmt(c, ST_SEAT_HOLD_ATOMIC);
+            break;
+        case TK_WRITE_PESSIMISTIC: {
+            struct seat_row now_row;
+            TK_TRY(seat_read(c, seat_id, &now_row));
+            if (!seat_free(&now_row, r->now_ms)) {
+                hold_note_unavailable(a->out, seat_id);
+                continue;
+            }
+            q = stmt(c, ST_SEAT_HOLD_BLIND);
+            break;
+        }
+        case TK_WRITE_OPTIMISTIC:
+            q = stmt(c, ST_SEAT_HOLD_CAS);
+            break;
+        default:
+            q = stmt(c, ST_SEAT_HOLD_BLIND);
+            break;
+        }
+        if (!q)
+            return TK_ERR_INTERNAL;
+        sqlite3_bind_int64(q, 1, seat_id);
+        sqlite3_bind_int64(q, 2, r->user_id);
+        sqlite3_bind_int64(q, 3, expires);
+        if (a->mode == TK_WRITE_ATOMIC)
+            sqlite3_bind_int64(q, 4, r->now_ms);
+        else if (a->mode == TK_WRITE_OPTIMISTIC)
+            sqlite3_bind_int64(q, 4, a->pre[i].version);
+        TK_TRY(exec_stmt(c, q));
+        if (sqlite3_changes(c->db) != 1) {
+            if (a->mode == TK_WRITE_OPTIMISTIC)
+                return TK_ERR_CONFLICT;
+            hold_note_unavailable(a->out, seat_id);
+        }
     }
-    case TK_WRITE_OPTIMISTIC:
-        q = stmt(c, ST_SEAT_HOLD_CAS);
-        break;
-    default:
-        q = stmt(c, ST_SEAT_HOLD_BLIND);
-        break;
-    }
-    if (!q)
-        return TK_ERR_INTERNAL;
-    sqlite3_bind_int64(q, 1, r->seat_id);
-    sqlite3_bind_int64(q, 2, r->user_id);
-    sqlite3_bind_int64(q, 3, expires);
-    if (a->mode == TK_WRITE_ATOMIC)
-        sqlite3_bind_int64(q, 4, r->now_ms);
-    else if (a->mode == TK_WRITE_OPTIMISTIC)
-        sqlite3_bind_int64(q, 4, a->pre.version);
-    TK_TRY(exec_stmt(c, q));
-    if (sqlite3_changes(c->db) != 1)
-        return a->mode == TK_WRITE_OPTIMISTIC ? TK_ERR_CONFLICT : TK_ERR_SEAT_UNAVAILABLE;
+    if (a->out->nunavailable)
+        return TK_ERR_SEAT_UNAVAILABLE; /* rolled back whole: nothing held */
 
     q = stmt(c, ST_HOLDS_COUNT);
     if (!q)
@@ -1238,58 +1348,75 @@ static int hold_body(struct sq_conn *c, void *argp)
     sqlite3_bind_int64(q, 2, r->now_ms);
     int64_t held = 0;
     TK_TRY(query_int64(c, q, &held));
-    if (held >= r->max_holds)
+    if (held + a->n > r->max_holds)
         return TK_ERR_HOLD_LIMIT;
 
-    q = stmt(c, ST_RES_EXPIRE_PREV);
-    if (!q)
-        return TK_ERR_INTERNAL;
-    sqlite3_bind_int64(q, 1, r->seat_id);
-    sqlite3_bind_int64(q, 2, r->now_ms);
-    TK_TRY(exec_stmt(c, q));
+    for (int i = 0; i < a->n; i++) {
+        q = stmt(c, ST_RES_EXPIRE_PREV);
+        if (!q)
+            return TK_ERR_INTERNAL;
+        sqlite3_bind_int64(q, 1, a->ids[i]);
+        sqlite3_bind_int64(q, 2, r->now_ms);
+        TK_TRY(exec_stmt(c, q));
+    }
 
     q = stmt(c, ST_RES_INSERT);
     if (!q)
         return TK_ERR_INTERNAL;
-    sqlite3_bind_int64(q, 1, r->seat_id);
+    sqlite3_bind_int64(q, 1, a->ids[0]);
     sqlite3_bind_int64(q, 2, r->user_id);
     sqlite3_bind_int64(q, 3, r->now_ms);
     sqlite3_bind_int64(q, 4, expires);
     TK_TRY(exec_stmt(c, q));
     int64_t reservation_id = sqlite3_last_insert_rowid(c->db);
 
-    q = stmt(c, ST_SEAT_SET_HOLD_ID);
-    if (!q)
-        return TK_ERR_INTERNAL;
-    sqlite3_bind_int64(q, 1, r->seat_id);
-    sqlite3_bind_int64(q, 2, reservation_id);
-    TK_TRY(exec_stmt(c, q));
-
-    TK_TRY(idem_apply(c, r->idem, "reservation", reservation_id));
-    *a->out = (struct tk_hold){
+    struct tk_hold *o = a->out;
+    *o = (struct tk_hold){
         .reservation_id = reservation_id,
-        .seat_id = r->seat_id,
-        .schedule_id = a->pre.schedule_id,
+        .seat_id = a->ids[0],
+        .schedule_id = a->pre[0].schedule_id,
         .user_id = r->user_id,
-        .seat_number = a->pre.seat_number,
-        .price_won = a->pre.price,
+        .seat_number = a->pre[0].seat_number,
+        .price_won = a->pre[0].price,
         .expires_at_ms = expires,
         .state = HOLD_HELD,
+        .nseats = a->n,
     };
-    return TK_OK;
+    for (int i = 0; i < a->n; i++) {
+        q = stmt(c, ST_RS_INSERT);
+        if (!q)
+            return TK_ERR_INTERNAL;
+        sqlite3_bind_int64(q, 1, reservation_id);
+        sqlite3_bind_int64(q, 2, a->ids[i]);
+        TK_TRY(exec_stmt(c, q));
+        q = stmt(c, ST_SEAT_SET_HOLD_ID);
+        if (!q)
+            return TK_ERR_INTERNAL;
+        sqlite3_bind_int64(q, 1, a->ids[i]);
+        sqlite3_bind_int64(q, 2, reservation_id);
+        TK_TRY(exec_stmt(c, q));
+        o->seats[i] = (struct tk_hold_seat){.seat_id = a->ids[i], .seat_number = a->pre[i].seat_number,
+                                            .price_won = a->pre[i].price};
+        snprintf(o->seats[i].category, sizeof o->seats[i].category, "%s", a->pre[i].category);
+        o->amount_won += a->pre[i].price;
+    }
+    return idem_apply(c, r->idem, "reservation", reservation_id);
 }
 
 static int sq_hold_create(struct tk_store *st, enum tk_write_mode mode, const struct tk_hold_req *req,
                           struct tk_hold *out)
 {
-    struct hold_args a = {.mode = mode, .req = req, .out = out};
+    struct hold_args a = {.mode = mode, .req = req, .out = out,
+                          .n = req->nseats ? req->nseats : 1, .ids = req->nseats ? req->seat_ids : &req->seat_id};
+    TK_ASSERT(a.n >= 1 && a.n <= HOLD_SEATS_MAX);
     out->busy_until_ms = 0;
+    out->nunavailable = 0;
     int rc = sq_run(SQ(st), hold_pre, hold_body, &a);
-    if (rc == TK_ERR_SEAT_UNAVAILABLE) { /* tell the caller until when (a fresh read, after the fact) */
+    if (rc == TK_ERR_SEAT_UNAVAILABLE && a.n == 1) { /* tell the caller until when (a fresh read, after the fact) */
         struct sq_conn *c;
         struct seat_row now_row;
         if (conn_get(SQ(st), &c) == TK_OK) {
-            if (seat_read(c, req->seat_id, &now_row) == TK_OK)
+            if (seat_read(c, req->seat_id ? req->seat_id : a.ids[0], &now_row) == TK_OK)
                 out->busy_until_ms = (now_row.sold || now_row.starts_at <= req->now_ms) ? INT64_MAX
                                      : now_row.hold_expires_at > req->now_ms ? now_row.hold_expires_at
                                                                              : 0;
@@ -1297,6 +1424,33 @@ static int sq_hold_create(struct tk_store *st, enum tk_write_mode mode, const st
         }
     }
     return rc;
+}
+
+/* The seats of a reservation, ascending by id; *schedule_id (may be NULL) their date. */
+static int res_seats_read(struct sq_conn *c, int64_t res_id, struct tk_hold_seat *seats, int *n, int64_t *amount,
+                          int64_t *schedule_id)
+{
+    sqlite3_stmt *q = stmt(c, ST_RS_LIST);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, res_id);
+    int r;
+    *n = 0;
+    *amount = 0;
+    while ((r = step_row(c, q)) == 1) {
+        if (*n < HOLD_SEATS_MAX) {
+            struct tk_hold_seat *h = &seats[(*n)++];
+            h->seat_id = sqlite3_column_int64(q, 0);
+            h->seat_number = sqlite3_column_int(q, 1);
+            h->price_won = sqlite3_column_int64(q, 2);
+            copy_text(h->category, sizeof h->category, q, 3);
+            if (schedule_id)
+                *schedule_id = sqlite3_column_int64(q, 4);
+        }
+        *amount += sqlite3_column_int64(q, 2);
+    }
+    sqlite3_reset(q);
+    return r < 0 ? r : TK_OK;
 }
 
 /* ---------- payment ---------- */
@@ -1337,7 +1491,7 @@ static int pay_body(struct sq_conn *c, void *argp)
     copy_text(status, sizeof status, q, 3);
     int64_t expires_at = sqlite3_column_int64(q, 4);
     p->seat_number = sqlite3_column_int(q, 5);
-    p->amount_won = sqlite3_column_int64(q, 6);
+    int64_t schedule_id = sqlite3_column_int64(q, 7);
     copy_text(p->concert_name, sizeof p->concert_name, q, 8);
     p->starts_at_ms = sqlite3_column_int64(q, 9);
     sqlite3_reset(q);
@@ -1348,6 +1502,21 @@ static int pay_body(struct sq_conn *c, void *argp)
         return TK_ERR_ALREADY_PAID;
     if (strcmp(status, "HELD") != 0 || expires_at <= r->now_ms)
         return TK_ERR_HOLD_EXPIRED;
+    /* the whole reservation: every seat, one debit of their sum */
+    TK_TRY(res_seats_read(c, res_id, p->seats, &p->nseats, &p->amount_won, NULL));
+    if (p->nseats == 0)
+        return TK_ERR_INTERNAL;
+    int64_t cancelled = 0;
+    q = stmt(c, ST_SCHED_CANCELLED);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, schedule_id);
+    TK_TRY(query_int64(c, q, &cancelled));
+    if (cancelled)
+        return TK_ERR_HOLD_EXPIRED; /* the date was cancelled: nothing on it can be bought */
+    p->state = PAYMENT_PAID;
+    p->user_id = r->user_id;
+    p->created_at_ms = r->now_ms;
 
     q = stmt(c, ST_USER_DEBIT);
     if (!q)
@@ -1370,7 +1539,7 @@ static int pay_body(struct sq_conn *c, void *argp)
     rc = sqlite3_step(q);
     sqlite3_reset(q);
     if ((rc & 0xff) == SQLITE_CONSTRAINT)
-        return TK_ERR_ALREADY_PAID; /* the UNIQUE(seat_id) guard: never sell a seat twice */
+        return TK_ERR_ALREADY_PAID; /* UNIQUE(reservation_id) */
     if (rc != SQLITE_DONE)
         return sq_fail(c, rc, "payment insert");
     p->payment_id = sqlite3_last_insert_rowid(c->db);
@@ -1379,16 +1548,28 @@ static int pay_body(struct sq_conn *c, void *argp)
     snprintf(ref, sizeof ref, "payment:%lld", (long long)p->payment_id);
     TK_TRY(ledger_append(c, r->user_id, "PAYMENT", -p->amount_won, p->balance_won, ref, r->now_ms));
 
-    q = stmt(c, ST_SEAT_SELL);
+    for (int i = 0; i < p->nseats; i++) {
+        q = stmt(c, ST_SEAT_SELL);
+        if (!q)
+            return TK_ERR_INTERNAL;
+        sqlite3_bind_int64(q, 1, p->seats[i].seat_id);
+        sqlite3_bind_int64(q, 2, r->user_id);
+        sqlite3_bind_int64(q, 3, res_id);
+        sqlite3_bind_int64(q, 4, r->now_ms);
+        TK_TRY(exec_stmt(c, q));
+        if (sqlite3_changes(c->db) != 1)
+            return TK_ERR_HOLD_EXPIRED; /* the seat's current hold is not this reservation */
+    }
+    q = stmt(c, ST_RS_SELL);
     if (!q)
         return TK_ERR_INTERNAL;
-    sqlite3_bind_int64(q, 1, p->seat_id);
-    sqlite3_bind_int64(q, 2, r->user_id);
-    sqlite3_bind_int64(q, 3, res_id);
-    sqlite3_bind_int64(q, 4, r->now_ms);
-    TK_TRY(exec_stmt(c, q));
-    if (sqlite3_changes(c->db) != 1)
-        return TK_ERR_HOLD_EXPIRED; /* the seat's current hold is not this reservation */
+    sqlite3_bind_int64(q, 1, res_id);
+    rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    if ((rc & 0xff) == SQLITE_CONSTRAINT)
+        return TK_ERR_ALREADY_PAID; /* reservation_seats_sold: never sell a seat twice */
+    if (rc != SQLITE_DONE)
+        return sq_fail(c, rc, "reservation seats sold");
 
     q = stmt(c, ST_RES_SET_PAID);
     if (!q)
@@ -1404,6 +1585,272 @@ static int sq_payment_create(struct tk_store *st, const struct tk_pay_req *req, 
 {
     struct pay_args a = {.req = req, .out = out};
     return sq_run(SQ(st), NULL, pay_body, &a);
+}
+
+/* ---------- orders: cancel a hold, refunds, a cancelled date (issue 11) ---------- */
+
+struct cancel_args {
+    int64_t user_id, res_id, now_ms;
+    unsigned from_mask;
+};
+
+static int cancel_body(struct sq_conn *c, void *argp)
+{
+    struct cancel_args *a = argp;
+    sqlite3_stmt *q = stmt(c, ST_RES_GET);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, a->res_id);
+    int row = step_row(c, q);
+    if (row <= 0) {
+        sqlite3_reset(q);
+        return row < 0 ? row : TK_ERR_NOT_FOUND;
+    }
+    int64_t owner = sqlite3_column_int64(q, 2);
+    char status[16];
+    copy_text(status, sizeof status, q, 3);
+    int64_t expires_at = sqlite3_column_int64(q, 4);
+    sqlite3_reset(q);
+    enum tk_hold_state st;
+    if (owner != a->user_id)
+        return TK_ERR_FORBIDDEN;
+    if (strcmp(status, "PAID") == 0)
+        return TK_ERR_ALREADY_PAID;
+    st = strcmp(status, "HELD") == 0 && expires_at > a->now_ms ? HOLD_HELD : HOLD_EXPIRED;
+    if (!(a->from_mask & (1u << st)))
+        return TK_ERR_HOLD_EXPIRED;
+    q = stmt(c, ST_RES_CANCEL); /* conditional on the from-state HELD (and unexpired) */
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, a->res_id);
+    sqlite3_bind_int64(q, 2, a->now_ms);
+    TK_TRY(exec_stmt(c, q));
+    if (sqlite3_changes(c->db) != 1)
+        return TK_ERR_HOLD_EXPIRED;
+    q = stmt(c, ST_SEAT_FREE_RES);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, a->res_id);
+    return exec_stmt(c, q);
+}
+
+static int sq_hold_cancel(struct tk_store *st, int64_t user_id, int64_t reservation_id, int64_t now_ms,
+                          unsigned from_mask)
+{
+    struct cancel_args a = {.user_id = user_id, .res_id = reservation_id, .now_ms = now_ms, .from_mask = from_mask};
+    return sq_run(SQ(st), NULL, cancel_body, &a);
+}
+
+/* Reads a payment with its seats (balance_won: the payer's balance after the payment, or after its refund). */
+static int pay_read(struct sq_conn *c, int64_t payment_id, struct tk_payment *p)
+{
+    sqlite3_stmt *q = stmt(c, ST_PAY_GET);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, payment_id);
+    int row = step_row(c, q);
+    if (row <= 0) {
+        sqlite3_reset(q);
+        return row < 0 ? row : TK_ERR_NOT_FOUND;
+    }
+    memset(p, 0, sizeof *p);
+    p->payment_id = sqlite3_column_int64(q, 0);
+    p->reservation_id = sqlite3_column_int64(q, 1);
+    p->seat_id = sqlite3_column_int64(q, 2);
+    p->user_id = sqlite3_column_int64(q, 3);
+    p->amount_won = sqlite3_column_int64(q, 4);
+    char status[16];
+    copy_text(status, sizeof status, q, 5);
+    p->state = strcmp(status, "REFUNDED") == 0 ? PAYMENT_REFUNDED : PAYMENT_PAID;
+    p->created_at_ms = sqlite3_column_int64(q, 6);
+    p->starts_at_ms = sqlite3_column_int64(q, 7);
+    copy_text(p->concert_name, sizeof p->concert_name, q, 8);
+    p->balance_won = sqlite3_column_int64(q, 9);
+    sqlite3_reset(q);
+    int64_t sum;
+    TK_TRY(res_seats_read(c, p->reservation_id, p->seats, &p->nseats, &sum, NULL));
+    for (int i = 0; i < p->nseats; i++)
+        if (p->seats[i].seat_id == p->seat_id)
+            p->seat_number = p->seats[i].seat_number;
+    if (p->state == PAYMENT_REFUNDED) {
+        q = stmt(c, ST_REFUND_BALANCE);
+        if (!q)
+            return TK_ERR_INTERNAL;
+        sqlite3_bind_int64(q, 1, p->payment_id);
+        int rc = query_int64(c, q, &p->balance_won);
+        if (rc != TK_OK && rc != TK_ERR_NOT_FOUND)
+            return rc;
+    }
+    return TK_OK;
+}
+
+/* The refund itself, inside the caller's transaction: the payment's move PAID -> REFUNDED as a conditional
+ * UPDATE on the from-state, the credit, one REFUND entry, the seats free again. */
+static int refund_apply(struct sq_conn *c, struct tk_payment *p, int64_t now_ms, unsigned from_mask)
+{
+    if (!(from_mask & (1u << p->state)) || !(from_mask & (1u << PAYMENT_PAID)))
+        return TK_ERR_ALREADY_REFUNDED; /* the only state a refund moves from is PAID: that is the UPDATE's */
+    sqlite3_stmt *q = stmt(c, ST_PAY_REFUND);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, p->payment_id);
+    sqlite3_bind_int64(q, 2, now_ms);
+    sqlite3_bind_text(q, 3, "PAID", -1, SQLITE_STATIC);
+    TK_TRY(exec_stmt(c, q));
+    if (sqlite3_changes(c->db) != 1)
+        return TK_ERR_ALREADY_REFUNDED;
+    q = stmt(c, ST_CHARGE_ATOMIC);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, p->user_id);
+    sqlite3_bind_int64(q, 2, p->amount_won);
+    sqlite3_bind_int64(q, 3, INT64_MAX - p->amount_won);
+    int rc = query_int64(c, q, &p->balance_won);
+    if (rc == TK_ERR_NOT_FOUND)
+        return TK_ERR_OVERFLOW;
+    TK_TRY(rc);
+    char ref[48];
+    snprintf(ref, sizeof ref, "refund:%lld", (long long)p->payment_id);
+    TK_TRY(ledger_append(c, p->user_id, "REFUND", p->amount_won, p->balance_won, ref, now_ms));
+    q = stmt(c, ST_SEAT_UNSELL);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, p->reservation_id);
+    sqlite3_bind_int64(q, 2, p->user_id);
+    TK_TRY(exec_stmt(c, q));
+    q = stmt(c, ST_RS_UNSELL);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, p->reservation_id);
+    TK_TRY(exec_stmt(c, q));
+    p->state = PAYMENT_REFUNDED;
+    return TK_OK;
+}
+
+struct refund_args {
+    const struct tk_refund_req *req;
+    struct tk_payment *out;
+};
+
+static int refund_body(struct sq_conn *c, void *argp)
+{
+    struct refund_args *a = argp;
+    const struct tk_refund_req *r = a->req;
+    TK_TRY(pay_read(c, r->payment_id, a->out));
+    if (r->user_id && a->out->user_id != r->user_id)
+        return TK_ERR_FORBIDDEN;
+    if (a->out->state == PAYMENT_REFUNDED)
+        return TK_ERR_ALREADY_REFUNDED;
+    if (r->user_id && r->now_ms > a->out->starts_at_ms - r->cutoff_ms)
+        return TK_ERR_REFUND_CLOSED;
+    TK_TRY(refund_apply(c, a->out, r->now_ms, r->from_mask));
+    return idem_apply(c, r->idem, "refund", r->payment_id);
+}
+
+static int sq_payment_refund(struct tk_store *st, const struct tk_refund_req *req, struct tk_payment *out)
+{
+    struct refund_args a = {.req = req, .out = out};
+    return sq_run(SQ(st), NULL, refund_body, &a);
+}
+
+struct payments_list_args {
+    int64_t user_id;
+    int limit;
+    tk_payment_fn fn;
+    void *arg;
+};
+
+static int payments_list_fn(struct sq_conn *c, void *argp)
+{
+    struct payments_list_args *a = argp;
+    enum { PAGE = 100 };
+    int64_t ids[PAGE];
+    int n = 0, r;
+    sqlite3_stmt *q = stmt(c, ST_PAYMENTS_LIST);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, a->user_id);
+    sqlite3_bind_int(q, 2, a->limit < PAGE ? a->limit : PAGE);
+    while (n < PAGE && (r = step_row(c, q)) == 1)
+        ids[n++] = sqlite3_column_int64(q, 0);
+    sqlite3_reset(q);
+    if (r < 0)
+        return r;
+    for (int i = 0; i < n; i++) {
+        struct tk_payment p;
+        TK_TRY(pay_read(c, ids[i], &p));
+        TK_TRY(a->fn(a->arg, &p));
+    }
+    return TK_OK;
+}
+
+static int sq_payments_list(struct tk_store *st, int64_t user_id, int limit, tk_payment_fn fn, void *arg)
+{
+    struct payments_list_args a = {.user_id = user_id, .limit = limit, .fn = fn, .arg = arg};
+    return sq_read(SQ(st), payments_list_fn, &a);
+}
+
+struct sched_cancel_args {
+    int64_t schedule_id, now_ms;
+    int limit, refunded;
+    unsigned from_mask;
+};
+
+static int sched_cancel_body(struct sq_conn *c, void *argp)
+{
+    struct sched_cancel_args *a = argp;
+    TK_TRY(exists(c, ST_SCHEDULE_EXISTS, a->schedule_id));
+    sqlite3_stmt *q = stmt(c, ST_SCHED_CANCEL);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, a->schedule_id);
+    return exec_stmt(c, q);
+}
+
+static int sq_schedule_cancel(struct tk_store *st, int64_t schedule_id, int64_t now_ms)
+{
+    struct sched_cancel_args a = {.schedule_id = schedule_id, .now_ms = now_ms};
+    return sq_run(SQ(st), NULL, sched_cancel_body, &a);
+}
+
+static int sched_refund_body(struct sq_conn *c, void *argp)
+{
+    struct sched_cancel_args *a = argp;
+    enum { BATCH = 1000 };
+    int64_t ids[BATCH];
+    int n = 0, r;
+    sqlite3_stmt *q = stmt(c, ST_SCHED_PAID);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, a->schedule_id);
+    sqlite3_bind_int(q, 2, a->limit < BATCH ? a->limit : BATCH);
+    while (n < BATCH && (r = step_row(c, q)) == 1)
+        ids[n++] = sqlite3_column_int64(q, 0);
+    sqlite3_reset(q);
+    if (r < 0)
+        return r;
+    a->refunded = 0;
+    for (int i = 0; i < n; i++) {
+        struct tk_payment p;
+        TK_TRY(pay_read(c, ids[i], &p));
+        int rc = refund_apply(c, &p, a->now_ms, a->from_mask);
+        if (rc == TK_ERR_ALREADY_REFUNDED)
+            continue;
+        TK_TRY(rc);
+        a->refunded++;
+    }
+    return TK_OK;
+}
+
+static int sq_schedule_refund_batch(struct tk_store *st, int64_t schedule_id, int limit, int64_t now_ms,
+                                    unsigned from_mask, int *refunded)
+{
+    struct sched_cancel_args a = {.schedule_id = schedule_id, .now_ms = now_ms, .limit = limit,
+                                  .from_mask = from_mask};
+    *refunded = 0;
+    TK_TRY(sq_run(SQ(st), NULL, sched_refund_body, &a));
+    *refunded = a.refunded;
+    return TK_OK;
 }
 
 /* ---------- sweep ---------- */
@@ -1755,7 +2202,11 @@ static int effect_fn(struct sq_conn *c, void *argp)
         e->kind = EFFECT_HOLD, sid = ST_EFFECT_HOLD;
     else if (klen == 7 && !strncmp(a->ref, "payment", 7))
         e->kind = EFFECT_PAYMENT, sid = ST_EFFECT_PAYMENT;
-    else
+    else if (klen == 6 && !strncmp(a->ref, "refund", 6)) { /* orders: the refunded payment */
+        e->kind = EFFECT_REFUND;
+        TK_TRY(pay_read(c, id, &e->payment));
+        return e->payment.user_id == a->user_id && e->payment.state == PAYMENT_REFUNDED ? TK_OK : TK_ERR_NOT_FOUND;
+    } else
         return TK_ERR_NOT_FOUND;
     sqlite3_stmt *q = stmt(c, sid);
     if (!q)
@@ -1787,9 +2238,20 @@ static int effect_fn(struct sq_conn *c, void *argp)
                                          .balance_won = I64(7)};
         copy_text(e->payment.concert_name, sizeof e->payment.concert_name, q, 4);
         break;
+    case EFFECT_REFUND:
+        break;
     }
 #undef I64
     sqlite3_reset(q);
+    if (e->kind == EFFECT_HOLD) { /* orders: every seat of the reservation */
+        int64_t sched;
+        TK_TRY(res_seats_read(c, e->hold.reservation_id, e->hold.seats, &e->hold.nseats, &e->hold.amount_won, &sched));
+    } else if (e->kind == EFFECT_PAYMENT) {
+        int64_t sum;
+        TK_TRY(res_seats_read(c, e->payment.reservation_id, e->payment.seats, &e->payment.nseats, &sum, NULL));
+        e->payment.state = PAYMENT_PAID;
+        e->payment.user_id = a->user_id;
+    }
     return TK_OK;
 }
 
@@ -1886,6 +2348,17 @@ static void fmt_pending(sqlite3_stmt *q, char *o, size_t n)
              (const char *)sqlite3_column_text(q, 1), COL(2));
 }
 
+static void fmt_refund(sqlite3_stmt *q, char *o, size_t n)
+{
+    snprintf(o, n, "payments.id=%lld: has %lld matching REFUND ledger entries and %lld in all (expected 1 and 1 "
+             "when REFUNDED, none when PAID)", COL(0), COL(1), COL(2));
+}
+static void fmt_refund_seat(sqlite3_stmt *q, char *o, size_t n)
+{
+    snprintf(o, n, "payments.id=%lld: REFUNDED but seat %lld is still sold through it (user %lld)", COL(0), COL(1),
+             COL(2));
+}
+
 static int audit_body(struct sq_conn *c, void *argp)
 {
     struct audit_args *a = argp;
@@ -1896,12 +2369,15 @@ static int audit_body(struct sq_conn *c, void *argp)
                        "WHERE u.balance != COALESCE(l.s, 0) ORDER BY u.id",
                        0, fmt_balance, a));
     TK_TRY(audit_query(c,
-                       "SELECT s.id, s.sold_to, (SELECT COUNT(*) FROM payments p WHERE p.seat_id = s.id) AS n "
+                       "SELECT s.id, s.sold_to, (SELECT COUNT(*) FROM payments p JOIN reservation_seats rs "
+                       "ON rs.reservation_id = p.reservation_id WHERE rs.seat_id = s.id AND p.status = 'PAID') AS n "
                        "FROM seats s WHERE s.sold_to IS NOT NULL AND n != 1 ORDER BY s.id",
                        0, fmt_sold, a));
     TK_TRY(audit_query(c,
-                       "SELECT p.id, p.seat_id, p.user_id FROM payments p LEFT JOIN seats s ON s.id = p.seat_id "
-                       "WHERE s.sold_to IS NULL OR s.sold_to != p.user_id ORDER BY p.id",
+                       "SELECT p.id, rs.seat_id, p.user_id FROM payments p JOIN reservation_seats rs "
+                       "ON rs.reservation_id = p.reservation_id LEFT JOIN seats s ON s.id = rs.seat_id "
+                       "WHERE p.status = 'PAID' AND (s.sold_to IS NULL OR s.sold_to != p.user_id OR rs.sold != 1) "
+                       "ORDER BY p.id, rs.seat_id",
                        0, fmt_payment_seat, a));
     TK_TRY(audit_query(c,
                        "SELECT p.id, p.user_id, p.amount FROM payments p WHERE NOT EXISTS (SELECT 1 FROM ledger l "
@@ -1914,6 +2390,20 @@ static int audit_body(struct sq_conn *c, void *argp)
                        "OR (l.kind = 'TRANSFER_IN' AND l.user_id = t.to_user AND l.amount = t.amount))) AS n "
                        "FROM transfers t WHERE n != 2 ORDER BY t.id",
                        0, fmt_transfer, a));
+    /* orders: each refunded payment has exactly one REFUND entry of its amount, and none of its seats is still
+     * sold through it */
+    TK_TRY(audit_query(c,
+                       "SELECT p.id, (SELECT COUNT(*) FROM ledger l WHERE l.ref = 'refund:' || p.id AND l.kind = 'REFUND' "
+                       "AND l.user_id = p.user_id AND l.amount = p.amount) AS n, "
+                       "(SELECT COUNT(*) FROM ledger l WHERE l.ref = 'refund:' || p.id) AS m FROM payments p "
+                       "WHERE (p.status = 'REFUNDED' AND (n != 1 OR m != 1)) OR (p.status = 'PAID' AND m != 0) "
+                       "ORDER BY p.id",
+                       0, fmt_refund, a));
+    TK_TRY(audit_query(c,
+                       "SELECT p.id, rs.seat_id, p.user_id FROM payments p JOIN reservation_seats rs "
+                       "ON rs.reservation_id = p.reservation_id WHERE p.status = 'REFUNDED' AND rs.sold != 0 "
+                       "ORDER BY p.id, rs.seat_id",
+                       0, fmt_refund_seat, a));
     TK_TRY(audit_query(c,
                        "SELECT id, seat_id, expires_at FROM reservations WHERE status = 'HELD' AND expires_at <= ?1 "
                        "ORDER BY id",
@@ -1952,6 +2442,9 @@ static int idem_effect(struct sq_conn *c, struct tk_idem_audit *row)
     } else if ((kind_len == 7 && strncmp(ref, "payment", 7) == 0) ||
                (kind_len == 8 && strncmp(ref, "transfer", 8) == 0)) {
         sql = "SELECT balance_after FROM ledger WHERE ref = ?3 AND user_id = ?2 AND kind IN ('PAYMENT','TRANSFER_OUT')";
+        by_ref = true;
+    } else if (kind_len == 6 && strncmp(ref, "refund", 6) == 0) { /* the balance after the credit */
+        sql = "SELECT balance_after FROM ledger WHERE ref = ?3 AND user_id = ?2 AND kind = 'REFUND'";
         by_ref = true;
     } else if (kind_len == 11 && strncmp(ref, "reservation", 11) == 0) {
         sql = "SELECT NULL FROM reservations WHERE id = ?1 AND user_id = ?2";
@@ -2051,6 +2544,11 @@ static const struct tk_store_ops SQLITE_OPS = {
     .hold_create = sq_hold_create,
     .payment_create = sq_payment_create,
     .holds_expire_due = sq_holds_expire_due,
+    .hold_cancel = sq_hold_cancel,
+    .payment_refund = sq_payment_refund,
+    .payments_list = sq_payments_list,
+    .schedule_cancel = sq_schedule_cancel,
+    .schedule_refund_batch = sq_schedule_refund_batch,
     .concert_create = sq_concert_create,
     .schedule_create = sq_schedule_create,
     .sale_create = sq_sale_create,

@@ -111,10 +111,21 @@ struct tk_idem_ref {
     int64_t claim;
 };
 
+/* Orders (issue 11): a reservation holds 1..HOLD_SEATS_MAX seats of one date, all or none. */
+#define HOLD_SEATS_MAX 10
+struct tk_hold_seat {
+    int64_t seat_id;
+    int seat_number;
+    int64_t price_won;
+    char category[SEAT_CATEGORY_MAX]; /* "" = none */
+};
+
 struct tk_hold_req {
     const struct tk_idem_ref *idem;
     int64_t user_id;
-    int64_t seat_id;
+    int64_t seat_id;          /* the single-seat form (nseats 0) */
+    const int64_t *seat_ids;  /* nseats > 0: distinct, ascending (core/booking.c sorts them) */
+    int nseats;
     int64_t now_ms;
     int64_t hold_ms;
     int max_holds;
@@ -132,6 +143,14 @@ struct tk_hold {
     /* On TK_ERR_SEAT_UNAVAILABLE: when the seat can be held again, if the store knows (INT64_MAX: never,
      * it is sold or its date has started; 0: unknown). */
     int64_t busy_until_ms;
+    /* Every seat of the reservation, ascending by id (seat_id, seat_number, price_won above are the first's),
+     * and their sum. */
+    int nseats;
+    struct tk_hold_seat seats[HOLD_SEATS_MAX];
+    int64_t amount_won;
+    /* On TK_ERR_SEAT_UNAVAILABLE: the requested seats that are taken (nunavailable 0: unknown). */
+    int nunavailable;
+    int64_t unavailable[HOLD_SEATS_MAX];
 };
 
 struct tk_pay_req {
@@ -193,11 +212,28 @@ struct tk_payment {
     char concert_name[STORE_NAME_MAX];
     int64_t starts_at_ms;
     int64_t amount_won;
-    int64_t balance_won; /* the payer's balance after */
+    int64_t balance_won; /* the payer's balance after (after the refund, for a refund) */
+    /* Orders: every seat paid (seat_id, seat_number above are the first's), the state, who paid, when. */
+    int nseats;
+    struct tk_hold_seat seats[HOLD_SEATS_MAX];
+    enum tk_payment_state state;
+    int64_t user_id;
+    int64_t created_at_ms;
+};
+
+/* A refund: by the payer (user_id > 0: FORBIDDEN for someone else's payment, REFUND_CLOSED from cutoff_ms before
+ * the date's start) or by the organizer (user_id 0: any time). */
+struct tk_refund_req {
+    const struct tk_idem_ref *idem;
+    int64_t payment_id;
+    int64_t user_id;
+    int64_t cutoff_ms;
+    int64_t now_ms;
+    unsigned from_mask; /* the states a payment may be refunded from (core/states.c payment_from_mask) */
 };
 
 /* An effect, read back to rebuild the response its request would have got (see api/router.c). */
-enum tk_effect_kind { EFFECT_CHARGE, EFFECT_TRANSFER, EFFECT_HOLD, EFFECT_PAYMENT };
+enum tk_effect_kind { EFFECT_CHARGE, EFFECT_TRANSFER, EFFECT_HOLD, EFFECT_PAYMENT, EFFECT_REFUND };
 struct tk_effect {
     enum tk_effect_kind kind;
     int64_t user_id;
@@ -240,6 +276,7 @@ typedef int (*tk_sale_fn)(void *arg, const struct tk_sale *s);
 typedef int (*tk_schedule_fn)(void *arg, const struct tk_schedule *s);
 typedef int (*tk_seat_fn)(void *arg, const struct tk_seat *s);
 typedef int (*tk_ledger_fn)(void *arg, const struct tk_ledger_entry *e);
+typedef int (*tk_payment_fn)(void *arg, const struct tk_payment *p);
 /* One discrepancy found by the audit, as a readable sentence naming the row. */
 typedef int (*tk_problem_fn)(void *arg, const char *problem);
 typedef int (*tk_idem_audit_fn)(void *arg, const struct tk_idem_audit *row);
@@ -278,6 +315,21 @@ struct tk_store_ops {
     int (*payment_create)(struct tk_store *st, const struct tk_pay_req *req, struct tk_payment *out);
     /* Marks at most `limit` holds past their expiry EXPIRED and frees their seats (idempotent). */
     int (*holds_expire_due)(struct tk_store *st, int64_t now_ms, int limit, int *expired);
+
+    /* Orders (issue 11). hold_cancel: the holder gives a HELD, unexpired reservation back (CANCELLED, seats free at
+     * once): NOT_FOUND, FORBIDDEN, ALREADY_PAID, HOLD_EXPIRED. from_mask (bit 1 << state): the states the hold
+     * machine allows a cancel from (core/states.c hold_from_mask), the from-state of the conditional UPDATE. */
+    int (*hold_cancel)(struct tk_store *st, int64_t user_id, int64_t reservation_id, int64_t now_ms, unsigned from_mask);
+    /* Refunds a PAID payment in one transaction (a conditional UPDATE … WHERE status = 'PAID', the credit, one
+     * REFUND ledger entry, the seats free): NOT_FOUND, FORBIDDEN, ALREADY_REFUNDED, REFUND_CLOSED, OVERFLOW. */
+    int (*payment_refund)(struct tk_store *st, const struct tk_refund_req *req, struct tk_payment *out);
+    /* A user's payments, newest first, at most limit. */
+    int (*payments_list)(struct tk_store *st, int64_t user_id, int limit, tk_payment_fn fn, void *arg);
+    /* Marks a date cancelled (no longer listed, nothing more can be held or paid on it): NOT_FOUND. Idempotent. */
+    int (*schedule_cancel)(struct tk_store *st, int64_t schedule_id, int64_t now_ms);
+    /* Refunds at most `limit` PAID payments of a cancelled date in one transaction; *refunded says how many. */
+    int (*schedule_refund_batch)(struct tk_store *st, int64_t schedule_id, int limit, int64_t now_ms, unsigned from_mask,
+                                 int *refunded);
 
     /* The organizer's catalogue and sales (api/admin.c via core/catalog.c and core/sales.c). */
     int (*concert_create)(struct tk_store *st, const char *name, struct tk_concert *out);
@@ -448,6 +500,31 @@ static inline int store_holds_expire_due(struct tk_store *st, int64_t now_ms, in
 static inline int store_holds_expire_due(struct tk_store *st, int64_t now_ms, int limit, int *expired)
 {
     return st->ops->holds_expire_due(st, now_ms, limit, expired);
+}
+static inline int store_hold_cancel(struct tk_store *st, int64_t user_id, int64_t reservation_id, int64_t now_ms, unsigned from_mask) TK_MUST_CHECK;
+static inline int store_hold_cancel(struct tk_store *st, int64_t user_id, int64_t reservation_id, int64_t now_ms, unsigned from_mask)
+{
+    return st->ops->hold_cancel(st, user_id, reservation_id, now_ms, from_mask);
+}
+static inline int store_payment_refund(struct tk_store *st, const struct tk_refund_req *req, struct tk_payment *out) TK_MUST_CHECK;
+static inline int store_payment_refund(struct tk_store *st, const struct tk_refund_req *req, struct tk_payment *out)
+{
+    return st->ops->payment_refund(st, req, out);
+}
+static inline int store_payments_list(struct tk_store *st, int64_t user_id, int limit, tk_payment_fn fn, void *arg) TK_MUST_CHECK;
+static inline int store_payments_list(struct tk_store *st, int64_t user_id, int limit, tk_payment_fn fn, void *arg)
+{
+    return st->ops->payments_list(st, user_id, limit, fn, arg);
+}
+static inline int store_schedule_cancel(struct tk_store *st, int64_t schedule_id, int64_t now_ms) TK_MUST_CHECK;
+static inline int store_schedule_cancel(struct tk_store *st, int64_t schedule_id, int64_t now_ms)
+{
+    return st->ops->schedule_cancel(st, schedule_id, now_ms);
+}
+static inline int store_schedule_refund_batch(struct tk_store *st, int64_t schedule_id, int limit, int64_t now_ms, unsigned from_mask, int *refunded) TK_MUST_CHECK;
+static inline int store_schedule_refund_batch(struct tk_store *st, int64_t schedule_id, int limit, int64_t now_ms, unsigned from_mask, int *refunded)
+{
+    return st->ops->schedule_refund_batch(st, schedule_id, limit, now_ms, from_mask, refunded);
 }
 static inline int store_idem_claim(struct tk_store *st, int64_t user_id, const char *key, const char *request_hash, int64_t now_ms, int64_t expires_at_ms, int64_t claim, struct tk_idem *existing) TK_MUST_CHECK;
 static inline int store_idem_claim(struct tk_store *st, int64_t user_id, const char *key, const char *request_hash, int64_t now_ms, int64_t expires_at_ms, int64_t claim, struct tk_idem *existing)

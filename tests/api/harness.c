@@ -356,6 +356,32 @@ static void pg_admin(const char *sql)
     PQfinish(c);
 }
 
+/* Keeps instance i's command line (copies: the caller's strings may not outlive srv_start) for srv_restart. */
+static void save_cmd(struct srv *s, int i, const char *const *argv)
+{
+    int n = 0;
+    while (argv[n])
+        n++;
+    char **c = calloc((size_t)n + 1, sizeof *c);
+    ensure(c != NULL, "out of memory");
+    for (int k = 0; k < n; k++)
+        ensure((c[k] = strdup(argv[k])) != NULL, "out of memory");
+    s->cmd[i] = c;
+    if (i + 1 > s->n_instances)
+        s->n_instances = i + 1;
+}
+
+static void free_cmds(struct srv *s)
+{
+    for (int i = 0; i < s->n_instances; i++) {
+        for (int k = 0; s->cmd[i] && s->cmd[i][k]; k++)
+            free(s->cmd[i][k]);
+        free(s->cmd[i]);
+        s->cmd[i] = NULL;
+    }
+    s->n_instances = 0;
+}
+
 /* A server record with its private temp dir (for the log, and the SQLite file in local mode). */
 static struct srv *srv_new(void)
 {
@@ -400,6 +426,7 @@ static struct srv *srv_start_shared(int n, const char *const *extra_args)
             argv[argc++] = extra_args[k];
         }
         argv[argc] = NULL;
+        save_cmd(s, i, argv);
         pid_t pid = spawn(argv, s->log_path);
         if (i == 0)
             s->pid = pid;
@@ -439,6 +466,7 @@ struct srv *srv_start(const char *const *extra_args)
         argv[argc++] = extra_args[i];
     }
     argv[argc] = NULL;
+    save_cmd(s, 0, argv);
 
     s->pid = spawn(argv, s->log_path);
     live_add(s);
@@ -506,6 +534,7 @@ static bool stop_one(struct srv *s, bool verbose)
     }
     if (s->dir[0] && getenv("TICKETD_TEST_KEEP") == NULL)
         remove_dir(s->dir);
+    free_cmds(s);
     live_remove(s);
     free(s);
     return !died_early;
@@ -516,6 +545,39 @@ void srv_stop(struct srv *s)
     if (s == NULL)
         return;
     ensure(stop_one(s, true), "ticketd died during the test (see its log above)");
+}
+
+void srv_kill9(struct srv *s)
+{
+    ensure(!s->external, "srv_kill9: the servers of TICKETD_TEST_URLS are not ours to kill");
+    /* A child is ours until reaped (a zombie keeps its pid), so these pids cannot name anyone else's process. */
+    if (s->pid > 0) {
+        kill(s->pid, SIGKILL);
+        waitpid(s->pid, NULL, 0);
+        s->pid = 0;
+    }
+    for (int i = 0; i < s->n_more; i++) {
+        kill(s->more_pids[i], SIGKILL);
+        waitpid(s->more_pids[i], NULL, 0);
+    }
+    s->n_more = 0;
+    /* The dead server's half of a kept-alive connection lingers (FIN_WAIT2) until our half closes, and holds the
+     * port against the restart's bind: close ours. (Other threads close theirs with http_close_idle.) */
+    http_close_idle();
+}
+
+void srv_restart(struct srv *s)
+{
+    ensure(!s->external && s->n_instances > 0, "srv_restart: no server of ours to restart");
+    ensure(s->pid == 0 && s->n_more == 0, "srv_restart: stop the instances first (srv_kill9)");
+    for (int i = 0; i < s->n_instances; i++) {
+        pid_t pid = spawn((const char *const *)s->cmd[i], s->log_path);
+        if (i == 0)
+            s->pid = pid;
+        else
+            s->more_pids[s->n_more++] = pid;
+        wait_healthy(s, i, pid);
+    }
 }
 
 int srv_stop_all(void **state)
@@ -576,6 +638,40 @@ void srv_sql(struct srv *s, const char *sql, int expect_changes)
     note_write(); /* no instance saw it happen: the read cache shows it within its bound */
     if (expect_changes >= 0)
         ensure(changes == expect_changes, "%s changed %d rows, not %d", sql, changes, expect_changes);
+}
+
+int64_t srv_sql_int(struct srv *s, const char *sql)
+{
+    srv_require_local(s);
+    int64_t v = 0;
+    if (s->pg_db[0]) {
+        PGconn *c = PQconnectdb(s->db_url);
+        ensure(PQstatus(c) == CONNECTION_OK, "PostgreSQL %s: %s", s->db_url, PQerrorMessage(c));
+        PGresult *r = PQexec(c, sql);
+        bool ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0);
+        if (ok)
+            v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        char err[256];
+        snprintf(err, sizeof err, "%s", PQerrorMessage(c));
+        PQclear(r);
+        PQfinish(c);
+        ensure(ok, "%s: no value (%s)", sql, err);
+    } else {
+        sqlite3 *db = NULL;
+        ensure(sqlite3_open_v2(s->db_path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK, "open %s", s->db_path);
+        sqlite3_busy_timeout(db, 5000);
+        sqlite3_stmt *q = NULL;
+        int rc = sqlite3_prepare_v2(db, sql, -1, &q, NULL);
+        bool ok = rc == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL;
+        if (ok)
+            v = sqlite3_column_int64(q, 0);
+        char err[256];
+        snprintf(err, sizeof err, "%s", sqlite3_errmsg(db));
+        sqlite3_finalize(q);
+        sqlite3_close(db);
+        ensure(ok, "%s: no value (%s)", sql, err);
+    }
+    return v;
 }
 
 const char *srv_store_name(const struct srv *s) { return s->pg_db[0] ? "postgres" : "sqlite"; }

@@ -42,6 +42,8 @@ struct srv {
     char dir[256];                     /* private temp dir, "" when external */
     char db_path[320];                 /* SQLite file, "" when external */
     char log_path[320];                /* the child's stdout+stderr */
+    char **cmd[SRV_URLS_MAX];          /* each instance's command line (owned copies), for srv_restart() */
+    int n_instances;                   /* started instances (1 + n_more while they run) */
 };
 
 /* Request headers. Unset members are not sent. */
@@ -102,6 +104,15 @@ struct srv *srv_start(const char *const *extra_args);
 /* SIGTERM, wait (SIGKILL after 5 s), remove the temp dir, free. NULL is a no-op. */
 void srv_stop(struct srv *s);
 
+/* Crash and restart, for crash tests: srv_kill9() SIGKILLs every instance (nothing flushed, no clean shutdown)
+ * and reaps it; the database, the Redis keys and the log stay. srv_restart() starts every instance again with its
+ * command line (same ports, same database, the environment of the test at that moment) and waits for /health.
+ * Not with TICKETD_TEST_URLS (the test fails). A thread that talked to the killed server must call
+ * http_close_idle() before the restart (its kept-alive connection would hold the port); srv_kill9 does it for
+ * the calling thread. */
+void srv_kill9(struct srv *s);
+void srv_restart(struct srv *s);
+
 /* Stops every server still running; cmocka teardown signature. */
 int srv_stop_all(void **state);
 
@@ -115,6 +126,9 @@ void assert_no_5xx(const struct resp *r, int n);
  * API cannot do (corrupting a row for reconcile, a balance near INT64_MAX). expect_changes >= 0: the
  * statement must change exactly that many rows. */
 void srv_sql(struct srv *s, const char *sql, int expect_changes);
+/* The integer the query's first column of its first row holds (SQLite file or PostgreSQL); the test fails
+ * when the query fails or finds no row. */
+int64_t srv_sql_int(struct srv *s, const char *sql);
 /* "sqlite" or "postgres": what GET /health reports as the store; "off" or "up" for redis. */
 const char *srv_store_name(const struct srv *s);
 const char *srv_redis_state(const struct srv *s);

@@ -151,7 +151,9 @@ static void test_openapi(void **state)
                           "/queue/issue", "/queue/status", "/concerts",
                           "/concert/available-dates", "/concert/available-seats",
                           "/reservation", "/payment", "/queue/events", "/admin/concerts", "/admin/schedules",
-                          "/admin/sales", "/admin/sales/{saleId}"};
+                          "/admin/sales", "/admin/sales/{saleId}", "/reservation/{reservationId}", "/user/payments",
+                          "/payments/{paymentId}/refund", "/admin/payments/{paymentId}/refund",
+                          "/admin/schedules/{scheduleId}/cancel"};
     for (size_t i = 0; i < sizeof must / sizeof must[0]; i++)
         ensure(json_object_get(paths, must[i]) != NULL, "/openapi.json does not document %s",
                must[i]);

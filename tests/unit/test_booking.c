@@ -1,6 +1,7 @@
 /* test_booking.c — core/ wired as the server wires it (SQLite store, strategy, in-process waiting room)
  * on a fake clock: accounts and keys, charge validation, hold expiry with no sweep, payment expiring
- * the queue token and admitting the next waiter, and the sweep. */
+ * the queue token and admitting the next waiter, and the sweep; orders (multi-seat hold, its payment, cancel,
+ * refunds and the cutoff, a date's cancel in batches) through booking_*. */
 #include "unit.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,6 +170,188 @@ static void sweep(void **state)
     sweeper_stop(NULL);
 }
 
+/* ---------- orders (issue 11), through core as the server calls it ---------- */
+
+static int count_problem(void *arg, const char *problem)
+{
+    fprintf(stderr, "reconcile: %s\n", problem);
+    (void)arg;
+    return 0;
+}
+
+static int reconcile_problems(struct tk_app *a)
+{
+    int n = -1;
+    assert_int_equal(reconcile_run(a->store, app_now_ms(a), 0, count_problem, NULL, &n), TK_OK);
+    return n;
+}
+
+struct pay_list {
+    int n;
+    struct tk_payment last;
+};
+
+static int pay_list_item(void *arg, const struct tk_payment *p)
+{
+    struct pay_list *l = arg;
+    if (l->n++ == 0)
+        l->last = *p; /* newest first */
+    return TK_OK;
+}
+
+/* Demo date 1 (seats 1..50, seats 1..10 at 150,000; starts 7 days after T0's midnight, 19:00) and seat 51 of
+ * date 2. A multi-seat hold is all or none, in id order, limited in seats; its payment is one debit of the sum and
+ * expires the token; a refund credits it back once, frees the seats, and closes at the cutoff (fake clock). */
+static void orders_hold_pay_refund(void **state)
+{
+    struct fx *f = *state;
+    struct tk_app *a = &f->app;
+    a->refund_cutoff_ms = 86400000;
+    struct tk_user u1, u2;
+    char k1[API_KEY_LEN + 1], k2[API_KEY_LEN + 1];
+    assert_int_equal(account_create(a, "m1", &u1, k1), TK_OK);
+    assert_int_equal(account_create(a, "m2", &u2, k2), TK_OK);
+    int64_t b;
+    assert_int_equal(wallet_charge(a, u1.id, 1000000, NULL, &b, NULL), TK_OK);
+    assert_int_equal(wallet_charge(a, u2.id, 1000000, NULL, &b, NULL), TK_OK);
+    struct tk_ticket t1;
+    bool created;
+    assert_int_equal(a->waitroom->ops->issue(a->waitroom, &a->site_room, u1.id, T0, &t1, &created), TK_OK);
+    assert_int_equal(t1.state, TOKEN_ACTIVE);
+
+    /* bad lists change nothing: empty, longer than max_holds_per_user (4), a seat twice, two dates */
+    struct tk_hold h, h2;
+    int64_t five[5] = {1, 2, 3, 4, 5}, twice[2] = {5, 5}, two_dates[2] = {1, 51};
+    assert_int_equal(booking_hold_seats(a, u1.id, five, 0, NULL, &h), TK_ERR_INVALID);
+    assert_int_equal(booking_hold_seats(a, u1.id, five, 5, NULL, &h), TK_ERR_INVALID);
+    assert_int_equal(booking_hold_seats(a, u1.id, twice, 2, NULL, &h), TK_ERR_INVALID);
+    assert_int_equal(booking_hold_seats(a, u1.id, two_dates, 2, NULL, &h), TK_ERR_INVALID);
+    /* out of order in the request, ascending in the hold */
+    int64_t mine[3] = {3, 1, 2};
+    assert_int_equal(booking_hold_seats(a, u1.id, mine, 3, NULL, &h), TK_OK);
+    assert_int_equal(h.nseats, 3);
+    assert_int_equal(h.seats[0].seat_id, 1);
+    assert_int_equal(h.seats[2].seat_id, 3);
+    assert_int_equal(h.amount_won, 3 * 150000);
+    assert_int_equal(h.expires_at_ms, T0 + 300000);
+    assert_int_equal(a->counters.holds_created, 1);
+    /* an overlapping set is refused whole, the taken seat named; its free seat was not held */
+    int64_t overlap[2] = {4, 3};
+    assert_int_equal(booking_hold_seats(a, u2.id, overlap, 2, NULL, &h2), TK_ERR_SEAT_UNAVAILABLE);
+    assert_int_equal(h2.nunavailable, 1);
+    assert_int_equal(h2.unavailable[0], 3);
+    int64_t four[1] = {4};
+    assert_int_equal(booking_hold_seats(a, u2.id, four, 1, NULL, &h2), TK_OK);
+    assert_int_equal(booking_cancel(a, u1.id, h2.reservation_id), TK_ERR_FORBIDDEN);
+    assert_int_equal(booking_cancel(a, u2.id, h2.reservation_id), TK_OK);
+    assert_int_equal(booking_cancel(a, u2.id, h2.reservation_id), TK_ERR_HOLD_EXPIRED);
+    assert_int_equal(booking_hold(a, u1.id, 4, NULL, &h2), TK_OK); /* free at once */
+    /* the limit counts seats: 3 + 1 held, one more is too many */
+    int64_t six[1] = {6};
+    assert_int_equal(booking_hold_seats(a, u1.id, six, 1, NULL, &h2), TK_ERR_HOLD_LIMIT);
+    assert_int_equal(booking_cancel(a, u1.id, h2.reservation_id), TK_OK);
+
+    /* one payment of the sum, a moment before the hold lapses; the token is spent */
+    clock_fake_advance(&f->clock, 299999);
+    struct tk_payment p, r;
+    assert_int_equal(booking_pay(a, u2.id, NULL, h.reservation_id, 0, NULL, &p), TK_ERR_FORBIDDEN);
+    assert_int_equal(booking_pay(a, u1.id, t1.token, h.reservation_id, 0, NULL, &p), TK_OK);
+    assert_int_equal(p.amount_won, 450000);
+    assert_int_equal(p.balance_won, 550000);
+    assert_int_equal(p.nseats, 3);
+    assert_int_equal(p.state, PAYMENT_PAID);
+    assert_int_equal(a->counters.payments, 1);
+    assert_int_equal(a->counters.payments_won, 450000);
+    struct tk_ticket s;
+    assert_int_equal(a->waitroom->ops->status(a->waitroom, &a->site_room, t1.token, app_now_ms(a), &s), TK_OK);
+    assert_int_equal(s.state, TOKEN_EXPIRED);
+    assert_int_equal(booking_pay(a, u1.id, NULL, h.reservation_id, 0, NULL, &p), TK_ERR_ALREADY_PAID);
+    assert_int_equal(booking_hold_seats(a, u2.id, mine, 3, NULL, &h2), TK_ERR_SEAT_UNAVAILABLE); /* sold */
+    assert_int_equal(h2.nunavailable, 3);
+    assert_int_equal(reconcile_problems(a), 0);
+
+    /* refunds: someone else's, then the payer's, then twice (payer and organizer) */
+    assert_int_equal(booking_refund(a, u2.id, p.payment_id, NULL, &r), TK_ERR_FORBIDDEN);
+    assert_int_equal(booking_refund(a, u1.id, 99999999, NULL, &r), TK_ERR_NOT_FOUND);
+    assert_int_equal(booking_refund(a, u1.id, p.payment_id, NULL, &r), TK_OK);
+    assert_int_equal(r.state, PAYMENT_REFUNDED);
+    assert_int_equal(r.balance_won, 1000000);
+    assert_int_equal(r.nseats, 3);
+    assert_int_equal(booking_refund(a, u1.id, p.payment_id, NULL, &r), TK_ERR_ALREADY_REFUNDED);
+    assert_int_equal(booking_refund(a, 0, p.payment_id, NULL, &r), TK_ERR_ALREADY_REFUNDED);
+    assert_int_equal(wallet_balance(a, u1.id, &b), TK_OK);
+    assert_int_equal(b, 1000000);
+    struct pay_list l = {0};
+    assert_int_equal(booking_payments(a, u1.id, 20, pay_list_item, &l), TK_OK);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.last.state, PAYMENT_REFUNDED);
+    assert_int_equal(l.last.nseats, 3);
+    assert_int_equal(booking_payments(a, u1.id, 0, pay_list_item, &l), TK_ERR_INVALID);
+    assert_int_equal(reconcile_problems(a), 0);
+
+    /* the seats are on sale again at once: u2 buys two reservations of them */
+    int64_t first[2] = {1, 2}, third[1] = {3};
+    struct tk_payment p2, p3;
+    assert_int_equal(booking_hold_seats(a, u2.id, first, 2, NULL, &h2), TK_OK);
+    assert_int_equal(booking_pay(a, u2.id, NULL, h2.reservation_id, 0, NULL, &p2), TK_OK);
+    assert_int_equal(booking_hold_seats(a, u2.id, third, 1, NULL, &h2), TK_OK);
+    assert_int_equal(booking_pay(a, u2.id, NULL, h2.reservation_id, 0, NULL, &p3), TK_OK);
+    /* the cutoff: the payer may refund until exactly starts_at - cutoff, the organizer after it too */
+    int64_t starts = store_demo_starts_at_ms(T0, STORE_DEMO_CONCERTS[0].days_ahead[0]);
+    clock_fake_advance(&f->clock, starts - a->refund_cutoff_ms - app_now_ms(a));
+    assert_int_equal(booking_refund(a, u2.id, p2.payment_id, NULL, &r), TK_OK);
+    clock_fake_advance(&f->clock, 1);
+    assert_int_equal(booking_refund(a, u2.id, p3.payment_id, NULL, &r), TK_ERR_REFUND_CLOSED);
+    assert_int_equal(booking_refund(a, 0, p3.payment_id, NULL, &r), TK_OK);
+    assert_int_equal(r.state, PAYMENT_REFUNDED);
+    assert_int_equal(wallet_balance(a, u2.id, &b), TK_OK);
+    assert_int_equal(b, 1000000);
+    assert_int_equal(reconcile_problems(a), 0);
+}
+
+/* A date's cancel through core: batches of TICKETD_CANCEL_BATCH, every paid reservation refunded once, a repeat
+ * refunds nobody, nothing more can be held on it. */
+static void orders_cancel_schedule(void **state)
+{
+    struct fx *f = *state;
+    struct tk_app *a = &f->app;
+    enum { USERS = 7 };
+    struct tk_user u[USERS];
+    int64_t b;
+    for (int i = 0; i < USERS; i++) {
+        char k[API_KEY_LEN + 1], name[16];
+        snprintf(name, sizeof name, "c%d", i);
+        assert_int_equal(account_create(a, name, &u[i], k), TK_OK);
+        assert_int_equal(wallet_charge(a, u[i].id, 1000000, NULL, &b, NULL), TK_OK);
+        int64_t ids[2] = {20 + 2 * i, 21 + 2 * i};
+        struct tk_hold h;
+        struct tk_payment p;
+        assert_int_equal(booking_hold_seats(a, u[i].id, ids, 2, NULL, &h), TK_OK);
+        assert_int_equal(booking_pay(a, u[i].id, NULL, h.reservation_id, 0, NULL, &p), TK_OK);
+    }
+    struct tk_hold open;
+    int64_t held[1] = {49};
+    assert_int_equal(booking_hold_seats(a, u[0].id, held, 1, NULL, &open), TK_OK); /* held, not paid */
+    setenv("TICKETD_CANCEL_BATCH", "3", 1);
+    int refunded = -1;
+    assert_int_equal(booking_cancel_schedule(a, 999999, &refunded), TK_ERR_NOT_FOUND);
+    assert_int_equal(booking_cancel_schedule(a, 1, &refunded), TK_OK);
+    assert_int_equal(refunded, USERS);
+    assert_int_equal(booking_cancel_schedule(a, 1, &refunded), TK_OK);
+    assert_int_equal(refunded, 0);
+    unsetenv("TICKETD_CANCEL_BATCH");
+    for (int i = 0; i < USERS; i++) {
+        assert_int_equal(wallet_balance(a, u[i].id, &b), TK_OK);
+        assert_int_equal(b, 1000000);
+    }
+    struct tk_hold h;
+    int64_t free_seat[1] = {1};
+    assert_int_equal(booking_hold_seats(a, u[1].id, free_seat, 1, NULL, &h), TK_ERR_SEAT_UNAVAILABLE);
+    struct tk_payment p;
+    assert_int_equal(booking_pay(a, u[0].id, NULL, open.reservation_id, 0, NULL, &p), TK_ERR_HOLD_EXPIRED); /* nothing bought on it */
+    assert_int_equal(reconcile_problems(a), 0);
+}
+
 /* The steps after a request's effect (keeping its Idempotency-Key record) must wait for a busy write lock in
  * place, on an executor worker too: handed back as TK_ERR_BUSY, the record stayed PENDING and every retry of the
  * key waited for the 30 s lease (found by `ticketd load --scenario flow`). The lock is held from outside (another
@@ -253,6 +436,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(hold_pay_and_admission, setup, teardown),
         cmocka_unit_test_setup_teardown(sweep, setup, teardown),
         cmocka_unit_test_setup_teardown(idempotency_record_kept_past_a_busy_lock, setup, teardown),
+        cmocka_unit_test_setup_teardown(orders_hold_pay_refund, setup, teardown),
+        cmocka_unit_test_setup_teardown(orders_cancel_schedule, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -370,6 +370,195 @@ static void bad_paths(void **state)
     assert_null(st);
 }
 
+/* ---------- orders (issue 11): several seats, cancel, refund, a cancelled date ---------- */
+
+static int count_problem(void *arg, const char *problem)
+{
+    fprintf(stderr, "audit: %s\n", problem);
+    (*(int *)arg)++;
+    return 0;
+}
+
+static int audit_problems(struct fx *f, int64_t now)
+{
+    int n = 0;
+    assert_int_equal(store_audit(f->st, now, 0, count_problem, &n), TK_OK);
+    return n;
+}
+
+/* A fresh date of `seats` seats priced 1000 won each, starting at starts_at. */
+static int64_t orders_date(struct fx *f, int seats, int64_t starts_at)
+{
+    struct tk_concert c;
+    assert_int_equal(store_concert_create(f->st, "Orders", &c), TK_OK);
+    struct tk_price_range r = {.from_seat = 1, .to_seat = seats, .price_won = 1000};
+    struct tk_schedule_new in = {.concert_id = c.id, .starts_at_ms = starts_at, .seat_count = seats, .nranges = 1,
+                                 .ranges = &r};
+    struct tk_schedule sc;
+    assert_int_equal(store_schedule_create(f->st, &in, &sc), TK_OK);
+    return sc.id;
+}
+
+static int hold_many(struct fx *f, enum tk_write_mode mode, int64_t user, const int64_t *ids, int n, int64_t now,
+                     struct tk_hold *out)
+{
+    struct tk_hold_req r = {.user_id = user, .seat_id = ids[0], .seat_ids = ids, .nseats = n, .now_ms = now,
+                            .hold_ms = HOLD_MS, .max_holds = 4};
+    return store_hold_create(f->st, mode, &r, out);
+}
+
+static void orders_multi_seat_every_mode(void **state)
+{
+    struct fx *f = *state;
+    for (size_t m = 0; m < 4; m++) {
+        int64_t sched = orders_date(f, 10, T0 + 30LL * 86400000);
+        char k1[16], k2[16];
+        snprintf(k1, sizeof k1, "tk_m%zu", m);
+        snprintf(k2, sizeof k2, "tk_n%zu", m);
+        int64_t u1 = store_fx_user(f, k1, 100000), u2 = store_fx_user(f, k2, 100000);
+        struct seats_ctx c;
+        assert_int_equal(seats_free(f, sched, T0, &c), 10);
+        int64_t a[3] = {c.ids[0], c.ids[1], c.ids[2]};
+        struct tk_hold h, h2;
+        assert_int_equal(hold_many(f, MODES[m], u1, a, 3, T0, &h), TK_OK);
+        assert_int_equal(h.nseats, 3);
+        assert_int_equal(h.amount_won, 3000);
+        assert_int_equal(h.seats[2].seat_id, a[2]);
+        assert_int_equal(seats_free(f, sched, T0, &c), 7);
+        /* an overlapping set: refused whole, the taken seat named, nothing held */
+        int64_t b[3] = {a[2], c.ids[0], c.ids[1]};
+        if (MODES[m] != TK_WRITE_UNSAFE) {
+            assert_int_equal(hold_many(f, MODES[m], u2, b, 3, T0, &h2), TK_ERR_SEAT_UNAVAILABLE);
+            assert_int_equal(h2.nunavailable, 1);
+            assert_int_equal(h2.unavailable[0], a[2]);
+            assert_int_equal(seats_free(f, sched, T0, &c), 7);
+        }
+        /* the hold limit counts seats: 3 held + 2 > 4 */
+        int64_t d[2] = {c.ids[3], c.ids[4]};
+        assert_int_equal(hold_many(f, MODES[m], u1, d, 2, T0, &h2), TK_ERR_HOLD_LIMIT);
+        assert_int_equal(seats_free(f, sched, T0, &c), 7);
+        /* pay the whole reservation: one debit of the sum, every seat sold */
+        struct tk_payment p;
+        assert_int_equal(pay(f, u1, h.reservation_id, 0, T0 + 1, &p), TK_OK);
+        assert_int_equal(p.amount_won, 3000);
+        assert_int_equal(p.balance_won, 97000);
+        assert_int_equal(p.nseats, 3);
+        assert_int_equal(seats_free(f, sched, T0 + HOLD_MS * 2, &c), 7);
+        assert_int_equal(audit_problems(f, T0 + 2), 0);
+        /* seats of two dates */
+        int64_t other = orders_date(f, 2, T0 + 30LL * 86400000);
+        struct seats_ctx c2;
+        seats_free(f, other, T0, &c2);
+        int64_t mix[2] = {c.ids[0], c2.ids[0]};
+        if (mix[0] > mix[1]) {
+            int64_t t = mix[0];
+            mix[0] = mix[1];
+            mix[1] = t;
+        }
+        assert_int_equal(hold_many(f, MODES[m], u2, mix, 2, T0, &h2), TK_ERR_INVALID);
+        int64_t unknown[2] = {c.ids[0], 99999999};
+        assert_int_equal(hold_many(f, MODES[m], u2, unknown, 2, T0, &h2), TK_ERR_NOT_FOUND);
+    }
+}
+
+static void orders_cancel_and_refund(void **state)
+{
+    struct fx *f = *state;
+    int64_t start = T0 + 30LL * 86400000;
+    int64_t sched = orders_date(f, 10, start);
+    int64_t u1 = store_fx_user(f, "tk_c1", 100000), u2 = store_fx_user(f, "tk_c2", 100000);
+    struct seats_ctx c;
+    seats_free(f, sched, T0, &c);
+    int64_t a[2] = {c.ids[0], c.ids[1]};
+    struct tk_hold h;
+    assert_int_equal(hold_many(f, TK_WRITE_ATOMIC, u1, a, 2, T0, &h), TK_OK);
+    unsigned cancel_from = 1u << HOLD_HELD, refund_from = 1u << PAYMENT_PAID;
+    /* someone else's reservation */
+    assert_int_equal(store_hold_cancel(f->st, u2, h.reservation_id, T0, cancel_from), TK_ERR_FORBIDDEN);
+    assert_int_equal(store_hold_cancel(f->st, u1, 99999999, T0, cancel_from), TK_ERR_NOT_FOUND);
+    assert_int_equal(store_hold_cancel(f->st, u1, h.reservation_id, T0 + 1, cancel_from), TK_OK);
+    assert_int_equal(seats_free(f, sched, T0 + 1, &c), 10); /* free at once */
+    assert_int_equal(store_hold_cancel(f->st, u1, h.reservation_id, T0 + 2, cancel_from), TK_ERR_HOLD_EXPIRED);
+    struct tk_payment p, r;
+    assert_int_equal(pay(f, u1, h.reservation_id, 0, T0 + 2, &p), TK_ERR_HOLD_EXPIRED);
+    /* someone else holds them at once */
+    assert_int_equal(hold_many(f, TK_WRITE_ATOMIC, u2, a, 2, T0 + 3, &h), TK_OK);
+    assert_int_equal(pay(f, u2, h.reservation_id, 0, T0 + 4, &p), TK_OK);
+    assert_int_equal(store_hold_cancel(f->st, u2, h.reservation_id, T0 + 5, cancel_from), TK_ERR_ALREADY_PAID);
+    /* refunds: someone else's, past the cutoff, then the payer's, then twice */
+    struct tk_refund_req rq = {.payment_id = p.payment_id, .user_id = u1, .cutoff_ms = 86400000, .now_ms = T0 + 6,
+                               .from_mask = refund_from};
+    assert_int_equal(store_payment_refund(f->st, &rq, &r), TK_ERR_FORBIDDEN);
+    rq.user_id = u2;
+    rq.now_ms = start - 86400000 + 1;
+    assert_int_equal(store_payment_refund(f->st, &rq, &r), TK_ERR_REFUND_CLOSED);
+    rq.now_ms = T0 + 6;
+    assert_int_equal(store_payment_refund(f->st, &rq, &r), TK_OK);
+    assert_int_equal(r.state, PAYMENT_REFUNDED);
+    assert_int_equal(r.balance_won, 100000);
+    assert_int_equal(seats_free(f, sched, T0 + 6, &c), 10);
+    assert_int_equal(store_payment_refund(f->st, &rq, &r), TK_ERR_ALREADY_REFUNDED);
+    rq.user_id = 0; /* the organizer, any time: still once */
+    assert_int_equal(store_payment_refund(f->st, &rq, &r), TK_ERR_ALREADY_REFUNDED);
+    assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM ledger WHERE kind = 'REFUND'"), 1);
+    assert_int_equal(audit_problems(f, T0 + 7), 0);
+    /* a refunded seat is sold again */
+    assert_int_equal(hold_many(f, TK_WRITE_ATOMIC, u1, a, 2, T0 + 8, &h), TK_OK);
+    assert_int_equal(pay(f, u1, h.reservation_id, 0, T0 + 9, &p), TK_OK);
+    assert_int_equal(audit_problems(f, T0 + 10), 0);
+    /* the audit notices a refund without its entry */
+    sql_exec(f, "DELETE FROM ledger WHERE kind = 'REFUND'");
+    assert_true(audit_problems(f, T0 + 11) > 0);
+}
+
+static void orders_cancelled_date(void **state)
+{
+    struct fx *f = *state;
+    int64_t sched = orders_date(f, 10, T0 + 30LL * 86400000);
+    struct seats_ctx c;
+    seats_free(f, sched, T0, &c);
+    int64_t total = 0;
+    int64_t users[5];
+    for (int i = 0; i < 5; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "tk_d%d", i);
+        users[i] = store_fx_user(f, k, 5000);
+        struct tk_hold h;
+        struct tk_payment p;
+        int64_t ids[2] = {c.ids[2 * i], c.ids[2 * i + 1]};
+        assert_int_equal(hold_many(f, TK_WRITE_ATOMIC, users[i], ids, 2, T0, &h), TK_OK);
+        assert_int_equal(pay(f, users[i], h.reservation_id, 0, T0 + 1, &p), TK_OK);
+        total += p.amount_won;
+    }
+    assert_int_equal(total, 10000);
+    assert_int_equal(store_schedule_cancel(f->st, 99999999, T0), TK_ERR_NOT_FOUND);
+    assert_int_equal(store_schedule_cancel(f->st, sched, T0 + 2), TK_OK);
+    int n = 0, all = 0;
+    unsigned from = 1u << PAYMENT_PAID;
+    /* batches of 2, as if the process died after the first: the rest later, nobody twice */
+    assert_int_equal(store_schedule_refund_batch(f->st, sched, 2, T0 + 3, from, &n), TK_OK);
+    assert_int_equal(n, 2);
+    all += n;
+    do {
+        assert_int_equal(store_schedule_refund_batch(f->st, sched, 2, T0 + 4, from, &n), TK_OK);
+        all += n;
+    } while (n > 0);
+    assert_int_equal(all, 5);
+    assert_int_equal(store_schedule_refund_batch(f->st, sched, 2, T0 + 5, from, &n), TK_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM ledger WHERE kind = 'REFUND'"), 5);
+    for (int i = 0; i < 5; i++) {
+        struct tk_user u;
+        assert_int_equal(store_user_get(f->st, users[i], &u), TK_OK);
+        assert_int_equal(u.balance_won, 5000);
+    }
+    assert_int_equal(audit_problems(f, T0 + 6), 0);
+    /* the date is no longer held, paid or listed */
+    struct tk_hold h;
+    int64_t one[1] = {c.ids[0]};
+    assert_int_equal(hold_many(f, TK_WRITE_ATOMIC, users[0], one, 1, T0 + 7, &h), TK_ERR_SEAT_UNAVAILABLE);
+}
+
 int main(int argc, char **argv)
 {
     testdb_init(argc, argv);
@@ -382,6 +571,9 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(catalogue, setup, teardown),
         cmocka_unit_test_setup_teardown(organizer_catalogue_and_sales, setup, teardown),
         cmocka_unit_test(bad_paths),
+        cmocka_unit_test_setup_teardown(orders_multi_seat_every_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(orders_cancel_and_refund, setup, teardown),
+        cmocka_unit_test_setup_teardown(orders_cancelled_date, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
