@@ -363,7 +363,8 @@ bool api_dispatch_inline(struct tk_api *api, int route, struct api_request *req,
     const struct api_route *r = &API_ROUTES[route];
     struct tk_app *app = api->app;
     /* A waiting room with a ping lives in a backing service (Redis, the store): its token check is a round trip. */
-    if (!r->inline_hit || !api->inline_hits || !api->allow_local || r->auth != AUTH_QUEUE || app->waitroom->ops->ping)
+    if (!r->inline_hit || !app->seatmap || !api->inline_hits || !api->allow_local || r->auth != AUTH_QUEUE ||
+        app->waitroom->ops->ping)
         return false;
     const char *token = req->header(req->ctx, "queue-token");
     int64_t room_id, user_id;
