@@ -508,4 +508,238 @@ static const char PG_SCHEMA_V3[] =
     "  SELECT x.n, x.win INTO minute, win FROM tk_wr_minute(p_room, p_now) x;\n"
     "END $$;";
 
+/* The shop (issue 12): products with options, carts, orders and their items, the daily sales aggregates behind
+ * GET /products/popular, and the ledger's part-2 kinds (REFUND, ORDER_PAYMENT). An option's `stock` is on hand;
+ * `stocked` every unit ever put on hand (reconcile: stock + reserved + sold = stocked). An item is RESERVED while
+ * its order is pending, SOLD once paid, RETURNED once its lapsed units were folded back into stock. A RESERVED
+ * item past its expiry counts as on hand by time (tk_shop_due) in every read and decrement, so stock is back at
+ * once whatever the sweep. Codes as above, and 11 out of stock, 12 order expired, 13 over the per-option
+ * quantity, 14 cart full; TK004 conflict, TK011 out of stock (DETAIL: the option ids), TK012 order expired.
+ * Lock order, for every writer: option rows in id order, each before its items; a payment locks its order row,
+ * then its items by option id (never an option row); the sweep marks orders EXPIRED in a transaction of its own.
+ * So no two shop writers wait on each other in a cycle. */
+static const char PG_SCHEMA_SHOP[] =
+    "ALTER TABLE ledger DROP CONSTRAINT IF EXISTS ledger_kind_check;"
+    "ALTER TABLE ledger ADD CONSTRAINT ledger_kind_check CHECK (kind IN ('CHARGE','PAYMENT','TRANSFER_IN',"
+    "  'TRANSFER_OUT','REFUND','ORDER_PAYMENT'));"
+    "CREATE TABLE products(id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL, created_at BIGINT NOT NULL);"
+    "CREATE TABLE product_options(id BIGSERIAL PRIMARY KEY, product_id BIGINT NOT NULL REFERENCES products(id),"
+    "  name TEXT NOT NULL, price BIGINT NOT NULL CHECK (price > 0), stock BIGINT NOT NULL CHECK (stock >= 0),"
+    "  stocked BIGINT NOT NULL, version BIGINT NOT NULL DEFAULT 0, fence BIGINT NOT NULL DEFAULT 0);"
+    "CREATE INDEX product_options_product ON product_options(product_id, id);"
+    "CREATE TABLE cart_items(id BIGSERIAL PRIMARY KEY, user_id BIGINT NOT NULL REFERENCES users(id),"
+    "  option_id BIGINT NOT NULL REFERENCES product_options(id),"
+    "  quantity INT NOT NULL CHECK (quantity BETWEEN 1 AND 100), created_at BIGINT NOT NULL,"
+    "  UNIQUE (user_id, option_id));"
+    "CREATE TABLE orders(id BIGSERIAL PRIMARY KEY, user_id BIGINT NOT NULL REFERENCES users(id),"
+    "  status TEXT NOT NULL CHECK (status IN ('PENDING','PAID','EXPIRED')), total BIGINT NOT NULL CHECK (total > 0),"
+    "  created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, paid_at BIGINT);"
+    "CREATE INDEX orders_user ON orders(user_id, id);"
+    "CREATE INDEX orders_due ON orders(expires_at) WHERE status = 'PENDING';"
+    "CREATE TABLE order_items(order_id BIGINT NOT NULL REFERENCES orders(id),"
+    "  option_id BIGINT NOT NULL REFERENCES product_options(id), product_id BIGINT NOT NULL REFERENCES products(id),"
+    "  quantity INT NOT NULL CHECK (quantity BETWEEN 1 AND 100), price BIGINT NOT NULL CHECK (price > 0),"
+    "  state TEXT NOT NULL CHECK (state IN ('RESERVED','SOLD','RETURNED')), expires_at BIGINT NOT NULL,"
+    "  PRIMARY KEY (order_id, option_id));"
+    "CREATE INDEX order_items_due ON order_items(option_id, expires_at) WHERE state = 'RESERVED';"
+    "CREATE TABLE daily_popular_products(day INT NOT NULL, product_id BIGINT NOT NULL REFERENCES products(id),"
+    "  units BIGINT NOT NULL CHECK (units > 0), PRIMARY KEY (day, product_id));"
+
+    /* Units of the option's lapsed reservations at p_now: on hand again, though not yet folded back. */
+    "CREATE FUNCTION tk_shop_due(p_opt BIGINT, p_now BIGINT) RETURNS BIGINT LANGUAGE sql STABLE AS $$\n"
+    "  SELECT COALESCE(sum(quantity), 0)::bigint FROM order_items\n"
+    "    WHERE option_id = p_opt AND state = 'RESERVED' AND expires_at <= p_now\n"
+    "$$;"
+
+    /* Marks the option's lapsed reservations RETURNED and returns their units (the caller, holding the option
+     * row, adds them to its stock in the same transaction). */
+    "CREATE FUNCTION tk_shop_reclaim(p_opt BIGINT, p_now BIGINT) RETURNS BIGINT LANGUAGE sql AS $$\n"
+    "  WITH r AS (UPDATE order_items SET state = 'RETURNED'\n"
+    "    WHERE option_id = p_opt AND state = 'RESERVED' AND expires_at <= p_now RETURNING quantity)\n"
+    "  SELECT COALESCE(sum(quantity), 0)::bigint FROM r\n"
+    "$$;"
+
+    /* THE DECREMENT RULE (this store's one home of it; sqlite.c shop_take is the embedded store's): takes p_q
+     * units of an option with the lock strategy's write mode. What can be taken is stock on hand plus the units
+     * of lapsed reservations (folded back as they are found); stock never goes below zero (CHECK as the last
+     * guard). 'atomic': one conditional UPDATE (the lapsed units only when the stock alone is short, then under
+     * the row lock); 'pessimistic': SELECT … FOR UPDATE, then write; 'optimistic': compare-and-set on the
+     * version the client read (p_stock, p_due, p_ver before the transaction); 'unsafe': the same blind, with a
+     * fencing token when p_fence > 0. o_code 0 taken, 11 out of stock, 4 conflict. */
+    "CREATE FUNCTION tk_shop_take(p_mode TEXT, p_opt BIGINT, p_q INT, p_stock BIGINT, p_due BIGINT, p_ver BIGINT,"
+    "  p_fence BIGINT, p_now BIGINT, OUT o_code INT, OUT o_price BIGINT, OUT o_product BIGINT)"
+    "  LANGUAGE plpgsql AS $$\n"
+    "DECLARE v_got BIGINT; v_cur RECORD;\n"
+    "BEGIN\n"
+    "  o_code := 0;\n"
+    "  IF p_mode = 'atomic' THEN\n"
+    "    UPDATE product_options SET stock = stock - p_q, version = version + 1 WHERE id = p_opt AND stock >= p_q\n"
+    "      RETURNING price, product_id INTO o_price, o_product;\n"
+    "    IF FOUND THEN RETURN; END IF;\n"
+    "    SELECT o.price, o.product_id INTO o_price, o_product FROM product_options o WHERE o.id = p_opt FOR UPDATE;\n"
+    "    v_got := tk_shop_reclaim(p_opt, p_now);\n"
+    "    UPDATE product_options SET stock = stock + v_got - p_q, version = version + 1\n"
+    "      WHERE id = p_opt AND stock + v_got >= p_q;\n"
+    "    IF FOUND THEN RETURN; END IF;\n"
+    "    IF v_got > 0 THEN UPDATE product_options SET stock = stock + v_got, version = version + 1 WHERE id = p_opt; END IF;\n"
+    "    o_code := 11; RETURN;\n"
+    "  END IF;\n"
+    "  IF p_mode = 'pessimistic' THEN\n"
+    "    SELECT o.stock, o.price, o.product_id INTO v_cur FROM product_options o WHERE o.id = p_opt FOR UPDATE;\n"
+    "    o_price := v_cur.price; o_product := v_cur.product_id;\n"
+    "    v_got := tk_shop_reclaim(p_opt, p_now);\n"
+    "    IF v_cur.stock + v_got < p_q THEN\n"
+    "      IF v_got > 0 THEN UPDATE product_options SET stock = v_cur.stock + v_got, version = version + 1 WHERE id = p_opt; END IF;\n"
+    "      o_code := 11; RETURN;\n"
+    "    END IF;\n"
+    "    UPDATE product_options SET stock = v_cur.stock + v_got - p_q, version = version + 1 WHERE id = p_opt;\n"
+    "    RETURN;\n"
+    "  END IF;\n"
+    "  IF p_stock + p_due < p_q THEN o_code := 11; RETURN; END IF;\n"
+    "  IF p_mode = 'optimistic' THEN\n"
+    "    UPDATE product_options SET stock = p_stock + p_due - p_q, version = version + 1\n"
+    "      WHERE id = p_opt AND version = p_ver RETURNING price, product_id INTO o_price, o_product;\n"
+    "  ELSIF p_fence > 0 THEN\n"
+    "    UPDATE product_options SET stock = p_stock + p_due - p_q, version = version + 1, fence = p_fence\n"
+    "      WHERE id = p_opt AND fence < p_fence RETURNING price, product_id INTO o_price, o_product;\n"
+    "  ELSE\n"
+    "    UPDATE product_options SET stock = p_stock + p_due - p_q, version = version + 1\n"
+    "      WHERE id = p_opt RETURNING price, product_id INTO o_price, o_product;\n"
+    "  END IF;\n"
+    "  IF NOT FOUND THEN o_code := 4; RETURN; END IF;\n"
+    "  v_got := tk_shop_reclaim(p_opt, p_now);\n"
+    "  IF v_got <> p_due THEN o_code := 4; END IF;\n" /* the lapsed units changed since the read: stale */
+    "END $$;"
+
+    /* tk_order_create: every item reserved or none, and the PENDING order, in one transaction (one round trip).
+     * p_opts sorted by id (core/shop.c). A snapshot first: an unknown option (o_code 1, o_bad its id) or options a
+     * snapshot already shows short leave before any lock — that is conclusive, since stock only grows by a restock
+     * or a lapse and a lapse is counted here by time. */
+    "CREATE FUNCTION tk_order_create(p_mode TEXT, p_user BIGINT, p_opts BIGINT[], p_qty INT[], p_stock BIGINT[],"
+    "  p_due BIGINT[], p_ver BIGINT[], p_fence BIGINT[], p_now BIGINT, p_expires BIGINT, p_cart BIGINT[],"
+    "  p_cart_qty INT[], p_key TEXT, p_claim BIGINT, OUT o_code INT, OUT o_order BIGINT, OUT o_bad BIGINT[])"
+    "  LANGUAGE plpgsql AS $$\n"
+    "DECLARE v_n INT := cardinality(p_opts); v_i INT; v_r RECORD; v_short BIGINT[] := '{}';\n"
+    "  v_prices BIGINT[] := '{}'; v_prods BIGINT[] := '{}'; v_total BIGINT := 0;\n"
+    "BEGIN\n"
+    "  o_code := 0;\n"
+    "  FOR v_i IN 1..v_n LOOP\n"
+    "    SELECT o.stock + tk_shop_due(o.id, p_now) AS avail INTO v_r FROM product_options o WHERE o.id = p_opts[v_i];\n"
+    "    IF NOT FOUND THEN o_code := 1; o_bad := ARRAY[p_opts[v_i]]; RETURN; END IF;\n"
+    "    IF p_mode IN ('atomic', 'pessimistic') AND v_r.avail < p_qty[v_i] THEN v_short := v_short || p_opts[v_i]; END IF;\n"
+    "  END LOOP;\n"
+    "  IF cardinality(v_short) > 0 THEN o_code := 11; o_bad := v_short; RETURN; END IF;\n"
+    "  FOR v_i IN 1..v_n LOOP\n"
+    "    SELECT * INTO v_r FROM tk_shop_take(p_mode, p_opts[v_i], p_qty[v_i], p_stock[v_i], p_due[v_i], p_ver[v_i],\n"
+    "      p_fence[v_i], p_now) t;\n"
+    "    IF v_r.o_code = 4 THEN RAISE EXCEPTION 'conflict' USING ERRCODE = 'TK004'; END IF;\n"
+    "    IF v_r.o_code <> 0 THEN v_short := v_short || p_opts[v_i]; END IF;\n"
+    "    v_prices := v_prices || v_r.o_price; v_prods := v_prods || v_r.o_product;\n"
+    "    v_total := v_total + COALESCE(v_r.o_price, 0) * p_qty[v_i];\n"
+    "  END LOOP;\n"
+    "  IF cardinality(v_short) > 0 THEN\n"
+    "    RAISE EXCEPTION 'out of stock' USING ERRCODE = 'TK011', DETAIL = array_to_string(v_short, ',');\n"
+    "  END IF;\n"
+    "  INSERT INTO orders(user_id, status, total, created_at, expires_at)\n"
+    "    VALUES (p_user, 'PENDING', v_total, p_now, p_expires) RETURNING id INTO o_order;\n"
+    "  INSERT INTO order_items(order_id, option_id, product_id, quantity, price, state, expires_at)\n"
+    "    SELECT o_order, u.opt, u.prod, u.q, u.pr, 'RESERVED', p_expires\n"
+    "    FROM unnest(p_opts, v_prods, p_qty, v_prices) AS u(opt, prod, q, pr);\n"
+    "  IF cardinality(p_cart) > 0 THEN\n"
+    "    DELETE FROM cart_items c USING unnest(p_cart, p_cart_qty) AS x(id, q)\n"
+    "      WHERE c.id = x.id AND c.user_id = p_user AND c.quantity = x.q;\n"
+    "  END IF;\n"
+    "  PERFORM tk_idem_apply(p_user, p_key, p_claim, 'order:' || o_order);\n"
+    "END $$;"
+
+    /* tk_order_pay: the whole payment in one transaction. The order row first, then its items by option id. */
+    "CREATE FUNCTION tk_order_pay(p_user BIGINT, p_order BIGINT, p_now BIGINT, p_key TEXT, p_claim BIGINT,"
+    "  OUT o_code INT, OUT o_balance BIGINT) LANGUAGE plpgsql AS $$\n"
+    "DECLARE v_o RECORD; v_n INT; v_m INT;\n"
+    "BEGIN\n"
+    "  o_code := 0;\n"
+    "  SELECT user_id, status, total, expires_at INTO v_o FROM orders WHERE id = p_order FOR UPDATE;\n"
+    "  IF NOT FOUND OR v_o.user_id <> p_user THEN o_code := 1; RETURN; END IF;\n"
+    "  IF v_o.status = 'PAID' THEN o_code := 8; RETURN; END IF;\n"
+    "  IF v_o.status <> 'PENDING' OR v_o.expires_at <= p_now THEN o_code := 12; RETURN; END IF;\n"
+    "  UPDATE users SET balance = balance - v_o.total, version = version + 1\n"
+    "    WHERE id = p_user AND balance >= v_o.total RETURNING balance INTO o_balance;\n"
+    "  IF NOT FOUND THEN o_code := 2; RETURN; END IF;\n"
+    "  SELECT count(*) INTO v_n FROM (SELECT 1 FROM order_items WHERE order_id = p_order ORDER BY option_id FOR UPDATE) x;\n"
+    "  UPDATE order_items SET state = 'SOLD' WHERE order_id = p_order AND state = 'RESERVED';\n"
+    "  GET DIAGNOSTICS v_m = ROW_COUNT;\n"
+    "  IF v_m <> v_n THEN RAISE EXCEPTION 'order expired' USING ERRCODE = 'TK012'; END IF;\n"
+    "  UPDATE orders SET status = 'PAID', paid_at = p_now WHERE id = p_order;\n"
+    "  INSERT INTO ledger(user_id, kind, amount, balance_after, ref, created_at)\n"
+    "    VALUES (p_user, 'ORDER_PAYMENT', -v_o.total, o_balance, 'order:' || p_order, p_now);\n"
+    "  INSERT INTO daily_popular_products(day, product_id, units)\n"
+    "    SELECT (p_now / 86400000)::int, i.product_id, sum(i.quantity) FROM order_items i WHERE i.order_id = p_order\n"
+    "    GROUP BY i.product_id ORDER BY i.product_id\n"
+    "    ON CONFLICT (day, product_id) DO UPDATE SET units = daily_popular_products.units + EXCLUDED.units;\n"
+    "  PERFORM tk_idem_apply(p_user, p_key, p_claim, 'order_payment:' || p_order);\n"
+    "END $$;"
+
+    /* The organizer's change of an option (under the strategy's key of the option): row lock, fold the lapsed
+     * units back, then the new on-hand count and/or price; `stocked` follows the on-hand change. o_code 1 not
+     * found, 4 a newer fencing token was written. */
+    "CREATE FUNCTION tk_option_update(p_opt BIGINT, p_has_stock BOOLEAN, p_stock BIGINT, p_has_price BOOLEAN,"
+    "  p_price BIGINT, p_fence BIGINT, p_now BIGINT, OUT o_code INT, OUT o_product BIGINT, OUT o_name TEXT,"
+    "  OUT o_price BIGINT, OUT o_stock BIGINT) LANGUAGE plpgsql AS $$\n"
+    "DECLARE v_cur RECORD; v_avail BIGINT;\n"
+    "BEGIN\n"
+    "  o_code := 0;\n"
+    "  SELECT * INTO v_cur FROM product_options WHERE id = p_opt FOR UPDATE;\n"
+    "  IF NOT FOUND THEN o_code := 1; RETURN; END IF;\n"
+    "  IF p_fence > 0 AND v_cur.fence >= p_fence THEN o_code := 4; RETURN; END IF;\n"
+    "  v_avail := v_cur.stock + tk_shop_reclaim(p_opt, p_now);\n"
+    "  o_stock := CASE WHEN p_has_stock THEN p_stock ELSE v_avail END;\n"
+    "  o_price := CASE WHEN p_has_price THEN p_price ELSE v_cur.price END;\n"
+    "  UPDATE product_options SET stocked = stocked + o_stock - v_avail, stock = o_stock, price = o_price,\n"
+    "    version = version + 1, fence = greatest(fence, p_fence) WHERE id = p_opt;\n"
+    "  o_product := v_cur.product_id; o_name := v_cur.name;\n"
+    "END $$;"
+
+    /* A cart line: the same option again adds up (at most 100 units, code 13 with the units held), at most 20
+     * options (code 14). One cart change per user at a time (an advisory lock), so the limits are exact. */
+    "CREATE FUNCTION tk_cart_add(p_user BIGINT, p_opt BIGINT, p_q INT, p_now BIGINT, OUT o_code INT, OUT o_id BIGINT,"
+    "  OUT o_quantity INT) LANGUAGE plpgsql AS $$\n"
+    "DECLARE v_cur RECORD; v_n INT;\n"
+    "BEGIN\n"
+    "  o_code := 0;\n"
+    "  PERFORM 1 FROM product_options WHERE id = p_opt;\n"
+    "  IF NOT FOUND THEN o_code := 1; RETURN; END IF;\n"
+    "  PERFORM pg_advisory_xact_lock(727300, (p_user % 2147483647)::int);\n"
+    "  SELECT id, quantity INTO v_cur FROM cart_items WHERE user_id = p_user AND option_id = p_opt;\n"
+    "  IF FOUND THEN\n"
+    "    o_id := v_cur.id; o_quantity := v_cur.quantity;\n"
+    "    IF v_cur.quantity + p_q > 100 THEN o_code := 13; RETURN; END IF;\n"
+    "    UPDATE cart_items SET quantity = quantity + p_q WHERE id = v_cur.id RETURNING quantity INTO o_quantity;\n"
+    "    RETURN;\n"
+    "  END IF;\n"
+    "  SELECT count(*) INTO v_n FROM cart_items WHERE user_id = p_user;\n"
+    "  IF v_n >= 20 THEN o_code := 14; o_quantity := 0; RETURN; END IF;\n"
+    "  INSERT INTO cart_items(user_id, option_id, quantity, created_at) VALUES (p_user, p_opt, p_q, p_now)\n"
+    "    RETURNING id, quantity INTO o_id, o_quantity;\n"
+    "END $$;"
+
+    /* The sweep's first half: the options of at most p_limit due orders, in id order (SKIP LOCKED: an option
+     * being ordered right now folds its own lapsed units back), get their lapsed units back. Returns the options
+     * touched. The second half, marking orders EXPIRED, runs in a transaction of its own (pg.c). */
+    "CREATE FUNCTION tk_shop_reclaim_due(p_now BIGINT, p_limit INT) RETURNS INT LANGUAGE plpgsql AS $$\n"
+    "DECLARE v_opt BIGINT; v_got BIGINT; v_n INT := 0;\n"
+    "BEGIN\n"
+    "  FOR v_opt IN SELECT DISTINCT i.option_id FROM order_items i WHERE i.state = 'RESERVED' AND i.order_id IN\n"
+    "      (SELECT id FROM orders WHERE status = 'PENDING' AND expires_at <= p_now ORDER BY expires_at LIMIT p_limit)\n"
+    "      ORDER BY i.option_id LOOP\n"
+    "    PERFORM 1 FROM product_options WHERE id = v_opt FOR UPDATE SKIP LOCKED;\n"
+    "    IF NOT FOUND THEN CONTINUE; END IF;\n"
+    "    v_got := tk_shop_reclaim(v_opt, p_now);\n"
+    "    IF v_got > 0 THEN\n"
+    "      UPDATE product_options SET stock = stock + v_got, version = version + 1 WHERE id = v_opt;\n"
+    "      v_n := v_n + 1;\n"
+    "    END IF;\n"
+    "  END LOOP;\n"
+    "  RETURN v_n;\n"
+    "END $$;";
+
 #endif
