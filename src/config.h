@@ -21,6 +21,7 @@ struct tk_config {
     int token_seconds;    /* --token-seconds */
     int idle_seconds;     /* --idle-seconds */
     int hold_seconds;     /* --hold-seconds */
+    int order_hold_seconds; /* --order-hold-seconds: a PENDING shop order keeps its stock this long */
     int max_holds_per_user; /* --max-holds-per-user */
     int threads;          /* --threads: HTTP worker threads (0 = number of CPUs, at least 2) */
     int workers;          /* --workers: executor threads for writes (0 = 4 x CPUs, at least 8) */

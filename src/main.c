@@ -152,6 +152,7 @@ static int cmd_serve(const struct tk_config *cfg)
         .clock = clock_real(),
         .hold_ms = (int64_t)cfg->hold_seconds * 1000,
         .max_holds_per_user = cfg->max_holds_per_user,
+        .order_hold_ms = (int64_t)cfg->order_hold_seconds * 1000,
         .idempotency_ttl_ms = (int64_t)cfg->idempotency_ttl_seconds * 1000,
         .redis_configured = cfg->redis[0] != 0,
     };
@@ -251,7 +252,8 @@ static int cmd_reconcile(const struct tk_config *cfg)
         printf("reconcile: %d discrepancies\n", problems);
         return 1;
     }
-    printf("reconcile: ok, every balance equals its ledger and every sold seat has exactly one payment\n");
+    printf("reconcile: ok, every balance equals its ledger, every sold seat has exactly one payment and every "
+           "option's stock adds up\n");
     return 0;
 }
 
