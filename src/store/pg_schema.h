@@ -543,7 +543,7 @@ static const char PG_SCHEMA_SHOP[] =
     "  PRIMARY KEY (order_id, option_id));"
     "CREATE INDEX order_items_due ON order_items(option_id, expires_at) WHERE state = 'RESERVED';"
     "CREATE TABLE daily_popular_products(day INT NOT NULL, product_id BIGINT NOT NULL REFERENCES products(id),"
-    "  units BIGINT NOT NULL CHECK (units > 0), PRIMARY KEY (day, product_id));"
+    "  units BIGINT NOT NULL CHECK (units > 0), PRIMARY KEY (day, product_id) INCLUDE (units));"
 
     /* Units of the option's lapsed reservations at p_now: on hand again, though not yet folded back. */
     "CREATE FUNCTION tk_shop_due(p_opt BIGINT, p_now BIGINT) RETURNS BIGINT LANGUAGE sql STABLE AS $$\n"
@@ -563,7 +563,7 @@ static const char PG_SCHEMA_SHOP[] =
      * units of an option with the lock strategy's write mode. What can be taken is stock on hand plus the units
      * of lapsed reservations (folded back as they are found); stock never goes below zero (CHECK as the last
      * guard). 'atomic': one conditional UPDATE (the lapsed units only when the stock alone is short, then under
-     * the row lock); 'pessimistic': SELECT … FOR UPDATE, then write; 'optimistic': compare-and-set on the
+     * the row lock); 'pessimistic': SELECT … FOR NO KEY UPDATE, then write; 'optimistic': compare-and-set on the
      * version the client read (p_stock, p_due, p_ver before the transaction); 'unsafe': the same blind, with a
      * fencing token when p_fence > 0. o_code 0 taken, 11 out of stock, 4 conflict. */
     "CREATE FUNCTION tk_shop_take(p_mode TEXT, p_opt BIGINT, p_q INT, p_stock BIGINT, p_due BIGINT, p_ver BIGINT,"
@@ -576,7 +576,7 @@ static const char PG_SCHEMA_SHOP[] =
     "    UPDATE product_options SET stock = stock - p_q, version = version + 1 WHERE id = p_opt AND stock >= p_q\n"
     "      RETURNING price, product_id INTO o_price, o_product;\n"
     "    IF FOUND THEN RETURN; END IF;\n"
-    "    SELECT o.price, o.product_id INTO o_price, o_product FROM product_options o WHERE o.id = p_opt FOR UPDATE;\n"
+    "    SELECT o.price, o.product_id INTO o_price, o_product FROM product_options o WHERE o.id = p_opt FOR NO KEY UPDATE;\n"
     "    v_got := tk_shop_reclaim(p_opt, p_now);\n"
     "    UPDATE product_options SET stock = stock + v_got - p_q, version = version + 1\n"
     "      WHERE id = p_opt AND stock + v_got >= p_q;\n"
@@ -585,7 +585,7 @@ static const char PG_SCHEMA_SHOP[] =
     "    o_code := 11; RETURN;\n"
     "  END IF;\n"
     "  IF p_mode = 'pessimistic' THEN\n"
-    "    SELECT o.stock, o.price, o.product_id INTO v_cur FROM product_options o WHERE o.id = p_opt FOR UPDATE;\n"
+    "    SELECT o.stock, o.price, o.product_id INTO v_cur FROM product_options o WHERE o.id = p_opt FOR NO KEY UPDATE;\n"
     "    o_price := v_cur.price; o_product := v_cur.product_id;\n"
     "    v_got := tk_shop_reclaim(p_opt, p_now);\n"
     "    IF v_cur.stock + v_got < p_q THEN\n"
@@ -614,32 +614,26 @@ static const char PG_SCHEMA_SHOP[] =
     /* tk_order_create: every item reserved or none, and the PENDING order, in one transaction (one round trip).
      * p_opts sorted by id (core/shop.c). A snapshot first: an unknown option (o_code 1, o_bad its id) or options a
      * snapshot already shows short leave before any lock — that is conclusive, since stock only grows by a restock
-     * or a lapse and a lapse is counted here by time. */
+     * or a lapse and a lapse is counted here by time. The order, its items, the cart lines and the idempotency
+     * record are written next, at the snapshot's prices; the option rows are taken last, so a hot option's row lock
+     * is held for the decrement and the commit only (a price changed meanwhile is corrected under the lock). */
     "CREATE FUNCTION tk_order_create(p_mode TEXT, p_user BIGINT, p_opts BIGINT[], p_qty INT[], p_stock BIGINT[],"
     "  p_due BIGINT[], p_ver BIGINT[], p_fence BIGINT[], p_now BIGINT, p_expires BIGINT, p_cart BIGINT[],"
     "  p_cart_qty INT[], p_key TEXT, p_claim BIGINT, OUT o_code INT, OUT o_order BIGINT, OUT o_bad BIGINT[])"
     "  LANGUAGE plpgsql AS $$\n"
     "DECLARE v_n INT := cardinality(p_opts); v_i INT; v_r RECORD; v_short BIGINT[] := '{}';\n"
-    "  v_prices BIGINT[] := '{}'; v_prods BIGINT[] := '{}'; v_total BIGINT := 0;\n"
+    "  v_prices BIGINT[] := '{}'; v_prods BIGINT[] := '{}'; v_total BIGINT := 0; v_moved BOOLEAN := false;\n"
     "BEGIN\n"
     "  o_code := 0;\n"
     "  FOR v_i IN 1..v_n LOOP\n"
-    "    SELECT o.stock + tk_shop_due(o.id, p_now) AS avail INTO v_r FROM product_options o WHERE o.id = p_opts[v_i];\n"
+    "    SELECT o.price, o.product_id, o.stock + tk_shop_due(o.id, p_now) AS avail INTO v_r\n"
+    "      FROM product_options o WHERE o.id = p_opts[v_i];\n"
     "    IF NOT FOUND THEN o_code := 1; o_bad := ARRAY[p_opts[v_i]]; RETURN; END IF;\n"
     "    IF p_mode IN ('atomic', 'pessimistic') AND v_r.avail < p_qty[v_i] THEN v_short := v_short || p_opts[v_i]; END IF;\n"
+    "    v_prices := v_prices || v_r.price; v_prods := v_prods || v_r.product_id;\n"
+    "    v_total := v_total + v_r.price * p_qty[v_i];\n"
     "  END LOOP;\n"
     "  IF cardinality(v_short) > 0 THEN o_code := 11; o_bad := v_short; RETURN; END IF;\n"
-    "  FOR v_i IN 1..v_n LOOP\n"
-    "    SELECT * INTO v_r FROM tk_shop_take(p_mode, p_opts[v_i], p_qty[v_i], p_stock[v_i], p_due[v_i], p_ver[v_i],\n"
-    "      p_fence[v_i], p_now) t;\n"
-    "    IF v_r.o_code = 4 THEN RAISE EXCEPTION 'conflict' USING ERRCODE = 'TK004'; END IF;\n"
-    "    IF v_r.o_code <> 0 THEN v_short := v_short || p_opts[v_i]; END IF;\n"
-    "    v_prices := v_prices || v_r.o_price; v_prods := v_prods || v_r.o_product;\n"
-    "    v_total := v_total + COALESCE(v_r.o_price, 0) * p_qty[v_i];\n"
-    "  END LOOP;\n"
-    "  IF cardinality(v_short) > 0 THEN\n"
-    "    RAISE EXCEPTION 'out of stock' USING ERRCODE = 'TK011', DETAIL = array_to_string(v_short, ',');\n"
-    "  END IF;\n"
     "  INSERT INTO orders(user_id, status, total, created_at, expires_at)\n"
     "    VALUES (p_user, 'PENDING', v_total, p_now, p_expires) RETURNING id INTO o_order;\n"
     "  INSERT INTO order_items(order_id, option_id, product_id, quantity, price, state, expires_at)\n"
@@ -650,6 +644,23 @@ static const char PG_SCHEMA_SHOP[] =
     "      WHERE c.id = x.id AND c.user_id = p_user AND c.quantity = x.q;\n"
     "  END IF;\n"
     "  PERFORM tk_idem_apply(p_user, p_key, p_claim, 'order:' || o_order);\n"
+    "  FOR v_i IN 1..v_n LOOP\n"
+    "    SELECT * INTO v_r FROM tk_shop_take(p_mode, p_opts[v_i], p_qty[v_i], p_stock[v_i], p_due[v_i], p_ver[v_i],\n"
+    "      p_fence[v_i], p_now) t;\n"
+    "    IF v_r.o_code = 4 THEN RAISE EXCEPTION 'conflict' USING ERRCODE = 'TK004'; END IF;\n"
+    "    IF v_r.o_code <> 0 THEN v_short := v_short || p_opts[v_i];\n"
+    "    ELSIF v_r.o_price <> v_prices[v_i] THEN\n"
+    "      UPDATE order_items SET price = v_r.o_price WHERE order_id = o_order AND option_id = p_opts[v_i];\n"
+    "      v_moved := true;\n"
+    "    END IF;\n"
+    "  END LOOP;\n"
+    "  IF cardinality(v_short) > 0 THEN\n"
+    "    RAISE EXCEPTION 'out of stock' USING ERRCODE = 'TK011', DETAIL = array_to_string(v_short, ',');\n"
+    "  END IF;\n"
+    "  IF v_moved THEN\n"
+    "    UPDATE orders SET total = (SELECT sum(quantity * price) FROM order_items WHERE order_id = o_order)\n"
+    "      WHERE id = o_order;\n"
+    "  END IF;\n"
     "END $$;"
 
     /* tk_order_pay: the whole payment in one transaction. The order row first, then its items by option id. */
@@ -658,14 +669,14 @@ static const char PG_SCHEMA_SHOP[] =
     "DECLARE v_o RECORD; v_n INT; v_m INT;\n"
     "BEGIN\n"
     "  o_code := 0;\n"
-    "  SELECT user_id, status, total, expires_at INTO v_o FROM orders WHERE id = p_order FOR UPDATE;\n"
+    "  SELECT user_id, status, total, expires_at INTO v_o FROM orders WHERE id = p_order FOR NO KEY UPDATE;\n"
     "  IF NOT FOUND OR v_o.user_id <> p_user THEN o_code := 1; RETURN; END IF;\n"
     "  IF v_o.status = 'PAID' THEN o_code := 8; RETURN; END IF;\n"
     "  IF v_o.status <> 'PENDING' OR v_o.expires_at <= p_now THEN o_code := 12; RETURN; END IF;\n"
     "  UPDATE users SET balance = balance - v_o.total, version = version + 1\n"
     "    WHERE id = p_user AND balance >= v_o.total RETURNING balance INTO o_balance;\n"
     "  IF NOT FOUND THEN o_code := 2; RETURN; END IF;\n"
-    "  SELECT count(*) INTO v_n FROM (SELECT 1 FROM order_items WHERE order_id = p_order ORDER BY option_id FOR UPDATE) x;\n"
+    "  SELECT count(*) INTO v_n FROM (SELECT 1 FROM order_items WHERE order_id = p_order ORDER BY option_id FOR NO KEY UPDATE) x;\n"
     "  UPDATE order_items SET state = 'SOLD' WHERE order_id = p_order AND state = 'RESERVED';\n"
     "  GET DIAGNOSTICS v_m = ROW_COUNT;\n"
     "  IF v_m <> v_n THEN RAISE EXCEPTION 'order expired' USING ERRCODE = 'TK012'; END IF;\n"
@@ -688,7 +699,7 @@ static const char PG_SCHEMA_SHOP[] =
     "DECLARE v_cur RECORD; v_avail BIGINT;\n"
     "BEGIN\n"
     "  o_code := 0;\n"
-    "  SELECT * INTO v_cur FROM product_options WHERE id = p_opt FOR UPDATE;\n"
+    "  SELECT * INTO v_cur FROM product_options WHERE id = p_opt FOR NO KEY UPDATE;\n"
     "  IF NOT FOUND THEN o_code := 1; RETURN; END IF;\n"
     "  IF p_fence > 0 AND v_cur.fence >= p_fence THEN o_code := 4; RETURN; END IF;\n"
     "  v_avail := v_cur.stock + tk_shop_reclaim(p_opt, p_now);\n"
@@ -731,7 +742,7 @@ static const char PG_SCHEMA_SHOP[] =
     "  FOR v_opt IN SELECT DISTINCT i.option_id FROM order_items i WHERE i.state = 'RESERVED' AND i.order_id IN\n"
     "      (SELECT id FROM orders WHERE status = 'PENDING' AND expires_at <= p_now ORDER BY expires_at LIMIT p_limit)\n"
     "      ORDER BY i.option_id LOOP\n"
-    "    PERFORM 1 FROM product_options WHERE id = v_opt FOR UPDATE SKIP LOCKED;\n"
+    "    PERFORM 1 FROM product_options WHERE id = v_opt FOR NO KEY UPDATE SKIP LOCKED;\n"
     "    IF NOT FOUND THEN CONTINUE; END IF;\n"
     "    v_got := tk_shop_reclaim(v_opt, p_now);\n"
     "    IF v_got > 0 THEN\n"

@@ -233,7 +233,7 @@ static const char SCHEMA_SHOP[] =
     "  PRIMARY KEY (order_id, option_id));"
     "CREATE INDEX order_items_due ON order_items(option_id, expires_at) WHERE state = 'RESERVED';"
     "CREATE TABLE daily_popular_products(day INTEGER NOT NULL, product_id INTEGER NOT NULL REFERENCES products(id),"
-    "  units INTEGER NOT NULL CHECK (units > 0), PRIMARY KEY (day, product_id));";
+    "  units INTEGER NOT NULL CHECK (units > 0), PRIMARY KEY (day, product_id)) WITHOUT ROWID;";
 
 static const char *const MIGRATIONS[] = {SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_SHOP};
 #define SCHEMA_VERSION (int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0])
@@ -2138,9 +2138,10 @@ static const char *const SHOP_SQL[SH__COUNT] = {
                      "WHERE c.user_id = ?1 ORDER BY c.id",
     [SH_CART_DELETE] = "DELETE FROM cart_items WHERE id = ?1 AND user_id = ?2",
     [SH_OPTION_EXISTS] = "SELECT product_id FROM product_options WHERE id = ?1",
-    [SH_POPULAR] = "SELECT d.product_id, p.name, SUM(d.units) AS u FROM daily_popular_products d "
-                   "JOIN products p ON p.id = d.product_id WHERE d.day BETWEEN ?1 AND ?2 "
-                   "GROUP BY d.product_id ORDER BY u DESC, d.product_id LIMIT ?3",
+    [SH_POPULAR] = "SELECT t.product_id, p.name, t.u FROM (SELECT product_id, SUM(units) AS u "
+                   "FROM daily_popular_products WHERE day BETWEEN ?1 AND ?2 GROUP BY product_id "
+                   "ORDER BY u DESC, product_id LIMIT ?3) t JOIN products p ON p.id = t.product_id "
+                   "ORDER BY t.u DESC, t.product_id",
     [SH_PRODUCT_COUNT] = "SELECT COUNT(*) FROM products",
 };
 
