@@ -156,6 +156,10 @@ static int cmd_serve(const struct tk_config *cfg)
         .idempotency_ttl_ms = (int64_t)cfg->idempotency_ttl_seconds * 1000,
         .redis_configured = cfg->redis[0] != 0,
     };
+    if (shop_batcher_new(&app.shop_batcher) < 0) /* the shop's combiner of a hot option */
+        app.shop_batcher = NULL;
+    if (key_cache_new(&app.key_cache) < 0) /* the API keys seen: a Bearer request's lookup, once per key */
+        app.key_cache = NULL;
     struct seatcache seats_taken = {0};
     if (seatcache_init(&seats_taken) == TK_OK)
         app.seats_taken = &seats_taken;
@@ -220,6 +224,8 @@ static int cmd_serve(const struct tk_config *cfg)
     api_probe_stop(&api);
     sweeper_stop(sweeper);
     seatcache_free(&seats_taken);
+    shop_batcher_free(app.shop_batcher);
+    key_cache_free(app.key_cache);
     sales_free(sales);
     waitroom_free(wr);
     store_close(st);

@@ -41,6 +41,8 @@ struct tk_app {
     bool redis_configured; /* --redis given: /health reports "up"/"down", else "off" */
     struct seatcache *seats_taken; /* negative cache of taken seats (NULL: off, e.g. in the lab) */
     int64_t order_hold_ms;         /* the shop: how long a PENDING order keeps its stock (--order-hold-seconds) */
+    struct shop_batcher *shop_batcher; /* the shop: combines concurrent orders of one option (NULL: off) */
+    struct key_cache *key_cache;   /* the API keys this instance has seen in the store (accounts.c; NULL: off) */
     struct tk_app_counters counters; /* atomic builtins */
 };
 
@@ -52,8 +54,13 @@ int account_check_name(const char *name) TK_MUST_CHECK;
 /* Creates a user with a fresh API key (written to api_key, size >= API_KEY_LEN + 1). */
 int account_create(struct tk_app *app, const char *name, struct tk_user *out, char *api_key) TK_MUST_CHECK;
 /* Resolves "Authorization: Bearer <key>" (the whole header value) to a user: UNAUTHORIZED otherwise.
- * Only the key's SHA-256 is stored, so a copy of the database does not hand out the keys. */
+ * Only the key's SHA-256 is stored, so a copy of the database does not hand out the keys. A key found once is
+ * remembered in app->key_cache (when set): keys never change, so later requests skip the store. */
 int account_authenticate(struct tk_app *app, const char *authorization, int64_t *user_id) TK_MUST_CHECK;
+struct key_cache;
+/* The known-key cache (bounded, direct-mapped; see accounts.c). A failed new needs no free; free(NULL) no-op. */
+int key_cache_new(struct key_cache **out) TK_MUST_CHECK;
+void key_cache_free(struct key_cache *c);
 
 /* wallet.c */
 /* Charges the wallet; *entry_id (may be NULL) is the CHARGE ledger entry. */
@@ -206,6 +213,13 @@ int shop_parse_day(const char *s, int64_t *day) TK_MUST_CHECK;
 void shop_format_day(int64_t day, char *buf, int buflen);
 /* The sweep's part: folds lapsed units back and marks due orders EXPIRED (tidying only). */
 int shop_sweep(struct tk_app *app) TK_MUST_CHECK;
+/* The combiner of a hot option (shop.c): under the atomic mode without an external lock, concurrent single-item
+ * orders of one option in this process are reserved by ONE store transaction (store_order_batch, at most
+ * ORDER_BATCH_MAX orders), so the option's row is locked and its commit flushed once for all of them. A failed
+ * new needs no free; shop_batcher_free(NULL) is a no-op. */
+struct shop_batcher;
+int shop_batcher_new(struct shop_batcher **out) TK_MUST_CHECK;
+void shop_batcher_free(struct shop_batcher *b);
 
 #define APP_COUNT(app, field, n) __atomic_add_fetch(&(app)->counters.field, (n), __ATOMIC_RELAXED)
 

@@ -16,9 +16,12 @@
  * `stock` scenario calls shop_order_create on its own product, so the lab measures what POST /orders runs. */
 #include "core/app.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "util/exec.h"
+#include "util/hmap.h"
 #include "util/money.h"
 
 #define DAY_MS 86400000LL
@@ -172,11 +175,130 @@ static int order_run(struct tk_app *app, struct order_op *op)
     return strategy_run_keys_fenced(app->strategy, kp, r->nitems, order_write, op);
 }
 
+/* ---- the combiner of a hot option ----
+ * A flash sale is thousands of one-item orders of ONE option: one at a time, each would lock the option's row and
+ * hold it through its own commit's flush, so the row, not the machine, would set the pace (shared/LIMITS.md: a hot
+ * row tops out at a few thousand commits a second; one statement standing for many operations is worth ~85×).
+ * So under the atomic mode without an external lock, the single-item orders of one option that meet in this
+ * process are reserved together: the first becomes the leader, takes every waiting order of that option (at most
+ * ORDER_BATCH_MAX, first come first served) and runs them as ONE store transaction with the same rule; the others
+ * wait for its answer — as long as they would otherwise wait on the row lock — and whoever comes meanwhile forms the
+ * next batch. Each order is still reserved whole or refused, and still records its own Idempotency-Key effect. */
+#define BATCH_STRIPES 256 /* an option's waiters meet in its stripe; two options sharing one only take turns */
+struct batch_wait {
+    struct batch_wait *next;
+    int64_t option_id;
+    struct tk_order_batch_item item;
+    bool done;
+};
+struct batch_stripe {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct batch_wait *head;
+    bool leading;
+};
+struct shop_batcher {
+    struct batch_stripe s[BATCH_STRIPES];
+};
+
+int shop_batcher_new(struct shop_batcher **out)
+{
+    struct shop_batcher *b = calloc(1, sizeof *b);
+    if (!b)
+        return TK_ERR_NOMEM;
+    for (int i = 0; i < BATCH_STRIPES; i++) {
+        pthread_mutex_init(&b->s[i].mu, NULL);
+        pthread_cond_init(&b->s[i].cv, NULL);
+    }
+    *out = b;
+    return TK_OK;
+}
+
+void shop_batcher_free(struct shop_batcher *b)
+{
+    if (!b)
+        return;
+    for (int i = 0; i < BATCH_STRIPES; i++) {
+        TK_ASSERT(!b->s[i].head && !b->s[i].leading);
+        pthread_mutex_destroy(&b->s[i].mu);
+        pthread_cond_destroy(&b->s[i].cv);
+    }
+    free(b);
+}
+
+static bool batchable(const struct tk_app *app, int n)
+{
+    return app->shop_batcher && n == 1 && app->strategy->ops->mode == TK_WRITE_ATOMIC && !app->strategy->ops->try_lock;
+}
+
+/* One pass: waits in the option's stripe until a batch (led by this request or another) has decided this order. */
+static int batch_once(struct tk_app *app, int64_t user_id, const struct tk_order_line *line,
+                      const struct tk_idem_ref *idem, struct tk_order *out)
+{
+    struct batch_stripe *s = &app->shop_batcher->s[hash_u64((uint64_t)line->option_id) & (BATCH_STRIPES - 1)];
+    struct batch_wait me = {.option_id = line->option_id,
+                            .item = {.idem = idem, .user_id = user_id, .quantity = line->quantity, .out = out}};
+    pthread_mutex_lock(&s->mu);
+    struct batch_wait **tail = &s->head;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = &me;
+    while (!me.done) {
+        if (s->leading) {
+            pthread_cond_wait(&s->cv, &s->mu);
+            continue;
+        }
+        s->leading = true; /* lead: take the waiting orders of this option, first come first served */
+        struct batch_wait *taken[ORDER_BATCH_MAX];
+        struct tk_order_batch_item items[ORDER_BATCH_MAX];
+        int n = 0;
+        for (struct batch_wait **pp = &s->head; *pp && n < ORDER_BATCH_MAX;) {
+            if ((*pp)->option_id == me.option_id) {
+                taken[n] = *pp;
+                items[n] = (*pp)->item;
+                n++;
+                *pp = (*pp)->next;
+            } else {
+                pp = &(*pp)->next;
+            }
+        }
+        pthread_mutex_unlock(&s->mu);
+        int rc = store_order_batch(app->store, me.option_id, app_now_ms(app), app->order_hold_ms, items, n);
+        pthread_mutex_lock(&s->mu);
+        for (int i = 0; i < n; i++) {
+            taken[i]->item.rc = rc < 0 ? rc : items[i].rc;
+            taken[i]->done = true;
+        }
+        s->leading = false;
+        pthread_cond_broadcast(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return me.item.rc;
+}
+
+static int order_batched(struct tk_app *app, int64_t user_id, const struct tk_order_line *line,
+                         const struct tk_idem_ref *idem, struct tk_order *out)
+{
+    TK_ASSERT(app->order_hold_ms > 0);
+    if (line->option_id < 1 || line->quantity < 1 || line->quantity > ORDER_QUANTITY_MAX)
+        return TK_ERR_INVALID;
+    for (;;) {
+        int rc = batch_once(app, user_id, line, idem, out);
+        if (rc != TK_ERR_BUSY)
+            return rc;
+        /* the batch's transaction met a lock held elsewhere and changed nothing: this request waits its turn like
+         * any other (on a worker: re-scheduled, TK_ERR_BUSY; off one: slept, then tried again) */
+        TK_TRY(exec_defer_backoff(1000, 50000));
+    }
+}
+
 int shop_order_create(struct tk_app *app, int64_t user_id, const struct tk_order_line *lines, int n,
                       const struct tk_idem_ref *idem, struct tk_order *out)
 {
     if (n < 1 || n > ORDER_ITEMS_MAX)
         return TK_ERR_INVALID;
+    if (batchable(app, n))
+        return order_batched(app, user_id, lines, idem, out);
     struct order_op *op = calloc(1, sizeof *op);
     if (!op)
         return TK_ERR_NOMEM;

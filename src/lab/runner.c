@@ -260,6 +260,7 @@ static void proc_close(struct lab_proc *p)
 {
     exec_free(p->exec);
     serial_stop(p->serial);
+    shop_batcher_free(p->app.shop_batcher);
     strategy_free(p->strategy);
     store_close(p->store);
     free(p->dbs);
@@ -328,6 +329,8 @@ static int run_process(struct lab_run *r, int index, int first, int count, int c
     p->app = (struct tk_app){.store = p->store, .strategy = p->strategy, .clock = clock_real(), .hold_ms = 600000,
                              .max_holds_per_user = 1000, .idempotency_ttl_ms = 3600000,
                              .order_hold_ms = 600000 /* the stock scenario's orders outlive the run */};
+    if (shop_batcher_new(&p->app.shop_batcher) < 0) /* as serve: the shop's combiner of a hot option */
+        p->app.shop_batcher = NULL;
     if (r->serial &&
         !(p->serial = serial_start(r->o->db, r->sc, r->state, p->clients, serial_done, err, sizeof err))) {
         fprintf(stderr, "lab: serial: %s\n", err);

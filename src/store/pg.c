@@ -1632,7 +1632,7 @@ static int pg_idem_audit(struct tk_store *st, tk_idem_audit_fn fn, void *arg)
 enum shop_pst {
     Q_PRODUCT_INSERT, Q_OPTION_INSERT, Q_PRODUCTS, Q_PRODUCT_ONE, Q_OPTION_GET, Q_ORDER_CREATE, Q_ORDER_GET,
     Q_ORDER_ITEMS, Q_ORDER_PAY, Q_RECLAIM_DUE, Q_ORDERS_EXPIRE, Q_OPTION_UPDATE, Q_CART_ADD, Q_CART_LIST,
-    Q_CART_DELETE, Q_POPULAR, Q_PRODUCT_COUNT,
+    Q_CART_DELETE, Q_POPULAR, Q_PRODUCT_COUNT, Q_ORDER_BATCH,
     Q__COUNT
 };
 
@@ -1674,6 +1674,9 @@ static const char *const SHOP_PSQL[Q__COUNT] = {
                   "ORDER BY u DESC, product_id LIMIT $3) t JOIN products p ON p.id = t.product_id "
                   "ORDER BY t.u DESC, t.product_id",
     [Q_PRODUCT_COUNT] = "SELECT count(*) FROM products",
+    [Q_ORDER_BATCH] = "SELECT o_code, array_to_string(o_codes, ','), array_to_string(o_orders, ','), COALESCE(o_price, 0), "
+                      "COALESCE(o_product, 0), COALESCE(o_pname, ''), COALESCE(o_oname, '') FROM "
+                      "tk_order_batch($1, $2::bigint[], $3::int[], $4::text[], $5::bigint[], $6, $7)",
 };
 _Static_assert(Q__COUNT <= 64, "prepared bitmap (shop)");
 
@@ -2029,6 +2032,109 @@ static int order_create_fn(struct pg_conn *c, void *argp)
     PQclear(r);
     TK_TRY(rc);
     return order_read(c, q->user_id, order_id, o); /* committed: the answer, read back */
+}
+
+/* A PostgreSQL text[] literal of n idempotency keys (NULL where there is none): {"k1",NULL,"k\"2"}. malloc'd. */
+static char *key_array(const struct tk_order_batch_item *items, int n)
+{
+    size_t cap = 3 + (size_t)n * (2 * IDEM_KEY_MAX + 4), at = 0;
+    char *b = malloc(cap);
+    if (!b)
+        return NULL;
+    b[at++] = '{';
+    for (int i = 0; i < n; i++) {
+        if (i)
+            b[at++] = ',';
+        const char *k = items[i].idem ? items[i].idem->key : NULL;
+        if (!k) {
+            memcpy(b + at, "NULL", 4);
+            at += 4;
+            continue;
+        }
+        b[at++] = '"';
+        for (; *k && at + 4 < cap; k++) {
+            if (*k == '"' || *k == '\\')
+                b[at++] = '\\';
+            b[at++] = *k;
+        }
+        b[at++] = '"';
+    }
+    b[at++] = '}';
+    b[at] = 0;
+    return b;
+}
+
+struct pg_batch_args {
+    int64_t option_id, now_ms, hold_ms;
+    struct tk_order_batch_item *items;
+    int n;
+};
+
+static int order_batch_fn(struct pg_conn *c, void *argp)
+{
+    struct pg_batch_args *a = argp;
+    int64_t users[ORDER_BATCH_MAX], qty[ORDER_BATCH_MAX], claims[ORDER_BATCH_MAX];
+    for (int i = 0; i < a->n; i++) {
+        users[i] = a->items[i].user_id;
+        qty[i] = a->items[i].quantity;
+        claims[i] = a->items[i].idem ? a->items[i].idem->claim : 0;
+    }
+    enum { ARR = ORDER_BATCH_MAX * 21 + 3 };
+    char a_users[ARR], a_qty[ARR], a_claims[ARR];
+    char *a_keys = key_array(a->items, a->n);
+    if (!a_keys)
+        return TK_ERR_NOMEM;
+    struct params p = {0};
+    p_i64(&p, a->option_id);
+    p_str(&p, int_array(a_users, sizeof a_users, users, a->n));
+    p_str(&p, int_array(a_qty, sizeof a_qty, qty, a->n));
+    p_str(&p, a_keys);
+    p_str(&p, int_array(a_claims, sizeof a_claims, claims, a->n));
+    p_i64(&p, a->now_ms);
+    p_i64(&p, a->now_ms + a->hold_ms);
+    PGresult *r;
+    int rc = shop_run(c, Q_ORDER_BATCH, &p, &r, NULL, 0);
+    free(a_keys);
+    TK_TRY(rc);
+    int code = atoi(PQgetvalue(r, 0, 0));
+    const char *codes = PQgetvalue(r, 0, 1), *orders = PQgetvalue(r, 0, 2);
+    int64_t price = col_i64(r, 0, 3), product = col_i64(r, 0, 4);
+    for (int i = 0; i < a->n; i++) {
+        struct tk_order_batch_item *it = &a->items[i];
+        char *end;
+        int ci = code == 1 ? 1 : (int)strtol(codes, &end, 10);
+        int64_t oid = code == 1 ? 0 : strtoll(orders, &end, 10);
+        if (code != 1) {
+            codes = strchr(codes, ',') ? strchr(codes, ',') + 1 : codes + strlen(codes);
+            orders = strchr(orders, ',') ? strchr(orders, ',') + 1 : orders + strlen(orders);
+        }
+        struct tk_order *o = it->out;
+        memset(o, 0, sizeof *o);
+        it->rc = ci == 0 ? TK_OK : ci == 1 ? TK_ERR_NOT_FOUND : ci == 10 ? TK_ERR_CLAIM_LOST : TK_ERR_OUT_OF_STOCK;
+        if (it->rc == TK_ERR_OUT_OF_STOCK || it->rc == TK_ERR_NOT_FOUND) {
+            o->nbad = 1;
+            o->bad_option_ids[0] = a->option_id;
+        }
+        if (it->rc != TK_OK)
+            continue;
+        *o = (struct tk_order){.id = oid, .user_id = it->user_id, .state = ORDER_PENDING,
+                               .total_won = price * it->quantity, .created_at_ms = a->now_ms,
+                               .expires_at_ms = a->now_ms + a->hold_ms, .nitems = 1};
+        o->items[0] = (struct tk_order_item){.option_id = a->option_id, .product_id = product,
+                                             .quantity = it->quantity, .price_won = price};
+        snprintf(o->items[0].product_name, sizeof o->items[0].product_name, "%s", PQgetvalue(r, 0, 5));
+        snprintf(o->items[0].option_name, sizeof o->items[0].option_name, "%s", PQgetvalue(r, 0, 6));
+    }
+    PQclear(r);
+    return TK_OK;
+}
+
+static int pg_order_batch(struct tk_store *st, int64_t option_id, int64_t now_ms, int64_t hold_ms,
+                          struct tk_order_batch_item *items, int n)
+{
+    TK_ASSERT(n >= 1 && n <= ORDER_BATCH_MAX);
+    struct pg_batch_args a = {.option_id = option_id, .now_ms = now_ms, .hold_ms = hold_ms, .items = items, .n = n};
+    return with_conn(PG(st), order_batch_fn, &a);
 }
 
 static int pg_order_create(struct tk_store *st, enum tk_write_mode mode, const struct tk_order_req *req,
@@ -2574,6 +2680,7 @@ static const struct tk_store_ops PG_OPS = {
     .cart_list = pg_cart_list,
     .cart_remove = pg_cart_remove,
     .order_create = pg_order_create,
+    .order_batch = pg_order_batch,
     .order_get = pg_order_get,
     .order_pay = pg_order_pay,
     .orders_expire_due = pg_orders_expire_due,

@@ -663,6 +663,45 @@ static const char PG_SCHEMA_SHOP[] =
     "  END IF;\n"
     "END $$;"
 
+    /* tk_order_batch: n single-item orders of one option (core/shop.c combines them) in one transaction, first
+     * come first served: the atomic rule with the option row locked once for the batch (and one commit flushed).
+     * A snapshot in which none of them fits is conclusive (no lock). A lost idempotency claim drops only its own
+     * order (code 10). o_codes[i]: 0 reserved (o_orders[i]), 11 out of stock, 10 claim lost; o_code 1: no such
+     * option. */
+    "CREATE FUNCTION tk_order_batch(p_opt BIGINT, p_users BIGINT[], p_qty INT[], p_keys TEXT[], p_claims BIGINT[],"
+    "  p_now BIGINT, p_expires BIGINT, OUT o_code INT, OUT o_codes INT[], OUT o_orders BIGINT[], OUT o_price BIGINT,"
+    "  OUT o_product BIGINT, OUT o_pname TEXT, OUT o_oname TEXT) LANGUAGE plpgsql AS $$\n"
+    "DECLARE v_n INT := cardinality(p_users); v_i INT; v_r RECORD; v_left BIGINT; v_oid BIGINT;\n"
+    "BEGIN\n"
+    "  o_code := 0; o_codes := array_fill(11, ARRAY[v_n]); o_orders := array_fill(0::bigint, ARRAY[v_n]);\n"
+    "  SELECT o.stock + tk_shop_due(o.id, p_now) AS avail, o.price, o.product_id, o.name, p.name AS pname INTO v_r\n"
+    "    FROM product_options o JOIN products p ON p.id = o.product_id WHERE o.id = p_opt;\n"
+    "  IF NOT FOUND THEN o_code := 1; RETURN; END IF;\n"
+    "  o_price := v_r.price; o_product := v_r.product_id; o_pname := v_r.pname; o_oname := v_r.name;\n"
+    "  IF v_r.avail < (SELECT min(q) FROM unnest(p_qty) q) THEN RETURN; END IF;\n"
+    "  SELECT o.stock, o.price INTO v_r FROM product_options o WHERE o.id = p_opt FOR NO KEY UPDATE;\n"
+    "  o_price := v_r.price;\n"
+    "  v_left := v_r.stock + tk_shop_reclaim(p_opt, p_now);\n"
+    "  FOR v_i IN 1..v_n LOOP\n"
+    "    IF p_qty[v_i] > v_left THEN CONTINUE; END IF;\n"
+    "    IF p_keys[v_i] IS NOT NULL THEN\n"
+    "      PERFORM 1 FROM idempotency WHERE user_id = p_users[v_i] AND key = p_keys[v_i] AND claim = p_claims[v_i]\n"
+    "        AND state = 'PENDING' AND COALESCE(effect_ref, '') = '';\n"
+    "      IF NOT FOUND THEN o_codes[v_i] := 10; CONTINUE; END IF;\n"
+    "    END IF;\n"
+    "    INSERT INTO orders(user_id, status, total, created_at, expires_at)\n"
+    "      VALUES (p_users[v_i], 'PENDING', o_price * p_qty[v_i], p_now, p_expires) RETURNING id INTO v_oid;\n"
+    "    INSERT INTO order_items(order_id, option_id, product_id, quantity, price, state, expires_at)\n"
+    "      VALUES (v_oid, p_opt, o_product, p_qty[v_i], o_price, 'RESERVED', p_expires);\n"
+    "    IF p_keys[v_i] IS NOT NULL THEN\n"
+    "      UPDATE idempotency SET effect_ref = 'order:' || v_oid WHERE user_id = p_users[v_i] AND key = p_keys[v_i]\n"
+    "        AND claim = p_claims[v_i];\n"
+    "    END IF;\n"
+    "    v_left := v_left - p_qty[v_i]; o_codes[v_i] := 0; o_orders[v_i] := v_oid;\n"
+    "  END LOOP;\n"
+    "  UPDATE product_options SET stock = v_left, version = version + 1 WHERE id = p_opt;\n"
+    "END $$;"
+
     /* tk_order_pay: the whole payment in one transaction. The order row first, then its items by option id. */
     "CREATE FUNCTION tk_order_pay(p_user BIGINT, p_order BIGINT, p_now BIGINT, p_key TEXT, p_claim BIGINT,"
     "  OUT o_code INT, OUT o_balance BIGINT) LANGUAGE plpgsql AS $$\n"

@@ -2080,7 +2080,7 @@ enum shop_stmt {
     SH_STOCK_SET, SH_STOCK_CAS, SH_STOCK_FENCED, SH_STOCK_ADD, SH_OPTION_PATCH, SH_ORDER_INSERT, SH_ITEM_INSERT,
     SH_CART_TAKE, SH_ORDER_GET, SH_ORDER_ITEMS, SH_ORDER_SET_PAID, SH_ITEMS_SELL, SH_ITEMS_COUNT, SH_POPULAR_ADD,
     SH_DUE_OPTIONS, SH_ORDERS_EXPIRE, SH_CART_FIND, SH_CART_COUNT, SH_CART_INSERT, SH_CART_SET, SH_CART_LIST,
-    SH_CART_DELETE, SH_OPTION_EXISTS, SH_POPULAR, SH_PRODUCT_COUNT,
+    SH_CART_DELETE, SH_OPTION_EXISTS, SH_POPULAR, SH_PRODUCT_COUNT, SH_IDEM_LIVE,
     SH__COUNT
 };
 
@@ -2143,6 +2143,8 @@ static const char *const SHOP_SQL[SH__COUNT] = {
                    "ORDER BY u DESC, product_id LIMIT ?3) t JOIN products p ON p.id = t.product_id "
                    "ORDER BY t.u DESC, t.product_id",
     [SH_PRODUCT_COUNT] = "SELECT COUNT(*) FROM products",
+    [SH_IDEM_LIVE] = "SELECT 1 FROM idempotency WHERE user_id = ?1 AND key = ?2 AND claim = ?3 AND state = 'PENDING' "
+                     "AND COALESCE(effect_ref, '') = ''",
 };
 
 /* The connection's shop statement `id`, reset and unbound, or NULL (error logged). */
@@ -2549,6 +2551,132 @@ static int order_create_body(struct sq_conn *c, void *argp)
         TK_TRY(exec_stmt(c, q));
     }
     return idem_apply(c, r->idem, "order", order_id);
+}
+
+struct batch_args {
+    int64_t option_id, now_ms, hold_ms;
+    struct tk_order_batch_item *items;
+    int n;
+    bool decided; /* the snapshot decided every item (no such option, or none fits): no transaction */
+};
+
+static void batch_refuse(struct batch_args *a, int rc)
+{
+    for (int i = 0; i < a->n; i++) {
+        a->items[i].rc = rc;
+        memset(a->items[i].out, 0, sizeof *a->items[i].out);
+        a->items[i].out->nbad = 1;
+        a->items[i].out->bad_option_ids[0] = a->option_id;
+    }
+    a->decided = true;
+}
+
+/* The snapshot: none of the orders fits (or no such option) is conclusive, before the write lock. */
+static int batch_pre(struct sq_conn *c, void *argp)
+{
+    struct batch_args *a = argp;
+    struct option_row row;
+    int rc = option_read(c, a->option_id, a->now_ms, &row);
+    if (rc == TK_ERR_NOT_FOUND) {
+        batch_refuse(a, TK_ERR_NOT_FOUND);
+        return TK_ERR_NOT_FOUND;
+    }
+    TK_TRY(rc);
+    int min_q = ORDER_QUANTITY_MAX + 1;
+    for (int i = 0; i < a->n; i++)
+        min_q = a->items[i].quantity < min_q ? a->items[i].quantity : min_q;
+    if (row.stock + row.due < min_q) {
+        batch_refuse(a, TK_ERR_OUT_OF_STOCK);
+        return TK_ERR_OUT_OF_STOCK;
+    }
+    return TK_OK;
+}
+
+/* Is the claim still this request's (so that its effect may be recorded on it)? */
+static int claim_live(struct sq_conn *c, const struct tk_idem_ref *idem, bool *live)
+{
+    sqlite3_stmt *q = sh(c, SH_IDEM_LIVE);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, idem->user_id);
+    sqlite3_bind_text(q, 2, idem->key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, idem->claim);
+    int r = step_row(c, q);
+    sqlite3_reset(q);
+    if (r < 0)
+        return r;
+    *live = r == 1;
+    return TK_OK;
+}
+
+/* n single-item orders of one option, first come first served, in one transaction: the atomic rule (what is
+ * there now, lapsed units folded back, never below zero) with the option written once. */
+static int batch_body(struct sq_conn *c, void *argp)
+{
+    struct batch_args *a = argp;
+    struct option_row row;
+    TK_TRY(option_read(c, a->option_id, a->now_ms, &row));
+    int64_t got = 0;
+    TK_TRY(shop_reclaim(c, a->option_id, a->now_ms, &got));
+    int64_t left = row.stock + got, expires = a->now_ms + a->hold_ms;
+    for (int i = 0; i < a->n; i++) {
+        struct tk_order_batch_item *it = &a->items[i];
+        struct tk_order *o = it->out;
+        memset(o, 0, sizeof *o);
+        if (it->quantity > left) {
+            it->rc = TK_ERR_OUT_OF_STOCK;
+            o->nbad = 1;
+            o->bad_option_ids[0] = a->option_id;
+            continue;
+        }
+        if (it->idem) {
+            bool live = false;
+            TK_TRY(claim_live(c, it->idem, &live));
+            if (!live) {
+                it->rc = TK_ERR_CLAIM_LOST; /* only this order: another request took its key over */
+                continue;
+            }
+        }
+        sqlite3_stmt *q = sh(c, SH_ORDER_INSERT);
+        if (!q)
+            return TK_ERR_INTERNAL;
+        sqlite3_bind_int64(q, 1, it->user_id);
+        sqlite3_bind_int64(q, 2, row.price * it->quantity);
+        sqlite3_bind_int64(q, 3, a->now_ms);
+        sqlite3_bind_int64(q, 4, expires);
+        TK_TRY(exec_stmt(c, q));
+        int64_t order_id = sqlite3_last_insert_rowid(c->db);
+        q = sh(c, SH_ITEM_INSERT);
+        if (!q)
+            return TK_ERR_INTERNAL;
+        sqlite3_bind_int64(q, 1, order_id);
+        sqlite3_bind_int64(q, 2, a->option_id);
+        sqlite3_bind_int64(q, 3, row.product_id);
+        sqlite3_bind_int(q, 4, it->quantity);
+        sqlite3_bind_int64(q, 5, row.price);
+        sqlite3_bind_int64(q, 6, expires);
+        TK_TRY(exec_stmt(c, q));
+        TK_TRY(idem_apply(c, it->idem, "order", order_id));
+        left -= it->quantity;
+        it->rc = TK_OK;
+        *o = (struct tk_order){.id = order_id, .user_id = it->user_id, .state = ORDER_PENDING,
+                               .total_won = row.price * it->quantity, .created_at_ms = a->now_ms,
+                               .expires_at_ms = expires, .nitems = 1};
+        o->items[0] = (struct tk_order_item){.option_id = a->option_id, .product_id = row.product_id,
+                                             .quantity = it->quantity, .price_won = row.price};
+        snprintf(o->items[0].product_name, sizeof o->items[0].product_name, "%s", row.product_name);
+        snprintf(o->items[0].option_name, sizeof o->items[0].option_name, "%s", row.name);
+    }
+    return stock_write(c, SH_STOCK_SET, a->option_id, left, 0, false);
+}
+
+static int sq_order_batch(struct tk_store *st, int64_t option_id, int64_t now_ms, int64_t hold_ms,
+                          struct tk_order_batch_item *items, int n)
+{
+    TK_ASSERT(n >= 1 && n <= ORDER_BATCH_MAX);
+    struct batch_args a = {.option_id = option_id, .now_ms = now_ms, .hold_ms = hold_ms, .items = items, .n = n};
+    int rc = sq_run(SQ(st), batch_pre, batch_body, &a);
+    return a.decided ? TK_OK : rc;
 }
 
 static int sq_order_create(struct tk_store *st, enum tk_write_mode mode, const struct tk_order_req *req,
@@ -3078,6 +3206,7 @@ static const struct tk_store_ops SQLITE_OPS = {
     .cart_list = sq_cart_list,
     .cart_remove = sq_cart_remove,
     .order_create = sq_order_create,
+    .order_batch = sq_order_batch,
     .order_get = sq_order_get,
     .order_pay = sq_order_pay,
     .orders_expire_due = sq_orders_expire_due,

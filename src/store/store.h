@@ -256,6 +256,7 @@ typedef int (*tk_idem_audit_fn)(void *arg, const struct tk_idem_audit *row);
 #define CART_ITEMS_MAX ORDER_ITEMS_MAX   /* options in one cart: an order from the cart always fits */
 #define ORDER_QUANTITY_MAX 100           /* units of one option in an order or a cart line */
 #define OPTION_STOCK_MAX 1000000000LL    /* an option's on-hand count set by the organizer */
+#define ORDER_BATCH_MAX 64               /* single-item orders of one option combined into one transaction */
 
 struct tk_option {
     int64_t id, product_id;
@@ -337,6 +338,15 @@ struct tk_popular {
     int64_t product_id;
     char name[SHOP_NAME_MAX];
     int64_t units;
+};
+/* One order of a batch (order_batch): single-item orders of ONE option, combined by core/shop.c into one
+ * transaction so that a hot option's row is locked (and its commit flushed) once for many orders. */
+struct tk_order_batch_item {
+    const struct tk_idem_ref *idem;
+    int64_t user_id;
+    int quantity;
+    struct tk_order *out;
+    int rc; /* TK_OK (out filled), TK_ERR_OUT_OF_STOCK, TK_ERR_NOT_FOUND (no such option), TK_ERR_CLAIM_LOST */
 };
 typedef int (*tk_product_fn)(void *arg, const struct tk_product *p);
 typedef int (*tk_cart_fn)(void *arg, const struct tk_cart_item *c);
@@ -459,6 +469,11 @@ struct tk_store_ops {
      * unknown option, out->bad_option_ids[0]), CONFLICT (optimistic race, an older fence), CLAIM_LOST. */
     int (*order_create)(struct tk_store *st, enum tk_write_mode mode, const struct tk_order_req *req,
                         struct tk_order *out);
+    /* n single-item orders of one option in ONE transaction (the atomic mode's rule, option row locked once):
+     * first come first served, each order reserved whole or refused (items[i].rc). A snapshot that shows none of
+     * them fits is conclusive and takes no lock. TK_OK when the batch ran; an error: nothing was done. */
+    int (*order_batch)(struct tk_store *st, int64_t option_id, int64_t now_ms, int64_t hold_ms,
+                       struct tk_order_batch_item *items, int n);
     /* The user's order with its items: NOT_FOUND also when it is someone else's. */
     int (*order_get)(struct tk_store *st, int64_t user_id, int64_t order_id, struct tk_order *out);
     /* Pays a PENDING order in one transaction (one ORDER_PAYMENT entry, items SOLD, the daily aggregates):
@@ -743,6 +758,11 @@ static inline int store_order_create(struct tk_store *st, enum tk_write_mode mod
 static inline int store_order_create(struct tk_store *st, enum tk_write_mode mode, const struct tk_order_req *req, struct tk_order *out)
 {
     return st->ops->order_create(st, mode, req, out);
+}
+static inline int store_order_batch(struct tk_store *st, int64_t option_id, int64_t now_ms, int64_t hold_ms, struct tk_order_batch_item *items, int n) TK_MUST_CHECK;
+static inline int store_order_batch(struct tk_store *st, int64_t option_id, int64_t now_ms, int64_t hold_ms, struct tk_order_batch_item *items, int n)
+{
+    return st->ops->order_batch(st, option_id, now_ms, hold_ms, items, n);
 }
 static inline int store_order_get(struct tk_store *st, int64_t user_id, int64_t order_id, struct tk_order *out) TK_MUST_CHECK;
 static inline int store_order_get(struct tk_store *st, int64_t user_id, int64_t order_id, struct tk_order *out)

@@ -511,6 +511,63 @@ static void audit_names_corrupted_rows(void **state)
     free(r);
 }
 
+static void batches_of_one_option(void **state)
+{
+    struct fx *f = *state;
+    int64_t id, stock = 5;
+    product(f, "batch", 1, &stock, &id);
+    int64_t u[4];
+    for (int i = 0; i < 4; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "tk_batch%d", i);
+        u[i] = user(f, key, 0);
+    }
+    /* a claim of user 3, then taken over: its order must be dropped, the others kept */
+    struct tk_idem rec = {0};
+    assert_int_equal(store_idem_claim(f->st, u[3], "k3", "h", T0, T0 + 86400000, 41, &rec), TK_OK);
+    assert_int_equal(store_idem_takeover(f->st, u[3], "k3", 41, 42, T0), TK_OK);
+    struct tk_idem_ref lost = {.user_id = u[3], .key = "k3", .claim = 41};
+    struct tk_order *o = calloc(5, sizeof *o);
+    struct tk_order_batch_item it[5] = {
+        {.user_id = u[0], .quantity = 2, .out = &o[0]}, {.user_id = u[1], .quantity = 2, .out = &o[1]},
+        {.user_id = u[2], .quantity = 2, .out = &o[2]}, {.idem = &lost, .user_id = u[3], .quantity = 1, .out = &o[3]},
+        {.user_id = u[2], .quantity = 1, .out = &o[4]},
+    };
+    assert_int_equal(store_order_batch(f->st, id, T0, HOLD, it, 5), TK_OK);
+    assert_int_equal(it[0].rc, TK_OK);
+    assert_int_equal(it[1].rc, TK_OK);
+    assert_int_equal(it[2].rc, TK_ERR_OUT_OF_STOCK); /* 2 > the 1 left: refused whole */
+    assert_int_equal(o[2].nbad, 1);
+    assert_int_equal(o[2].bad_option_ids[0], id);
+    assert_int_equal(it[3].rc, TK_ERR_CLAIM_LOST);
+    assert_int_equal(it[4].rc, TK_OK); /* first come first served, each whole */
+    assert_int_equal(o[0].nitems, 1);
+    assert_int_equal(o[0].items[0].option_id, id);
+    assert_int_equal(o[0].total_won, 2000);
+    assert_int_equal(o[0].expires_at_ms, T0 + HOLD);
+    assert_string_equal(o[0].items[0].product_name, "batch");
+    struct tk_order r;
+    assert_int_equal(store_order_get(f->st, u[0], o[0].id, &r), TK_OK);
+    assert_int_equal(r.items[0].quantity, 2);
+    assert_int_equal(stock_at(f, id, T0), 0);
+    /* sold out: the snapshot decides, nothing written */
+    it[0].rc = it[1].rc = -99;
+    assert_int_equal(store_order_batch(f->st, id, T0, HOLD, it, 2), TK_OK);
+    assert_int_equal(it[0].rc, TK_ERR_OUT_OF_STOCK);
+    assert_int_equal(it[1].rc, TK_ERR_OUT_OF_STOCK);
+    /* at the hold, the lapsed units are taken again */
+    assert_int_equal(store_order_batch(f->st, id, T0 + HOLD, HOLD, it, 2), TK_OK);
+    assert_int_equal(it[0].rc, TK_OK);
+    assert_int_equal(it[1].rc, TK_OK);
+    assert_int_equal(stock_at(f, id, T0 + HOLD), 1);
+    assert_int_equal(store_order_batch(f->st, 999999, T0, HOLD, it, 1), TK_OK);
+    assert_int_equal(it[0].rc, TK_ERR_NOT_FOUND);
+    assert_int_equal(store_idem_release(f->st, u[3], "k3", 42), TK_OK); /* (the test's own claim, never used) */
+    struct problems p;
+    assert_int_equal(audit(f, T0 + HOLD, &p), 0);
+    free(o);
+}
+
 /* ---- core/shop.c ---- */
 
 static void core_rules(void **state)
@@ -624,11 +681,14 @@ static void *buyer_main(void *arg)
 static void concurrent_buyers_every_strategy(void **state)
 {
     struct fx *f = *state;
-    static const char *const STRATEGIES[] = {"atomic", "pessimistic", "optimistic", "mutex"};
+    /* atomic twice: one order at a time, and through the combiner of a hot option (as serve runs it) */
+    static const char *const STRATEGIES[] = {"atomic", "atomic", "pessimistic", "optimistic", "mutex"};
     for (size_t s = 0; s < sizeof STRATEGIES / sizeof STRATEGIES[0]; s++) {
         struct tk_app app = f->app;
         char err[128];
         assert_int_equal(strategy_open(STRATEGIES[s], 1000, &app.strategy, err, sizeof err), TK_OK);
+        if (s == 1)
+            assert_int_equal(shop_batcher_new(&app.shop_batcher), TK_OK);
         int64_t stock[2] = {60, 60}, ids[2];
         product(f, "rush", 2, stock, ids);
         struct buyer b[BUYERS];
@@ -659,6 +719,7 @@ static void concurrent_buyers_every_strategy(void **state)
         assert_true(ok > 0);
         struct problems p;
         assert_int_equal(audit(f, T0, &p), 0);
+        shop_batcher_free(app.shop_batcher);
         strategy_free(app.strategy);
     }
 }
@@ -674,6 +735,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(organizer_stock_change, setup, teardown),
         cmocka_unit_test_setup_teardown(popular_products, setup, teardown),
         cmocka_unit_test_setup_teardown(audit_names_corrupted_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(batches_of_one_option, setup, teardown),
         cmocka_unit_test_setup_teardown(core_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(concurrent_buyers_every_strategy, setup, teardown),
     };
