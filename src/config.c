@@ -39,6 +39,8 @@ static const struct setting SETTINGS[] = {
     INT_SETTING("--token-seconds", "TICKETD_TOKEN_SECONDS", token_seconds, "600", 1, 86400, "lifetime of an ACTIVE token"),
     INT_SETTING("--idle-seconds", "TICKETD_IDLE_SECONDS", idle_seconds, "60", 1, 86400, "a waiter silent this long loses its place"),
     INT_SETTING("--hold-seconds", "TICKETD_HOLD_SECONDS", hold_seconds, "300", 1, 86400, "lifetime of a seat hold"),
+    INT_SETTING("--order-hold-seconds", "TICKETD_ORDER_HOLD_SECONDS", order_hold_seconds, "600", 1, 86400,
+                "lifetime of a pending shop order (its stock is reserved until then)"),
     INT_SETTING("--max-holds-per-user", "TICKETD_MAX_HOLDS_PER_USER", max_holds_per_user, "4", 1, 50, "seats one user may hold at once"),
     INT_SETTING("--refund-cutoff-seconds", "TICKETD_REFUND_CUTOFF_SECONDS", refund_cutoff_seconds, "86400", 0, 31536000,
                 "a payer may refund until this long before the date starts"),

@@ -21,6 +21,7 @@ struct tk_config {
     int token_seconds;    /* --token-seconds */
     int idle_seconds;     /* --idle-seconds */
     int hold_seconds;     /* --hold-seconds */
+    int order_hold_seconds; /* --order-hold-seconds: a PENDING shop order keeps its stock this long */
     int max_holds_per_user; /* --max-holds-per-user */
     int refund_cutoff_seconds; /* --refund-cutoff-seconds */
     int threads;          /* --threads: HTTP worker threads (0 = number of CPUs, at least 2) */

@@ -153,9 +153,14 @@ static int cmd_serve(const struct tk_config *cfg)
         .hold_ms = (int64_t)cfg->hold_seconds * 1000,
         .max_holds_per_user = cfg->max_holds_per_user,
         .refund_cutoff_ms = (int64_t)cfg->refund_cutoff_seconds * 1000,
+        .order_hold_ms = (int64_t)cfg->order_hold_seconds * 1000,
         .idempotency_ttl_ms = (int64_t)cfg->idempotency_ttl_seconds * 1000,
         .redis_configured = cfg->redis[0] != 0,
     };
+    if (shop_batcher_new(&app.shop_batcher) < 0) /* the shop's combiner of a hot option */
+        app.shop_batcher = NULL;
+    if (key_cache_new(&app.key_cache) < 0) /* the API keys seen: a Bearer request's lookup, once per key */
+        app.key_cache = NULL;
     struct seatcache seats_taken = {0};
     if (seatcache_init(&seats_taken) == TK_OK)
         app.seats_taken = &seats_taken;
@@ -234,6 +239,8 @@ static int cmd_serve(const struct tk_config *cfg)
     sweeper_stop(sweeper);
     seatmap_free(&seatmap);
     seatcache_free(&seats_taken);
+    shop_batcher_free(app.shop_batcher);
+    key_cache_free(app.key_cache);
     sales_free(sales);
     waitroom_free(wr);
     store_close(st);
@@ -266,7 +273,8 @@ static int cmd_reconcile(const struct tk_config *cfg)
         printf("reconcile: %d discrepancies\n", problems);
         return 1;
     }
-    printf("reconcile: ok, every balance equals its ledger and every sold seat has exactly one payment\n");
+    printf("reconcile: ok, every balance equals its ledger, every sold seat has exactly one payment and every "
+           "option's stock adds up\n");
     return 0;
 }
 

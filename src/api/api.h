@@ -228,6 +228,24 @@ int api_path_id(const struct api_request *req, int64_t *out, struct api_response
 int api_gate(struct tk_api *api, const struct api_request *req, enum tk_owner_kind kind, int64_t id,
              struct api_response *resp) TK_MUST_CHECK;
 
+/* shop.c: the shop (Bearer) and the organizer's products (AUTH_ADMIN) */
+int api_products(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_product_get(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_products_popular(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_cart_add(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_cart_list(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_cart_remove(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_orders_create(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_order_pay(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_order_get(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_admin_products_create(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_admin_option_patch(struct tk_api *api, struct api_request *req, struct api_response *resp);
+/* Is effect_ref one of the shop's ("order:N", "order_payment:N")? Then api_shop_rebuild renders the answer its
+ * request got (201 the order as placed, 200 the payment) from the store. */
+bool api_shop_effect(const char *effect_ref);
+int api_shop_rebuild(struct tk_api *api, int64_t user_id, const char *effect_ref, struct api_response *resp)
+    TK_MUST_CHECK;
+
 /* ops.c: the probe behind /health and /metrics (see ops.c); a failed start needs no stop; stop(NULL probe) is a no-op. */
 #define API_PROBE_PERIOD_MS 250
 int api_probe_start(struct tk_api *api, int period_ms) TK_MUST_CHECK;

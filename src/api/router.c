@@ -38,6 +38,18 @@ const struct api_route API_ROUTES[] = {
     {"GET", "/user/payments", AUTH_BEARER, api_user_payments, false, false, NULL},
     {"POST", "/admin/payments/{id}/refund", AUTH_ADMIN, api_admin_payment_refund, false, false, NULL},
     {"POST", "/admin/schedules/{id}/cancel", AUTH_ADMIN, api_admin_schedule_cancel, false, false, NULL},
+    /* the shop (issue 12) */
+    {"POST", "/admin/products", AUTH_ADMIN, api_admin_products_create, false, false, NULL},
+    {"PATCH", "/admin/options/{id}", AUTH_ADMIN, api_admin_option_patch, false, false, NULL},
+    {"GET", "/products", AUTH_BEARER, api_products, false, false, NULL},
+    {"GET", "/products/popular", AUTH_BEARER, api_products_popular, false, false, NULL}, /* before /products/{id} */
+    {"GET", "/products/{id}", AUTH_BEARER, api_product_get, false, false, NULL},
+    {"POST", "/cart", AUTH_BEARER, api_cart_add, false, false, NULL},
+    {"GET", "/cart", AUTH_BEARER, api_cart_list, false, false, NULL},
+    {"DELETE", "/cart/{id}", AUTH_BEARER, api_cart_remove, false, false, NULL},
+    {"POST", "/orders", AUTH_BEARER, api_orders_create, true, false, NULL},
+    {"POST", "/orders/{id}/pay", AUTH_BEARER, api_order_pay, true, false, NULL},
+    {"GET", "/orders/{id}", AUTH_BEARER, api_order_get, false, false, NULL},
     {"GET", "/health", AUTH_NONE, api_health, false, true, NULL},
     {"GET", "/metrics", AUTH_NONE, api_metrics, false, true, NULL},
     {"GET", "/openapi.json", AUTH_NONE, api_openapi, false, true, NULL},
@@ -233,8 +245,14 @@ static int identify(struct tk_api *api, const struct api_route *r, struct api_re
 }
 
 /* Rebuilds the response of a request whose effect committed but whose response was lost. */
-static int rebuild(struct tk_app *app, int64_t user_id, const struct tk_idem *rec, struct api_response *resp)
+static int rebuild(struct tk_api *api, int64_t user_id, const struct tk_idem *rec, struct api_response *resp)
 {
+    struct tk_app *app = api->app;
+    if (api_shop_effect(rec->effect_ref)) { /* the shop's effects: api/shop.c renders them from the order */
+        TK_TRY(api_shop_rebuild(api, user_id, rec->effect_ref, resp));
+        snprintf(resp->effect_ref, sizeof resp->effect_ref, "%s", rec->effect_ref);
+        return TK_OK;
+    }
     struct tk_effect e;
     TK_TRY(store_effect_get(app->store, user_id, rec->effect_ref, &e));
     switch (e.kind) {
@@ -295,7 +313,7 @@ static void dispatch_idempotent(struct tk_api *api, const struct api_route *r, c
         replay(app, resp, &call.rec);
         break;
     case IDEM_REBUILD:
-        rc = rebuild(app, call.user_id, &call.rec, resp);
+        rc = rebuild(api, call.user_id, &call.rec, resp);
         if (rc < 0) {
             (void)api_fail(resp, rc, NULL);
             break;

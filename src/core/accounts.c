@@ -1,7 +1,10 @@
 /* accounts.c — users and their API keys. The key is a 128-bit secret shown once, at creation. */
 #include "core/app.h"
 
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include "util/hmap.h"
 #include "util/sha256.h"
 
 /* Decodes one UTF-8 code point at s; returns its length (1–4) or 0 if malformed. */
@@ -45,6 +48,8 @@ int account_check_name(const char *name)
     return chars >= 1 ? TK_OK : TK_ERR_INVALID;
 }
 
+static void key_cache_put(struct key_cache *c, const char *digest, int64_t user_id);
+
 int account_create(struct tk_app *app, const char *name, struct tk_user *out, char *api_key)
 {
     TK_TRY(account_check_name(name));
@@ -53,6 +58,8 @@ int account_create(struct tk_app *app, const char *name, struct tk_user *out, ch
     char digest[65];
     sha256_hex(api_key, API_KEY_LEN, digest);
     TK_TRY(store_user_create(app->store, name, digest, app_now_ms(app), out));
+    if (app->key_cache)
+        key_cache_put(app->key_cache, digest, out->id);
     APP_COUNT(app, users_created, 1);
     return TK_OK;
 }
@@ -67,6 +74,65 @@ static bool key_well_formed(const char *key)
     return true;
 }
 
+/* The known keys: a key's digest, once found in the store, always names the same user (a key is never changed or
+ * revoked, a user never deleted), so an instance may remember it and skip the store's lookup — the one store round
+ * trip of every Bearer request besides its own work (a flash sale's thousands of refused orders are mostly that).
+ * Direct-mapped: a slot per digest hash, a colliding digest simply replaces the one there; unknown keys are never
+ * remembered (a made-up key always asks the store). Bounded: KEY_CACHE_SLOTS slots (~1.2 MB). If keys ever become
+ * revocable, this cache must be invalidated with them. */
+#define KEY_CACHE_SLOTS 16384
+#define KEY_CACHE_STRIPES 64
+struct key_slot {
+    char digest[65];
+    int64_t user_id;
+};
+struct key_cache {
+    pthread_mutex_t mu[KEY_CACHE_STRIPES];
+    struct key_slot slot[KEY_CACHE_SLOTS];
+};
+
+int key_cache_new(struct key_cache **out)
+{
+    struct key_cache *c = calloc(1, sizeof *c);
+    if (!c)
+        return TK_ERR_NOMEM;
+    for (int i = 0; i < KEY_CACHE_STRIPES; i++)
+        pthread_mutex_init(&c->mu[i], NULL);
+    *out = c;
+    return TK_OK;
+}
+
+void key_cache_free(struct key_cache *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < KEY_CACHE_STRIPES; i++)
+        pthread_mutex_destroy(&c->mu[i]);
+    free(c);
+}
+
+static bool key_cache_get(struct key_cache *c, const char *digest, int64_t *user_id)
+{
+    size_t i = hash_str(digest) & (KEY_CACHE_SLOTS - 1);
+    pthread_mutex_t *mu = &c->mu[i % KEY_CACHE_STRIPES];
+    pthread_mutex_lock(mu);
+    bool hit = c->slot[i].user_id > 0 && memcmp(c->slot[i].digest, digest, 64) == 0;
+    if (hit)
+        *user_id = c->slot[i].user_id;
+    pthread_mutex_unlock(mu);
+    return hit;
+}
+
+static void key_cache_put(struct key_cache *c, const char *digest, int64_t user_id)
+{
+    size_t i = hash_str(digest) & (KEY_CACHE_SLOTS - 1);
+    pthread_mutex_t *mu = &c->mu[i % KEY_CACHE_STRIPES];
+    pthread_mutex_lock(mu);
+    memcpy(c->slot[i].digest, digest, 65);
+    c->slot[i].user_id = user_id;
+    pthread_mutex_unlock(mu);
+}
+
 int account_authenticate(struct tk_app *app, const char *authorization, int64_t *user_id)
 {
     if (!authorization || strncmp(authorization, "Bearer ", 7) != 0)
@@ -76,6 +142,10 @@ int account_authenticate(struct tk_app *app, const char *authorization, int64_t 
         return TK_ERR_UNAUTHORIZED;
     char digest[65];
     sha256_hex(key, API_KEY_LEN, digest);
+    if (app->key_cache && key_cache_get(app->key_cache, digest, user_id))
+        return TK_OK;
     int rc = store_user_by_api_key(app->store, digest, user_id);
+    if (rc == TK_OK && app->key_cache)
+        key_cache_put(app->key_cache, digest, *user_id);
     return rc == TK_ERR_NOT_FOUND ? TK_ERR_UNAUTHORIZED : rc;
 }

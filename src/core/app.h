@@ -44,6 +44,9 @@ struct tk_app {
     bool redis_configured; /* --redis given: /health reports "up"/"down", else "off" */
     struct seatcache *seats_taken; /* negative cache of taken seats (NULL: off, e.g. in the lab) */
     struct seatmap *seatmap;       /* the read cache of available-seats/-dates (NULL: off); writes bump its versions */
+    int64_t order_hold_ms;         /* the shop: how long a PENDING order keeps its stock (--order-hold-seconds) */
+    struct shop_batcher *shop_batcher; /* the shop: combines concurrent orders of one option (NULL: off) */
+    struct key_cache *key_cache;   /* the API keys this instance has seen in the store (accounts.c; NULL: off) */
     struct tk_app_counters counters; /* atomic builtins */
 };
 
@@ -55,8 +58,13 @@ int account_check_name(const char *name) TK_MUST_CHECK;
 /* Creates a user with a fresh API key (written to api_key, size >= API_KEY_LEN + 1). */
 int account_create(struct tk_app *app, const char *name, struct tk_user *out, char *api_key) TK_MUST_CHECK;
 /* Resolves "Authorization: Bearer <key>" (the whole header value) to a user: UNAUTHORIZED otherwise.
- * Only the key's SHA-256 is stored, so a copy of the database does not hand out the keys. */
+ * Only the key's SHA-256 is stored, so a copy of the database does not hand out the keys. A key found once is
+ * remembered in app->key_cache (when set): keys never change, so later requests skip the store. */
 int account_authenticate(struct tk_app *app, const char *authorization, int64_t *user_id) TK_MUST_CHECK;
+struct key_cache;
+/* The known-key cache (bounded, direct-mapped; see accounts.c). A failed new needs no free; free(NULL) no-op. */
+int key_cache_new(struct key_cache **out) TK_MUST_CHECK;
+void key_cache_free(struct key_cache *c);
 
 /* wallet.c */
 /* Charges the wallet; *entry_id (may be NULL) is the CHARGE ledger entry. */
@@ -192,6 +200,57 @@ int sale_create(struct tk_app *app, const struct tk_sale *in, struct tk_sale *ou
 int sale_patch(struct tk_app *app, int64_t sale_id, const struct tk_sale_patch *p, struct tk_sale *out) TK_MUST_CHECK;
 /* The sweep's part: ticks every sale's room and marks sold-out sales SOLD_OUT. */
 int sales_sweep(struct tk_app *app) TK_MUST_CHECK;
+
+/* shop.c: the shop (issue 12) — products with options, a cart per user, orders that reserve every item or none
+ * and lapse after order_hold_ms, paid from the wallet, and popular products from daily aggregates. */
+#define SHOP_PRODUCTS_LIST_MAX 1000 /* GET /products lists at most this many products (by id) */
+#define SHOP_POPULAR_TOP 5
+#define SHOP_POPULAR_DAYS_MAX 90
+#define SHOP_POPULAR_DAYS_DEFAULT 3
+/* TK_ERR_INVALID unless the name is 1..64 characters, with 1..PRODUCT_OPTIONS_MAX options, each named so, priced
+ * 1..1e9 won and stocked 0..OPTION_STOCK_MAX. */
+int shop_check_product(const struct tk_product_new *in) TK_MUST_CHECK;
+int shop_product_create(struct tk_app *app, const struct tk_product_new *in, struct tk_product *out) TK_MUST_CHECK;
+/* The organizer's change (under the option's lock key): INVALID (nothing to change, a bad value), NOT_FOUND. */
+int shop_option_update(struct tk_app *app, const struct tk_option_patch *p, struct tk_option *out) TK_MUST_CHECK;
+int shop_products(struct tk_app *app, tk_product_fn fn, void *arg) TK_MUST_CHECK;
+int shop_product(struct tk_app *app, int64_t product_id, struct tk_product *out) TK_MUST_CHECK;
+/* INVALID (quantity not 1..100, or more than that in the cart, or a 21st option: out->quantity holds the units
+ * already in the cart, 0 for a full cart), NOT_FOUND (option). */
+int shop_cart_add(struct tk_app *app, int64_t user_id, int64_t option_id, int quantity, struct tk_cart_item *out)
+    TK_MUST_CHECK;
+int shop_cart_list(struct tk_app *app, int64_t user_id, tk_cart_fn fn, void *arg) TK_MUST_CHECK;
+int shop_cart_remove(struct tk_app *app, int64_t user_id, int64_t cart_item_id) TK_MUST_CHECK;
+/* Orders lines (1..ORDER_ITEMS_MAX distinct options, quantities 1..ORDER_QUANTITY_MAX; else INVALID): every item
+ * reserved or none (OUT_OF_STOCK with out->bad_option_ids), NOT_FOUND (an unknown option). idem may be NULL. The
+ * lab's stock scenario runs exactly this. */
+int shop_order_create(struct tk_app *app, int64_t user_id, const struct tk_order_line *lines, int n,
+                      const struct tk_idem_ref *idem, struct tk_order *out) TK_MUST_CHECK;
+/* The same for everything in the user's cart (INVALID when it is empty); the ordered lines leave the cart. */
+int shop_order_from_cart(struct tk_app *app, int64_t user_id, const struct tk_idem_ref *idem, struct tk_order *out)
+    TK_MUST_CHECK;
+/* NOT_FOUND (also someone else's order), ALREADY_PAID, ORDER_EXPIRED, INSUFFICIENT_BALANCE. */
+int shop_order_pay(struct tk_app *app, int64_t user_id, int64_t order_id, const struct tk_idem_ref *idem,
+                   struct tk_order *out) TK_MUST_CHECK;
+int shop_order_get(struct tk_app *app, int64_t user_id, int64_t order_id, struct tk_order *out) TK_MUST_CHECK;
+/* The order's state as the API shows it: a PENDING order past its expiry is EXPIRED (no sweep needed). */
+enum tk_order_state shop_order_state(const struct tk_order *o, int64_t now_ms);
+/* The top SHOP_POPULAR_TOP products by units in orders paid on days from_day..to_day: INVALID when from > to or
+ * the range is longer than SHOP_POPULAR_DAYS_MAX days. */
+int shop_popular(struct tk_app *app, int64_t from_day, int64_t to_day, tk_popular_fn fn, void *arg) TK_MUST_CHECK;
+/* Parses a calendar date "YYYY-MM-DD" (a real one, year >= 1970) into a day number (store_day_of); INVALID. */
+int shop_parse_day(const char *s, int64_t *day) TK_MUST_CHECK;
+/* Formats a day number as "YYYY-MM-DD"; buf >= 11 bytes. */
+void shop_format_day(int64_t day, char *buf, int buflen);
+/* The sweep's part: folds lapsed units back and marks due orders EXPIRED (tidying only). */
+int shop_sweep(struct tk_app *app) TK_MUST_CHECK;
+/* The combiner of a hot option (shop.c): under the atomic mode without an external lock, concurrent single-item
+ * orders of one option in this process are reserved by ONE store transaction (store_order_batch, at most
+ * ORDER_BATCH_MAX orders), so the option's row is locked and its commit flushed once for all of them. A failed
+ * new needs no free; shop_batcher_free(NULL) is a no-op. */
+struct shop_batcher;
+int shop_batcher_new(struct shop_batcher **out) TK_MUST_CHECK;
+void shop_batcher_free(struct shop_batcher *b);
 
 #define APP_COUNT(app, field, n) __atomic_add_fetch(&(app)->counters.field, (n), __ATOMIC_RELAXED)
 

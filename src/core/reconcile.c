@@ -50,6 +50,7 @@ int reconcile_run(struct tk_store *st, int64_t now_ms, int64_t grace_ms, tk_prob
     struct recon r = {.fn = fn, .arg = arg};
     TK_TRY(store_audit(st, now_ms, grace_ms, count_problem, &r));
     TK_TRY(store_idem_audit(st, check_idem, &r));
+    TK_TRY(store_shop_audit(st, now_ms, grace_ms, count_problem, &r)); /* the shop: stock, orders, aggregates */
     *problems = r.problems;
     return TK_OK;
 }

@@ -36,7 +36,8 @@ int sweep_once(struct tk_app *app)
         seatmap_changed_all(app->seatmap);
     int deleted = 0;
     int irc = store_idem_expire_due(app->store, now, SWEEP_HOLDS_PER_RUN, &deleted);
-    return rc < 0 ? rc : src < 0 ? src : irc;
+    int shrc = shop_sweep(app); /* the shop's lapsed orders: tidying, like the holds */
+    return rc < 0 ? rc : src < 0 ? src : irc < 0 ? irc : shrc;
 }
 
 struct tk_sweeper {

@@ -129,7 +129,8 @@ static void stats_free(struct lab_stats *st)
 
 static bool is_refusal(int rc)
 {
-    return rc == TK_ERR_SEAT_UNAVAILABLE || rc == TK_ERR_ALREADY_PAID || rc == TK_ERR_INSUFFICIENT_BALANCE;
+    return rc == TK_ERR_SEAT_UNAVAILABLE || rc == TK_ERR_ALREADY_PAID || rc == TK_ERR_INSUFFICIENT_BALANCE ||
+           rc == TK_ERR_OUT_OF_STOCK; /* the shop's sold out (the stock scenario) */
 }
 
 static int failure_slot(int rc)
@@ -259,6 +260,7 @@ static void proc_close(struct lab_proc *p)
 {
     exec_free(p->exec);
     serial_stop(p->serial);
+    shop_batcher_free(p->app.shop_batcher);
     strategy_free(p->strategy);
     store_close(p->store);
     free(p->dbs);
@@ -325,7 +327,10 @@ static int run_process(struct lab_run *r, int index, int first, int count, int c
         p->free_slots = &p->slots[k];
     }
     p->app = (struct tk_app){.store = p->store, .strategy = p->strategy, .clock = clock_real(), .hold_ms = 600000,
-                             .max_holds_per_user = 1000, .idempotency_ttl_ms = 3600000};
+                             .max_holds_per_user = 1000, .idempotency_ttl_ms = 3600000,
+                             .order_hold_ms = 600000 /* the stock scenario's orders outlive the run */};
+    if (shop_batcher_new(&p->app.shop_batcher) < 0) /* as serve: the shop's combiner of a hot option */
+        p->app.shop_batcher = NULL;
     if (r->serial &&
         !(p->serial = serial_start(r->o->db, r->sc, r->state, p->clients, serial_done, err, sizeof err))) {
         fprintf(stderr, "lab: serial: %s\n", err);

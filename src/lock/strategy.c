@@ -135,29 +135,43 @@ static int unlock_all(struct tk_strategy *s, struct tk_lock_handle *h, int n)
     return rc;
 }
 
-static int cmp_keys(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+/* Sorts the indexes of keys by strcmp of their keys (insertion sort: at most STRATEGY_KEYS_MAX). */
+static void sort_key_order(const char *const *keys, int nkeys, int *order)
+{
+    for (int i = 0; i < nkeys; i++) {
+        int k = i;
+        while (k > 0 && strcmp(keys[order[k - 1]], keys[i]) > 0) {
+            order[k] = order[k - 1];
+            k--;
+        }
+        order[k] = i;
+    }
+}
 
 int strategy_run(struct tk_strategy *s, const char *key, tk_write_fn write, void *arg)
 {
     return strategy_run_keys(s, &key, 1, write, arg);
 }
 
-int strategy_run_keys(struct tk_strategy *s, const char *const *keys_in, int nkeys, tk_write_fn write, void *arg)
+/* The one retry loop: write1 (the last lock's fence) or writeN (every key's fence, in the caller's order). */
+static int run_keys(struct tk_strategy *s, const char *const *keys, int nkeys, tk_write_fn write1,
+                    tk_write_fences_fn writeN, void *arg)
 {
     TK_ASSERT(nkeys >= 1 && nkeys <= STRATEGY_KEYS_MAX);
-    const char *keys[STRATEGY_KEYS_MAX];
-    memcpy(keys, keys_in, sizeof keys[0] * (size_t)nkeys);
-    qsort(keys, (size_t)nkeys, sizeof keys[0], cmp_keys);
+    int order[STRATEGY_KEYS_MAX];
+    sort_key_order(keys, nkeys, order);
     STAT_ADD(s, runs, 1);
     int attempt = exec_attempt(); /* a re-scheduled request goes on counting where it stopped */
     for (;;) {
         struct tk_lock_handle h[STRATEGY_KEYS_MAX] = {0};
+        int64_t fences[STRATEGY_KEYS_MAX] = {0};
         int rc = TK_OK, held = 0;
         if (s->ops->try_lock) {
             for (; held < nkeys; held++) {
-                rc = take_lock(s, keys[held], &h[held], &attempt);
+                rc = take_lock(s, keys[order[held]], &h[held], &attempt);
                 if (rc < 0)
                     break;
+                fences[order[held]] = h[held].fence;
             }
             if (rc < 0) {
                 (void)unlock_all(s, h, held);
@@ -166,7 +180,7 @@ int strategy_run_keys(struct tk_strategy *s, const char *const *keys_in, int nke
                 return rc;
             }
         }
-        rc = write(arg, s->ops->mode, held ? h[held - 1].fence : 0);
+        rc = writeN ? writeN(arg, s->ops->mode, fences) : write1(arg, s->ops->mode, held ? h[held - 1].fence : 0);
         if (s->ops->try_lock) {
             int urc = unlock_all(s, h, held);
             if (rc == TK_OK && urc < 0)
@@ -183,6 +197,17 @@ int strategy_run_keys(struct tk_strategy *s, const char *const *keys_in, int nke
         STAT_ADD(s, retries, 1);
         TK_TRY(exec_defer_us(backoff(s, attempt))); /* on a worker: TK_ERR_BUSY, run again later */
     }
+}
+
+int strategy_run_keys(struct tk_strategy *s, const char *const *keys, int nkeys, tk_write_fn write, void *arg)
+{
+    return run_keys(s, keys, nkeys, write, NULL, arg);
+}
+
+int strategy_run_keys_fenced(struct tk_strategy *s, const char *const *keys, int nkeys, tk_write_fences_fn write,
+                             void *arg)
+{
+    return run_keys(s, keys, nkeys, NULL, write, arg);
 }
 
 void strategy_stats(const struct tk_strategy *s, struct tk_strategy_stats *out)

@@ -100,11 +100,18 @@ int strategy_open_cfg(const char *name, const struct strategy_config *cfg, struc
 void strategy_free(struct tk_strategy *s);
 /* Runs write(arg, mode) under the strategy for key (see the file comment). */
 int strategy_run(struct tk_strategy *s, const char *key, tk_write_fn write, void *arg) TK_MUST_CHECK;
-/* The same for a write that touches several keys (a transfer): the locks are taken in strcmp order and
- * released in reverse, so two writers never wait for each other in a cycle. At most STRATEGY_KEYS_MAX keys. */
-#define STRATEGY_KEYS_MAX 10 /* >= HOLD_SEATS_MAX (store/store.h): a multi-seat hold locks each seat */
+/* The same for a write that touches several keys (a transfer, a multi-seat hold, an order of several options): the
+ * locks are taken in strcmp order and released in reverse, so two writers never wait for each other in a cycle. At
+ * most STRATEGY_KEYS_MAX keys (>= HOLD_SEATS_MAX of store/store.h and an order's options). write gets the fencing
+ * token of the last lock taken. */
+#define STRATEGY_KEYS_MAX 20
 int strategy_run_keys(struct tk_strategy *s, const char *const *keys, int nkeys, tk_write_fn write, void *arg)
     TK_MUST_CHECK;
+/* The same, handing the write every key's own fencing token: fences[i] is keys[i]'s (in the caller's order; all
+ * 0 when the strategy hands none out), so each row a fenced write touches is checked against its own key's token. */
+typedef int (*tk_write_fences_fn)(void *arg, enum tk_write_mode mode, const int64_t *fences);
+int strategy_run_keys_fenced(struct tk_strategy *s, const char *const *keys, int nkeys, tk_write_fences_fn write,
+                             void *arg) TK_MUST_CHECK;
 /* A consistent copy of the counters. */
 void strategy_stats(const struct tk_strategy *s, struct tk_strategy_stats *out);
 /* The spin strategy's wait: no pause (also on an executor: re-scheduled at once). */

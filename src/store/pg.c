@@ -175,6 +175,7 @@ static const char *const PSQL[P__COUNT] = {
 struct pg_conn {
     PGconn *c;
     uint64_t prepared; /* bit i: PSQL[i] is prepared on this connection */
+    uint64_t prepared_shop; /* bit i: SHOP_PSQL[i] (the shop's section) is prepared on this connection */
     bool broken;
     bool logged_down;  /* the outage was logged once for this connection */
     bool long_lock_wait; /* lock_timeout is LOCK_WAIT_IN_PLACE_MS (a caller that cannot hand its request back) */
@@ -278,6 +279,7 @@ static int conn_get(struct pg_store *s, struct pg_conn **out)
     if (c->broken || PQstatus(c->c) != CONNECTION_OK) {
         PQreset(c->c); /* reconnect: the database may have come back */
         c->prepared = 0;
+        c->prepared_shop = 0;
         c->logged_down = false;
         c->long_lock_wait = false; /* the connection options set LOCK_WAIT_MS again */
         c->broken = PQstatus(c->c) != CONNECTION_OK;
@@ -405,6 +407,7 @@ static void rollback(struct pg_conn *c)
 }
 
 typedef int (*pg_fn)(struct pg_conn *c, void *arg);
+static int shop_seed(struct pg_conn *c, int64_t now_ms, bool *seeded); /* the shop's section */
 
 /* Runs fn on a pooled connection. fn owns any transaction it opens and must end it (rollback on error). */
 static int with_conn(struct pg_store *s, pg_fn fn, void *arg)
@@ -458,7 +461,7 @@ static int migrate_fn(struct pg_conn *c, void *arg)
     int version = atoi(PQgetvalue(r, 0, 0));
     PQclear(r);
     static const char *const MIGRATIONS[] = {PG_SCHEMA_V1, PG_SCHEMA_V2, PG_SCHEMA_SALES, PG_SCHEMA_V3,
-                                             PG_SCHEMA_ORDERS};
+                                             PG_SCHEMA_ORDERS, PG_SCHEMA_SHOP};
     const int latest = (int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]);
     for (; version < latest; version++)
         TK_TRY(exec_sql(c, MIGRATIONS[version]));
@@ -480,6 +483,7 @@ static int seed_fn(struct pg_conn *c, void *argp)
     char lock[96];
     snprintf(lock, sizeof lock, "SET LOCAL lock_timeout = 0; SELECT pg_advisory_xact_lock(%d)", MIGRATION_LOCK_ID + 1);
     TK_TRY(exec_sql(c, lock));
+    TK_TRY(shop_seed(c, a->now_ms, &a->seeded)); /* the demo merchandise, once (when there are no products) */
     PGresult *r = PQexec(c->c, "SELECT count(*) FROM concerts");
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
         int rc = pg_fail(c, r, "seed count");
@@ -1875,13 +1879,17 @@ static int idem_audit_fn(struct pg_conn *c, void *argp)
         "CASE WHEN COALESCE(i.effect_ref, '') = '' THEN true "
         "     WHEN i.effect_ref LIKE 'reservation:%' THEN EXISTS (SELECT 1 FROM reservations r "
         "        WHERE r.id = split_part(i.effect_ref, ':', 2)::bigint AND r.user_id = i.user_id) "
+        "     WHEN i.effect_ref LIKE 'order:%' THEN EXISTS (SELECT 1 FROM orders o "
+        "        WHERE o.id = split_part(i.effect_ref, ':', 2)::bigint AND o.user_id = i.user_id) "
         "     ELSE e.balance_after IS NOT NULL END, "
         "e.balance_after "
         "FROM idempotency i LEFT JOIN LATERAL (SELECT l.balance_after FROM ledger l WHERE l.user_id = i.user_id AND "
         "  ((i.effect_ref LIKE 'ledger:%' AND l.id = split_part(i.effect_ref, ':', 2)::bigint) OR "
         "   ((i.effect_ref LIKE 'payment:%' OR i.effect_ref LIKE 'transfer:%') AND l.ref = i.effect_ref "
         "    AND l.kind IN ('PAYMENT', 'TRANSFER_OUT')) OR "
-        "   (i.effect_ref LIKE 'refund:%' AND l.ref = i.effect_ref AND l.kind = 'REFUND')) LIMIT 1) e ON true "
+        "   (i.effect_ref LIKE 'refund:%' AND l.ref = i.effect_ref AND l.kind = 'REFUND') OR "
+        "   (i.effect_ref LIKE 'order\\_payment:%' AND l.ref = 'order:' || split_part(i.effect_ref, ':', 2) "
+        "    AND l.kind = 'ORDER_PAYMENT')) LIMIT 1) e ON true "
         "WHERE i.state = 'DONE' AND i.status BETWEEN 200 AND 299 ORDER BY i.user_id, i.key";
     PGresult *r = PQexec(c->c, sql);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -1911,6 +1919,827 @@ static int pg_idem_audit(struct tk_store *st, tk_idem_audit_fn fn, void *arg)
     struct audit_args a = {.idem_fn = fn, .arg = arg};
     return with_conn(PG(st), idem_audit_fn, &a);
 }
+
+/* ---------- the shop (issue 12): products, carts, orders, popular products ----------
+ * Its own prepared statements (SHOP_PSQL, bitmap c->prepared_shop) so that this section stays apart from the
+ * rest. The writes are PL/pgSQL functions of pg_schema.h (PG_SCHEMA_SHOP), one round trip each: tk_order_create
+ * (the decrement rule, tk_shop_take, for every item in id order), tk_order_pay, tk_option_update, tk_cart_add;
+ * the optimistic and unsafe modes read the options before (outside the transaction), as the lab measures. */
+
+enum shop_pst {
+    Q_PRODUCT_INSERT, Q_OPTION_INSERT, Q_PRODUCTS, Q_PRODUCT_ONE, Q_OPTION_GET, Q_ORDER_CREATE, Q_ORDER_GET,
+    Q_ORDER_ITEMS, Q_ORDER_PAY, Q_RECLAIM_DUE, Q_ORDERS_EXPIRE, Q_OPTION_UPDATE, Q_CART_ADD, Q_CART_LIST,
+    Q_CART_DELETE, Q_POPULAR, Q_PRODUCT_COUNT, Q_ORDER_BATCH,
+    Q__COUNT
+};
+
+static const char *const SHOP_PSQL[Q__COUNT] = {
+    [Q_PRODUCT_INSERT] = "INSERT INTO products(name, created_at) VALUES ($1, $2) RETURNING id",
+    [Q_OPTION_INSERT] = "INSERT INTO product_options(product_id, name, price, stock, stocked) "
+                        "VALUES ($1, $2, $3, $4, $4) RETURNING id",
+    [Q_PRODUCTS] = "SELECT p.id, p.name, o.id, o.name, o.price, o.stock + tk_shop_due(o.id, $1) "
+                   "FROM products p JOIN product_options o ON o.product_id = p.id "
+                   "WHERE p.id IN (SELECT id FROM products ORDER BY id LIMIT $2) ORDER BY p.id, o.id",
+    [Q_PRODUCT_ONE] = "SELECT p.id, p.name, o.id, o.name, o.price, o.stock + tk_shop_due(o.id, $1) "
+                      "FROM products p JOIN product_options o ON o.product_id = p.id WHERE p.id = $2 ORDER BY o.id",
+    [Q_OPTION_GET] = "SELECT o.stock, tk_shop_due(o.id, $2), o.version FROM product_options o WHERE o.id = $1",
+    [Q_ORDER_CREATE] = "SELECT o_code, o_order, array_to_string(o_bad, ',') FROM "
+                       "tk_order_create($1, $2, $3::bigint[], $4::int[], $5::bigint[], $6::bigint[], $7::bigint[], "
+                       "$8::bigint[], $9, $10, $11::bigint[], $12::int[], $13, $14)",
+    [Q_ORDER_GET] = "SELECT id, user_id, status, total, created_at, expires_at, COALESCE(paid_at, 0), "
+                    "COALESCE((SELECT l.balance_after FROM ledger l WHERE l.ref = 'order:' || orders.id "
+                    "  AND l.kind = 'ORDER_PAYMENT' LIMIT 1), 0) FROM orders WHERE id = $1",
+    [Q_ORDER_ITEMS] = "SELECT i.option_id, i.product_id, p.name, o.name, i.quantity, i.price FROM order_items i "
+                      "JOIN product_options o ON o.id = i.option_id JOIN products p ON p.id = i.product_id "
+                      "WHERE i.order_id = $1 ORDER BY i.option_id",
+    [Q_ORDER_PAY] = "SELECT o_code, COALESCE(o_balance, 0) FROM tk_order_pay($1, $2, $3, $4, $5)",
+    [Q_RECLAIM_DUE] = "SELECT tk_shop_reclaim_due($1, $2)",
+    [Q_ORDERS_EXPIRE] = "UPDATE orders SET status = 'EXPIRED' WHERE id IN (SELECT o.id FROM orders o "
+                        "WHERE o.status = 'PENDING' AND o.expires_at <= $1 AND NOT EXISTS (SELECT 1 FROM order_items i "
+                        "WHERE i.order_id = o.id AND i.state = 'RESERVED') ORDER BY o.expires_at LIMIT $2 "
+                        "FOR NO KEY UPDATE SKIP LOCKED) AND status = 'PENDING'",
+    [Q_OPTION_UPDATE] = "SELECT o_code, o_product, o_name, o_price, o_stock FROM "
+                        "tk_option_update($1, $2, $3, $4, $5, $6, $7)",
+    [Q_CART_ADD] = "SELECT o_code, o_id, o_quantity FROM tk_cart_add($1, $2, $3, $4)",
+    [Q_CART_LIST] = "SELECT c.id, c.option_id, o.product_id, p.name, o.name, o.price, c.quantity FROM cart_items c "
+                    "JOIN product_options o ON o.id = c.option_id JOIN products p ON p.id = o.product_id "
+                    "WHERE c.user_id = $1 ORDER BY c.id",
+    [Q_CART_DELETE] = "DELETE FROM cart_items WHERE id = $1 AND user_id = $2",
+    /* the days' rows summed first (an index-only range scan of the key), the 5 names joined after */
+    [Q_POPULAR] = "SELECT t.product_id, p.name, t.u FROM (SELECT product_id, sum(units) AS u "
+                  "FROM daily_popular_products WHERE day BETWEEN $1 AND $2 GROUP BY product_id "
+                  "ORDER BY u DESC, product_id LIMIT $3) t JOIN products p ON p.id = t.product_id "
+                  "ORDER BY t.u DESC, t.product_id",
+    [Q_PRODUCT_COUNT] = "SELECT count(*) FROM products",
+    [Q_ORDER_BATCH] = "SELECT o_code, array_to_string(o_codes, ','), array_to_string(o_orders, ','), COALESCE(o_price, 0), "
+                      "COALESCE(o_product, 0), COALESCE(o_pname, ''), COALESCE(o_oname, '') FROM "
+                      "tk_order_batch($1, $2::bigint[], $3::int[], $4::text[], $5::bigint[], $6, $7)",
+};
+_Static_assert(Q__COUNT <= 64, "prepared bitmap (shop)");
+
+/* The result codes of the shop's PL/pgSQL functions (PG_SCHEMA_SHOP). */
+static int shop_code(int code)
+{
+    switch (code) {
+    case 0: return TK_OK;
+    case 1: return TK_ERR_NOT_FOUND;
+    case 2: return TK_ERR_INSUFFICIENT_BALANCE;
+    case 4: return TK_ERR_CONFLICT;
+    case 8: return TK_ERR_ALREADY_PAID;
+    case 11: return TK_ERR_OUT_OF_STOCK;
+    case 12: return TK_ERR_ORDER_EXPIRED;
+    case 13:
+    case 14: return TK_ERR_INVALID;
+    }
+    return TK_ERR_INTERNAL;
+}
+
+/* Runs shop statement id (prepared once per connection); *out holds the result (caller PQclears). The shop's own
+ * SQLSTATEs come back as errors: TK011 OUT_OF_STOCK (its DETAIL, the option ids, copied into detail), TK012
+ * ORDER_EXPIRED; the rest as pg_fail maps them. */
+static int shop_run(struct pg_conn *c, enum shop_pst id, const struct params *p, PGresult **out, char *detail,
+                    size_t detail_len)
+{
+    char name[8];
+    snprintf(name, sizeof name, "s%d", (int)id);
+    if (!(c->prepared_shop & (1ULL << id))) {
+        PGresult *r = PQprepare(c->c, name, SHOP_PSQL[id], 0, NULL);
+        if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
+            int rc = pg_fail(c, r, SHOP_PSQL[id]);
+            PQclear(r);
+            return rc;
+        }
+        PQclear(r);
+        c->prepared_shop |= 1ULL << id;
+    }
+    PGresult *r = PQexecPrepared(c->c, name, p ? p->n : 0, p ? p->v : NULL, NULL, NULL, 0);
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+        int rc;
+        if (state && strcmp(state, "TK011") == 0) {
+            const char *d = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL);
+            if (detail)
+                snprintf(detail, detail_len, "%s", d ? d : "");
+            rc = TK_ERR_OUT_OF_STOCK;
+        } else if (state && strcmp(state, "TK012") == 0) {
+            rc = TK_ERR_ORDER_EXPIRED;
+        } else {
+            rc = pg_fail(c, r, SHOP_PSQL[id]);
+        }
+        PQclear(r);
+        return rc;
+    }
+    *out = r;
+    return TK_OK;
+}
+
+/* A PostgreSQL array literal of n integers ("{1,2,3}") into buf. */
+static const char *int_array(char *buf, size_t len, const int64_t *v, int n)
+{
+    size_t at = (size_t)snprintf(buf, len, "{");
+    for (int i = 0; i < n && at < len; i++)
+        at += (size_t)snprintf(buf + at, len - at, "%s%lld", i ? "," : "", (long long)v[i]);
+    if (at < len)
+        snprintf(buf + at, len - at, "}");
+    return buf;
+}
+
+/* Parses "1,2,3" into ids (at most ORDER_ITEMS_MAX). */
+static void bad_ids(struct tk_order *o, const char *s)
+{
+    o->nbad = 0;
+    while (*s && o->nbad < ORDER_ITEMS_MAX) {
+        char *end;
+        long long v = strtoll(s, &end, 10);
+        if (end == s)
+            break;
+        o->bad_option_ids[o->nbad++] = v;
+        s = *end == ',' ? end + 1 : end;
+    }
+}
+
+/* Demo merchandise (seed_demo), once: when there are no products yet. Runs inside the seed's transaction. */
+static int shop_seed(struct pg_conn *c, int64_t now_ms, bool *seeded)
+{
+    PGresult *r;
+    TK_TRY(shop_run(c, Q_PRODUCT_COUNT, NULL, &r, NULL, 0));
+    int64_t n = col_i64(r, 0, 0);
+    PQclear(r);
+    if (n > 0)
+        return TK_OK;
+    for (int i = 0; i < STORE_DEMO_PRODUCT_COUNT; i++) {
+        const struct store_demo_product *d = &STORE_DEMO_PRODUCTS[i];
+        struct params p = {0};
+        p_str(&p, d->name);
+        p_i64(&p, now_ms);
+        TK_TRY(shop_run(c, Q_PRODUCT_INSERT, &p, &r, NULL, 0));
+        int64_t pid = col_i64(r, 0, 0);
+        PQclear(r);
+        for (int k = 0; k < d->noptions; k++) {
+            p.n = 0;
+            p_i64(&p, pid);
+            p_str(&p, d->options[k].name);
+            p_i64(&p, d->options[k].price_won);
+            p_i64(&p, d->options[k].stock);
+            TK_TRY(shop_run(c, Q_OPTION_INSERT, &p, &r, NULL, 0));
+            PQclear(r);
+        }
+    }
+    *seeded = true;
+    return TK_OK;
+}
+
+/* ---- products ---- */
+
+struct pg_products_args {
+    int64_t id, now_ms;
+    int limit;
+    tk_product_fn fn;
+    void *arg;
+    struct tk_product *out;
+    int count;
+};
+
+/* Visits the products of a Q_PRODUCTS / Q_PRODUCT_ONE result (rows by product, then option). */
+static int products_visit(PGresult *r, tk_product_fn fn, void *arg, int *count)
+{
+    struct tk_product *p = malloc(sizeof *p);
+    if (!p)
+        return TK_ERR_NOMEM;
+    int rc = TK_OK;
+    p->id = 0;
+    *count = 0;
+    for (int i = 0; i < PQntuples(r) && rc == TK_OK; i++) {
+        int64_t pid = col_i64(r, i, 0);
+        if (pid != p->id) {
+            if (p->id)
+                rc = fn(arg, p);
+            p->id = pid;
+            p->noptions = 0;
+            snprintf(p->name, sizeof p->name, "%s", PQgetvalue(r, i, 1));
+            ++*count;
+        }
+        if (rc == TK_OK && p->noptions < PRODUCT_OPTIONS_MAX) {
+            struct tk_option *o = &p->options[p->noptions++];
+            *o = (struct tk_option){.id = col_i64(r, i, 2), .product_id = pid, .price_won = col_i64(r, i, 4),
+                                    .stock = col_i64(r, i, 5)};
+            snprintf(o->name, sizeof o->name, "%s", PQgetvalue(r, i, 3));
+        }
+    }
+    if (rc == TK_OK && p->id)
+        rc = fn(arg, p);
+    free(p);
+    return rc;
+}
+
+static int products_fn(struct pg_conn *c, void *argp)
+{
+    struct pg_products_args *a = argp;
+    struct params p = {0};
+    p_i64(&p, a->now_ms);
+    p_i64(&p, a->limit);
+    PGresult *r;
+    TK_TRY(shop_run(c, Q_PRODUCTS, &p, &r, NULL, 0));
+    int rc = products_visit(r, a->fn, a->arg, &a->count);
+    PQclear(r);
+    return rc;
+}
+
+static int pg_products_list(struct tk_store *st, int64_t now_ms, int limit, tk_product_fn fn, void *arg)
+{
+    struct pg_products_args a = {.now_ms = now_ms, .limit = limit, .fn = fn, .arg = arg};
+    return with_conn(PG(st), products_fn, &a);
+}
+
+static int product_copy(void *arg, const struct tk_product *p)
+{
+    memcpy(arg, p, sizeof *p);
+    return TK_OK;
+}
+
+static int product_one_fn(struct pg_conn *c, void *argp)
+{
+    struct pg_products_args *a = argp;
+    struct params p = {0};
+    p_i64(&p, a->now_ms);
+    p_i64(&p, a->id);
+    PGresult *r;
+    TK_TRY(shop_run(c, Q_PRODUCT_ONE, &p, &r, NULL, 0));
+    int rc = products_visit(r, product_copy, a->out, &a->count);
+    PQclear(r);
+    TK_TRY(rc);
+    return a->count ? TK_OK : TK_ERR_NOT_FOUND;
+}
+
+static int pg_product_get(struct tk_store *st, int64_t product_id, int64_t now_ms, struct tk_product *out)
+{
+    struct pg_products_args a = {.id = product_id, .now_ms = now_ms, .out = out};
+    return with_conn(PG(st), product_one_fn, &a);
+}
+
+struct pg_product_create_args {
+    const struct tk_product_new *in;
+    int64_t now_ms;
+    struct tk_product *out;
+};
+
+static int product_create_fn(struct pg_conn *c, void *argp)
+{
+    struct pg_product_create_args *a = argp;
+    TK_ASSERT(a->in->noptions >= 1 && a->in->noptions <= PRODUCT_OPTIONS_MAX);
+    struct params p = {0};
+    p_str(&p, a->in->name);
+    p_i64(&p, a->now_ms);
+    PGresult *r;
+    TK_TRY(shop_run(c, Q_PRODUCT_INSERT, &p, &r, NULL, 0));
+    struct tk_product *out = a->out;
+    out->id = col_i64(r, 0, 0);
+    PQclear(r);
+    snprintf(out->name, sizeof out->name, "%s", a->in->name);
+    out->noptions = a->in->noptions;
+    for (int i = 0; i < a->in->noptions; i++) {
+        const struct tk_option_new *o = &a->in->options[i];
+        p.n = 0;
+        p_i64(&p, out->id);
+        p_str(&p, o->name);
+        p_i64(&p, o->price_won);
+        p_i64(&p, o->stock);
+        TK_TRY(shop_run(c, Q_OPTION_INSERT, &p, &r, NULL, 0));
+        out->options[i] = (struct tk_option){.id = col_i64(r, 0, 0), .product_id = out->id, .price_won = o->price_won,
+                                             .stock = o->stock};
+        PQclear(r);
+        snprintf(out->options[i].name, sizeof out->options[i].name, "%s", o->name);
+    }
+    return TK_OK;
+}
+
+static int pg_product_create(struct tk_store *st, const struct tk_product_new *in, int64_t now_ms,
+                             struct tk_product *out)
+{
+    struct pg_product_create_args a = {.in = in, .now_ms = now_ms, .out = out};
+    return with_txn(PG(st), product_create_fn, &a);
+}
+
+/* ---- orders ---- */
+
+struct pg_order_args {
+    enum tk_write_mode mode;
+    const struct tk_order_req *req;
+    const struct tk_order_pay_req *pay;
+    struct tk_order *out;
+    int64_t user_id, order_id;
+};
+
+/* Reads an order and its items (the user's: NOT_FOUND otherwise). */
+static int order_read(struct pg_conn *c, int64_t user_id, int64_t order_id, struct tk_order *o)
+{
+    struct params p = {0};
+    p_i64(&p, order_id);
+    PGresult *r;
+    TK_TRY(shop_run(c, Q_ORDER_GET, &p, &r, NULL, 0));
+    if (!PQntuples(r) || col_i64(r, 0, 1) != user_id) {
+        PQclear(r);
+        return TK_ERR_NOT_FOUND;
+    }
+    *o = (struct tk_order){.id = col_i64(r, 0, 0), .user_id = col_i64(r, 0, 1), .total_won = col_i64(r, 0, 3),
+                           .created_at_ms = col_i64(r, 0, 4), .expires_at_ms = col_i64(r, 0, 5),
+                           .paid_at_ms = col_i64(r, 0, 6), .balance_won = col_i64(r, 0, 7)};
+    int rc = store_order_state_parse(PQgetvalue(r, 0, 2), &o->state);
+    PQclear(r);
+    TK_TRY(rc);
+    TK_TRY(shop_run(c, Q_ORDER_ITEMS, &p, &r, NULL, 0));
+    for (int i = 0; i < PQntuples(r) && o->nitems < ORDER_ITEMS_MAX; i++) {
+        struct tk_order_item *it = &o->items[o->nitems++];
+        *it = (struct tk_order_item){.option_id = col_i64(r, i, 0), .product_id = col_i64(r, i, 1),
+                                     .quantity = (int)col_i64(r, i, 4), .price_won = col_i64(r, i, 5)};
+        snprintf(it->product_name, sizeof it->product_name, "%s", PQgetvalue(r, i, 2));
+        snprintf(it->option_name, sizeof it->option_name, "%s", PQgetvalue(r, i, 3));
+    }
+    PQclear(r);
+    return TK_OK;
+}
+
+static int order_create_fn(struct pg_conn *c, void *argp)
+{
+    struct pg_order_args *a = argp;
+    const struct tk_order_req *q = a->req;
+    struct tk_order *o = a->out;
+    int n = q->nitems;
+    int64_t opts[ORDER_ITEMS_MAX], qty[ORDER_ITEMS_MAX], stock[ORDER_ITEMS_MAX] = {0}, due[ORDER_ITEMS_MAX] = {0},
+            ver[ORDER_ITEMS_MAX] = {0}, cart[CART_ITEMS_MAX], cart_qty[CART_ITEMS_MAX];
+    for (int i = 0; i < n; i++) {
+        opts[i] = q->items[i].option_id;
+        qty[i] = q->items[i].quantity;
+    }
+    for (int i = 0; i < q->ncart; i++) {
+        cart[i] = q->cart[i].cart_item_id;
+        cart_qty[i] = q->cart[i].quantity;
+    }
+    struct params p = {0};
+    PGresult *r;
+    o->nbad = 0;
+    if (a->mode == TK_WRITE_OPTIMISTIC || a->mode == TK_WRITE_UNSAFE) { /* read outside the transaction */
+        for (int i = 0; i < n; i++) {
+            p.n = 0;
+            p_i64(&p, opts[i]);
+            p_i64(&p, q->now_ms);
+            TK_TRY(shop_run(c, Q_OPTION_GET, &p, &r, NULL, 0));
+            if (!PQntuples(r)) {
+                PQclear(r);
+                o->nbad = 1;
+                o->bad_option_ids[0] = opts[i];
+                return TK_ERR_NOT_FOUND;
+            }
+            stock[i] = col_i64(r, 0, 0);
+            due[i] = col_i64(r, 0, 1);
+            ver[i] = col_i64(r, 0, 2);
+            PQclear(r);
+            if (stock[i] + due[i] < qty[i])
+                o->bad_option_ids[o->nbad++] = opts[i];
+        }
+        if (o->nbad)
+            return TK_ERR_OUT_OF_STOCK;
+    }
+    enum { ARR = ORDER_ITEMS_MAX * 21 + 3 };
+    char a_opts[ARR], a_qty[ARR], a_stock[ARR], a_due[ARR], a_ver[ARR], a_fence[ARR], a_cart[ARR], a_cq[ARR];
+    p.n = 0;
+    p_str(&p, mode_name(a->mode));
+    p_i64(&p, q->user_id);
+    p_str(&p, int_array(a_opts, sizeof a_opts, opts, n));
+    p_str(&p, int_array(a_qty, sizeof a_qty, qty, n));
+    p_str(&p, int_array(a_stock, sizeof a_stock, stock, n));
+    p_str(&p, int_array(a_due, sizeof a_due, due, n));
+    p_str(&p, int_array(a_ver, sizeof a_ver, ver, n));
+    p_str(&p, int_array(a_fence, sizeof a_fence, q->fences, n));
+    p_i64(&p, q->now_ms);
+    p_i64(&p, q->now_ms + q->hold_ms);
+    p_str(&p, int_array(a_cart, sizeof a_cart, cart, q->ncart));
+    p_str(&p, int_array(a_cq, sizeof a_cq, cart_qty, q->ncart));
+    p_idem(&p, q->idem);
+    char detail[ORDER_ITEMS_MAX * 21 + 8] = "";
+    int rc = shop_run(c, Q_ORDER_CREATE, &p, &r, detail, sizeof detail);
+    if (rc == TK_ERR_OUT_OF_STOCK)
+        bad_ids(o, detail);
+    TK_TRY(rc);
+    rc = shop_code(atoi(PQgetvalue(r, 0, 0)));
+    int64_t order_id = rc == TK_OK ? col_i64(r, 0, 1) : 0;
+    if (rc == TK_ERR_OUT_OF_STOCK || rc == TK_ERR_NOT_FOUND)
+        bad_ids(o, PQgetvalue(r, 0, 2));
+    PQclear(r);
+    TK_TRY(rc);
+    return order_read(c, q->user_id, order_id, o); /* committed: the answer, read back */
+}
+
+/* A PostgreSQL text[] literal of n idempotency keys (NULL where there is none): {"k1",NULL,"k\"2"}. malloc'd. */
+static char *key_array(const struct tk_order_batch_item *items, int n)
+{
+    size_t cap = 3 + (size_t)n * (2 * IDEM_KEY_MAX + 4), at = 0;
+    char *b = malloc(cap);
+    if (!b)
+        return NULL;
+    b[at++] = '{';
+    for (int i = 0; i < n; i++) {
+        if (i)
+            b[at++] = ',';
+        const char *k = items[i].idem ? items[i].idem->key : NULL;
+        if (!k) {
+            memcpy(b + at, "NULL", 4);
+            at += 4;
+            continue;
+        }
+        b[at++] = '"';
+        for (; *k && at + 4 < cap; k++) {
+            if (*k == '"' || *k == '\\')
+                b[at++] = '\\';
+            b[at++] = *k;
+        }
+        b[at++] = '"';
+    }
+    b[at++] = '}';
+    b[at] = 0;
+    return b;
+}
+
+struct pg_batch_args {
+    int64_t option_id, now_ms, hold_ms;
+    struct tk_order_batch_item *items;
+    int n;
+};
+
+static int order_batch_fn(struct pg_conn *c, void *argp)
+{
+    struct pg_batch_args *a = argp;
+    int64_t users[ORDER_BATCH_MAX], qty[ORDER_BATCH_MAX], claims[ORDER_BATCH_MAX];
+    for (int i = 0; i < a->n; i++) {
+        users[i] = a->items[i].user_id;
+        qty[i] = a->items[i].quantity;
+        claims[i] = a->items[i].idem ? a->items[i].idem->claim : 0;
+    }
+    enum { ARR = ORDER_BATCH_MAX * 21 + 3 };
+    char a_users[ARR], a_qty[ARR], a_claims[ARR];
+    char *a_keys = key_array(a->items, a->n);
+    if (!a_keys)
+        return TK_ERR_NOMEM;
+    struct params p = {0};
+    p_i64(&p, a->option_id);
+    p_str(&p, int_array(a_users, sizeof a_users, users, a->n));
+    p_str(&p, int_array(a_qty, sizeof a_qty, qty, a->n));
+    p_str(&p, a_keys);
+    p_str(&p, int_array(a_claims, sizeof a_claims, claims, a->n));
+    p_i64(&p, a->now_ms);
+    p_i64(&p, a->now_ms + a->hold_ms);
+    PGresult *r;
+    int rc = shop_run(c, Q_ORDER_BATCH, &p, &r, NULL, 0);
+    free(a_keys);
+    TK_TRY(rc);
+    int code = atoi(PQgetvalue(r, 0, 0));
+    const char *codes = PQgetvalue(r, 0, 1), *orders = PQgetvalue(r, 0, 2);
+    int64_t price = col_i64(r, 0, 3), product = col_i64(r, 0, 4);
+    for (int i = 0; i < a->n; i++) {
+        struct tk_order_batch_item *it = &a->items[i];
+        char *end;
+        int ci = code == 1 ? 1 : (int)strtol(codes, &end, 10);
+        int64_t oid = code == 1 ? 0 : strtoll(orders, &end, 10);
+        if (code != 1) {
+            codes = strchr(codes, ',') ? strchr(codes, ',') + 1 : codes + strlen(codes);
+            orders = strchr(orders, ',') ? strchr(orders, ',') + 1 : orders + strlen(orders);
+        }
+        struct tk_order *o = it->out;
+        memset(o, 0, sizeof *o);
+        it->rc = ci == 0 ? TK_OK : ci == 1 ? TK_ERR_NOT_FOUND : ci == 10 ? TK_ERR_CLAIM_LOST : TK_ERR_OUT_OF_STOCK;
+        if (it->rc == TK_ERR_OUT_OF_STOCK || it->rc == TK_ERR_NOT_FOUND) {
+            o->nbad = 1;
+            o->bad_option_ids[0] = a->option_id;
+        }
+        if (it->rc != TK_OK)
+            continue;
+        *o = (struct tk_order){.id = oid, .user_id = it->user_id, .state = ORDER_PENDING,
+                               .total_won = price * it->quantity, .created_at_ms = a->now_ms,
+                               .expires_at_ms = a->now_ms + a->hold_ms, .nitems = 1};
+        o->items[0] = (struct tk_order_item){.option_id = a->option_id, .product_id = product,
+                                             .quantity = it->quantity, .price_won = price};
+        snprintf(o->items[0].product_name, sizeof o->items[0].product_name, "%s", PQgetvalue(r, 0, 5));
+        snprintf(o->items[0].option_name, sizeof o->items[0].option_name, "%s", PQgetvalue(r, 0, 6));
+    }
+    PQclear(r);
+    return TK_OK;
+}
+
+static int pg_order_batch(struct tk_store *st, int64_t option_id, int64_t now_ms, int64_t hold_ms,
+                          struct tk_order_batch_item *items, int n)
+{
+    TK_ASSERT(n >= 1 && n <= ORDER_BATCH_MAX);
+    struct pg_batch_args a = {.option_id = option_id, .now_ms = now_ms, .hold_ms = hold_ms, .items = items, .n = n};
+    return with_conn(PG(st), order_batch_fn, &a);
+}
+
+static int pg_order_create(struct tk_store *st, enum tk_write_mode mode, const struct tk_order_req *req,
+                           struct tk_order *out)
+{
+    TK_ASSERT(req->nitems >= 1 && req->nitems <= ORDER_ITEMS_MAX && req->ncart <= CART_ITEMS_MAX);
+    struct pg_order_args a = {.mode = mode, .req = req, .out = out};
+    return with_conn(PG(st), order_create_fn, &a);
+}
+
+static int order_get_fn(struct pg_conn *c, void *argp)
+{
+    struct pg_order_args *a = argp;
+    return order_read(c, a->user_id, a->order_id, a->out);
+}
+
+static int pg_order_get(struct tk_store *st, int64_t user_id, int64_t order_id, struct tk_order *out)
+{
+    struct pg_order_args a = {.user_id = user_id, .order_id = order_id, .out = out};
+    return with_conn(PG(st), order_get_fn, &a);
+}
+
+static int order_pay_fn(struct pg_conn *c, void *argp)
+{
+    struct pg_order_args *a = argp;
+    const struct tk_order_pay_req *q = a->pay;
+    struct params p = {0};
+    p_i64(&p, q->user_id);
+    p_i64(&p, q->order_id);
+    p_i64(&p, q->now_ms);
+    p_idem(&p, q->idem);
+    PGresult *r;
+    TK_TRY(shop_run(c, Q_ORDER_PAY, &p, &r, NULL, 0));
+    int rc = shop_code(atoi(PQgetvalue(r, 0, 0)));
+    int64_t balance = col_i64(r, 0, 1);
+    PQclear(r);
+    TK_TRY(rc);
+    TK_TRY(order_read(c, q->user_id, q->order_id, a->out));
+    a->out->balance_won = balance;
+    return TK_OK;
+}
+
+static int pg_order_pay(struct tk_store *st, const struct tk_order_pay_req *req, struct tk_order *out)
+{
+    struct pg_order_args a = {.pay = req, .out = out};
+    return with_conn(PG(st), order_pay_fn, &a);
+}
+
+struct pg_shop_sweep_args {
+    int64_t now_ms;
+    int limit, expired;
+};
+
+static int orders_expire_fn(struct pg_conn *c, void *argp)
+{
+    struct pg_shop_sweep_args *a = argp;
+    struct params p = {0};
+    p_i64(&p, a->now_ms);
+    p_i64(&p, a->limit);
+    PGresult *r;
+    TK_TRY(shop_run(c, Q_RECLAIM_DUE, &p, &r, NULL, 0)); /* its own transaction: options, then their items */
+    PQclear(r);
+    TK_TRY(shop_run(c, Q_ORDERS_EXPIRE, &p, &r, NULL, 0)); /* then the order rows, apart */
+    a->expired = atoi(PQcmdTuples(r));
+    PQclear(r);
+    return TK_OK;
+}
+
+static int pg_orders_expire_due(struct tk_store *st, int64_t now_ms, int limit, int *expired)
+{
+    struct pg_shop_sweep_args a = {.now_ms = now_ms, .limit = limit};
+    TK_TRY(with_conn(PG(st), orders_expire_fn, &a));
+    *expired = a.expired;
+    return TK_OK;
+}
+
+/* ---- the organizer's option changes ---- */
+
+struct pg_option_update_args {
+    const struct tk_option_patch *p;
+    int64_t fence, now_ms;
+    struct tk_option *out;
+};
+
+static int option_update_fn(struct pg_conn *c, void *argp)
+{
+    struct pg_option_update_args *a = argp;
+    struct params p = {0};
+    p_i64(&p, a->p->option_id);
+    p_str(&p, a->p->has_stock ? "true" : "false");
+    p_i64(&p, a->p->stock);
+    p_str(&p, a->p->has_price ? "true" : "false");
+    p_i64(&p, a->p->price_won);
+    p_i64(&p, a->fence);
+    p_i64(&p, a->now_ms);
+    PGresult *r;
+    TK_TRY(shop_run(c, Q_OPTION_UPDATE, &p, &r, NULL, 0));
+    int rc = shop_code(atoi(PQgetvalue(r, 0, 0)));
+    if (rc == TK_OK) {
+        *a->out = (struct tk_option){.id = a->p->option_id, .product_id = col_i64(r, 0, 1),
+                                     .price_won = col_i64(r, 0, 3), .stock = col_i64(r, 0, 4)};
+        snprintf(a->out->name, sizeof a->out->name, "%s", PQgetvalue(r, 0, 2));
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int pg_option_update(struct tk_store *st, const struct tk_option_patch *p, int64_t fence, int64_t now_ms,
+                            struct tk_option *out)
+{
+    struct pg_option_update_args a = {.p = p, .fence = fence, .now_ms = now_ms, .out = out};
+    return with_conn(PG(st), option_update_fn, &a);
+}
+
+/* ---- carts ---- */
+
+struct pg_cart_args {
+    int64_t user_id, option_id, item_id, now_ms;
+    int quantity;
+    tk_cart_fn fn;
+    void *arg;
+    struct tk_cart_item *out;
+};
+
+static int cart_add_fn(struct pg_conn *c, void *argp)
+{
+    struct pg_cart_args *a = argp;
+    struct params p = {0};
+    p_i64(&p, a->user_id);
+    p_i64(&p, a->option_id);
+    p_i64(&p, a->quantity);
+    p_i64(&p, a->now_ms);
+    PGresult *r;
+    TK_TRY(shop_run(c, Q_CART_ADD, &p, &r, NULL, 0));
+    int rc = shop_code(atoi(PQgetvalue(r, 0, 0)));
+    *a->out = (struct tk_cart_item){.id = PQgetisnull(r, 0, 1) ? 0 : col_i64(r, 0, 1), .option_id = a->option_id,
+                                    .quantity = PQgetisnull(r, 0, 2) ? 0 : (int)col_i64(r, 0, 2)};
+    PQclear(r);
+    return rc;
+}
+
+static int pg_cart_add(struct tk_store *st, int64_t user_id, int64_t option_id, int quantity, int64_t now_ms,
+                       struct tk_cart_item *out)
+{
+    struct pg_cart_args a = {.user_id = user_id, .option_id = option_id, .quantity = quantity, .now_ms = now_ms,
+                             .out = out};
+    return with_conn(PG(st), cart_add_fn, &a);
+}
+
+static int cart_list_fn(struct pg_conn *c, void *argp)
+{
+    struct pg_cart_args *a = argp;
+    struct params p = {0};
+    p_i64(&p, a->user_id);
+    PGresult *r;
+    TK_TRY(shop_run(c, Q_CART_LIST, &p, &r, NULL, 0));
+    int rc = TK_OK;
+    for (int i = 0; i < PQntuples(r) && rc == TK_OK; i++) {
+        struct tk_cart_item it = {.id = col_i64(r, i, 0), .option_id = col_i64(r, i, 1),
+                                  .product_id = col_i64(r, i, 2), .price_won = col_i64(r, i, 5),
+                                  .quantity = (int)col_i64(r, i, 6)};
+        snprintf(it.product_name, sizeof it.product_name, "%s", PQgetvalue(r, i, 3));
+        snprintf(it.option_name, sizeof it.option_name, "%s", PQgetvalue(r, i, 4));
+        rc = a->fn(a->arg, &it);
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int pg_cart_list(struct tk_store *st, int64_t user_id, tk_cart_fn fn, void *arg)
+{
+    struct pg_cart_args a = {.user_id = user_id, .fn = fn, .arg = arg};
+    return with_conn(PG(st), cart_list_fn, &a);
+}
+
+static int cart_remove_fn(struct pg_conn *c, void *argp)
+{
+    struct pg_cart_args *a = argp;
+    struct params p = {0};
+    p_i64(&p, a->item_id);
+    p_i64(&p, a->user_id);
+    PGresult *r;
+    TK_TRY(shop_run(c, Q_CART_DELETE, &p, &r, NULL, 0));
+    int rc = atoi(PQcmdTuples(r)) == 1 ? TK_OK : TK_ERR_NOT_FOUND;
+    PQclear(r);
+    return rc;
+}
+
+static int pg_cart_remove(struct tk_store *st, int64_t user_id, int64_t cart_item_id)
+{
+    struct pg_cart_args a = {.user_id = user_id, .item_id = cart_item_id};
+    return with_conn(PG(st), cart_remove_fn, &a);
+}
+
+/* ---- popular products ---- */
+
+struct pg_popular_args {
+    int64_t from_day, to_day;
+    int limit;
+    tk_popular_fn fn;
+    void *arg;
+};
+
+static int popular_fn(struct pg_conn *c, void *argp)
+{
+    struct pg_popular_args *a = argp;
+    struct params p = {0};
+    p_i64(&p, a->from_day);
+    p_i64(&p, a->to_day);
+    p_i64(&p, a->limit);
+    PGresult *r;
+    TK_TRY(shop_run(c, Q_POPULAR, &p, &r, NULL, 0));
+    int rc = TK_OK;
+    for (int i = 0; i < PQntuples(r) && rc == TK_OK; i++) {
+        struct tk_popular row = {.product_id = col_i64(r, i, 0), .units = col_i64(r, i, 2)};
+        snprintf(row.name, sizeof row.name, "%s", PQgetvalue(r, i, 1));
+        rc = a->fn(a->arg, &row);
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int pg_popular(struct tk_store *st, int64_t from_day, int64_t to_day, int limit, tk_popular_fn fn, void *arg)
+{
+    struct pg_popular_args a = {.from_day = from_day, .to_day = to_day, .limit = limit, .fn = fn, .arg = arg};
+    return with_conn(PG(st), popular_fn, &a);
+}
+
+/* ---- the shop's audit (ticketd reconcile) ---- */
+
+/* Each query returns one column, the sentence naming the row; its $1 is now (AUDIT_NOW) or now - grace
+ * (AUDIT_DUE), or it has none. */
+enum { AUDIT_NONE, AUDIT_NOW, AUDIT_DUE };
+static const struct {
+    int param;
+    const char *sql;
+} SHOP_AUDIT_SQL[] = {
+    {AUDIT_NOW,
+     "SELECT format('product_options.id=%s: on hand %s + reserved %s + sold %s = %s, but %s were stocked', id, "
+     "on_hand, reserved, sold, on_hand + reserved + sold, stocked) FROM (SELECT o.id, o.stocked, o.stock + "
+     "COALESCE(sum(i.quantity) FILTER (WHERE i.state = 'RESERVED' AND i.expires_at <= $1::bigint), 0) AS on_hand, "
+     "COALESCE(sum(i.quantity) FILTER (WHERE i.state = 'RESERVED' AND i.expires_at > $1::bigint), 0) AS reserved, "
+     "COALESCE(sum(i.quantity) FILTER (WHERE i.state = 'SOLD'), 0) AS sold, o.stock "
+     "FROM product_options o LEFT JOIN order_items i ON i.option_id = o.id GROUP BY o.id) x "
+     "WHERE on_hand + reserved + sold <> stocked OR stock < 0 ORDER BY id"},
+    {AUDIT_NONE,
+     "SELECT format('orders.id=%s: PAID but has %s ORDER_PAYMENT entries of -%s for user %s (expected 1)', id, n, "
+     "total, user_id) FROM (SELECT o.id, o.user_id, o.total, (SELECT count(*) FROM ledger l WHERE l.ref = 'order:' "
+     "|| o.id AND l.kind = 'ORDER_PAYMENT' AND l.user_id = o.user_id AND l.amount = -o.total) AS n FROM orders o "
+     "WHERE o.status = 'PAID') x WHERE n <> 1 ORDER BY id"},
+    {AUDIT_NONE,
+     "SELECT format('ledger.id=%s: ORDER_PAYMENT of %s for user %s but %s is not a paid order of that user', l.id, "
+     "l.amount, l.user_id, l.ref) FROM ledger l WHERE l.kind = 'ORDER_PAYMENT' AND NOT EXISTS (SELECT 1 FROM orders o "
+     "WHERE l.ref = 'order:' || o.id AND o.status = 'PAID' AND o.user_id = l.user_id) ORDER BY l.id"},
+    {AUDIT_NONE,
+     "SELECT format('orders.id=%s: %s but %s of its items are %s', o.id, o.status, count(*), CASE WHEN o.status = "
+     "'PAID' THEN 'not SOLD' ELSE 'SOLD' END) FROM orders o JOIN order_items i ON i.order_id = o.id "
+     "WHERE (o.status = 'PAID') <> (i.state = 'SOLD') GROUP BY o.id, o.status ORDER BY o.id"},
+    {AUDIT_DUE,
+     "SELECT format('orders.id=%s: PENDING but expired at %s ms', id, expires_at) FROM orders "
+     "WHERE status = 'PENDING' AND expires_at <= $1::bigint ORDER BY id"},
+    {AUDIT_NONE,
+     "WITH x AS (SELECT (o.paid_at / 86400000)::int AS day, i.product_id, sum(i.quantity) AS u FROM orders o "
+     "JOIN order_items i ON i.order_id = o.id WHERE o.status = 'PAID' GROUP BY 1, 2) "
+     "SELECT format('daily_popular_products day %s product %s: %s units but its paid order items hold %s', "
+     "COALESCE(d.day, x.day), COALESCE(d.product_id, x.product_id), COALESCE(d.units, 0), COALESCE(x.u, 0)) "
+     "FROM daily_popular_products d FULL JOIN x ON x.day = d.day AND x.product_id = d.product_id "
+     "WHERE COALESCE(d.units, 0) <> COALESCE(x.u, 0) "
+     "ORDER BY COALESCE(d.day, x.day), COALESCE(d.product_id, x.product_id)"},
+};
+
+struct pg_shop_audit_args {
+    int64_t now_ms, grace_ms;
+    tk_problem_fn fn;
+    void *arg;
+};
+
+static int shop_audit_fn(struct pg_conn *c, void *argp)
+{
+    struct pg_shop_audit_args *a = argp;
+    for (size_t i = 0; i < sizeof SHOP_AUDIT_SQL / sizeof SHOP_AUDIT_SQL[0]; i++) {
+        char v[24];
+        const char *vals[1] = {v};
+        int param = SHOP_AUDIT_SQL[i].param;
+        snprintf(v, sizeof v, "%lld", (long long)(param == AUDIT_DUE ? a->now_ms - a->grace_ms : a->now_ms));
+        PGresult *r = PQexecParams(c->c, SHOP_AUDIT_SQL[i].sql, param != AUDIT_NONE, NULL,
+                                   param != AUDIT_NONE ? vals : NULL, NULL, NULL, 0);
+        if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+            int rc = pg_fail(c, r, "shop audit");
+            PQclear(r);
+            return rc;
+        }
+        int rc = TK_OK;
+        for (int row = 0; row < PQntuples(r) && rc == TK_OK; row++)
+            rc = a->fn(a->arg, PQgetvalue(r, row, 0));
+        PQclear(r);
+        TK_TRY(rc);
+    }
+    return TK_OK;
+}
+
+static int pg_shop_audit(struct tk_store *st, int64_t now_ms, int64_t grace_ms, tk_problem_fn fn, void *arg)
+{
+    struct pg_shop_audit_args a = {.now_ms = now_ms, .grace_ms = grace_ms, .fn = fn, .arg = arg};
+    return with_conn(PG(st), shop_audit_fn, &a);
+}
+
+/* ---------- end of the shop ---------- */
 
 /* ---------- the store-backed waiting room ---------- */
 
@@ -2104,6 +2933,7 @@ static const struct tk_store_admin_ops PG_OPS_ADMIN = {
     .seed_demo = pg_seed_demo,
     .audit = pg_audit,
     .idem_audit = pg_idem_audit,
+    .shop_audit = pg_shop_audit,
 };
 
 static const struct tk_store_ops PG_OPS = {
@@ -2144,6 +2974,19 @@ static const struct tk_store_ops PG_OPS = {
     .wr_finish = pg_wr_finish,
     .wr_tick = pg_wr_tick,
     .wr_counts = pg_wr_counts,
+    .product_create = pg_product_create, /* the shop */
+    .products_list = pg_products_list,
+    .product_get = pg_product_get,
+    .option_update = pg_option_update,
+    .cart_add = pg_cart_add,
+    .cart_list = pg_cart_list,
+    .cart_remove = pg_cart_remove,
+    .order_create = pg_order_create,
+    .order_batch = pg_order_batch,
+    .order_get = pg_order_get,
+    .order_pay = pg_order_pay,
+    .orders_expire_due = pg_orders_expire_due,
+    .popular = pg_popular,
     .close = pg_close,
 };
 

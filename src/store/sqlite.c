@@ -275,12 +275,51 @@ static const char SCHEMA_ORDERS[] =
     "  SELECT id, seat_id, status = 'PAID' FROM reservations;"
     "ALTER TABLE schedules ADD COLUMN cancelled INTEGER NOT NULL DEFAULT 0;";
 
-static const char *const MIGRATIONS[] = {SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_ORDERS};
+/* The shop (issue 12): products with options, carts, orders and their items, the daily sales aggregates behind
+ * GET /products/popular, and the ledger's part-2 kinds (REFUND, ORDER_PAYMENT). SQLite cannot change a CHECK in
+ * place, so the ledger is rebuilt (same columns, ids and indexes). An option's `stock` is on hand; `stocked` is
+ * every unit ever put on hand (reconcile: stock + reserved + sold = stocked). An item is RESERVED while its
+ * order is pending, SOLD once paid, RETURNED once its lapsed units were folded back into the option's stock. */
+static const char SCHEMA_SHOP[] =
+    "CREATE TABLE ledger_shop(id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  kind TEXT NOT NULL CHECK (kind IN ('CHARGE','PAYMENT','TRANSFER_IN','TRANSFER_OUT','REFUND','ORDER_PAYMENT')),"
+    "  amount INTEGER NOT NULL, balance_after INTEGER NOT NULL, ref TEXT, created_at INTEGER NOT NULL);"
+    "INSERT INTO ledger_shop(id, user_id, kind, amount, balance_after, ref, created_at)"
+    "  SELECT id, user_id, kind, amount, balance_after, ref, created_at FROM ledger;"
+    "DROP TABLE ledger;"
+    "ALTER TABLE ledger_shop RENAME TO ledger;"
+    "CREATE INDEX ledger_user ON ledger(user_id, id);"
+    "CREATE INDEX ledger_ref ON ledger(ref);"
+    "CREATE TABLE products(id INTEGER PRIMARY KEY, name TEXT NOT NULL, created_at INTEGER NOT NULL);"
+    "CREATE TABLE product_options(id INTEGER PRIMARY KEY, product_id INTEGER NOT NULL REFERENCES products(id),"
+    "  name TEXT NOT NULL, price INTEGER NOT NULL CHECK (price > 0), stock INTEGER NOT NULL CHECK (stock >= 0),"
+    "  stocked INTEGER NOT NULL, version INTEGER NOT NULL DEFAULT 0, fence INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX product_options_product ON product_options(product_id, id);"
+    "CREATE TABLE cart_items(id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  option_id INTEGER NOT NULL REFERENCES product_options(id),"
+    "  quantity INTEGER NOT NULL CHECK (quantity BETWEEN 1 AND 100), created_at INTEGER NOT NULL,"
+    "  UNIQUE (user_id, option_id));"
+    "CREATE TABLE orders(id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  status TEXT NOT NULL CHECK (status IN ('PENDING','PAID','EXPIRED')), total INTEGER NOT NULL CHECK (total > 0),"
+    "  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, paid_at INTEGER);"
+    "CREATE INDEX orders_user ON orders(user_id, id);"
+    "CREATE INDEX orders_due ON orders(status, expires_at);"
+    "CREATE TABLE order_items(order_id INTEGER NOT NULL REFERENCES orders(id),"
+    "  option_id INTEGER NOT NULL REFERENCES product_options(id), product_id INTEGER NOT NULL REFERENCES products(id),"
+    "  quantity INTEGER NOT NULL CHECK (quantity BETWEEN 1 AND 100), price INTEGER NOT NULL CHECK (price > 0),"
+    "  state TEXT NOT NULL CHECK (state IN ('RESERVED','SOLD','RETURNED')), expires_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (order_id, option_id));"
+    "CREATE INDEX order_items_due ON order_items(option_id, expires_at) WHERE state = 'RESERVED';"
+    "CREATE TABLE daily_popular_products(day INTEGER NOT NULL, product_id INTEGER NOT NULL REFERENCES products(id),"
+    "  units INTEGER NOT NULL CHECK (units > 0), PRIMARY KEY (day, product_id)) WITHOUT ROWID;";
+
+static const char *const MIGRATIONS[] = {SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_ORDERS, SCHEMA_SHOP};
 #define SCHEMA_VERSION (int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0])
 
 struct sq_conn {
     sqlite3 *db;
     sqlite3_stmt *stmts[ST__COUNT];
+    sqlite3_stmt **shop; /* the shop's statements (SHOP_SQL), allocated at first use */
     struct sq_conn *next_free;
 };
 
@@ -363,12 +402,17 @@ static int busy_wait(void *arg, int count)
     return 1;
 }
 
+static void shop_stmts_free(struct sq_conn *c); /* the shop's section */
+static int shop_seed(struct sq_conn *c, int64_t now_ms, bool *seeded);
+static const char *shop_idem_effect_sql(const char *ref, size_t kind_len);
+
 static void conn_free(struct sq_conn *c)
 {
     if (!c)
         return;
     for (int i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(c->stmts[i]);
+    shop_stmts_free(c);
     sqlite3_close(c->db);
     free(c);
 }
@@ -582,6 +626,7 @@ struct seed_args {
 static int seed_body(struct sq_conn *c, void *argp)
 {
     struct seed_args *a = argp;
+    TK_TRY(shop_seed(c, a->now_ms, &a->seeded)); /* the demo merchandise, once (when there are no products) */
     int64_t n = 0;
     TK_TRY(query_int64(c, stmt(c, ST_CONCERT_COUNT), &n));
     if (n > 0)
@@ -2448,6 +2493,8 @@ static int idem_effect(struct sq_conn *c, struct tk_idem_audit *row)
         by_ref = true;
     } else if (kind_len == 11 && strncmp(ref, "reservation", 11) == 0) {
         sql = "SELECT NULL FROM reservations WHERE id = ?1 AND user_id = ?2";
+    } else if ((sql = shop_idem_effect_sql(ref, kind_len)) != NULL) {
+        /* the shop's effects: bound like the others (?1 the id, ?2 the user) */
     } else {
         return TK_OK;
     }
@@ -2507,6 +2554,1090 @@ static int sq_idem_audit(struct tk_store *st, tk_idem_audit_fn fn, void *arg)
     return sq_read(SQ(st), idem_audit_body, &a);
 }
 
+/* ---------- the shop (issue 12): products, carts, orders, popular products ----------
+ * Its own statements (SHOP_SQL, cached per connection in c->shop) so that this section stays apart from the
+ * rest. The decrement rule has one home here, shop_take(); the PostgreSQL store's is tk_shop_take
+ * (pg_schema.h). A reservation (an order item RESERVED) whose time is up counts as on hand by time
+ * (SHOP_DUE) in every read and every decrement, and the next writer of its option folds it back into
+ * `stock` (shop_reclaim): stock is on hand again at once, whatever the sweep. SQLite has one writer at a time,
+ * so every order is one serial transaction; the optimistic and unsafe modes read before it, as the lab
+ * measures. */
+
+/* Units of lapsed reservations of option `opt` at time `now` (SQL expressions). */
+#define SHOP_DUE(opt, now)                                                                                        \
+    "COALESCE((SELECT SUM(i.quantity) FROM order_items i WHERE i.option_id = " opt " AND i.state = 'RESERVED' "  \
+    "AND i.expires_at <= " now "), 0)"
+
+enum shop_stmt {
+    SH_PRODUCT_INSERT, SH_OPTION_INSERT, SH_PRODUCTS, SH_PRODUCT_ONE, SH_OPTION_GET, SH_RECLAIM, SH_TAKE_ATOMIC,
+    SH_STOCK_SET, SH_STOCK_CAS, SH_STOCK_FENCED, SH_STOCK_ADD, SH_OPTION_PATCH, SH_ORDER_INSERT, SH_ITEM_INSERT,
+    SH_CART_TAKE, SH_ORDER_GET, SH_ORDER_ITEMS, SH_ORDER_SET_PAID, SH_ITEMS_SELL, SH_ITEMS_COUNT, SH_POPULAR_ADD,
+    SH_DUE_OPTIONS, SH_ORDERS_EXPIRE, SH_CART_FIND, SH_CART_COUNT, SH_CART_INSERT, SH_CART_SET, SH_CART_LIST,
+    SH_CART_DELETE, SH_OPTION_EXISTS, SH_POPULAR, SH_PRODUCT_COUNT, SH_IDEM_LIVE,
+    SH__COUNT
+};
+
+static const char *const SHOP_SQL[SH__COUNT] = {
+    [SH_PRODUCT_INSERT] = "INSERT INTO products(name, created_at) VALUES(?1, ?2)",
+    [SH_OPTION_INSERT] = "INSERT INTO product_options(product_id, name, price, stock, stocked) VALUES(?1, ?2, ?3, ?4, ?4)",
+    [SH_PRODUCTS] = "SELECT p.id, p.name, o.id, o.name, o.price, o.stock + " SHOP_DUE("o.id", "?1") " "
+                    "FROM products p JOIN product_options o ON o.product_id = p.id "
+                    "WHERE p.id IN (SELECT id FROM products ORDER BY id LIMIT ?2) ORDER BY p.id, o.id",
+    [SH_PRODUCT_ONE] = "SELECT p.id, p.name, o.id, o.name, o.price, o.stock + " SHOP_DUE("o.id", "?1") " "
+                       "FROM products p JOIN product_options o ON o.product_id = p.id WHERE p.id = ?2 ORDER BY o.id",
+    [SH_OPTION_GET] = "SELECT o.product_id, o.name, p.name, o.price, o.stock, o.version, o.fence, " SHOP_DUE("o.id", "?2")
+                      " FROM product_options o JOIN products p ON p.id = o.product_id WHERE o.id = ?1",
+    [SH_RECLAIM] = "UPDATE order_items SET state = 'RETURNED' WHERE option_id = ?1 AND state = 'RESERVED' "
+                   "AND expires_at <= ?2 RETURNING quantity",
+    [SH_TAKE_ATOMIC] = "UPDATE product_options SET stock = stock + ?3 - ?2, version = version + 1 "
+                       "WHERE id = ?1 AND stock + ?3 >= ?2",
+    [SH_STOCK_SET] = "UPDATE product_options SET stock = ?2, version = version + 1 WHERE id = ?1",
+    [SH_STOCK_CAS] = "UPDATE product_options SET stock = ?2, version = version + 1 WHERE id = ?1 AND version = ?3",
+    [SH_STOCK_FENCED] = "UPDATE product_options SET stock = ?2, version = version + 1, fence = ?3 "
+                        "WHERE id = ?1 AND fence < ?3",
+    [SH_STOCK_ADD] = "UPDATE product_options SET stock = stock + ?2, version = version + 1 WHERE id = ?1",
+    [SH_OPTION_PATCH] = "UPDATE product_options SET stocked = stocked + ?2 - ?3, stock = ?2, price = ?4, "
+                        "version = version + 1, fence = MAX(fence, ?5) WHERE id = ?1",
+    [SH_ORDER_INSERT] = "INSERT INTO orders(user_id, status, total, created_at, expires_at) "
+                        "VALUES(?1, 'PENDING', ?2, ?3, ?4)",
+    [SH_ITEM_INSERT] = "INSERT INTO order_items(order_id, option_id, product_id, quantity, price, state, expires_at) "
+                       "VALUES(?1, ?2, ?3, ?4, ?5, 'RESERVED', ?6)",
+    [SH_CART_TAKE] = "DELETE FROM cart_items WHERE id = ?1 AND user_id = ?2 AND quantity = ?3",
+    [SH_ORDER_GET] = "SELECT id, user_id, status, total, created_at, expires_at, COALESCE(paid_at, 0), "
+                     "COALESCE((SELECT l.balance_after FROM ledger l WHERE l.ref = 'order:' || orders.id "
+                     "  AND l.kind = 'ORDER_PAYMENT'), 0) FROM orders WHERE id = ?1",
+    [SH_ORDER_ITEMS] = "SELECT i.option_id, i.product_id, p.name, o.name, i.quantity, i.price FROM order_items i "
+                       "JOIN product_options o ON o.id = i.option_id JOIN products p ON p.id = i.product_id "
+                       "WHERE i.order_id = ?1 ORDER BY i.option_id",
+    [SH_ORDER_SET_PAID] = "UPDATE orders SET status = 'PAID', paid_at = ?2 WHERE id = ?1 AND status = 'PENDING' "
+                          "AND expires_at > ?2",
+    [SH_ITEMS_SELL] = "UPDATE order_items SET state = 'SOLD' WHERE order_id = ?1 AND state = 'RESERVED'",
+    [SH_ITEMS_COUNT] = "SELECT COUNT(*) FROM order_items WHERE order_id = ?1",
+    [SH_POPULAR_ADD] = "INSERT INTO daily_popular_products(day, product_id, units) SELECT ?2, product_id, SUM(quantity) "
+                       "FROM order_items WHERE order_id = ?1 GROUP BY product_id ORDER BY product_id "
+                       "ON CONFLICT(day, product_id) DO UPDATE SET units = units + excluded.units",
+    [SH_DUE_OPTIONS] = "SELECT DISTINCT i.option_id FROM order_items i WHERE i.state = 'RESERVED' AND i.order_id IN "
+                       "(SELECT id FROM orders WHERE status = 'PENDING' AND expires_at <= ?1 ORDER BY expires_at "
+                       "LIMIT ?2) ORDER BY i.option_id",
+    [SH_ORDERS_EXPIRE] = "UPDATE orders SET status = 'EXPIRED' WHERE id IN (SELECT o.id FROM orders o "
+                         "WHERE o.status = 'PENDING' AND o.expires_at <= ?1 AND NOT EXISTS (SELECT 1 FROM order_items i "
+                         "WHERE i.order_id = o.id AND i.state = 'RESERVED') ORDER BY o.expires_at LIMIT ?2)",
+    [SH_CART_FIND] = "SELECT id, quantity FROM cart_items WHERE user_id = ?1 AND option_id = ?2",
+    [SH_CART_COUNT] = "SELECT COUNT(*) FROM cart_items WHERE user_id = ?1",
+    [SH_CART_INSERT] = "INSERT INTO cart_items(user_id, option_id, quantity, created_at) VALUES(?1, ?2, ?3, ?4)",
+    [SH_CART_SET] = "UPDATE cart_items SET quantity = ?2 WHERE id = ?1",
+    [SH_CART_LIST] = "SELECT c.id, c.option_id, o.product_id, p.name, o.name, o.price, c.quantity FROM cart_items c "
+                     "JOIN product_options o ON o.id = c.option_id JOIN products p ON p.id = o.product_id "
+                     "WHERE c.user_id = ?1 ORDER BY c.id",
+    [SH_CART_DELETE] = "DELETE FROM cart_items WHERE id = ?1 AND user_id = ?2",
+    [SH_OPTION_EXISTS] = "SELECT product_id FROM product_options WHERE id = ?1",
+    [SH_POPULAR] = "SELECT t.product_id, p.name, t.u FROM (SELECT product_id, SUM(units) AS u "
+                   "FROM daily_popular_products WHERE day BETWEEN ?1 AND ?2 GROUP BY product_id "
+                   "ORDER BY u DESC, product_id LIMIT ?3) t JOIN products p ON p.id = t.product_id "
+                   "ORDER BY t.u DESC, t.product_id",
+    [SH_PRODUCT_COUNT] = "SELECT COUNT(*) FROM products",
+    [SH_IDEM_LIVE] = "SELECT 1 FROM idempotency WHERE user_id = ?1 AND key = ?2 AND claim = ?3 AND state = 'PENDING' "
+                     "AND COALESCE(effect_ref, '') = ''",
+};
+
+/* The connection's shop statement `id`, reset and unbound, or NULL (error logged). */
+static sqlite3_stmt *sh(struct sq_conn *c, enum shop_stmt id)
+{
+    if (!c->shop && !(c->shop = calloc(SH__COUNT, sizeof *c->shop)))
+        return NULL;
+    if (!c->shop[id]) {
+        int rc = sqlite3_prepare_v3(c->db, SHOP_SQL[id], -1, SQLITE_PREPARE_PERSISTENT, &c->shop[id], NULL);
+        if (rc != SQLITE_OK) {
+            sq_fail(c, rc, SHOP_SQL[id]);
+            return NULL;
+        }
+    } else {
+        sqlite3_reset(c->shop[id]);
+        sqlite3_clear_bindings(c->shop[id]);
+    }
+    return c->shop[id];
+}
+
+static void shop_stmts_free(struct sq_conn *c)
+{
+    if (!c->shop)
+        return;
+    for (int i = 0; i < SH__COUNT; i++)
+        sqlite3_finalize(c->shop[i]);
+    free(c->shop);
+    c->shop = NULL;
+}
+
+/* Demo merchandise (seed_demo), once: when there are no products yet. */
+static int shop_seed(struct sq_conn *c, int64_t now_ms, bool *seeded)
+{
+    int64_t n = 0;
+    TK_TRY(query_int64(c, sh(c, SH_PRODUCT_COUNT), &n));
+    if (n > 0)
+        return TK_OK;
+    for (int i = 0; i < STORE_DEMO_PRODUCT_COUNT; i++) {
+        const struct store_demo_product *d = &STORE_DEMO_PRODUCTS[i];
+        sqlite3_stmt *q = sh(c, SH_PRODUCT_INSERT);
+        if (!q)
+            return TK_ERR_INTERNAL;
+        sqlite3_bind_text(q, 1, d->name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 2, now_ms);
+        TK_TRY(exec_stmt(c, q));
+        int64_t pid = sqlite3_last_insert_rowid(c->db);
+        for (int k = 0; k < d->noptions; k++) {
+            q = sh(c, SH_OPTION_INSERT);
+            if (!q)
+                return TK_ERR_INTERNAL;
+            sqlite3_bind_int64(q, 1, pid);
+            sqlite3_bind_text(q, 2, d->options[k].name, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(q, 3, d->options[k].price_won);
+            sqlite3_bind_int64(q, 4, d->options[k].stock);
+            TK_TRY(exec_stmt(c, q));
+        }
+    }
+    *seeded = true;
+    return TK_OK;
+}
+
+/* ---- products ---- */
+
+/* Visits products from a SH_PRODUCTS / SH_PRODUCT_ONE statement (rows by product, then option). */
+static int products_visit(struct sq_conn *c, sqlite3_stmt *q, tk_product_fn fn, void *arg, int *count)
+{
+    struct tk_product *p = malloc(sizeof *p);
+    if (!p) {
+        sqlite3_reset(q);
+        return TK_ERR_NOMEM;
+    }
+    int rc = TK_OK, r;
+    p->id = 0;
+    *count = 0;
+    while (rc == TK_OK && (r = step_row(c, q)) == 1) {
+        int64_t pid = sqlite3_column_int64(q, 0);
+        if (pid != p->id) {
+            if (p->id)
+                rc = fn(arg, p);
+            p->id = pid;
+            p->noptions = 0;
+            copy_text(p->name, sizeof p->name, q, 1);
+            ++*count;
+        }
+        if (rc == TK_OK && p->noptions < PRODUCT_OPTIONS_MAX) {
+            struct tk_option *o = &p->options[p->noptions++];
+            o->id = sqlite3_column_int64(q, 2);
+            o->product_id = pid;
+            copy_text(o->name, sizeof o->name, q, 3);
+            o->price_won = sqlite3_column_int64(q, 4);
+            o->stock = sqlite3_column_int64(q, 5);
+        }
+    }
+    if (rc == TK_OK && r < 0)
+        rc = r;
+    if (rc == TK_OK && p->id)
+        rc = fn(arg, p);
+    sqlite3_reset(q);
+    free(p);
+    return rc;
+}
+
+struct products_args {
+    int64_t id, now_ms;
+    int limit;
+    tk_product_fn fn;
+    void *arg;
+    struct tk_product *out;
+    int count;
+};
+
+static int products_fn(struct sq_conn *c, void *argp)
+{
+    struct products_args *a = argp;
+    sqlite3_stmt *q = sh(c, SH_PRODUCTS);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, a->now_ms);
+    sqlite3_bind_int(q, 2, a->limit);
+    return products_visit(c, q, a->fn, a->arg, &a->count);
+}
+
+static int sq_products_list(struct tk_store *st, int64_t now_ms, int limit, tk_product_fn fn, void *arg)
+{
+    struct products_args a = {.now_ms = now_ms, .limit = limit, .fn = fn, .arg = arg};
+    return sq_read(SQ(st), products_fn, &a);
+}
+
+static int product_copy(void *arg, const struct tk_product *p)
+{
+    memcpy(arg, p, sizeof *p);
+    return TK_OK;
+}
+
+static int product_one_fn(struct sq_conn *c, void *argp)
+{
+    struct products_args *a = argp;
+    sqlite3_stmt *q = sh(c, SH_PRODUCT_ONE);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, a->now_ms);
+    sqlite3_bind_int64(q, 2, a->id);
+    TK_TRY(products_visit(c, q, product_copy, a->out, &a->count));
+    return a->count ? TK_OK : TK_ERR_NOT_FOUND;
+}
+
+static int sq_product_get(struct tk_store *st, int64_t product_id, int64_t now_ms, struct tk_product *out)
+{
+    struct products_args a = {.id = product_id, .now_ms = now_ms, .out = out};
+    return sq_read(SQ(st), product_one_fn, &a);
+}
+
+struct product_create_args {
+    const struct tk_product_new *in;
+    int64_t now_ms;
+    struct tk_product *out;
+};
+
+static int product_create_body(struct sq_conn *c, void *argp)
+{
+    struct product_create_args *a = argp;
+    TK_ASSERT(a->in->noptions >= 1 && a->in->noptions <= PRODUCT_OPTIONS_MAX);
+    sqlite3_stmt *q = sh(c, SH_PRODUCT_INSERT);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_text(q, 1, a->in->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, a->now_ms);
+    TK_TRY(exec_stmt(c, q));
+    struct tk_product *p = a->out;
+    p->id = sqlite3_last_insert_rowid(c->db);
+    snprintf(p->name, sizeof p->name, "%s", a->in->name);
+    p->noptions = a->in->noptions;
+    for (int i = 0; i < a->in->noptions; i++) {
+        const struct tk_option_new *o = &a->in->options[i];
+        q = sh(c, SH_OPTION_INSERT);
+        if (!q)
+            return TK_ERR_INTERNAL;
+        sqlite3_bind_int64(q, 1, p->id);
+        sqlite3_bind_text(q, 2, o->name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 3, o->price_won);
+        sqlite3_bind_int64(q, 4, o->stock);
+        TK_TRY(exec_stmt(c, q));
+        p->options[i] = (struct tk_option){.id = sqlite3_last_insert_rowid(c->db), .product_id = p->id,
+                                           .price_won = o->price_won, .stock = o->stock};
+        snprintf(p->options[i].name, sizeof p->options[i].name, "%s", o->name);
+    }
+    return TK_OK;
+}
+
+static int sq_product_create(struct tk_store *st, const struct tk_product_new *in, int64_t now_ms,
+                             struct tk_product *out)
+{
+    struct product_create_args a = {.in = in, .now_ms = now_ms, .out = out};
+    return sq_run(SQ(st), NULL, product_create_body, &a);
+}
+
+/* ---- the decrement rule ---- */
+
+struct option_row {
+    int64_t product_id, price, stock, version, fence, due;
+    char name[SHOP_NAME_MAX], product_name[SHOP_NAME_MAX];
+};
+
+/* Reads an option with the units of its lapsed reservations at now_ms: NOT_FOUND. */
+static int option_read(struct sq_conn *c, int64_t option_id, int64_t now_ms, struct option_row *out)
+{
+    sqlite3_stmt *q = sh(c, SH_OPTION_GET);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, option_id);
+    sqlite3_bind_int64(q, 2, now_ms);
+    int r = step_row(c, q);
+    if (r <= 0) {
+        sqlite3_reset(q);
+        return r < 0 ? r : TK_ERR_NOT_FOUND;
+    }
+    out->product_id = sqlite3_column_int64(q, 0);
+    copy_text(out->name, sizeof out->name, q, 1);
+    copy_text(out->product_name, sizeof out->product_name, q, 2);
+    out->price = sqlite3_column_int64(q, 3);
+    out->stock = sqlite3_column_int64(q, 4);
+    out->version = sqlite3_column_int64(q, 5);
+    out->fence = sqlite3_column_int64(q, 6);
+    out->due = sqlite3_column_int64(q, 7);
+    sqlite3_reset(q);
+    return TK_OK;
+}
+
+/* Marks the option's lapsed reservations RETURNED; *units: how many units they held (the caller adds them to
+ * the option's stock in the same transaction). */
+static int shop_reclaim(struct sq_conn *c, int64_t option_id, int64_t now_ms, int64_t *units)
+{
+    sqlite3_stmt *q = sh(c, SH_RECLAIM);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, option_id);
+    sqlite3_bind_int64(q, 2, now_ms);
+    *units = 0;
+    int r;
+    while ((r = step_row(c, q)) == 1)
+        *units += sqlite3_column_int64(q, 0);
+    sqlite3_reset(q);
+    return r < 0 ? r : TK_OK;
+}
+
+static int stock_write(struct sq_conn *c, enum shop_stmt id, int64_t option_id, int64_t value, int64_t extra,
+                       bool bind_extra)
+{
+    sqlite3_stmt *q = sh(c, id);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, option_id);
+    sqlite3_bind_int64(q, 2, value);
+    if (bind_extra)
+        sqlite3_bind_int64(q, 3, extra);
+    TK_TRY(exec_stmt(c, q));
+    return sqlite3_changes(c->db) == 1 ? TK_OK : TK_ERR_CONFLICT;
+}
+
+/* THE DECREMENT RULE (this store's one home of it; the lab's stock scenario reaches it through the shop's
+ * core/shop.c shop_order_create). Takes q units of an option inside the caller's transaction, with the lock
+ * strategy's write mode: what can be taken is the stock on hand plus the units of lapsed reservations (those are
+ * folded back into stock as they are found), and stock never goes below zero (CHECK (stock >= 0) as the last
+ * guard). pre: the row read before the transaction (optimistic and unsafe modes). TK_OK, TK_ERR_OUT_OF_STOCK,
+ * TK_ERR_CONFLICT (an optimistic race, an older fencing token, or a read made stale by someone else). */
+static int shop_take(struct sq_conn *c, enum tk_write_mode mode, int64_t option_id, int q, const struct option_row *pre,
+                     int64_t fence, int64_t now_ms)
+{
+    int64_t got = 0;
+    switch (mode) {
+    case TK_WRITE_ATOMIC: /* one conditional statement; the lapsed units only when the stock alone is short */
+        if (stock_write(c, SH_TAKE_ATOMIC, option_id, q, 0, true) == TK_OK)
+            return TK_OK;
+        TK_TRY(shop_reclaim(c, option_id, now_ms, &got));
+        if (got > 0 && stock_write(c, SH_TAKE_ATOMIC, option_id, q, got, true) == TK_OK)
+            return TK_OK;
+        if (got > 0)
+            TK_TRY(stock_write(c, SH_STOCK_ADD, option_id, got, 0, false));
+        return TK_ERR_OUT_OF_STOCK;
+    case TK_WRITE_PESSIMISTIC: { /* read then write in the transaction that holds the lock (BEGIN IMMEDIATE) */
+        struct option_row now_row;
+        TK_TRY(option_read(c, option_id, now_ms, &now_row));
+        TK_TRY(shop_reclaim(c, option_id, now_ms, &got));
+        int64_t avail = now_row.stock + got;
+        TK_TRY(stock_write(c, SH_STOCK_SET, option_id, avail >= q ? avail - q : avail, 0, false));
+        return avail >= q ? TK_OK : TK_ERR_OUT_OF_STOCK;
+    }
+    case TK_WRITE_OPTIMISTIC:
+    case TK_WRITE_UNSAFE: {
+        int64_t avail = pre->stock + pre->due;
+        if (avail < q)
+            return TK_ERR_OUT_OF_STOCK;
+        int rc = mode == TK_WRITE_OPTIMISTIC ? stock_write(c, SH_STOCK_CAS, option_id, avail - q, pre->version, true)
+                 : fence > 0               ? stock_write(c, SH_STOCK_FENCED, option_id, avail - q, fence, true)
+                                           : stock_write(c, SH_STOCK_SET, option_id, avail - q, 0, false);
+        TK_TRY(rc);
+        TK_TRY(shop_reclaim(c, option_id, now_ms, &got));
+        return got == pre->due ? TK_OK : TK_ERR_CONFLICT; /* the lapsed units changed since the read */
+    }
+    }
+    return TK_ERR_INTERNAL;
+}
+
+/* ---- orders ---- */
+
+struct order_args {
+    enum tk_write_mode mode;
+    const struct tk_order_req *req;
+    const struct tk_order_pay_req *pay;
+    struct option_row pre[ORDER_ITEMS_MAX];
+    struct tk_order *out;
+    int64_t user_id, order_id;
+};
+
+static void order_bad(struct tk_order *o, int64_t option_id)
+{
+    if (o->nbad < ORDER_ITEMS_MAX)
+        o->bad_option_ids[o->nbad++] = option_id;
+}
+
+/* The optimistic and unsafe modes read every option before the transaction. */
+static int order_pre(struct sq_conn *c, void *argp)
+{
+    struct order_args *a = argp;
+    const struct tk_order_req *r = a->req;
+    if (a->mode != TK_WRITE_OPTIMISTIC && a->mode != TK_WRITE_UNSAFE)
+        return TK_OK;
+    for (int i = 0; i < r->nitems; i++) {
+        int rc = option_read(c, r->items[i].option_id, r->now_ms, &a->pre[i]);
+        if (rc == TK_ERR_NOT_FOUND) {
+            a->out->nbad = 0;
+            order_bad(a->out, r->items[i].option_id);
+        }
+        TK_TRY(rc);
+        if (a->pre[i].stock + a->pre[i].due < r->items[i].quantity)
+            order_bad(a->out, r->items[i].option_id);
+    }
+    return a->out->nbad ? TK_ERR_OUT_OF_STOCK : TK_OK;
+}
+
+static int order_create_body(struct sq_conn *c, void *argp)
+{
+    struct order_args *a = argp;
+    const struct tk_order_req *r = a->req;
+    struct tk_order *o = a->out;
+    o->nbad = 0;
+    int64_t total = 0;
+    for (int i = 0; i < r->nitems; i++) { /* in option id order: the caller sorted them */
+        const struct tk_order_line *l = &r->items[i];
+        if (a->mode != TK_WRITE_OPTIMISTIC && a->mode != TK_WRITE_UNSAFE) {
+            int rc = option_read(c, l->option_id, r->now_ms, &a->pre[i]);
+            if (rc == TK_ERR_NOT_FOUND) {
+                o->nbad = 0;
+                order_bad(o, l->option_id);
+            }
+            TK_TRY(rc);
+        }
+        int rc = shop_take(c, a->mode, l->option_id, l->quantity, &a->pre[i], r->fences[i], r->now_ms);
+        if (rc == TK_ERR_OUT_OF_STOCK)
+            order_bad(o, l->option_id); /* go on: the answer names every option short of stock */
+        else
+            TK_TRY(rc);
+        total += (int64_t)l->quantity * a->pre[i].price;
+    }
+    if (o->nbad)
+        return TK_ERR_OUT_OF_STOCK; /* rolls back every item taken */
+    int64_t expires = r->now_ms + r->hold_ms;
+    sqlite3_stmt *q = sh(c, SH_ORDER_INSERT);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, r->user_id);
+    sqlite3_bind_int64(q, 2, total);
+    sqlite3_bind_int64(q, 3, r->now_ms);
+    sqlite3_bind_int64(q, 4, expires);
+    TK_TRY(exec_stmt(c, q));
+    int64_t order_id = sqlite3_last_insert_rowid(c->db);
+    *o = (struct tk_order){.id = order_id, .user_id = r->user_id, .state = ORDER_PENDING, .total_won = total,
+                           .created_at_ms = r->now_ms, .expires_at_ms = expires, .nitems = r->nitems};
+    for (int i = 0; i < r->nitems; i++) {
+        const struct option_row *row = &a->pre[i];
+        q = sh(c, SH_ITEM_INSERT);
+        if (!q)
+            return TK_ERR_INTERNAL;
+        sqlite3_bind_int64(q, 1, order_id);
+        sqlite3_bind_int64(q, 2, r->items[i].option_id);
+        sqlite3_bind_int64(q, 3, row->product_id);
+        sqlite3_bind_int(q, 4, r->items[i].quantity);
+        sqlite3_bind_int64(q, 5, row->price);
+        sqlite3_bind_int64(q, 6, expires);
+        TK_TRY(exec_stmt(c, q));
+        struct tk_order_item *it = &o->items[i];
+        *it = (struct tk_order_item){.option_id = r->items[i].option_id, .product_id = row->product_id,
+                                     .quantity = r->items[i].quantity, .price_won = row->price};
+        snprintf(it->product_name, sizeof it->product_name, "%s", row->product_name);
+        snprintf(it->option_name, sizeof it->option_name, "%s", row->name);
+    }
+    for (int i = 0; i < r->ncart; i++) { /* the ordered cart lines leave the cart */
+        q = sh(c, SH_CART_TAKE);
+        if (!q)
+            return TK_ERR_INTERNAL;
+        sqlite3_bind_int64(q, 1, r->cart[i].cart_item_id);
+        sqlite3_bind_int64(q, 2, r->user_id);
+        sqlite3_bind_int(q, 3, r->cart[i].quantity);
+        TK_TRY(exec_stmt(c, q));
+    }
+    return idem_apply(c, r->idem, "order", order_id);
+}
+
+struct batch_args {
+    int64_t option_id, now_ms, hold_ms;
+    struct tk_order_batch_item *items;
+    int n;
+    bool decided; /* the snapshot decided every item (no such option, or none fits): no transaction */
+};
+
+static void batch_refuse(struct batch_args *a, int rc)
+{
+    for (int i = 0; i < a->n; i++) {
+        a->items[i].rc = rc;
+        memset(a->items[i].out, 0, sizeof *a->items[i].out);
+        a->items[i].out->nbad = 1;
+        a->items[i].out->bad_option_ids[0] = a->option_id;
+    }
+    a->decided = true;
+}
+
+/* The snapshot: none of the orders fits (or no such option) is conclusive, before the write lock. */
+static int batch_pre(struct sq_conn *c, void *argp)
+{
+    struct batch_args *a = argp;
+    struct option_row row;
+    int rc = option_read(c, a->option_id, a->now_ms, &row);
+    if (rc == TK_ERR_NOT_FOUND) {
+        batch_refuse(a, TK_ERR_NOT_FOUND);
+        return TK_ERR_NOT_FOUND;
+    }
+    TK_TRY(rc);
+    int min_q = ORDER_QUANTITY_MAX + 1;
+    for (int i = 0; i < a->n; i++)
+        min_q = a->items[i].quantity < min_q ? a->items[i].quantity : min_q;
+    if (row.stock + row.due < min_q) {
+        batch_refuse(a, TK_ERR_OUT_OF_STOCK);
+        return TK_ERR_OUT_OF_STOCK;
+    }
+    return TK_OK;
+}
+
+/* Is the claim still this request's (so that its effect may be recorded on it)? */
+static int claim_live(struct sq_conn *c, const struct tk_idem_ref *idem, bool *live)
+{
+    sqlite3_stmt *q = sh(c, SH_IDEM_LIVE);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, idem->user_id);
+    sqlite3_bind_text(q, 2, idem->key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, idem->claim);
+    int r = step_row(c, q);
+    sqlite3_reset(q);
+    if (r < 0)
+        return r;
+    *live = r == 1;
+    return TK_OK;
+}
+
+/* n single-item orders of one option, first come first served, in one transaction: the atomic rule (what is
+ * there now, lapsed units folded back, never below zero) with the option written once. */
+static int batch_body(struct sq_conn *c, void *argp)
+{
+    struct batch_args *a = argp;
+    struct option_row row;
+    TK_TRY(option_read(c, a->option_id, a->now_ms, &row));
+    int64_t got = 0;
+    TK_TRY(shop_reclaim(c, a->option_id, a->now_ms, &got));
+    int64_t left = row.stock + got, expires = a->now_ms + a->hold_ms;
+    for (int i = 0; i < a->n; i++) {
+        struct tk_order_batch_item *it = &a->items[i];
+        struct tk_order *o = it->out;
+        memset(o, 0, sizeof *o);
+        if (it->quantity > left) {
+            it->rc = TK_ERR_OUT_OF_STOCK;
+            o->nbad = 1;
+            o->bad_option_ids[0] = a->option_id;
+            continue;
+        }
+        if (it->idem) {
+            bool live = false;
+            TK_TRY(claim_live(c, it->idem, &live));
+            if (!live) {
+                it->rc = TK_ERR_CLAIM_LOST; /* only this order: another request took its key over */
+                continue;
+            }
+        }
+        sqlite3_stmt *q = sh(c, SH_ORDER_INSERT);
+        if (!q)
+            return TK_ERR_INTERNAL;
+        sqlite3_bind_int64(q, 1, it->user_id);
+        sqlite3_bind_int64(q, 2, row.price * it->quantity);
+        sqlite3_bind_int64(q, 3, a->now_ms);
+        sqlite3_bind_int64(q, 4, expires);
+        TK_TRY(exec_stmt(c, q));
+        int64_t order_id = sqlite3_last_insert_rowid(c->db);
+        q = sh(c, SH_ITEM_INSERT);
+        if (!q)
+            return TK_ERR_INTERNAL;
+        sqlite3_bind_int64(q, 1, order_id);
+        sqlite3_bind_int64(q, 2, a->option_id);
+        sqlite3_bind_int64(q, 3, row.product_id);
+        sqlite3_bind_int(q, 4, it->quantity);
+        sqlite3_bind_int64(q, 5, row.price);
+        sqlite3_bind_int64(q, 6, expires);
+        TK_TRY(exec_stmt(c, q));
+        TK_TRY(idem_apply(c, it->idem, "order", order_id));
+        left -= it->quantity;
+        it->rc = TK_OK;
+        *o = (struct tk_order){.id = order_id, .user_id = it->user_id, .state = ORDER_PENDING,
+                               .total_won = row.price * it->quantity, .created_at_ms = a->now_ms,
+                               .expires_at_ms = expires, .nitems = 1};
+        o->items[0] = (struct tk_order_item){.option_id = a->option_id, .product_id = row.product_id,
+                                             .quantity = it->quantity, .price_won = row.price};
+        snprintf(o->items[0].product_name, sizeof o->items[0].product_name, "%s", row.product_name);
+        snprintf(o->items[0].option_name, sizeof o->items[0].option_name, "%s", row.name);
+    }
+    return stock_write(c, SH_STOCK_SET, a->option_id, left, 0, false);
+}
+
+static int sq_order_batch(struct tk_store *st, int64_t option_id, int64_t now_ms, int64_t hold_ms,
+                          struct tk_order_batch_item *items, int n)
+{
+    TK_ASSERT(n >= 1 && n <= ORDER_BATCH_MAX);
+    struct batch_args a = {.option_id = option_id, .now_ms = now_ms, .hold_ms = hold_ms, .items = items, .n = n};
+    int rc = sq_run(SQ(st), batch_pre, batch_body, &a);
+    return a.decided ? TK_OK : rc;
+}
+
+static int sq_order_create(struct tk_store *st, enum tk_write_mode mode, const struct tk_order_req *req,
+                           struct tk_order *out)
+{
+    TK_ASSERT(req->nitems >= 1 && req->nitems <= ORDER_ITEMS_MAX && req->ncart <= CART_ITEMS_MAX);
+    struct order_args *a = calloc(1, sizeof *a);
+    if (!a)
+        return TK_ERR_NOMEM;
+    *a = (struct order_args){.mode = mode, .req = req, .out = out};
+    out->nbad = 0;
+    int rc = sq_run(SQ(st), order_pre, order_create_body, a);
+    free(a);
+    return rc;
+}
+
+/* Reads an order and its items (the user's: NOT_FOUND otherwise). */
+static int order_read(struct sq_conn *c, int64_t user_id, int64_t order_id, struct tk_order *o)
+{
+    sqlite3_stmt *q = sh(c, SH_ORDER_GET);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, order_id);
+    int r = step_row(c, q);
+    if (r <= 0) {
+        sqlite3_reset(q);
+        return r < 0 ? r : TK_ERR_NOT_FOUND;
+    }
+    char state[16];
+    *o = (struct tk_order){.id = sqlite3_column_int64(q, 0), .user_id = sqlite3_column_int64(q, 1),
+                           .total_won = sqlite3_column_int64(q, 3), .created_at_ms = sqlite3_column_int64(q, 4),
+                           .expires_at_ms = sqlite3_column_int64(q, 5), .paid_at_ms = sqlite3_column_int64(q, 6),
+                           .balance_won = sqlite3_column_int64(q, 7)};
+    copy_text(state, sizeof state, q, 2);
+    sqlite3_reset(q);
+    if (o->user_id != user_id)
+        return TK_ERR_NOT_FOUND;
+    TK_TRY(store_order_state_parse(state, &o->state));
+    q = sh(c, SH_ORDER_ITEMS);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, order_id);
+    while (o->nitems < ORDER_ITEMS_MAX && (r = step_row(c, q)) == 1) {
+        struct tk_order_item *it = &o->items[o->nitems++];
+        it->option_id = sqlite3_column_int64(q, 0);
+        it->product_id = sqlite3_column_int64(q, 1);
+        copy_text(it->product_name, sizeof it->product_name, q, 2);
+        copy_text(it->option_name, sizeof it->option_name, q, 3);
+        it->quantity = sqlite3_column_int(q, 4);
+        it->price_won = sqlite3_column_int64(q, 5);
+    }
+    sqlite3_reset(q);
+    return r < 0 ? r : TK_OK;
+}
+
+static int order_get_fn(struct sq_conn *c, void *argp)
+{
+    struct order_args *a = argp;
+    return order_read(c, a->user_id, a->order_id, a->out);
+}
+
+static int sq_order_get(struct tk_store *st, int64_t user_id, int64_t order_id, struct tk_order *out)
+{
+    struct order_args a = {.user_id = user_id, .order_id = order_id, .out = out};
+    return sq_read(SQ(st), order_get_fn, &a);
+}
+
+static int order_pay_body(struct sq_conn *c, void *argp)
+{
+    struct order_args *a = argp;
+    const struct tk_order_pay_req *r = a->pay;
+    struct tk_order *o = a->out;
+    TK_TRY(order_read(c, r->user_id, r->order_id, o));
+    if (o->state == ORDER_PAID)
+        return TK_ERR_ALREADY_PAID;
+    if (o->state != ORDER_PENDING || o->expires_at_ms <= r->now_ms)
+        return TK_ERR_ORDER_EXPIRED;
+    sqlite3_stmt *q = stmt(c, ST_USER_DEBIT);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, r->user_id);
+    sqlite3_bind_int64(q, 2, o->total_won);
+    int64_t balance = 0;
+    int rc = query_int64(c, q, &balance);
+    if (rc == TK_ERR_NOT_FOUND)
+        return TK_ERR_INSUFFICIENT_BALANCE;
+    TK_TRY(rc);
+    int64_t nitems = 0;
+    q = sh(c, SH_ITEMS_COUNT);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, r->order_id);
+    TK_TRY(query_int64(c, q, &nitems));
+    q = sh(c, SH_ITEMS_SELL);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, r->order_id);
+    TK_TRY(exec_stmt(c, q));
+    if (sqlite3_changes(c->db) != nitems)
+        return TK_ERR_ORDER_EXPIRED; /* an item was folded back into stock: its time was up elsewhere */
+    q = sh(c, SH_ORDER_SET_PAID);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, r->order_id);
+    sqlite3_bind_int64(q, 2, r->now_ms);
+    TK_TRY(exec_stmt(c, q));
+    if (sqlite3_changes(c->db) != 1)
+        return TK_ERR_ORDER_EXPIRED;
+    char ref[48];
+    snprintf(ref, sizeof ref, "order:%lld", (long long)r->order_id);
+    TK_TRY(ledger_append(c, r->user_id, "ORDER_PAYMENT", -o->total_won, balance, ref, r->now_ms));
+    q = sh(c, SH_POPULAR_ADD);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, r->order_id);
+    sqlite3_bind_int64(q, 2, store_day_of(r->now_ms));
+    TK_TRY(exec_stmt(c, q));
+    TK_TRY(idem_apply(c, r->idem, "order_payment", r->order_id));
+    o->state = ORDER_PAID;
+    o->paid_at_ms = r->now_ms;
+    o->balance_won = balance;
+    return TK_OK;
+}
+
+static int sq_order_pay(struct tk_store *st, const struct tk_order_pay_req *req, struct tk_order *out)
+{
+    struct order_args a = {.pay = req, .out = out};
+    return sq_run(SQ(st), NULL, order_pay_body, &a);
+}
+
+struct shop_sweep_args {
+    int64_t now_ms;
+    int limit, expired;
+};
+
+static int orders_expire_body(struct sq_conn *c, void *argp)
+{
+    struct shop_sweep_args *a = argp;
+    enum { BATCH = 256 };
+    int limit = a->limit < BATCH ? a->limit : BATCH;
+    int64_t *opts = malloc(sizeof *opts * BATCH * ORDER_ITEMS_MAX);
+    if (!opts)
+        return TK_ERR_NOMEM;
+    int n = 0, r;
+    sqlite3_stmt *q = sh(c, SH_DUE_OPTIONS);
+    int rc = q ? TK_OK : TK_ERR_INTERNAL;
+    if (rc == TK_OK) {
+        sqlite3_bind_int64(q, 1, a->now_ms);
+        sqlite3_bind_int(q, 2, limit);
+        while (n < BATCH * ORDER_ITEMS_MAX && (r = step_row(c, q)) == 1)
+            opts[n++] = sqlite3_column_int64(q, 0);
+        sqlite3_reset(q);
+        if (r < 0)
+            rc = r;
+    }
+    for (int i = 0; i < n && rc == TK_OK; i++) { /* fold the lapsed units back, option by option in id order */
+        int64_t got = 0;
+        rc = shop_reclaim(c, opts[i], a->now_ms, &got);
+        if (rc == TK_OK && got > 0)
+            rc = stock_write(c, SH_STOCK_ADD, opts[i], got, 0, false);
+    }
+    free(opts);
+    TK_TRY(rc);
+    q = sh(c, SH_ORDERS_EXPIRE);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, a->now_ms);
+    sqlite3_bind_int(q, 2, limit);
+    TK_TRY(exec_stmt(c, q));
+    a->expired = sqlite3_changes(c->db);
+    return TK_OK;
+}
+
+static int sq_orders_expire_due(struct tk_store *st, int64_t now_ms, int limit, int *expired)
+{
+    struct shop_sweep_args a = {.now_ms = now_ms, .limit = limit};
+    TK_TRY(sq_run(SQ(st), NULL, orders_expire_body, &a));
+    *expired = a.expired;
+    return TK_OK;
+}
+
+/* ---- the organizer's option changes ---- */
+
+struct option_update_args {
+    const struct tk_option_patch *p;
+    int64_t fence, now_ms;
+    struct tk_option *out;
+};
+
+static int option_update_body(struct sq_conn *c, void *argp)
+{
+    struct option_update_args *a = argp;
+    const struct tk_option_patch *p = a->p;
+    struct option_row row;
+    TK_TRY(option_read(c, p->option_id, a->now_ms, &row));
+    if (a->fence > 0 && row.fence >= a->fence)
+        return TK_ERR_CONFLICT; /* a newer lock holder wrote already */
+    int64_t got = 0;
+    TK_TRY(shop_reclaim(c, p->option_id, a->now_ms, &got));
+    int64_t avail = row.stock + got, stock = p->has_stock ? p->stock : avail;
+    int64_t price = p->has_price ? p->price_won : row.price;
+    sqlite3_stmt *q = sh(c, SH_OPTION_PATCH);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, p->option_id);
+    sqlite3_bind_int64(q, 2, stock);
+    sqlite3_bind_int64(q, 3, avail);
+    sqlite3_bind_int64(q, 4, price);
+    sqlite3_bind_int64(q, 5, a->fence);
+    TK_TRY(exec_stmt(c, q));
+    *a->out = (struct tk_option){.id = p->option_id, .product_id = row.product_id, .price_won = price, .stock = stock};
+    snprintf(a->out->name, sizeof a->out->name, "%s", row.name);
+    return TK_OK;
+}
+
+static int sq_option_update(struct tk_store *st, const struct tk_option_patch *p, int64_t fence, int64_t now_ms,
+                            struct tk_option *out)
+{
+    struct option_update_args a = {.p = p, .fence = fence, .now_ms = now_ms, .out = out};
+    return sq_run(SQ(st), NULL, option_update_body, &a);
+}
+
+/* ---- carts ---- */
+
+struct cart_args {
+    int64_t user_id, option_id, item_id, now_ms;
+    int quantity;
+    tk_cart_fn fn;
+    void *arg;
+    struct tk_cart_item *out;
+};
+
+static int exists_shop(struct sq_conn *c, int64_t option_id)
+{
+    sqlite3_stmt *q = sh(c, SH_OPTION_EXISTS);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, option_id);
+    int64_t product_id;
+    return query_int64(c, q, &product_id);
+}
+
+static int cart_add_body(struct sq_conn *c, void *argp)
+{
+    struct cart_args *a = argp;
+    struct tk_cart_item *out = a->out;
+    memset(out, 0, sizeof *out);
+    TK_TRY(exists_shop(c, a->option_id));
+    sqlite3_stmt *q = sh(c, SH_CART_FIND);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, a->user_id);
+    sqlite3_bind_int64(q, 2, a->option_id);
+    int r = step_row(c, q);
+    if (r < 0)
+        return r;
+    if (r == 1) {
+        int64_t id = sqlite3_column_int64(q, 0);
+        int have = sqlite3_column_int(q, 1);
+        sqlite3_reset(q);
+        out->quantity = have;
+        if (have + a->quantity > ORDER_QUANTITY_MAX)
+            return TK_ERR_INVALID;
+        q = sh(c, SH_CART_SET);
+        if (!q)
+            return TK_ERR_INTERNAL;
+        sqlite3_bind_int64(q, 1, id);
+        sqlite3_bind_int(q, 2, have + a->quantity);
+        TK_TRY(exec_stmt(c, q));
+        *out = (struct tk_cart_item){.id = id, .option_id = a->option_id, .quantity = have + a->quantity};
+        return TK_OK;
+    }
+    sqlite3_reset(q);
+    int64_t lines = 0;
+    q = sh(c, SH_CART_COUNT);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, a->user_id);
+    TK_TRY(query_int64(c, q, &lines));
+    if (lines >= CART_ITEMS_MAX)
+        return TK_ERR_INVALID; /* out->quantity 0: the cart is full */
+    q = sh(c, SH_CART_INSERT);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, a->user_id);
+    sqlite3_bind_int64(q, 2, a->option_id);
+    sqlite3_bind_int(q, 3, a->quantity);
+    sqlite3_bind_int64(q, 4, a->now_ms);
+    TK_TRY(exec_stmt(c, q));
+    *out = (struct tk_cart_item){.id = sqlite3_last_insert_rowid(c->db), .option_id = a->option_id,
+                                 .quantity = a->quantity};
+    return TK_OK;
+}
+
+static int sq_cart_add(struct tk_store *st, int64_t user_id, int64_t option_id, int quantity, int64_t now_ms,
+                       struct tk_cart_item *out)
+{
+    struct cart_args a = {.user_id = user_id, .option_id = option_id, .quantity = quantity, .now_ms = now_ms,
+                          .out = out};
+    return sq_run(SQ(st), NULL, cart_add_body, &a);
+}
+
+static int cart_list_fn(struct sq_conn *c, void *argp)
+{
+    struct cart_args *a = argp;
+    sqlite3_stmt *q = sh(c, SH_CART_LIST);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, a->user_id);
+    int rc = TK_OK, r;
+    while (rc == TK_OK && (r = step_row(c, q)) == 1) {
+        struct tk_cart_item it = {.id = sqlite3_column_int64(q, 0), .option_id = sqlite3_column_int64(q, 1),
+                                  .product_id = sqlite3_column_int64(q, 2), .price_won = sqlite3_column_int64(q, 5),
+                                  .quantity = sqlite3_column_int(q, 6)};
+        copy_text(it.product_name, sizeof it.product_name, q, 3);
+        copy_text(it.option_name, sizeof it.option_name, q, 4);
+        rc = a->fn(a->arg, &it);
+    }
+    sqlite3_reset(q);
+    return rc < 0 ? rc : r < 0 ? r : TK_OK;
+}
+
+static int sq_cart_list(struct tk_store *st, int64_t user_id, tk_cart_fn fn, void *arg)
+{
+    struct cart_args a = {.user_id = user_id, .fn = fn, .arg = arg};
+    return sq_read(SQ(st), cart_list_fn, &a);
+}
+
+static int cart_remove_body(struct sq_conn *c, void *argp)
+{
+    struct cart_args *a = argp;
+    sqlite3_stmt *q = sh(c, SH_CART_DELETE);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, a->item_id);
+    sqlite3_bind_int64(q, 2, a->user_id);
+    TK_TRY(exec_stmt(c, q));
+    return sqlite3_changes(c->db) == 1 ? TK_OK : TK_ERR_NOT_FOUND;
+}
+
+static int sq_cart_remove(struct tk_store *st, int64_t user_id, int64_t cart_item_id)
+{
+    struct cart_args a = {.user_id = user_id, .item_id = cart_item_id};
+    return sq_run(SQ(st), NULL, cart_remove_body, &a);
+}
+
+/* ---- popular products ---- */
+
+struct popular_args {
+    int64_t from_day, to_day;
+    int limit;
+    tk_popular_fn fn;
+    void *arg;
+};
+
+static int popular_fn(struct sq_conn *c, void *argp)
+{
+    struct popular_args *a = argp;
+    sqlite3_stmt *q = sh(c, SH_POPULAR);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, a->from_day);
+    sqlite3_bind_int64(q, 2, a->to_day);
+    sqlite3_bind_int(q, 3, a->limit);
+    int rc = TK_OK, r;
+    while (rc == TK_OK && (r = step_row(c, q)) == 1) {
+        struct tk_popular p = {.product_id = sqlite3_column_int64(q, 0), .units = sqlite3_column_int64(q, 2)};
+        copy_text(p.name, sizeof p.name, q, 1);
+        rc = a->fn(a->arg, &p);
+    }
+    sqlite3_reset(q);
+    return rc < 0 ? rc : r < 0 ? r : TK_OK;
+}
+
+static int sq_popular(struct tk_store *st, int64_t from_day, int64_t to_day, int limit, tk_popular_fn fn, void *arg)
+{
+    struct popular_args a = {.from_day = from_day, .to_day = to_day, .limit = limit, .fn = fn, .arg = arg};
+    return sq_read(SQ(st), popular_fn, &a);
+}
+
+/* ---- the shop's audit (ticketd reconcile) ---- */
+
+static void fmt_option_stock(sqlite3_stmt *q, char *o, size_t n)
+{
+    snprintf(o, n, "product_options.id=%lld: on hand %lld + reserved %lld + sold %lld = %lld, but %lld were stocked",
+             COL(0), COL(1), COL(2), COL(3), COL(1) + COL(2) + COL(3), COL(4));
+}
+static void fmt_order_ledger(sqlite3_stmt *q, char *o, size_t n)
+{
+    snprintf(o, n, "orders.id=%lld: PAID but has %lld ORDER_PAYMENT entries of -%lld for user %lld (expected 1)",
+             COL(0), COL(3), COL(2), COL(1));
+}
+static void fmt_ledger_order(sqlite3_stmt *q, char *o, size_t n)
+{
+    snprintf(o, n, "ledger.id=%lld: ORDER_PAYMENT of %lld for user %lld but %.40s is not a paid order of that user",
+             COL(0), COL(2), COL(1), (const char *)sqlite3_column_text(q, 3));
+}
+static void fmt_order_items(sqlite3_stmt *q, char *o, size_t n)
+{
+    snprintf(o, n, "orders.id=%lld: %.10s but %lld of its items are %s", COL(0), (const char *)sqlite3_column_text(q, 1),
+             COL(2), strcmp((const char *)sqlite3_column_text(q, 1), "PAID") == 0 ? "not SOLD" : "SOLD");
+}
+static void fmt_order_pending(sqlite3_stmt *q, char *o, size_t n)
+{
+    snprintf(o, n, "orders.id=%lld: PENDING but expired at %lld ms", COL(0), COL(1));
+}
+static void fmt_popular(sqlite3_stmt *q, char *o, size_t n)
+{
+    snprintf(o, n, "daily_popular_products day %lld product %lld: %lld units but its paid order items hold %lld",
+             COL(0), COL(1), COL(2), COL(3));
+}
+
+static int shop_audit_body(struct sq_conn *c, void *argp)
+{
+    struct audit_args *a = argp;
+    int64_t due = a->now_ms - a->grace_ms;
+    TK_TRY(audit_query(c,
+                       "SELECT o.id, o.stock + COALESCE(SUM(CASE WHEN i.state = 'RESERVED' AND i.expires_at <= ?1 "
+                       "THEN i.quantity END), 0), COALESCE(SUM(CASE WHEN i.state = 'RESERVED' AND i.expires_at > ?1 "
+                       "THEN i.quantity END), 0), COALESCE(SUM(CASE WHEN i.state = 'SOLD' THEN i.quantity END), 0), "
+                       "o.stocked FROM product_options o LEFT JOIN order_items i ON i.option_id = o.id GROUP BY o.id "
+                       "HAVING o.stock + COALESCE(SUM(CASE WHEN i.state IN ('RESERVED', 'SOLD') THEN i.quantity END), 0) "
+                       "!= o.stocked OR o.stock < 0 ORDER BY o.id",
+                       a->now_ms, fmt_option_stock, a));
+    TK_TRY(audit_query(c,
+                       "SELECT o.id, o.user_id, o.total, (SELECT COUNT(*) FROM ledger l WHERE l.ref = 'order:' || o.id "
+                       "AND l.kind = 'ORDER_PAYMENT' AND l.user_id = o.user_id AND l.amount = -o.total) AS n "
+                       "FROM orders o WHERE o.status = 'PAID' AND n != 1 ORDER BY o.id",
+                       0, fmt_order_ledger, a));
+    TK_TRY(audit_query(c,
+                       "SELECT l.id, l.user_id, l.amount, l.ref FROM ledger l WHERE l.kind = 'ORDER_PAYMENT' AND NOT "
+                       "EXISTS (SELECT 1 FROM orders o WHERE o.id = CAST(substr(l.ref, 7) AS INTEGER) AND "
+                       "l.ref = 'order:' || o.id AND o.status = 'PAID' AND o.user_id = l.user_id) ORDER BY l.id",
+                       0, fmt_ledger_order, a));
+    TK_TRY(audit_query(c,
+                       "SELECT o.id, o.status, COUNT(*) FROM orders o JOIN order_items i ON i.order_id = o.id "
+                       "WHERE (o.status = 'PAID') != (i.state = 'SOLD') GROUP BY o.id ORDER BY o.id",
+                       0, fmt_order_items, a));
+    TK_TRY(audit_query(c, "SELECT id, expires_at FROM orders WHERE status = 'PENDING' AND expires_at <= ?1 ORDER BY id",
+                       due, fmt_order_pending, a));
+    return audit_query(c,
+                       "WITH x AS (SELECT o.paid_at / 86400000 AS day, i.product_id, SUM(i.quantity) AS u FROM orders o "
+                       "JOIN order_items i ON i.order_id = o.id WHERE o.status = 'PAID' GROUP BY 1, 2) "
+                       "SELECT COALESCE(d.day, x.day), COALESCE(d.product_id, x.product_id), COALESCE(d.units, 0), "
+                       "COALESCE(x.u, 0) FROM daily_popular_products d FULL JOIN x ON x.day = d.day "
+                       "AND x.product_id = d.product_id WHERE COALESCE(d.units, 0) != COALESCE(x.u, 0) ORDER BY 1, 2",
+                       0, fmt_popular, a);
+}
+
+static int sq_shop_audit(struct tk_store *st, int64_t now_ms, int64_t grace_ms, tk_problem_fn fn, void *arg)
+{
+    struct audit_args a = {.now_ms = now_ms, .grace_ms = grace_ms, .fn = fn, .arg = arg};
+    return sq_read(SQ(st), shop_audit_body, &a);
+}
+
+/* The idempotency audit's view of the shop's effects ("order:N", "order_payment:N"): the SQL that finds the
+ * effect of the user (?1 the order id, ?2 the user), and whether it reports a balance. NULL: not the shop's. */
+static const char *shop_idem_effect_sql(const char *ref, size_t kind_len)
+{
+    if (kind_len == 5 && strncmp(ref, "order", 5) == 0)
+        return "SELECT NULL FROM orders WHERE id = ?1 AND user_id = ?2";
+    if (kind_len == 13 && strncmp(ref, "order_payment", 13) == 0)
+        return "SELECT balance_after FROM ledger WHERE ref = 'order:' || ?1 AND user_id = ?2 AND kind = 'ORDER_PAYMENT'";
+    return NULL;
+}
+
+/* ---------- end of the shop ---------- */
+
 /* ---------- lifecycle ---------- */
 
 static void sq_close(struct tk_store *st)
@@ -2529,6 +3660,7 @@ static const struct tk_store_admin_ops SQLITE_OPS_ADMIN = {
     .seed_demo = sq_seed_demo,
     .audit = sq_audit,
     .idem_audit = sq_idem_audit,
+    .shop_audit = sq_shop_audit,
 };
 
 static const struct tk_store_ops SQLITE_OPS = {
@@ -2564,6 +3696,19 @@ static const struct tk_store_ops SQLITE_OPS = {
     .idem_takeover = sq_idem_takeover,
     .effect_get = sq_effect_get,
     .idem_expire_due = sq_idem_expire_due,
+    .product_create = sq_product_create, /* the shop */
+    .products_list = sq_products_list,
+    .product_get = sq_product_get,
+    .option_update = sq_option_update,
+    .cart_add = sq_cart_add,
+    .cart_list = sq_cart_list,
+    .cart_remove = sq_cart_remove,
+    .order_create = sq_order_create,
+    .order_batch = sq_order_batch,
+    .order_get = sq_order_get,
+    .order_pay = sq_order_pay,
+    .orders_expire_due = sq_orders_expire_due,
+    .popular = sq_popular,
     .close = sq_close,
 };
 

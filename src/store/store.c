@@ -76,3 +76,32 @@ int store_sale_patch_apply(struct tk_sale *cur, const struct tk_sale_patch *p)
         cur->state = p->state;
     return TK_OK;
 }
+
+/* ---- the shop: demo merchandise and order state names ---- */
+
+const struct store_demo_product STORE_DEMO_PRODUCTS[] = {
+    {"Tour T-shirt", 4,
+     {{"S", 35000, 200}, {"M", 35000, 300}, {"L", 35000, 300}, {"XL", 38000, 150}}},
+    {"Light stick", 2, {{"Standard", 45000, 500}, {"Bluetooth", 65000, 200}}},
+    {"Poster set", 1, {{"A2, set of 3", 20000, 300}}},
+    {"Tote bag", 2, {{"Natural", 25000, 150}, {"Black", 25000, 150}}},
+};
+const int STORE_DEMO_PRODUCT_COUNT = (int)(sizeof STORE_DEMO_PRODUCTS / sizeof STORE_DEMO_PRODUCTS[0]);
+
+static const char *const ORDER_STATE_NAMES[] = {"PENDING", "PAID", "EXPIRED"};
+
+const char *store_order_state_name(enum tk_order_state s)
+{
+    TK_ASSERT(s >= ORDER_PENDING && s <= ORDER_EXPIRED);
+    return ORDER_STATE_NAMES[s];
+}
+
+int store_order_state_parse(const char *name, enum tk_order_state *out)
+{
+    for (int i = 0; i <= ORDER_EXPIRED; i++)
+        if (strcmp(name, ORDER_STATE_NAMES[i]) == 0) {
+            *out = (enum tk_order_state)i;
+            return TK_OK;
+        }
+    return TK_ERR_INTERNAL;
+}

@@ -281,6 +281,128 @@ typedef int (*tk_payment_fn)(void *arg, const struct tk_payment *p);
 typedef int (*tk_problem_fn)(void *arg, const char *problem);
 typedef int (*tk_idem_audit_fn)(void *arg, const struct tk_idem_audit *row);
 
+/* ---- the shop (issue 12): products with options, carts, orders, popular products — types ------------------------
+ * The rules are core/shop.c's and docs/DECISIONS.md "Shop"; a store carries them out in one transaction per call.
+ * An option's `stock` column is what is on hand; the units of a PENDING order stay reserved in its items until
+ * the order is paid (SOLD) or its time is up. A reservation whose time is up is on hand again AT ONCE, whatever
+ * the sweep: every read and every decrement counts it back by time (like a seat's hold), and whoever next
+ * writes the option folds it back into `stock` (RETURNED). */
+#define SHOP_NAME_MAX STORE_NAME_MAX     /* product and option names: 1..64 characters (account_check_name) */
+#define PRODUCT_OPTIONS_MAX 20           /* options of one product */
+#define ORDER_ITEMS_MAX 20               /* options in one order */
+#define CART_ITEMS_MAX ORDER_ITEMS_MAX   /* options in one cart: an order from the cart always fits */
+#define ORDER_QUANTITY_MAX 100           /* units of one option in an order or a cart line */
+#define OPTION_STOCK_MAX 1000000000LL    /* an option's on-hand count set by the organizer */
+#define ORDER_BATCH_MAX 64               /* single-item orders of one option combined into one transaction */
+
+struct tk_option {
+    int64_t id, product_id;
+    char name[SHOP_NAME_MAX];
+    int64_t price_won;
+    int64_t stock; /* what can be ordered now: on hand plus the units of lapsed pending orders */
+};
+struct tk_product {
+    int64_t id;
+    char name[SHOP_NAME_MAX];
+    int noptions;
+    struct tk_option options[PRODUCT_OPTIONS_MAX]; /* by id */
+};
+struct tk_option_new {
+    const char *name;
+    int64_t price_won, stock;
+};
+struct tk_product_new {
+    const char *name;
+    int noptions;
+    const struct tk_option_new *options;
+};
+/* PATCH /admin/options/{id}: fields with has_* false stay. stock is the new on-hand count (what can be ordered
+ * now); the units reserved by pending orders stay theirs. */
+struct tk_option_patch {
+    int64_t option_id;
+    bool has_stock, has_price;
+    int64_t stock, price_won;
+};
+struct tk_cart_item {
+    int64_t id, option_id, product_id;
+    char product_name[SHOP_NAME_MAX], option_name[SHOP_NAME_MAX];
+    int64_t price_won;
+    int quantity;
+};
+/* Order states as stored. A PENDING order whose expires_at has passed reads EXPIRED at once (core/shop.c
+ * shop_order_state), whether or not the sweep has marked it. */
+enum tk_order_state { ORDER_PENDING, ORDER_PAID, ORDER_EXPIRED };
+struct tk_order_line {
+    int64_t option_id;
+    int quantity;
+};
+struct tk_cart_take {
+    int64_t cart_item_id;
+    int quantity; /* the line leaves the cart only if it still holds this many (the cart as the order read it) */
+};
+struct tk_order_req {
+    const struct tk_idem_ref *idem;
+    int64_t user_id;
+    int nitems;
+    struct tk_order_line items[ORDER_ITEMS_MAX]; /* sorted by option id, each option once (core/shop.c) */
+    int64_t fences[ORDER_ITEMS_MAX];             /* per item: its option lock's fencing token (0: none) */
+    int ncart;                                   /* fromCart: the cart lines this order empties */
+    struct tk_cart_take cart[CART_ITEMS_MAX];
+    int64_t now_ms, hold_ms;
+};
+struct tk_order_item {
+    int64_t option_id, product_id;
+    char product_name[SHOP_NAME_MAX], option_name[SHOP_NAME_MAX];
+    int quantity;
+    int64_t price_won; /* the unit price when the order was placed */
+};
+struct tk_order {
+    int64_t id, user_id;
+    enum tk_order_state state; /* as stored */
+    int64_t total_won, created_at_ms, expires_at_ms, paid_at_ms;
+    int64_t balance_won; /* PAID: the payer's balance right after this payment (its ORDER_PAYMENT entry) */
+    int nitems;
+    struct tk_order_item items[ORDER_ITEMS_MAX]; /* by option id */
+    /* On TK_ERR_OUT_OF_STOCK: the options short of stock; on TK_ERR_NOT_FOUND: the unknown option (1 id). */
+    int nbad;
+    int64_t bad_option_ids[ORDER_ITEMS_MAX];
+};
+struct tk_order_pay_req {
+    const struct tk_idem_ref *idem;
+    int64_t user_id, order_id, now_ms;
+};
+struct tk_popular {
+    int64_t product_id;
+    char name[SHOP_NAME_MAX];
+    int64_t units;
+};
+/* One order of a batch (order_batch): single-item orders of ONE option, combined by core/shop.c into one
+ * transaction so that a hot option's row is locked (and its commit flushed) once for many orders. */
+struct tk_order_batch_item {
+    const struct tk_idem_ref *idem;
+    int64_t user_id;
+    int quantity;
+    struct tk_order *out;
+    int rc; /* TK_OK (out filled), TK_ERR_OUT_OF_STOCK, TK_ERR_NOT_FOUND (no such option), TK_ERR_CLAIM_LOST */
+};
+typedef int (*tk_product_fn)(void *arg, const struct tk_product *p);
+typedef int (*tk_cart_fn)(void *arg, const struct tk_cart_item *c);
+typedef int (*tk_popular_fn)(void *arg, const struct tk_popular *p);
+/* The demo merchandise every backend's seed_demo adds (store.c), when there are no products yet. */
+struct store_demo_product {
+    const char *name;
+    int noptions;
+    struct tk_option_new options[4];
+};
+extern const struct store_demo_product STORE_DEMO_PRODUCTS[];
+extern const int STORE_DEMO_PRODUCT_COUNT;
+/* The day (days since the epoch, UTC) of a time: the key of the daily sales aggregates. */
+static inline int64_t store_day_of(int64_t ms) { return ms / 86400000LL; }
+/* Stored names of order states ("PENDING", "PAID", "EXPIRED") and back (TK_ERR_INTERNAL for an unknown one). */
+const char *store_order_state_name(enum tk_order_state s);
+int store_order_state_parse(const char *name, enum tk_order_state *out) TK_MUST_CHECK;
+/* ---- end of the shop's types ---- */
+
 struct tk_store;
 
 /* The run-time operations: what requests, the sweep and the waiting room call. */
@@ -376,6 +498,47 @@ struct tk_store_ops {
     int (*wr_tick)(struct tk_store *st, const struct tk_wr_params *p, int64_t now_ms);
     int (*wr_counts)(struct tk_store *st, const struct tk_wr_params *p, int64_t now_ms, struct tk_wr_counts *out);
 
+    /* ---- the shop (core/shop.c; docs/DECISIONS.md "Shop"). now_ms decides which pending orders have lapsed. ---- */
+    /* A product and its options (each starts with its stock on hand). *out as GET /products/{id} shows it. */
+    int (*product_create)(struct tk_store *st, const struct tk_product_new *in, int64_t now_ms, struct tk_product *out);
+    /* Products by id, at most limit, each with its options by id and their stock now. */
+    int (*products_list)(struct tk_store *st, int64_t now_ms, int limit, tk_product_fn fn, void *arg);
+    int (*product_get)(struct tk_store *st, int64_t product_id, int64_t now_ms, struct tk_product *out);
+    /* The organizer's change of an option, run under the lock strategy's key of the option (fence: that lock's
+     * fencing token, 0 for none; a newer one written already is TK_ERR_CONFLICT). NOT_FOUND. */
+    int (*option_update)(struct tk_store *st, const struct tk_option_patch *p, int64_t fence, int64_t now_ms,
+                         struct tk_option *out);
+    /* Adds quantity of an option to the user's cart (the same option again adds up): NOT_FOUND (option),
+     * TK_ERR_INVALID past ORDER_QUANTITY_MAX units of the option or CART_ITEMS_MAX options. */
+    int (*cart_add)(struct tk_store *st, int64_t user_id, int64_t option_id, int quantity, int64_t now_ms,
+                    struct tk_cart_item *out);
+    /* The user's cart lines, oldest first. */
+    int (*cart_list)(struct tk_store *st, int64_t user_id, tk_cart_fn fn, void *arg);
+    /* NOT_FOUND when the line is not the user's (or does not exist). */
+    int (*cart_remove)(struct tk_store *st, int64_t user_id, int64_t cart_item_id);
+    /* Reserves every item or none, in one transaction, options written in id order with the strategy's mode,
+     * and records a PENDING order lapsing at now + hold: OUT_OF_STOCK (out->bad_option_ids), NOT_FOUND (an
+     * unknown option, out->bad_option_ids[0]), CONFLICT (optimistic race, an older fence), CLAIM_LOST. */
+    int (*order_create)(struct tk_store *st, enum tk_write_mode mode, const struct tk_order_req *req,
+                        struct tk_order *out);
+    /* n single-item orders of one option in ONE transaction (the atomic mode's rule, option row locked once):
+     * first come first served, each order reserved whole or refused (items[i].rc). A snapshot that shows none of
+     * them fits is conclusive and takes no lock. TK_OK when the batch ran; an error: nothing was done. */
+    int (*order_batch)(struct tk_store *st, int64_t option_id, int64_t now_ms, int64_t hold_ms,
+                       struct tk_order_batch_item *items, int n);
+    /* The user's order with its items: NOT_FOUND also when it is someone else's. */
+    int (*order_get)(struct tk_store *st, int64_t user_id, int64_t order_id, struct tk_order *out);
+    /* Pays a PENDING order in one transaction (one ORDER_PAYMENT entry, items SOLD, the daily aggregates):
+     * NOT_FOUND (also someone else's), ALREADY_PAID, ORDER_EXPIRED, INSUFFICIENT_BALANCE (nothing changed). */
+    int (*order_pay)(struct tk_store *st, const struct tk_order_pay_req *req, struct tk_order *out);
+    /* The sweep's tidying (idempotent, safe on every instance): folds the lapsed units of at most `limit` due
+     * orders back into their options' stock and marks those orders EXPIRED. Correctness never waits for it. */
+    int (*orders_expire_due)(struct tk_store *st, int64_t now_ms, int limit, int *expired);
+    /* The top `limit` products by units in orders paid on days from_day..to_day (store_day_of), ties by product
+     * id, read from the daily aggregates. */
+    int (*popular)(struct tk_store *st, int64_t from_day, int64_t to_day, int limit, tk_popular_fn fn, void *arg);
+    /* ---- end of the shop's operations ---- */
+
     void (*close)(struct tk_store *st);
 };
 /* The administrative operations: schema, demo data and the reconciliation audit (ticketd migrate, seed,
@@ -391,6 +554,11 @@ struct tk_store_admin_ops {
     int (*audit)(struct tk_store *st, int64_t now_ms, int64_t grace_ms, tk_problem_fn fn, void *arg);
     /* Visits every DONE idempotency record with a 2xx response, with the ledger's view of its effect. */
     int (*idem_audit)(struct tk_store *st, tk_idem_audit_fn fn, void *arg);
+    /* The shop's audit (ticketd reconcile): per option on hand + reserved by unexpired pending orders + sold =
+     * everything ever stocked; every paid order has one ORDER_PAYMENT entry and every such entry a paid order;
+     * items agree with their order; no PENDING order more than grace_ms past its expiry; the daily aggregates
+     * equal the paid items. One fn call per discrepancy. */
+    int (*shop_audit)(struct tk_store *st, int64_t now_ms, int64_t grace_ms, tk_problem_fn fn, void *arg);
 };
 
 
@@ -626,5 +794,78 @@ extern const int STORE_DEMO_CONCERT_COUNT;
 int64_t store_demo_price_won(int seat_number);
 /* Start time of a demo date: days_ahead days after now, at 19:00 UTC. */
 int64_t store_demo_starts_at_ms(int64_t now_ms, int days_ahead);
+
+/* ---- the shop's calls, checked (one wrapper per operation, as above) ---- */
+static inline int store_product_create(struct tk_store *st, const struct tk_product_new *in, int64_t now_ms, struct tk_product *out) TK_MUST_CHECK;
+static inline int store_product_create(struct tk_store *st, const struct tk_product_new *in, int64_t now_ms, struct tk_product *out)
+{
+    return st->ops->product_create(st, in, now_ms, out);
+}
+static inline int store_products_list(struct tk_store *st, int64_t now_ms, int limit, tk_product_fn fn, void *arg) TK_MUST_CHECK;
+static inline int store_products_list(struct tk_store *st, int64_t now_ms, int limit, tk_product_fn fn, void *arg)
+{
+    return st->ops->products_list(st, now_ms, limit, fn, arg);
+}
+static inline int store_product_get(struct tk_store *st, int64_t product_id, int64_t now_ms, struct tk_product *out) TK_MUST_CHECK;
+static inline int store_product_get(struct tk_store *st, int64_t product_id, int64_t now_ms, struct tk_product *out)
+{
+    return st->ops->product_get(st, product_id, now_ms, out);
+}
+static inline int store_option_update(struct tk_store *st, const struct tk_option_patch *p, int64_t fence, int64_t now_ms, struct tk_option *out) TK_MUST_CHECK;
+static inline int store_option_update(struct tk_store *st, const struct tk_option_patch *p, int64_t fence, int64_t now_ms, struct tk_option *out)
+{
+    return st->ops->option_update(st, p, fence, now_ms, out);
+}
+static inline int store_cart_add(struct tk_store *st, int64_t user_id, int64_t option_id, int quantity, int64_t now_ms, struct tk_cart_item *out) TK_MUST_CHECK;
+static inline int store_cart_add(struct tk_store *st, int64_t user_id, int64_t option_id, int quantity, int64_t now_ms, struct tk_cart_item *out)
+{
+    return st->ops->cart_add(st, user_id, option_id, quantity, now_ms, out);
+}
+static inline int store_cart_list(struct tk_store *st, int64_t user_id, tk_cart_fn fn, void *arg) TK_MUST_CHECK;
+static inline int store_cart_list(struct tk_store *st, int64_t user_id, tk_cart_fn fn, void *arg)
+{
+    return st->ops->cart_list(st, user_id, fn, arg);
+}
+static inline int store_cart_remove(struct tk_store *st, int64_t user_id, int64_t cart_item_id) TK_MUST_CHECK;
+static inline int store_cart_remove(struct tk_store *st, int64_t user_id, int64_t cart_item_id)
+{
+    return st->ops->cart_remove(st, user_id, cart_item_id);
+}
+static inline int store_order_create(struct tk_store *st, enum tk_write_mode mode, const struct tk_order_req *req, struct tk_order *out) TK_MUST_CHECK;
+static inline int store_order_create(struct tk_store *st, enum tk_write_mode mode, const struct tk_order_req *req, struct tk_order *out)
+{
+    return st->ops->order_create(st, mode, req, out);
+}
+static inline int store_order_batch(struct tk_store *st, int64_t option_id, int64_t now_ms, int64_t hold_ms, struct tk_order_batch_item *items, int n) TK_MUST_CHECK;
+static inline int store_order_batch(struct tk_store *st, int64_t option_id, int64_t now_ms, int64_t hold_ms, struct tk_order_batch_item *items, int n)
+{
+    return st->ops->order_batch(st, option_id, now_ms, hold_ms, items, n);
+}
+static inline int store_order_get(struct tk_store *st, int64_t user_id, int64_t order_id, struct tk_order *out) TK_MUST_CHECK;
+static inline int store_order_get(struct tk_store *st, int64_t user_id, int64_t order_id, struct tk_order *out)
+{
+    return st->ops->order_get(st, user_id, order_id, out);
+}
+static inline int store_order_pay(struct tk_store *st, const struct tk_order_pay_req *req, struct tk_order *out) TK_MUST_CHECK;
+static inline int store_order_pay(struct tk_store *st, const struct tk_order_pay_req *req, struct tk_order *out)
+{
+    return st->ops->order_pay(st, req, out);
+}
+static inline int store_orders_expire_due(struct tk_store *st, int64_t now_ms, int limit, int *expired) TK_MUST_CHECK;
+static inline int store_orders_expire_due(struct tk_store *st, int64_t now_ms, int limit, int *expired)
+{
+    return st->ops->orders_expire_due(st, now_ms, limit, expired);
+}
+static inline int store_popular(struct tk_store *st, int64_t from_day, int64_t to_day, int limit, tk_popular_fn fn, void *arg) TK_MUST_CHECK;
+static inline int store_popular(struct tk_store *st, int64_t from_day, int64_t to_day, int limit, tk_popular_fn fn, void *arg)
+{
+    return st->ops->popular(st, from_day, to_day, limit, fn, arg);
+}
+static inline int store_shop_audit(struct tk_store *st, int64_t now_ms, int64_t grace_ms, tk_problem_fn fn, void *arg) TK_MUST_CHECK;
+static inline int store_shop_audit(struct tk_store *st, int64_t now_ms, int64_t grace_ms, tk_problem_fn fn, void *arg)
+{
+    return st->admin->shop_audit(st, now_ms, grace_ms, fn, arg);
+}
+/* ---- end of the shop's calls ---- */
 
 #endif

@@ -7,7 +7,7 @@
 #include "util/buf.h"
 #include "util/err.h"
 
-#define METRICS_ROUTES_MAX 32
+#define METRICS_ROUTES_MAX 64
 
 /* route_names[i] names route i; names must outlive the process. */
 void metrics_init(int nroutes, const char *const *route_names);

@@ -107,6 +107,7 @@ static void world_open(struct world *w)
     a->seats_taken = &w->seats;
     a->clock = &w->clock;
     a->hold_ms = 300000;
+    a->order_hold_ms = 600000; /* the shop's routes */
     a->max_holds_per_user = 4;
     a->idempotency_ttl_ms = 86400000;
     w->api.app = a;
