@@ -23,7 +23,7 @@ static void usage(void)
             "  --requests N       seats: requests to send (default 100000)\n"
             "  --seats S          race: seats contested on one date (default 50)\n"
             "  --schedules D      flow: dates to buy on (default 4)\n"
-            "  --seconds T        overall deadline (default 60; at most 600)\n"
+            "  --seconds T        overall deadline (default 60; at most 3600)\n"
             "  --timeout-ms MS    per request (default 5000)\n"
             "  --retries R        on timeout or 503, same Idempotency-Key (default 5; at most 20)\n"
             "  --charge WON       flow: each user's wallet charge (default 1000000)\n"
@@ -69,7 +69,7 @@ static bool parse_flags(int argc, char **argv, struct load_opts *o)
         else if (strcmp(a, "--schedules") == 0 && v)
             ok = parse_int(v, 1, 6, &o->schedules);
         else if (strcmp(a, "--seconds") == 0 && v)
-            ok = parse_int(v, 1, 600, &o->seconds);
+            ok = parse_int(v, 1, 3600, &o->seconds);
         else if (strcmp(a, "--timeout-ms") == 0 && v)
             ok = parse_int(v, 10, 60000, &o->net.timeout_ms);
         else if (strcmp(a, "--retries") == 0 && v)

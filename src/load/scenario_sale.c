@@ -5,8 +5,8 @@
  *   sale-issue  each user POST /queue/issue {"concertId": --concert} once, --connections in flight; the tokens go to
  *               --tokens FILE (one a line, in user order). Check: every issue 200/201; how many WAITING (with and
  *               without a position) and ACTIVE.
- *   sale-poll   --requests GET /queue/status, round robin over the tokens of --tokens FILE. Check: every poll 200
- *               and WAITING or ACTIVE; how many showed a position.
+ *   sale-poll   --requests GET /queue/status over the tokens of --tokens FILE, each once per n polls in an order spread
+ *               over the line. Check: every poll 200 and WAITING or ACTIVE; how many showed a position.
  *   sale-open   polls --sample tokens spread evenly over --tokens FILE, round robin, from now until --opens-at (the
  *               sale's opensAt, ms since the epoch) + --after-ms. Check, in ms relative to opensAt by this machine's
  *               clock (the server's): the first response that showed a position and the first ACTIVE, the last
@@ -256,7 +256,10 @@ static void poll_send(struct load_run *r)
     struct load_sale *s = r->sale;
     if (s->next >= s->total)
         return;
-    int64_t i = s->next++ % s->ntokens;
+    /* k * 1000003 mod n (a prime stride): every token once per n polls, spread over the whole line, so a poll
+     * count below n does not read only the head of the line (a position's cost grows with its place) */
+    uint64_t n = (uint64_t)s->ntokens, stride = n % 1000003u ? 1000003u : 1u;
+    int64_t i = (int64_t)((uint64_t)(s->next++ % s->ntokens) * stride % n);
     struct load_call *c = load_call_new(NULL, "GET", "/queue/status", on_polled);
     c->arg = r;
     c->tag = i;
