@@ -31,6 +31,7 @@ STREAMS=${STREAMS:-10000}
 SSE_SECONDS=${SSE_SECONDS:-30}
 CONNECTIONS=${CONNECTIONS:-256}
 SITE=${SITE:-1}
+LOAD_SECONDS=${LOAD_SECONDS:-3600} # each ticketd load run's deadline
 BUILD=${BUILD_DIR:-$ROOT/build-rel}
 log() { printf '%s\n' "$*" >&2; }
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -69,8 +70,16 @@ REDIS_PORT=${TICKETD_TEST_REDIS##*:}
 B="http://127.0.0.1:$PORT"
 curl -sf "$B/health" >/dev/null || { log "sale.sh: the cluster does not answer on $B"; exit 2; }
 INSTANCE_PIDS=$(cat "$SVC"/cluster/instance*.pid | tr '\n' ' ')
-REDIS_PID=$(cat "$SVC/redis1/redis.pid")
-PG_PID=$(head -n 1 "$SVC/pg/postmaster.pid")
+REDIS_PID=$(cat "$SVC/redis1/redis.pid" 2>/dev/null)
+PG_PID=$(head -n 1 "$SVC/pg/postmaster.pid" 2>/dev/null)
+# the Redis and PostgreSQL on those ports must be the ones started here (another engineer's may have taken a port
+# in a race): never measure, or write into, someone else's
+if [ -z "$REDIS_PID" ] || [ "$(redis-cli -p "$REDIS_PORT" INFO server 2>/dev/null | awk -F: '/^process_id:/ {print $2+0}')" != "$REDIS_PID" ]; then
+  log "sale.sh: the Redis on :$REDIS_PORT is not the one started in $SVC (a port race?); stopping"; exit 2
+fi
+if [ -z "$PG_PID" ] || [ "$(sed -n 4p "$SVC/pg/postmaster.pid")" != "$TICKETD_PG_PORT" ]; then
+  log "sale.sh: PostgreSQL in $SVC is not running on :$TICKETD_PG_PORT; stopping"; exit 2
+fi
 
 echo "# bench/sale.sh — $(date -u +%FT%TZ)"
 echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(grep MemTotal /proc/meminfo | tr -s ' '), kernel $(uname -r)"
@@ -95,7 +104,7 @@ cpu_report() {
   pg=$(( $(sum_ticks $(pg_pids)) - C_PG )); all=$(( $(machine_busy) - C_ALL )); extra=$(( $(sum_ticks $EXTRA_PIDS) - C_EXTRA ))
   awk -v w="$wall" -v i="$inst" -v r="$redis" -v p="$pg" -v a="$all" -v l="$load" -v x="$extra" -v hz="$HZ" -v n="$(nproc)" 'BEGIN {
     i /= hz; r /= hz; p /= hz; a /= hz; x /= hz; o = a - i - r - p - l - x; if (o < 0) o = 0
-    printf "   cpu over %.1f s wall (%d cores = %.1f CPU-s): 3 instances %.1f, %sredis %.1f, postgres %.1f, load generator %.1f, everything else on the machine %.1f (busy %.0f%%)\n", w, n, w * n, i, x > 0 ? sprintf("the SSE instance %.1f, ", x) : "", r, p, l, o, 100 * a / (w * n) }'
+    printf "   cpu over %.1f s wall (%d cores = %.1f CPU-s): 3 instances %.1f, %sredis %.1f, postgres %.1f, load generator %.1f, everything else on the machine %.1f (busy %.0f%%)\n", w, n, w * n, i, (x > 0 ? sprintf("the SSE instance %.1f, ", x) : ""), r, p, l, o, 100 * a / (w * n) }'
 }
 # run_timed OUT CMD…: runs CMD with stdout to OUT; sets LOAD_CPU to its user+sys CPU-seconds
 run_timed() {
@@ -106,11 +115,36 @@ run_timed() {
 }
 field() { grep -m1 "\"$1\":" "$2" | sed 's/.*: *//; s/,$//'; }
 lat() { awk '/"latency_ms"/ {f=1} f && /"p50"|"p95"|"p99"|"max"/ {gsub(/[",]/, ""); printf "%s %.1f ms ", $1, $2} f && /}/ {exit}' "$1"; }
-rate() { awk -v r="$(field requests "$1")" -v w="$(field wall_seconds "$1")" 'BEGIN {printf "%d requests in %.1f s = %.0f req/s", r, w, w > 0 ? r / w : 0}'; }
+rate() { awk -v r="$(field requests "$1")" -v w="$(field wall_seconds "$1")" 'BEGIN {printf "%d requests in %.1f s = %.0f req/s", r, w, (w > 0 ? r / w : 0)}'; }
+# Redis's own view of a phase: INFO commandstats (EVALSHA = one waiting-room script) and SLOWLOG (> 10 ms)
+redis_reset() {
+  redis-cli -p "$REDIS_PORT" CONFIG SET slowlog-max-len 100000 >/dev/null
+  redis-cli -p "$REDIS_PORT" CONFIG RESETSTAT >/dev/null; redis-cli -p "$REDIS_PORT" SLOWLOG RESET >/dev/null
+}
+redis_report() {
+  local es slow
+  es=$(redis-cli -p "$REDIS_PORT" INFO commandstats | awk -F'[:,=]' '/^cmdstat_evalsha:/ {n = $3; printf "%d scripts, %.0f µs of Redis each", $3, $7} /^cmdstat_/ && !/evalsha/ {inner += $3} END {if (n) printf " (%.1f other commands per script, most inside them)", inner / n}')
+  slow=$(redis-cli -p "$REDIS_PORT" -2 --json SLOWLOG GET 100000 | grep -o '\[[0-9]*,[0-9]*,[0-9]*,\["' | cut -d, -f3 |
+    awk '{n++; if ($1 > m) m = $1; t += $1} END {printf "%d over 10 ms", n; if (n) printf " (%.0f ms in all, the longest %.0f ms)", t / 1000, m / 1000}')
+  echo "   redis: $es; slowlog: $slow"
+}
 redis_mem() { redis-cli -p "$REDIS_PORT" INFO memory | awk -F: '/^used_memory:/ {print $2+0}'; }
 admin() { curl -sS -m 10 -H "Authorization: Bearer $ADMIN_KEY" "$@"; }
 jfield() { grep -o "\"$1\":[^,}]*" | head -n 1 | sed 's/^[^:]*://; s/"//g'; }
 RESULTS=()
+
+# ---- (3) the site-wide room, as bench/cluster.sh (b) ----
+if [ "$SITE" = 1 ]; then
+  CMD=("$TK" load --scenario issue --users 10000 --connections 256 --url "$B")
+  echo
+  echo "(3) site-wide room token issue (bench/cluster.sh (b)), first, on the fresh cluster; users made with POST /users first (not timed)"
+  echo "\$ ${CMD[*]}"
+  redis_reset; cpu_start
+  run_timed "$SVC/3.json" "${CMD[@]}"
+  cpu_report "$LOAD_CPU"; redis_report
+  echo "   $(rate "$SVC/3.json"); $(lat "$SVC/3.json")"
+  RESULTS+=("(3) site-wide token issue (10,000 users, issue + poll until ACTIVE): $(printf '%.0f' "$(field requests_per_sec "$SVC/3.json")") req/s")
+fi
 
 # ---- (0) users ----
 T0=$(date +%s.%N)
@@ -131,13 +165,13 @@ sleep 0.6 # every instance's copy of the sales (500 ms)
 # ---- (1a) issue N tokens into an open sale with maxActive 1: all but the first WAIT ----
 M0=$(redis_mem)
 CMD=("$TK" load --scenario sale-issue --url "$B" --users "$N" --concert "$CF" --tokens "$SVC/tokens-fifo"
-  --connections "$CONNECTIONS" --seconds 600)
+  --connections "$CONNECTIONS" --seconds "$LOAD_SECONDS")
 echo
 echo "(1a) token issue, N=$N, sale $SF (open, maxActive 1, admitPerSec 1)"
 echo "\$ ${CMD[*]}"
-cpu_start
+redis_reset; cpu_start
 run_timed "$SVC/1a.json" "${CMD[@]}"
-cpu_report "$LOAD_CPU"
+cpu_report "$LOAD_CPU"; redis_report
 M1=$(redis_mem)
 ISSUE_RPS=$(field requests_per_sec "$SVC/1a.json")
 echo "   $(rate "$SVC/1a.json"); $(lat "$SVC/1a.json")"
@@ -157,13 +191,13 @@ fi
 
 # ---- (1c) status polls on those tokens (positions shown: the sale is open) ----
 CMD=("$TK" load --scenario sale-poll --url "$B" --tokens "$SVC/tokens-fifo" --requests "$POLLS"
-  --connections "$CONNECTIONS" --seconds 600)
+  --connections "$CONNECTIONS" --seconds "$LOAD_SECONDS")
 echo
 echo "(1c) status polls, $POLLS over the $N WAITING tokens (each with its position)"
 echo "\$ ${CMD[*]}"
-cpu_start
+redis_reset; cpu_start
 run_timed "$SVC/1c.json" "${CMD[@]}"
-cpu_report "$LOAD_CPU"
+cpu_report "$LOAD_CPU"; redis_report
 POLL_RPS=$(field requests_per_sec "$SVC/1c.json")
 echo "   $(rate "$SVC/1c.json"); $(lat "$SVC/1c.json")"
 echo "   check: $(tr -d '\n ' <"$SVC/1c.json" | grep -o '"check":{[^}]*}')"
@@ -172,20 +206,20 @@ RESULTS+=("(1c) status polls on $N waiting tokens: $(printf '%.0f' "$POLL_RPS") 
 # ---- (1d) the opening: N pre-queued tokens, then polls across opensAt ----
 CP=$(mkconcert "Sale bench opening")
 RATE=$(printf '%.0f' "$ISSUE_RPS"); [ "$RATE" -gt 0 ] || RATE=1000
-LEAD=$(( N * 3 / (RATE * 2) + 25 )) # 1.5 × the measured issue time + 25 s
+LEAD=$(( N * 11 / (RATE * 10) + 30 )) # 1.1 × the measured FIFO issue time + 30 s (a pre-queue issue is cheaper: no position)
 OPENS=$(( $(date +%s) + LEAD ))
 OPENS_ISO=$(date -u -d "@$OPENS" +%FT%TZ)
 SP=$(admin -XPOST "$B/admin/sales" -d "{\"concertId\":\"$CP\",\"opensAt\":\"$OPENS_ISO\",\"maxActive\":1000,\"admitPerSec\":1000,\"tokenSeconds\":86400}" | jfield saleId)
 sleep 0.6
 M2=$(redis_mem)
 CMD=("$TK" load --scenario sale-issue --url "$B" --users "$N" --concert "$CP" --tokens "$SVC/tokens-pre"
-  --connections "$CONNECTIONS" --seconds 600)
+  --connections "$CONNECTIONS" --seconds "$LOAD_SECONDS")
 echo
 echo "(1d) the opening: sale $SP opens at $OPENS_ISO (in $LEAD s; maxActive 1000, admitPerSec 1000); first $N tokens into its pre-queue"
 echo "\$ ${CMD[*]}"
-cpu_start
+redis_reset; cpu_start
 run_timed "$SVC/1d-issue.json" "${CMD[@]}"
-cpu_report "$LOAD_CPU"
+cpu_report "$LOAD_CPU"; redis_report
 M3=$(redis_mem)
 echo "   $(rate "$SVC/1d-issue.json"); $(lat "$SVC/1d-issue.json")"
 echo "   check: $(tr -d '\n ' <"$SVC/1d-issue.json" | grep -o '"check":{[^}]*}')"
@@ -202,17 +236,26 @@ else
   [ "$WAIT_S" -gt 0 ] && sleep "$WAIT_S"
   NOW_MS=$(date +%s%3N)
   CMD=("$TK" load --scenario sale-open --url "$B" --tokens "$SVC/tokens-pre" --opens-at $((OPENS * 1000))
-    --after-ms 3000 --sample 10000 --connections 64 --seconds 600)
+    --after-ms 3000 --sample 2000 --connections 64 --seconds "$LOAD_SECONDS")
   echo "   polling a sample across the opening (from $(( (OPENS * 1000 - NOW_MS) / 1000 )) s before it):"
   echo "\$ ${CMD[*]}"
-  cpu_start
+  # beside it: the organizer's view every 100 ms from 1 s before to 3 s after, to see when admissions start
+  ( end=$((OPENS * 1000 + 3000)); while [ "$(date +%s%3N)" -lt "$end" ]; do
+      t=$(date +%s%3N); a=$(admin "$B/admin/sales/$SP" | jfield admittedTotal); echo "$t $(date +%s%3N) $a"; sleep 0.1
+    done >"$SVC/1d-admin.txt" ) &
+  ADMIN_LOOP=$!
+  redis_reset; cpu_start
   run_timed "$SVC/1d-open.json" "${CMD[@]}"
-  cpu_report "$LOAD_CPU"
+  cpu_report "$LOAD_CPU"; redis_report
+  wait "$ADMIN_LOOP"
+  FIRST_ADMITTED=$(awk -v o=$((OPENS * 1000)) '$3 > 0 {print $1 - o " to " $2 - o; exit}' "$SVC/1d-admin.txt")
+  LAST_NONE=$(awk -v o=$((OPENS * 1000)) '$3 == 0 {x = $2 - o} END {print x}' "$SVC/1d-admin.txt")
+  echo "   GET /admin/sales/$SP every 100 ms: admittedTotal 0 in the last answer that ended $LAST_NONE ms after opensAt; > 0 first in the request sent/answered $FIRST_ADMITTED ms after it"
   tr -d '\n ' <"$SVC/1d-open.json" | grep -o '"check":{.*}}' | sed 's/,"correct".*//; s/^/   /'
   echo
   ST=$(admin "$B/admin/sales/$SP")
   echo "   GET /admin/sales/$SP right after: $(printf '%s' "$ST" | grep -o '"stats":{[^}]*}')"
-  RESULTS+=("(1d) opening with $PWAIT pre-queued: first position $(field first_position_after_open_ms "$SVC/1d-open.json") ms after opensAt, first ACTIVE (sample) $(field first_active_after_open_ms "$SVC/1d-open.json") ms, admitted $(printf '%s' "$ST" | jfield admittedTotal) by opensAt+3 s; status p99 before $(tr -d '\n ' <"$SVC/1d-open.json" | grep -o '"latency_before_open_ms":{[^}]*}' | grep -o '"p99":[0-9.]*' | cut -d: -f2) ms, first 2 s $(tr -d '\n ' <"$SVC/1d-open.json" | grep -o '"latency_first_2s_ms":{[^}]*}' | grep -o '"p99":[0-9.]*' | cut -d: -f2) ms")
+  RESULTS+=("(1d) opening with $PWAIT pre-queued: first position $(field first_position_after_open_ms "$SVC/1d-open.json") ms after opensAt, first ACTIVE (sample) $(field first_active_after_open_ms "$SVC/1d-open.json") ms, first admitted (organizer view) $FIRST_ADMITTED ms, $(printf '%s' "$ST" | jfield admittedTotal) admitted by opensAt+3 s; status p99 before $(tr -d '\n ' <"$SVC/1d-open.json" | grep -o '"latency_before_open_ms":{[^}]*}' | grep -o '"p99":[0-9.]*' | cut -d: -f2) ms, first 2 s $(tr -d '\n ' <"$SVC/1d-open.json" | grep -o '"latency_first_2s_ms":{[^}]*}' | grep -o '"p99":[0-9.]*' | cut -d: -f2) ms")
 fi
 
 # ---- (2) SSE streams on one instance of its own ----
@@ -230,25 +273,15 @@ if [ "$STREAMS" -gt 0 ]; then
   echo
   echo "(2) $STREAMS GET /queue/events streams on one instance (pid $SSE_PID, :$SSE_PORT), tokens $FROM.. of sale $SF while it admits 50/s"
   echo "\$ ${CMD[*]}"
-  cpu_start
+  redis_reset; cpu_start
   S0=$(ticks "$SSE_PID")
   run_timed "$SVC/2.json" "${CMD[@]}"
-  cpu_report "$LOAD_CPU"
+  cpu_report "$LOAD_CPU"; redis_report
   echo "   the SSE instance alone: $(awk -v t=$(( $(ticks "$SSE_PID") - S0 )) -v hz="$HZ" 'BEGIN {printf "%.1f", t / hz}') CPU-s"
   sed 's/^/   /' "$SVC/2.json"
   RESULTS+=("(2) $STREAMS SSE streams: $(field rss_bytes_per_stream "$SVC/2.json") B RSS per stream, $(field events_per_sec "$SVC/2.json") events/s, threads $(tr -d '\n ' <"$SVC/2.json" | grep -o '"threads":{[^}]*}'), opened in $(field open_seconds "$SVC/2.json") s")
   admin -XPATCH "$B/admin/sales/$SF" -d '{"admitPerSec":1}' >/dev/null
-fi
-
-# ---- (3) the site-wide room, as bench/cluster.sh (b) ----
-if [ "$SITE" = 1 ]; then
-  CMD=("$TK" load --scenario issue --users 10000 --connections 256 --url "$B")
-  echo
-  echo "(3) site-wide room token issue (bench/cluster.sh (b)); users made with POST /users first (not timed)"
-  echo "\$ ${CMD[*]}"
-  run_timed "$SVC/3.json" "${CMD[@]}"
-  echo "   $(rate "$SVC/3.json"); $(lat "$SVC/3.json")"
-  RESULTS+=("(3) site-wide token issue (10,000 users, issue + poll until ACTIVE): $(printf '%.0f' "$(field requests_per_sec "$SVC/3.json")") req/s")
+  kill "$SSE_PID" 2>/dev/null; wait "$SSE_PID" 2>/dev/null; SSE_PID=""; EXTRA_PIDS=""
 fi
 
 echo
