@@ -7,6 +7,7 @@
 # Every instance is a stateless `ticketd serve --db postgres://… --redis redis://… --reuse-port 1` on the same
 # port (SO_REUSEPORT: the kernel spreads connections over them); any of them may die at any moment. The
 # instances' PIDs and logs are kept in $TICKETD_SERVICES_DIR/cluster (default /tmp/ticketd-services/cluster).
+# TICKETD_BUILD_DIR: run that build's ticketd, as built by the caller (default: build/, built here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR="${TICKETD_SERVICES_DIR:-/tmp/ticketd-services}/cluster"
@@ -16,7 +17,11 @@ up() {
   local n=${1:-3}
   shift || true
   bash scripts/deps.sh
-  bash scripts/build.sh build >/dev/null
+  local bin="${TICKETD_BUILD_DIR:-}"
+  if [ -z "$bin" ]; then
+    bash scripts/build.sh build >/dev/null
+    bin=build
+  fi
   local envfile
   envfile=$(bash scripts/services.sh up)
   # shellcheck disable=SC1090
@@ -26,7 +31,7 @@ up() {
     psql "$TICKETD_TEST_PG" -qAt -c "CREATE DATABASE ticketd_cluster" >/dev/null
   mkdir -p "$DIR"
   for i in $(seq 1 "$n"); do
-    ./build/ticketd serve --port "$PORT" --reuse-port 1 --db "$db" --redis "$TICKETD_TEST_REDIS" "$@" \
+    "$bin/ticketd" serve --port "$PORT" --reuse-port 1 --db "$db" --redis "$TICKETD_TEST_REDIS" "$@" \
       >"$DIR/instance$i.log" 2>&1 &
     echo $! >"$DIR/instance$i.pid"
   done

@@ -61,12 +61,21 @@ up() {
   } >"$ENVFILE.tmp"
   local urls="" port=56379
   for i in $(seq 1 "$nodes"); do
-    port=$(free_port "$port")
     mkdir -p "$DIR/redis$i"
-    redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no --daemonize yes \
-      --dir "$DIR/redis$i" --pidfile "$DIR/redis$i/redis.pid" --logfile "$DIR/redis$i/redis.log" \
-      --maxmemory 512mb --maxmemory-policy noeviction
-    for _ in $(seq 1 50); do port_busy "$port" && break; sleep 0.1; done
+    # A port nobody listens on may still be taken as the local end of some client's connection (these ports lie in
+    # the kernel's ephemeral range): then redis-server cannot bind and exits without writing its pidfile. Try on.
+    local started=""
+    for _ in $(seq 1 20); do
+      port=$(free_port "$port")
+      rm -f "$DIR/redis$i/redis.pid"
+      redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no --daemonize yes \
+        --dir "$DIR/redis$i" --pidfile "$DIR/redis$i/redis.pid" --logfile "$DIR/redis$i/redis.log" \
+        --maxmemory 512mb --maxmemory-policy noeviction
+      for _ in $(seq 1 50); do [ -f "$DIR/redis$i/redis.pid" ] && port_busy "$port" && { started=1; break; }; sleep 0.1; done
+      [ -n "$started" ] && break
+      port=$((port + 1))
+    done
+    [ -n "$started" ] || { echo "services: redis-server would not start (see $DIR/redis$i/redis.log)" >&2; exit 1; }
     urls="${urls:+$urls,}redis://127.0.0.1:$port"
     [ "$i" -eq 1 ] && echo "TICKETD_TEST_REDIS=redis://127.0.0.1:$port" >>"$ENVFILE.tmp"
     port=$((port + 1))

@@ -34,6 +34,8 @@ typedef void (*load_call_done)(struct load_call *c);
 
 struct load_call {
     struct load_user *u;
+    void *arg;          /* the scenario's too, for a call without a user (with tag, e.g. an index); never read */
+    int64_t tag;
     char method[8];
     char path[256];
     char auth[80];      /* Authorization: Bearer …, when not empty */

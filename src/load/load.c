@@ -15,19 +15,24 @@
 
 static void usage(void)
 {
-    char names[64];
+    char names[128];
     fprintf(stderr,
             "usage: ticketd load --scenario %s --url URL [--url URL…] [options]\n"
-            "  --users N          simulated users (default 1000; at most 200000)\n"
+            "  --users N          simulated users (default 1000; at most 2000000); sale-*: users 1..N made beforehand\n"
             "  --connections C    requests in flight at most (default 256; at most 4096)\n"
             "  --requests N       seats: requests to send (default 100000)\n"
             "  --seats S          race, multi-race: seats contested on one date (default 50)\n"
             "  --hold-seats K     multi-race: seats each user holds in one request (default 4; at most 10)\n"
             "  --schedules D      flow: dates to buy on (default 4)\n"
-            "  --seconds T        overall deadline (default 60; at most 600)\n"
+            "  --seconds T        overall deadline (default 60; at most 3600)\n"
             "  --timeout-ms MS    per request (default 5000)\n"
             "  --retries R        on timeout or 503, same Idempotency-Key (default 5; at most 20)\n"
-            "  --charge WON       flow: each user's wallet charge (default 1000000)\n",
+            "  --charge WON       flow: each user's wallet charge (default 1000000)\n"
+            "  --concert ID       sale-issue: the sale's concert\n"
+            "  --tokens FILE      sale-issue: writes the tokens (one a line); sale-poll, sale-open: reads them\n"
+            "  --opens-at MS      sale-open: the sale's opensAt, ms since the epoch\n"
+            "  --after-ms MS      sale-open: how long to keep polling after opensAt (default 3000)\n"
+            "  --sample S         sale-open: tokens polled, spread over the file (default 10000)\n",
             load_scenario_names(names, sizeof names));
 }
 
@@ -49,12 +54,13 @@ static bool parse_flags(int argc, char **argv, struct load_opts *o)
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok = v != NULL;
         int charge = 0;
+        char *end;
         if (strcmp(a, "--scenario") == 0 && v)
             o->scenario = v;
         else if (strcmp(a, "--url") == 0 && v && o->net.nurls < LOAD_URLS_MAX)
             o->net.urls[o->net.nurls++] = argv[i + 1];
         else if (strcmp(a, "--users") == 0 && v)
-            ok = parse_int(v, 1, 200000, &o->users);
+            ok = parse_int(v, 1, 2000000, &o->users);
         else if (strcmp(a, "--connections") == 0 && v)
             ok = parse_int(v, 1, 4096, &o->net.connections);
         else if (strcmp(a, "--requests") == 0 && v)
@@ -66,11 +72,21 @@ static bool parse_flags(int argc, char **argv, struct load_opts *o)
         else if (strcmp(a, "--schedules") == 0 && v)
             ok = parse_int(v, 1, 6, &o->schedules);
         else if (strcmp(a, "--seconds") == 0 && v)
-            ok = parse_int(v, 1, 600, &o->seconds);
+            ok = parse_int(v, 1, 3600, &o->seconds);
         else if (strcmp(a, "--timeout-ms") == 0 && v)
             ok = parse_int(v, 10, 60000, &o->net.timeout_ms);
         else if (strcmp(a, "--retries") == 0 && v)
             ok = parse_int(v, 0, 20, &o->net.retries);
+        else if (strcmp(a, "--concert") == 0 && v)
+            o->concert = v;
+        else if (strcmp(a, "--tokens") == 0 && v)
+            o->tokens_file = v;
+        else if (strcmp(a, "--opens-at") == 0 && v)
+            ok = (o->opens_at_ms = strtoll(v, &end, 10)) > 0 && !*end;
+        else if (strcmp(a, "--after-ms") == 0 && v)
+            ok = parse_int(v, 0, 600000, &o->after_ms);
+        else if (strcmp(a, "--sample") == 0 && v)
+            ok = parse_int(v, 1, 2000000, &o->sample);
         else if (strcmp(a, "--charge") == 0 && v)
             ok = parse_int(v, 1, 1000000000, &charge), o->charge_won = charge;
         else
@@ -88,7 +104,7 @@ int load_main(int argc, char **argv)
                           .net = {.connections = 256, .timeout_ms = 5000, .retries = 5, .backoff_base_ms = 20,
                                   .backoff_cap_ms = 1000},
                           .users = 1000, .requests = 100000, .seats = 50, .hold_seats = 4, .schedules = 4, .seconds = 60,
-                          .charge_won = 1000000};
+                          .charge_won = 1000000, .after_ms = 3000, .sample = 10000};
     const struct load_scenario *sc = NULL;
     if (!parse_flags(argc, argv, &o) || !o.net.nurls || !(sc = load_scenario_find(o.scenario))) {
         usage();
@@ -118,6 +134,8 @@ int load_main(int argc, char **argv)
     load_report_print(&o, argc, argv, wall_s, setup_s, &r.e.st, check, correct);
     exit_code = correct ? 0 : 1;
 out:
+    if (sc->cleanup)
+        sc->cleanup(&r);
     load_engine_close(&r.e);
     free(r.users);
     free(r.seat_ids);

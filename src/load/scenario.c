@@ -5,7 +5,7 @@
 #include "util/registry.h"
 
 extern const struct load_scenario LOAD_SCENARIO_SEATS, LOAD_SCENARIO_ISSUE, LOAD_SCENARIO_RACE, LOAD_SCENARIO_MULTI_RACE,
-    LOAD_SCENARIO_FLOW;
+    LOAD_SCENARIO_FLOW, LOAD_SCENARIO_SALE_ISSUE, LOAD_SCENARIO_SALE_POLL, LOAD_SCENARIO_SALE_OPEN;
 
 static const struct load_scenario *const REGISTRY[] = {
     &LOAD_SCENARIO_SEATS,
@@ -13,6 +13,9 @@ static const struct load_scenario *const REGISTRY[] = {
     &LOAD_SCENARIO_RACE,
     &LOAD_SCENARIO_MULTI_RACE,
     &LOAD_SCENARIO_FLOW,
+    &LOAD_SCENARIO_SALE_ISSUE,
+    &LOAD_SCENARIO_SALE_POLL,
+    &LOAD_SCENARIO_SALE_OPEN,
 };
 #define N_REGISTRY (sizeof REGISTRY / sizeof REGISTRY[0])
 

@@ -28,10 +28,17 @@ struct load_opts {
     int schedules; /* flow: dates to buy on */
     int seconds;   /* deadline of setup, and again of the measured part */
     int64_t charge_won;
+    /* sale-*: the sale's concert, the tokens file, the opening (ms since the epoch), the poll sample */
+    const char *concert;
+    const char *tokens_file;
+    int64_t opens_at_ms;
+    int after_ms;
+    int sample;
 };
 
 struct load_user;
 struct load_scenario;
+struct load_sale;
 
 /* One run of one scenario; everything it changes lives here (no file-scope state). */
 struct load_run {
@@ -51,6 +58,8 @@ struct load_run {
     /* seats: the page it reads and the token it reads with */
     char read_path[128];
     char read_token[LOAD_TOKEN_MAX];
+    /* sale-*: the tokens and what the responses showed (scenario_sale.c) */
+    struct load_sale *sale;
 };
 
 struct load_scenario {
@@ -65,10 +74,12 @@ struct load_scenario {
     void (*next)(struct load_user *u);
     /* The end state: a new JSON object for the report's "check"; *ok is false when a rule was broken. */
     json_t *(*check)(struct load_run *r, bool *ok);
+    /* Frees what setup allocated beyond users and seat_ids; NULL when nothing. */
+    void (*cleanup)(struct load_run *r);
 };
 
-/* The registry: load_scenario_find(name) or NULL; "seats|issue|race|multi-race|flow", every name for --help (buf of n
- * bytes). */
+/* The registry: load_scenario_find(name) or NULL; "seats|issue|race|multi-race|flow|sale-issue|…", every name for
+ * --help (buf of n bytes). */
 const struct load_scenario *load_scenario_find(const char *name);
 const char *load_scenario_names(char *buf, size_t n);
 

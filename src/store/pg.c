@@ -589,7 +589,7 @@ static int user_by_key_fn(struct pg_conn *c, void *argp)
     struct user_args *a = argp;
     struct params p = {0};
     p_str(&p, a->key);
-    PGresult *r;
+    PGresult *r = NULL;
     TK_TRY(run(c, P_USER_BY_KEY, &p, &r));
     int rc = PQntuples(r) ? TK_OK : TK_ERR_NOT_FOUND;
     if (rc == TK_OK)
@@ -862,7 +862,7 @@ static int exists(struct pg_conn *c, enum pst id, int64_t key)
 {
     struct params p = {0};
     p_i64(&p, key);
-    PGresult *r;
+    PGresult *r = NULL;
     TK_TRY(run(c, id, &p, &r));
     int rc = PQntuples(r) ? TK_OK : TK_ERR_NOT_FOUND;
     PQclear(r);

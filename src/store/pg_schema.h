@@ -704,6 +704,8 @@ static const char PG_SCHEMA_ORDERS[] =
     "    IF rc.code = 0 THEN done := done + 1; END IF;\n"
     "  END LOOP;\n"
     "  RETURN done;\n"
+    "END $$;";
+
 /* The shop (issue 12): products with options, carts, orders and their items, the daily sales aggregates behind
  * GET /products/popular, and the ledger's part-2 kinds (REFUND, ORDER_PAYMENT). An option's `stock` is on hand;
  * `stocked` every unit ever put on hand (reconcile: stock + reserved + sold = stocked). An item is RESERVED while
