@@ -132,7 +132,7 @@ int main(int argc, char **argv)
         buf[strcspn(buf, "\r\n")] = 0;
         if (line < from || !buf[0] || strlen(buf) >= sizeof cs[0].token)
             continue;
-        snprintf(cs[n].token, sizeof cs[n].token, "%s", buf);
+        memcpy(cs[n].token, buf, strlen(buf) + 1); /* fits: checked above */
         cs[n].fd = -1;
         n++;
     }
