@@ -821,7 +821,11 @@ static void test_rate_limit(void **state)
     double secs = (double)(now_ms() - t0) / 1000.0;
     ensure(n_limited > 0, "30 requests in %.2f s at 5/s with burst 5: none was limited", secs);
     ensure(n_ok >= 5, "only %d of 30 passed; the burst is 5", n_ok);
-    ensure(n_ok <= 5 + (int)(secs * 5) + 1, "%d passed in %.2f s at 5/s, burst 5", n_ok, secs);
+    /* In-process budgets are token buckets (burst 5, then 5 a second); shared ones (Redis) are fixed one-second
+     * windows of 5, so a run that crosses a window edge may pass up to 5 per window it touched. */
+    bool shared = strcmp(srv_store_name(s), "postgres") == 0;
+    int most = shared ? 5 * ((int)secs + 2) : 5 + (int)(secs * 5) + 1;
+    ensure(n_ok <= most, "%d passed in %.2f s at 5/s, burst 5 (at most %d)", n_ok, secs, most);
 
     /* Another client has its own budget. */
     ensure(balance(s, &b) == 0, "another client's request");

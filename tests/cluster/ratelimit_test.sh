@@ -15,7 +15,7 @@ TOKEN=0123456789abcdef0123456789abcdef  # the client's identity for the limiter;
 ok=0 limited=0
 for i in $(seq 1 12); do
   p=$P1; [ $((i % 2)) = 0 ] && p=$P2
-  c=$(curl -s -o "$WORK/body" -w '%{http_code}' "http://127.0.0.1:$p/concerts" -H "queue-token: $TOKEN")
+  c=$(curl -s -o "$WORK/body" -w '%{http_code}' "http://127.0.0.1:$p/concert/available-dates" -H "queue-token: $TOKEN")
   case "$c" in
     401) ok=$((ok + 1)) ;;
     429) limited=$((limited + 1)); grep -q '"code":"RATE_LIMITED"' "$WORK/body" || fail "429 without RATE_LIMITED" ;;
