@@ -76,7 +76,7 @@ static int64_t balance_of(struct fx *f, int64_t u)
 static int64_t product(struct fx *f, const char *name, int n, const int64_t *stock, int64_t *ids)
 {
     struct tk_option_new o[PRODUCT_OPTIONS_MAX];
-    char names[PRODUCT_OPTIONS_MAX][8];
+    char names[PRODUCT_OPTIONS_MAX][16];
     for (int i = 0; i < n; i++) {
         snprintf(names[i], sizeof names[i], "o%d", i);
         o[i] = (struct tk_option_new){.name = names[i], .price_won = (i + 1) * 1000, .stock = stock[i]};
