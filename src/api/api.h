@@ -68,6 +68,8 @@ struct api_response {
     size_t static_len;
     const char *content_type; /* NULL = application/json */
     const char *cache_control; /* NULL = none */
+    const char *etag;          /* NULL = none (the pages: pages.c) */
+    const char *csp;           /* Content-Security-Policy; NULL = none (the pages) */
     char effect_ref[48];      /* what a successful write created ("payment:12"), kept with an idempotent reply */
 };
 
@@ -197,6 +199,12 @@ int api_user_history(struct tk_api *api, struct api_request *req, struct api_res
 int api_health(struct tk_api *api, struct api_request *req, struct api_response *resp);
 int api_metrics(struct tk_api *api, struct api_request *req, struct api_response *resp);
 int api_openapi(struct tk_api *api, struct api_request *req, struct api_response *resp);
+/* pages.c: the buyers' page, the organizer's page and their static files (web/, compiled in). */
+int api_page_buyer(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_page_admin(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_page_static(struct tk_api *api, struct api_request *req, struct api_response *resp);
+struct web_asset;
+const struct web_asset *api_web_asset(const char *name); /* NULL: no such file */
 int api_queue_events(struct tk_api *api, struct api_request *req, struct api_response *resp);
 /* admin.c: the organizer API */
 int api_admin_concerts(struct tk_api *api, struct api_request *req, struct api_response *resp);

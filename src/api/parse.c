@@ -13,6 +13,8 @@ int api_fail(struct api_response *resp, int err, const char *message)
     if (resp->body.p)
         resp->body.p[0] = 0;
     resp->static_body = NULL;
+    resp->etag = NULL;
+    resp->csp = NULL;
     resp->content_type = NULL;
     resp->status = tk_err_status(err);
     resp->err = err;

@@ -53,6 +53,9 @@ const struct api_route API_ROUTES[] = {
     {"GET", "/health", AUTH_NONE, api_health, false, true, NULL},
     {"GET", "/metrics", AUTH_NONE, api_metrics, false, true, NULL},
     {"GET", "/openapi.json", AUTH_NONE, api_openapi, false, true, NULL},
+    {"GET", "/", AUTH_NONE, api_page_buyer, false, true, NULL},               /* the pages (pages.c, web/) */
+    {"GET", "/admin", AUTH_NONE, api_page_admin, false, true, NULL},          /* the key is asked for in the page */
+    {"GET", "/static/{id}", AUTH_NONE, api_page_static, false, true, NULL},
 };
 const int API_ROUTE_COUNT = (int)(sizeof API_ROUTES / sizeof API_ROUTES[0]);
 

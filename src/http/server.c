@@ -173,6 +173,13 @@ static enum MHD_Result send_response(struct req_ctx *rc, struct api_response *re
                             resp->content_type ? resp->content_type : "application/json");
     if (resp->cache_control)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, resp->cache_control);
+    if (resp->etag)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, resp->etag);
+    if (resp->csp) {
+        MHD_add_response_header(r, "Content-Security-Policy", resp->csp);
+        MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    }
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     if (resp->status == 429 || resp->status == 503)
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     if (resp->status == 413)

@@ -1,0 +1,20 @@
+# Turns the files of the web/ folder (DIR; names in FILES, ','-separated) into one C source OUT defining the table
+# `web_assets[]` (src/api/web_assets.h): each file's bytes, length and a strong ETag (its SHA-256, first 16 hex).
+# Run at build time by CMake, so the pages need no file at run time.
+string(REPLACE "," ";" FILES "${FILES}")
+set(src "/* generated from web/ by cmake/embed_web.cmake — do not edit */\n#include \"api/web_assets.h\"\n")
+set(table "")
+set(i 0)
+foreach(name ${FILES})
+  file(READ ${DIR}/${name} hex HEX)
+  string(LENGTH "${hex}" hexlen)
+  math(EXPR len "${hexlen} / 2")
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," body "${hex}")
+  file(SHA256 ${DIR}/${name} sum)
+  string(SUBSTRING "${sum}" 0 16 tag)
+  string(APPEND src "static const unsigned char asset_${i}[] = {${body} 0};\n")
+  string(APPEND table "    {\"${name}\", (const char *)asset_${i}, ${len}, \"\\\"${tag}\\\"\"},\n")
+  math(EXPR i "${i} + 1")
+endforeach()
+string(APPEND src "const struct web_asset web_assets[] = {\n${table}};\nconst int web_asset_count = ${i};\n")
+file(WRITE ${OUT} "${src}")
