@@ -461,7 +461,7 @@ static int migrate_fn(struct pg_conn *c, void *arg)
     int version = atoi(PQgetvalue(r, 0, 0));
     PQclear(r);
     static const char *const MIGRATIONS[] = {PG_SCHEMA_V1, PG_SCHEMA_V2, PG_SCHEMA_SALES, PG_SCHEMA_V3,
-                                             PG_SCHEMA_ORDERS, PG_SCHEMA_SHOP};
+                                             PG_SCHEMA_ORDERS, PG_SCHEMA_SHOP, PG_SCHEMA_ADMIT};
     const int latest = (int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]);
     for (; version < latest; version++)
         TK_TRY(exec_sql(c, MIGRATIONS[version]));
@@ -2912,6 +2912,55 @@ static int pg_wr_counts(struct tk_store *st, const struct tk_wr_params *p, int64
     return with_conn(PG(st), wr_counts_fn, &a);
 }
 
+struct wr_decide_args {
+    const struct tk_wr_params *p;
+    const struct tk_wr_decide_in *in;
+    struct tk_wr_decision *out;
+};
+
+static int wr_decide_fn(struct pg_conn *c, void *argp)
+{
+    struct wr_decide_args *a = argp;
+    struct params p = {0};
+    static const char *const MODES[] = {"OPEN", "PAUSED", "CLOSED"};
+    TK_ASSERT(a->p->mode >= 0 && a->p->mode <= 2);
+    p_i64(&p, a->in->now_ms);       /* $1 */
+    p_i64(&p, a->p->max_active);    /* $2 */
+    p_i64(&p, a->p->admit_per_sec); /* $3 */
+    p_str(&p, MODES[a->p->mode]);   /* $4 */
+    p_i64(&p, a->p->opens_at_ms);   /* $5 */
+    p_i64(&p, a->in->active);       /* $6 */
+    p_i64(&p, a->in->waiting);      /* $7 */
+    p_i64(&p, a->in->milli);        /* $8 */
+    p_i64(&p, a->in->last_ms);      /* $9 */
+    PGresult *r = PQexecParams(c->c,
+                               "SELECT q.n, b.milli - q.n * 1000, b.last_ms,"
+                               " tk_admit_immediate($4::text, tk_admit_opened($1::bigint, $5::bigint), $2::int, $6::bigint,"
+                               " $7::bigint)"
+                               " FROM tk_admit_refill($8::bigint, $9::bigint, $1::bigint, $3::int) b,"
+                               " LATERAL (SELECT tk_admit_quota($4::text, tk_admit_opened($1::bigint, $5::bigint), $2::int,"
+                               " $6::bigint, b.milli, $7::bigint) AS n) q",
+                               p.n, NULL, p.v, NULL, NULL, 0);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        int rc = pg_fail(c, r, "admission rule");
+        PQclear(r);
+        return rc;
+    }
+    *a->out = (struct tk_wr_decision){.quota = col_i64(r, 0, 0),
+                                      .milli = col_i64(r, 0, 1),
+                                      .last_ms = col_i64(r, 0, 2),
+                                      .immediate = PQgetvalue(r, 0, 3)[0] == 't'};
+    PQclear(r);
+    return TK_OK;
+}
+
+static int pg_wr_decide(struct tk_store *st, const struct tk_wr_params *p, const struct tk_wr_decide_in *in,
+                        struct tk_wr_decision *out)
+{
+    struct wr_decide_args a = {.p = p, .in = in, .out = out};
+    return with_conn(PG(st), wr_decide_fn, &a);
+}
+
 /* ---------- lifecycle ---------- */
 
 static void pg_close(struct tk_store *st)
@@ -2974,6 +3023,7 @@ static const struct tk_store_ops PG_OPS = {
     .wr_finish = pg_wr_finish,
     .wr_tick = pg_wr_tick,
     .wr_counts = pg_wr_counts,
+    .wr_decide = pg_wr_decide,
     .product_create = pg_product_create, /* the shop */
     .products_list = pg_products_list,
     .product_get = pg_product_get,

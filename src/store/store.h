@@ -264,6 +264,15 @@ struct tk_wr_row {
     int64_t admitted_last_minute, window_ms; /* for the estimate (WAITING after the opening only) */
     bool created;
 };
+/* The admission rule on plain numbers (wr_decide; waitroom/admission.h admission_decide): the room's settings in
+ * p (max_active, admit_per_sec, opens_at_ms, mode), the counts and the bucket as stored before the step. */
+struct tk_wr_decide_in {
+    int64_t now_ms, active, waiting, milli, last_ms;
+};
+struct tk_wr_decision {
+    int64_t quota, milli, last_ms;
+    bool immediate;
+};
 struct tk_wr_counts {
     int64_t waiting, active, issued, admitted, expired, abandoned;
     int64_t admitted_last_minute, window_ms;
@@ -497,6 +506,9 @@ struct tk_store_ops {
     int (*wr_finish)(struct tk_store *st, const struct tk_wr_params *p, const char *token, int64_t now_ms);
     int (*wr_tick)(struct tk_store *st, const struct tk_wr_params *p, int64_t now_ms);
     int (*wr_counts)(struct tk_store *st, const struct tk_wr_params *p, int64_t now_ms, struct tk_wr_counts *out);
+    /* The SQL admission rule (tk_admit_* functions) evaluated on plain numbers; touches no room. */
+    int (*wr_decide)(struct tk_store *st, const struct tk_wr_params *p, const struct tk_wr_decide_in *in,
+                     struct tk_wr_decision *out);
 
     /* ---- the shop (core/shop.c; docs/DECISIONS.md "Shop"). now_ms decides which pending orders have lapsed. ---- */
     /* A product and its options (each starts with its stock on hand). *out as GET /products/{id} shows it. */
@@ -748,6 +760,11 @@ static inline int store_wr_counts(struct tk_store *st, const struct tk_wr_params
 static inline int store_wr_counts(struct tk_store *st, const struct tk_wr_params *p, int64_t now_ms, struct tk_wr_counts *out)
 {
     return st->ops->wr_counts(st, p, now_ms, out);
+}
+static inline int store_wr_decide(struct tk_store *st, const struct tk_wr_params *p, const struct tk_wr_decide_in *in, struct tk_wr_decision *out) TK_MUST_CHECK;
+static inline int store_wr_decide(struct tk_store *st, const struct tk_wr_params *p, const struct tk_wr_decide_in *in, struct tk_wr_decision *out)
+{
+    return st->ops->wr_decide(st, p, in, out);
 }
 static inline int store_migrate(struct tk_store *st) TK_MUST_CHECK;
 static inline int store_migrate(struct tk_store *st)

@@ -50,10 +50,10 @@ static void bucket_refill(const struct admission_policy *p, struct admit_bucket 
         int64_t elapsed = now_ms - b->last_ms;
         /* admit_per_sec admissions a second = admit_per_sec milli-admissions a millisecond */
         b->milli = elapsed >= 1000 ? cap : b->milli + elapsed * p->admit_per_sec;
-        if (b->milli > cap)
-            b->milli = cap;
         b->last_ms = now_ms;
     }
+    if (b->milli > cap) /* also when no time passed: admit_per_sec may have been cut live */
+        b->milli = cap;
 }
 
 int64_t admission_quota(const struct admission_policy *p, struct admit_bucket *b, int64_t now_ms, int64_t active,
@@ -74,6 +74,14 @@ void admit_bucket_take(struct admit_bucket *b, int64_t n)
 {
     TK_ASSERT(n >= 0 && n * 1000 <= b->milli);
     b->milli -= n * 1000;
+}
+
+void admission_decide(const struct admission_input *in, struct admission_decision *out)
+{
+    out->bucket = in->bucket;
+    out->quota = admission_quota(&in->policy, &out->bucket, in->now_ms, in->active, in->waiting);
+    admit_bucket_take(&out->bucket, out->quota);
+    out->immediate = admission_immediate(&in->policy, in->now_ms, in->active, in->waiting);
 }
 
 int64_t admission_estimate_wait_s(const struct admission_policy *p, int64_t now_ms, int64_t position, int64_t active,

@@ -52,6 +52,25 @@ int64_t admission_quota(const struct admission_policy *p, struct admit_bucket *b
 /* Takes n admissions from the bucket. */
 void admit_bucket_take(struct admit_bucket *b, int64_t n);
 
+/* One admission decision on plain numbers, as every backend makes it: the bucket refilled to now (and cut to a
+ * live admit_per_sec), the quota (admission_quota), that many taken, and whether a newcomer would be ACTIVE at once
+ * (admission_immediate). The shared backends cannot call C from inside their atomic step (a Lua script, a PL/pgSQL
+ * function), so they carry the same rule in their own language; each backend's `decide` op evaluates its rule on
+ * these inputs, and tests/unit/test_waitroom.c runs one table of cases through this function and every backend
+ * (docs/DECISIONS.md "Admission decided once"). */
+struct admission_input {
+    struct admission_policy policy; /* max_active, admit_per_sec, opens_at_ms, mode are read */
+    int64_t now_ms;
+    int64_t active, waiting;
+    struct admit_bucket bucket; /* as stored before this step */
+};
+struct admission_decision {
+    int64_t quota;              /* waiters to admit now */
+    bool immediate;             /* a new arrival would be ACTIVE at once */
+    struct admit_bucket bucket; /* as stored after this step (quota taken) */
+};
+void admission_decide(const struct admission_input *in, struct admission_decision *out);
+
 /* Estimated seconds until a waiter at `position` (1-based) is admitted (docs/DECISIONS.md): -1 (null) before the
  * opening or for position < 0; from the measured rate (admitted_last_minute over window_ms, see
  * tk_waitroom_stats) once there is one; else from the configured rate and the active count. */

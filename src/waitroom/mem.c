@@ -644,6 +644,13 @@ static void mem_free(struct tk_waitroom *w)
     free(mw);
 }
 
+static int mem_decide(struct tk_waitroom *w, const struct admission_input *in, struct admission_decision *out)
+{
+    (void)w;
+    admission_decide(in, out);
+    return TK_OK;
+}
+
 static const struct tk_waitroom_ops MEM_OPS = {
     .name = "memory",
     .issue = mem_issue,
@@ -651,6 +658,7 @@ static const struct tk_waitroom_ops MEM_OPS = {
     .finish = mem_finish,
     .tick = mem_tick,
     .stats = mem_stats,
+    .decide = mem_decide,
     .free = mem_free,
 };
 

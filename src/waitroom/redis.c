@@ -56,7 +56,28 @@
  * counts of the shards and super-shards ahead), expiry (gone: the token reads EXPIRED for token_ms, then
  * forget() drops it), admissions (count_admission: persec, hist, totals), the periodic idle scan, advance(), and
  * info(): the ticket as {hex, state, user, position, exp, active, created, last minute, window}. */
+/* The admission rule (waitroom/admission.c's admission_decide, in Lua: a script cannot call C): pure functions of
+ * plain numbers, checked against the C function on one table of cases through the `decide` op (SC_DECIDE). */
+#define LUA_RULES \
+    "local function admit_opened(now, opens_at) return now >= opens_at end\n" \
+    "local function admit_refill(milli, last, now, rate)\n" \
+    "  local cap = rate * 1000\n" \
+    "  if now > last then\n" \
+    "    if now - last >= 1000 then milli = cap else milli = milli + (now - last) * rate end\n" \
+    "    last = now\n" \
+    "  end\n" \
+    "  return math.min(milli, cap), last\n" \
+    "end\n" \
+    "local function admit_quota(mode, opened, max_active, active, milli, waiting)\n" \
+    "  if mode ~= 'OPEN' or not opened then return 0 end\n" \
+    "  return math.max(0, math.min(max_active - active, math.floor(milli / 1000), waiting))\n" \
+    "end\n" \
+    "local function admit_immediate(mode, opened, max_active, active, waiting)\n" \
+    "  return mode == 'OPEN' and opened and waiting == 0 and active < max_active\n" \
+    "end\n"
+
 #define LUA_PRELUDE \
+    LUA_RULES \
     "local P = ARGV[1]\n" \
     "local now = tonumber(ARGV[2])\n" \
     "local max_active = tonumber(ARGV[3])\n" \
@@ -66,7 +87,7 @@
     "local queue_max = tonumber(ARGV[7])\n" \
     "local mode = ARGV[8]\n" \
     "local opens_at = tonumber(ARGV[9])\n" \
-    "local opened = now >= opens_at\n" \
+    "local opened = admit_opened(now, opens_at)\n" \
     "local BATCH, SCAN, DAY = 1000, 1000, 86400000\n" \
     "local NB, PS, FW = 4096, 8192, 64\n" \
     "local M, A, G, PSK, H = P..'meta', P..'active', P..'gone', P..'persec', P..'hist'\n" \
@@ -276,19 +297,10 @@
     "  end\n" \
     "  if mode == 'CLOSED' then close_batch() else scan() end\n" \
     "  forget()\n" \
-    "  local cap = rate * 1000\n" \
     "  local b = redis.call('HMGET', M, 'milli', 'last', 'w')\n" \
-    "  local milli = tonumber(b[1]) or cap\n" \
-    "  local last = tonumber(b[2]) or now\n" \
-    "  if now > last then\n" \
-    "    if now - last >= 1000 then milli = cap else milli = math.min(cap, milli + (now - last) * rate) end\n" \
-    "    last = now\n" \
-    "  end\n" \
-    "  milli = math.min(milli, cap)\n" \
-    "  if mode == 'OPEN' and opened then\n" \
-    "    local n = math.min(max_active - redis.call('ZCARD', A), math.floor(milli / 1000), tonumber(b[3]) or 0)\n" \
-    "    if n > 0 then milli = admit(n, milli) end\n" \
-    "  end\n" \
+    "  local milli, last = admit_refill(tonumber(b[1]) or rate * 1000, tonumber(b[2]) or now, now, rate)\n" \
+    "  local n = admit_quota(mode, opened, max_active, redis.call('ZCARD', A), milli, tonumber(b[3]) or 0)\n" \
+    "  if n > 0 then milli = admit(n, milli) end\n" \
     "  redis.call('HSET', M, 'milli', milli, 'last', last)\n" \
     "end\n" \
     "local function last_minute()\n" \
@@ -343,7 +355,7 @@ static const char LUA_ISSUE[] = LUA_PRELUDE
     "if mode == 'CLOSED' then return {'CLOSED'} end\n"
     "local t = ARGV[11]\n"
     "local waiting = tonumber(redis.call('HGET', M, 'w')) or 0\n"
-    "if mode == 'OPEN' and opened and waiting == 0 and redis.call('ZCARD', A) < max_active then\n"
+    "if admit_immediate(mode, opened, max_active, redis.call('ZCARD', A), waiting) then\n"
     "  put(ub(user), user, t)\n"
     "  activate(t, user, now)\n"
     "elseif waiting >= queue_max then\n"
@@ -395,8 +407,18 @@ static const char LUA_STATS[] = LUA_PRELUDE
     "return {tonumber(s[1]) or 0, redis.call('ZCARD', A), tonumber(s[2]) or 0, tonumber(s[3]) or 0,\n"
     "        tonumber(s[4]) or 0, tonumber(s[5]) or 0, n, win, redis.call('HGETALL', H)}\n";
 
-enum script { SC_ISSUE, SC_STATUS, SC_FINISH, SC_TICK, SC_STATS, SC__COUNT };
-static const char *const SCRIPTS[SC__COUNT] = {LUA_ISSUE, LUA_STATUS, LUA_FINISH, LUA_TICK, LUA_STATS};
+/* The rule alone, on plain numbers (the `decide` op): ARGV[10] active, [11] waiting, [12] "milli:last" as stored.
+ * Touches no key. {quota, immediate 0/1, milli after, last after}. */
+static const char LUA_DECIDE[] = LUA_PRELUDE
+    "local active, waiting = tonumber(ARGV[10]), tonumber(ARGV[11])\n"
+    "local colon = string.find(ARGV[12], ':', 1, true)\n"
+    "local milli, last = admit_refill(tonumber(string.sub(ARGV[12], 1, colon - 1)),\n"
+    "  tonumber(string.sub(ARGV[12], colon + 1)), now, rate)\n"
+    "local q = admit_quota(mode, opened, max_active, active, milli, waiting)\n"
+    "return {q, admit_immediate(mode, opened, max_active, active, waiting) and 1 or 0, milli - q * 1000, last}\n";
+
+enum script { SC_ISSUE, SC_STATUS, SC_FINISH, SC_TICK, SC_STATS, SC_DECIDE, SC__COUNT };
+static const char *const SCRIPTS[SC__COUNT] = {LUA_ISSUE, LUA_STATUS, LUA_FINISH, LUA_TICK, LUA_STATS, LUA_DECIDE};
 
 struct redis_waitroom {
     struct tk_waitroom base;
@@ -605,6 +627,26 @@ static int redis_tick(struct tk_waitroom *w, const struct wr_room *rm, int64_t n
     return simple(w, rm, SC_TICK, NULL, now_ms);
 }
 
+static int redis_decide(struct tk_waitroom *w, const struct admission_input *in, struct admission_decision *out)
+{
+    struct wr_room rm = {.id = 0, .policy = in->policy};
+    char a_active[24], a_waiting[24], a_bucket[48];
+    snprintf(a_active, sizeof a_active, "%lld", (long long)in->active);
+    snprintf(a_waiting, sizeof a_waiting, "%lld", (long long)in->waiting);
+    snprintf(a_bucket, sizeof a_bucket, "%lld:%lld", (long long)in->bucket.milli, (long long)in->bucket.last_ms);
+    redisReply *rep;
+    TK_TRY(run_script(RW(w), &rm, SC_DECIDE, in->now_ms, a_active, a_waiting, a_bucket, &rep));
+    int rc = TK_ERR_INTERNAL;
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 4) {
+        *out = (struct admission_decision){.quota = elem_int(rep, 0),
+                                           .immediate = elem_int(rep, 1) != 0,
+                                           .bucket = {.milli = elem_int(rep, 2), .last_ms = elem_int(rep, 3)}};
+        rc = TK_OK;
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
 static int redis_stats(struct tk_waitroom *w, const struct wr_room *rm, int64_t now_ms, struct tk_waitroom_stats *out)
 {
     redisReply *rep;
@@ -714,6 +756,7 @@ static const struct tk_waitroom_ops REDIS_OPS = {
     .finish = redis_finish,
     .tick = redis_tick,
     .stats = redis_stats,
+    .decide = redis_decide,
     .ping = redis_ping,
     .free = redis_free,
 };

@@ -116,6 +116,23 @@ static int sw_stats(struct tk_waitroom *w, const struct wr_room *rm, int64_t now
 
 static void sw_free(struct tk_waitroom *w) { free(w); }
 
+static int sw_decide(struct tk_waitroom *w, const struct admission_input *in, struct admission_decision *out)
+{
+    struct wr_room rm = {.id = 0, .policy = in->policy};
+    struct tk_wr_params p = params_of(SW(w), &rm);
+    struct tk_wr_decide_in din = {.now_ms = in->now_ms,
+                                  .active = in->active,
+                                  .waiting = in->waiting,
+                                  .milli = in->bucket.milli,
+                                  .last_ms = in->bucket.last_ms};
+    struct tk_wr_decision d;
+    TK_TRY(store_wr_decide(SW(w)->st, &p, &din, &d));
+    *out = (struct admission_decision){.quota = d.quota,
+                                       .immediate = d.immediate,
+                                       .bucket = {.milli = d.milli, .last_ms = d.last_ms}};
+    return TK_OK;
+}
+
 static const struct tk_waitroom_ops STORE_OPS = {
     .name = "store",
     .issue = sw_issue,
@@ -123,6 +140,7 @@ static const struct tk_waitroom_ops STORE_OPS = {
     .finish = sw_finish,
     .tick = sw_tick,
     .stats = sw_stats,
+    .decide = sw_decide,
     .free = sw_free,
 };
 

@@ -80,6 +80,9 @@ struct tk_waitroom_ops {
      * WR_CLOSED room every waiter expires. Safe to call any time, from anywhere (the sweep calls it per room). */
     int (*tick)(struct tk_waitroom *w, const struct wr_room *r, int64_t now_ms);
     int (*stats)(struct tk_waitroom *w, const struct wr_room *r, int64_t now_ms, struct tk_waitroom_stats *out);
+    /* This backend's admission rule evaluated on plain numbers, touching no room (admission.h admission_decide:
+     * the conformance check runs one table of cases through it and the C function). */
+    int (*decide)(struct tk_waitroom *w, const struct admission_input *in, struct admission_decision *out);
     /* Is the backing service reachable? (NULL: nothing to reach, always yes.) */
     int (*ping)(struct tk_waitroom *w);
     void (*free)(struct tk_waitroom *w);

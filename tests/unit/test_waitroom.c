@@ -749,6 +749,92 @@ static void rooms_bounded(void **state)
     close_room(f);
 }
 
+
+/* ---- admission decided once: one table of cases through the C rule and through every backend's own ---- */
+
+struct rule_case {
+    enum wr_mode mode;
+    int64_t opens_at, max_active, rate, now, active, waiting, milli, last; /* times relative to T0 */
+    int64_t quota, milli_after, last_after;                                /* expected (last_after relative) */
+    bool immediate;
+};
+
+static const struct rule_case RULE_CASES[] = {
+    /* mode   opens max rate now act wait milli  last   quota milli' last' imm */
+    {WR_OPEN, 0, 3, 2, 0, 0, 10, 2000, 0, 2, 0, 0, false},            /* rate-limited to 2 */
+    {WR_OPEN, 0, 3, 2, 0, 2, 10, 2000, 0, 1, 1000, 0, false},         /* one slot free */
+    {WR_OPEN, 0, 3, 2, 0, 0, 1, 2000, 0, 1, 1000, 0, false},          /* only one waits */
+    {WR_OPEN, 0, 3, 2, 0, 3, 10, 2000, 0, 0, 2000, 0, false},         /* full */
+    {WR_OPEN, 0, 3, 2, 0, 5, 10, 2000, 0, 0, 2000, 0, false},         /* max_active cut below the active count */
+    {WR_OPEN, 0, 3, 2, 0, 0, 10, 0, -100, 0, 200, 0, false},          /* 0.2 admissions refilled */
+    {WR_OPEN, 0, 3, 2, 0, 0, 10, 0, -500, 1, 0, 0, false},            /* 1.0 refilled, taken */
+    {WR_OPEN, 0, 3, 2, 0, 0, 10, 0, -5000, 2, 0, 0, false},           /* capped at one second's worth */
+    {WR_OPEN, 0, 3, 1, 0, 0, 10, 5000, 0, 1, 0, 0, false},            /* admit_per_sec cut live: bucket cut too */
+    {WR_PAUSED, 0, 3, 2, 0, 0, 10, 0, -2000, 0, 2000, 0, false},      /* paused: refills, admits nobody */
+    {WR_CLOSED, 0, 3, 2, 0, 0, 10, 2000, 0, 0, 2000, 0, false},       /* closed */
+    {WR_OPEN, 1000, 3, 2, 0, 0, 10, 2000, 0, 0, 2000, 0, false},      /* before the opening */
+    {WR_OPEN, 0, 3, 2, 0, 0, 0, 2000, 0, 0, 2000, 0, true},           /* nobody waits, slots free: at once */
+    {WR_OPEN, 0, 3, 2, 0, 2, 0, 2000, 0, 0, 2000, 0, true},
+    {WR_OPEN, 0, 3, 2, 0, 3, 0, 2000, 0, 0, 2000, 0, false},          /* full: no */
+    {WR_PAUSED, 0, 3, 2, 0, 0, 0, 2000, 0, 0, 2000, 0, false},        /* paused: no */
+    {WR_OPEN, 0, 3, 2, 0, 0, 10, 500, 50, 0, 500, 50, false},         /* a clock behind the stored one: no refill */
+    {WR_OPEN, 0, 1000000, 100000, 0, 0, 1000000, 0, -1000, 100000, 0, 0, false}, /* large numbers */
+};
+
+static struct admission_input rule_input(const struct rule_case *c)
+{
+    return (struct admission_input){
+        .policy = {.max_active = (int)c->max_active, .admit_per_sec = (int)c->rate, .token_ms = 60000,
+                   .idle_ms = 10000, .opens_at_ms = T0 + c->opens_at, .mode = c->mode},
+        .now_ms = T0 + c->now,
+        .active = c->active,
+        .waiting = c->waiting,
+        .bucket = {.milli = c->milli, .last_ms = T0 + c->last}};
+}
+
+static void assert_same_decision(const struct admission_decision *a, const struct admission_decision *b, int i)
+{
+    if (a->quota != b->quota || a->immediate != b->immediate || a->bucket.milli != b->bucket.milli ||
+        a->bucket.last_ms != b->bucket.last_ms)
+        fail_msg("case %d: quota %lld/%lld immediate %d/%d milli %lld/%lld last %lld/%lld", i, (long long)a->quota,
+                 (long long)b->quota, a->immediate, b->immediate, (long long)a->bucket.milli,
+                 (long long)b->bucket.milli, (long long)a->bucket.last_ms, (long long)b->bucket.last_ms);
+}
+
+/* The C rule against the table's stated decisions; then this backend's own rule (Lua, PL/pgSQL, or the C one)
+ * against the C rule on the table and on 400 more cases drawn with a fixed seed. */
+static void admission_decided_once(void **state)
+{
+    (void)state;
+    struct fixture *f = open_room(2, 100, 60000, 600000, 100);
+    const int n = (int)(sizeof RULE_CASES / sizeof RULE_CASES[0]);
+    for (int i = 0; i < n; i++) {
+        const struct rule_case *c = &RULE_CASES[i];
+        struct admission_input in = rule_input(c);
+        struct admission_decision want = {.quota = c->quota, .immediate = c->immediate,
+                                          .bucket = {.milli = c->milli_after, .last_ms = T0 + c->last_after}};
+        struct admission_decision got, backend;
+        admission_decide(&in, &got);
+        assert_same_decision(&want, &got, i);
+        assert_int_equal(f->w->ops->decide(f->w, &in, &backend), TK_OK);
+        assert_same_decision(&got, &backend, i);
+    }
+    srand(42);
+    for (int i = 0; i < 400; i++) {
+        int64_t rate = 1 + rand() % 50;
+        struct rule_case c = {.mode = (enum wr_mode)(rand() % 3), .opens_at = rand() % 3 == 0 ? rand() % 2000 : 0,
+                              .max_active = 1 + rand() % 20, .rate = rate, .now = rand() % 1500,
+                              .active = rand() % 25, .waiting = rand() % 4 == 0 ? 0 : rand() % 30,
+                              .milli = rand() % (rate * 1000 + 3000), .last = rand() % 1800 - 300};
+        struct admission_input in = rule_input(&c);
+        struct admission_decision got, backend;
+        admission_decide(&in, &got);
+        assert_int_equal(f->w->ops->decide(f->w, &in, &backend), TK_OK);
+        assert_same_decision(&got, &backend, n + i);
+    }
+    close_room(f);
+}
+
 int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -771,7 +857,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(paused_then_open),   cmocka_unit_test(closed_refuses_and_expires),
         cmocka_unit_test(rooms_are_independent), cmocka_unit_test(idle_waiter_abandoned),
         cmocka_unit_test(stats_agree),        cmocka_unit_test(estimate_from_measured_rate),
-        cmocka_unit_test(rooms_bounded),
+        cmocka_unit_test(rooms_bounded),      cmocka_unit_test(admission_decided_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
