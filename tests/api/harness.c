@@ -437,6 +437,43 @@ static struct srv *srv_start_shared(int n, const char *const *extra_args)
     return s;
 }
 
+void random_hex(char *out, int n_hex)
+{
+    unsigned char raw[64];
+    ensure(n_hex > 0 && n_hex <= 128, "random_hex: 1..128 digits");
+    int fd = open("/dev/urandom", O_RDONLY);
+    ensure(fd >= 0 && read(fd, raw, (size_t)(n_hex + 1) / 2) == (ssize_t)((n_hex + 1) / 2), "/dev/urandom");
+    close(fd);
+    for (int i = 0; i < n_hex; i++)
+        out[i] = "0123456789abcdef"[(raw[i / 2] >> (i % 2 ? 0 : 4)) & 15];
+    out[n_hex] = '\0';
+}
+
+const char *harness_admin_key(void)
+{
+    static char key[33];
+    if (!key[0])
+        random_hex(key, 32);
+    return key;
+}
+
+struct srv *srv_start_admin(const char *const *more)
+{
+    const char *argv[48] = {"--admin-key", harness_admin_key(), "--rate-limit", "0"};
+    int n = 4;
+    for (int i = 0; more && more[i]; i++) {
+        ensure(n < 47, "too many server arguments");
+        argv[n++] = more[i];
+    }
+    argv[n] = NULL;
+    return srv_start(argv);
+}
+
+struct resp http_admin(struct srv *s, const char *method, const char *path, const char *body)
+{
+    return http(s, method, path, AUTH(harness_admin_key()), body);
+}
+
 struct srv *srv_start(const char *const *extra_args)
 {
     const char *urls = getenv("TICKETD_TEST_URLS");

@@ -104,6 +104,15 @@ struct srv *srv_start(const char *const *extra_args);
 /* SIGTERM, wait (SIGKILL after 5 s), remove the temp dir, free. NULL is a no-op. */
 void srv_stop(struct srv *s);
 
+/* The organizer's side, for the part-2 tests: this test process's admin key (32 random hex digits, drawn once),
+ * srv_start with the organizer API on (--admin-key, on every instance) and the per-client request budget off
+ * (--rate-limit 0; the tests poll a lot from one address) plus `more` (NULL-terminated, may be NULL), and a
+ * request with that key. random_hex writes n_hex random hex digits and a NUL (from /dev/urandom). */
+const char *harness_admin_key(void);
+struct srv *srv_start_admin(const char *const *more);
+struct resp http_admin(struct srv *s, const char *method, const char *path, const char *body);
+void random_hex(char *out, int n_hex);
+
 /* Crash and restart, for crash tests: srv_kill9() SIGKILLs every instance (nothing flushed, no clean shutdown)
  * and reaps it; the database, the Redis keys and the log stay. srv_restart() starts every instance again with its
  * command line (same ports, same database, the environment of the test at that moment) and waits for /health.

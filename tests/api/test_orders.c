@@ -30,34 +30,7 @@
 #include <unistd.h>
 
 #define PRICE 1000
-static char g_admin_key[33];
 static const char *g_bin;
-
-static void random_hex(char *out, int n_hex)
-{
-    unsigned char raw[64];
-    int fd = open("/dev/urandom", O_RDONLY);
-    ensure(fd >= 0 && read(fd, raw, (size_t)(n_hex + 1) / 2) == (ssize_t)((n_hex + 1) / 2), "/dev/urandom");
-    close(fd);
-    for (int i = 0; i < n_hex; i++)
-        out[i] = "0123456789abcdef"[(raw[i / 2] >> (i % 2 ? 0 : 4)) & 15];
-    out[n_hex] = '\0';
-}
-
-static struct srv *orders_srv(const char *const *more)
-{
-    const char *argv[40] = {"--admin-key", g_admin_key, "--rate-limit", "0"};
-    int n = 4;
-    for (int i = 0; more && more[i]; i++)
-        argv[n++] = more[i];
-    argv[n] = NULL;
-    return srv_start(argv);
-}
-
-static struct resp admin(struct srv *s, const char *method, const char *path, const char *body)
-{
-    return http(s, method, path, AUTH(g_admin_key), body);
-}
 
 static const char *time_str(int64_t ms)
 {
@@ -72,12 +45,12 @@ static const char *time_str(int64_t ms)
 /* A concert with one date of `seats` seats starting at starts_at; the date's id. */
 static void date_new(struct srv *s, int seats, int64_t starts_at, char sched[ID_MAX])
 {
-    struct resp r = admin(s, "POST", "/admin/concerts", "{\"name\":\"Orders\"}");
+    struct resp r = http_admin(s, "POST", "/admin/concerts", "{\"name\":\"Orders\"}");
     json_t *d = assert_ok(r, 201);
     char concert[ID_MAX];
     copy_str(concert, sizeof concert, jstr(d, "concertId"));
     resp_free(&r);
-    r = admin(s, "POST", "/admin/schedules",
+    r = http_admin(s, "POST", "/admin/schedules",
               fmt("{\"concertId\":\"%s\",\"startsAt\":\"%s\",\"seatCount\":%d,\"prices\":[{\"fromSeat\":1,"
                   "\"toSeat\":%d,\"price\":%d,\"category\":\"A\"}]}",
                   concert, time_str(starts_at), seats, seats, PRICE));
@@ -128,7 +101,7 @@ static int history_count(struct srv *s, const struct user *u, const char *kind, 
 static void test_multi_seat_race(void **state)
 {
     (void)state;
-    struct srv *s = orders_srv(ARGS("--max-active", "10000"));
+    struct srv *s = srv_start_admin(ARGS("--max-active", "10000"));
     char sched[ID_MAX];
     date_new(s, RACE_SEATS, now_ms() + days(30), sched);
     static struct user u[RACE_USERS];
@@ -209,7 +182,7 @@ static void test_multi_seat_race(void **state)
 static void test_pay_and_refund(void **state)
 {
     (void)state;
-    struct srv *s = orders_srv(NO_ARGS);
+    struct srv *s = srv_start_admin(NO_ARGS);
     char sched[ID_MAX];
     date_new(s, 10, now_ms() + days(30), sched);
     struct user a, b;
@@ -277,7 +250,7 @@ static void test_pay_and_refund(void **state)
     r = http(s, "POST", fmt("/payments/%s/refund", pay_id), AUTH(a.key), NULL);
     assert_err(r, 409, "ALREADY_REFUNDED");
     resp_free(&r);
-    r = admin(s, "POST", fmt("/admin/payments/%s/refund", pay_id), NULL);
+    r = http_admin(s, "POST", fmt("/admin/payments/%s/refund", pay_id), NULL);
     assert_err(r, 409, "ALREADY_REFUNDED");
     resp_free(&r);
     ensure(history_count(s, &a, "REFUND", &sum) == 1 && sum == 3 * PRICE, "one REFUND entry of 3000");
@@ -297,7 +270,7 @@ static void test_pay_and_refund(void **state)
 static void test_refund_cutoff(void **state)
 {
     (void)state;
-    struct srv *s = orders_srv(ARGS("--refund-cutoff-seconds", "3600"));
+    struct srv *s = srv_start_admin(ARGS("--refund-cutoff-seconds", "3600"));
     char sched[ID_MAX];
     date_new(s, 5, now_ms() + 30 * 60 * 1000, sched); /* starts in 30 min: inside the hour's cutoff */
     struct user a;
@@ -318,7 +291,7 @@ static void test_refund_cutoff(void **state)
     assert_err(r, 409, "REFUND_CLOSED");
     resp_free(&r);
     ensure(history_count(s, &a, "REFUND", NULL) == 0, "nothing refunded");
-    r = admin(s, "POST", fmt("/admin/payments/%s/refund", pay_id), NULL);
+    r = http_admin(s, "POST", fmt("/admin/payments/%s/refund", pay_id), NULL);
     d = assert_ok(r, 200);
     ensure(strcmp(jstr(d, "status"), "REFUNDED") == 0, "%s", r.raw);
     resp_free(&r);
@@ -333,7 +306,7 @@ static void test_refund_cutoff(void **state)
 static void test_cancel_hold(void **state)
 {
     (void)state;
-    struct srv *s = orders_srv(NO_ARGS);
+    struct srv *s = srv_start_admin(NO_ARGS);
     char sched[ID_MAX];
     date_new(s, 6, now_ms() + days(30), sched);
     struct user a, b;
@@ -384,7 +357,7 @@ static void test_cancel_hold(void **state)
 static void test_bad_input(void **state)
 {
     (void)state;
-    struct srv *s = orders_srv(NO_ARGS);
+    struct srv *s = srv_start_admin(NO_ARGS);
     char d1[ID_MAX], d2[ID_MAX];
     date_new(s, 6, now_ms() + days(30), d1);
     date_new(s, 6, now_ms() + days(31), d2);
@@ -435,7 +408,7 @@ static void test_cancel_date(void **state)
     (void)state;
     setenv("TICKETD_CANCEL_BATCH", "3", 1);
     setenv("TICKETD_TEST_CANCEL_CRASH_AFTER", "2", 1);
-    struct srv *s = orders_srv(NO_ARGS);
+    struct srv *s = srv_start_admin(NO_ARGS);
     unsetenv("TICKETD_CANCEL_BATCH");
     unsetenv("TICKETD_TEST_CANCEL_CRASH_AFTER");
     char sched[ID_MAX];
@@ -458,7 +431,7 @@ static void test_cancel_date(void **state)
     /* the first call stops after 2 batches of 3 (on each instance: the hook fires once per process) */
     int reported = 0, calls = 0;
     for (;;) {
-        struct resp r = admin(s, "POST", fmt("/admin/schedules/%s/cancel", sched), NULL);
+        struct resp r = http_admin(s, "POST", fmt("/admin/schedules/%s/cancel", sched), NULL);
         calls++;
         ensure(calls < 10, "the cancel never finished");
         if (r.status == 503) {
@@ -476,11 +449,11 @@ static void test_cancel_date(void **state)
         break;
     }
     ensure(calls >= 2 && reported > 0 && reported < CANCEL_USERS, "the rerun refunded the rest (%d)", reported);
-    struct resp r = admin(s, "POST", fmt("/admin/schedules/%s/cancel", sched), NULL);
+    struct resp r = http_admin(s, "POST", fmt("/admin/schedules/%s/cancel", sched), NULL);
     json_t *d = assert_ok(r, 200);
     ensure(jint(d, "refunded") == 0, "a repeat refunds nobody: %s", r.raw);
     resp_free(&r);
-    r = admin(s, "POST", "/admin/schedules/99999999/cancel", NULL);
+    r = http_admin(s, "POST", "/admin/schedules/99999999/cancel", NULL);
     assert_err(r, 404, "NOT_FOUND");
     resp_free(&r);
     for (int i = 0; i < CANCEL_USERS; i++) {
@@ -521,7 +494,7 @@ static void buy(struct srv *s, struct user *u, struct seat *seats, const int *id
 static void test_refund_race(void **state)
 {
     (void)state;
-    struct srv *s = orders_srv(NO_ARGS);
+    struct srv *s = srv_start_admin(NO_ARGS);
     char sched[ID_MAX];
     date_new(s, 10, now_ms() + days(30), sched);
     struct user a;
@@ -545,7 +518,7 @@ static void test_refund_race(void **state)
             q[i].method = "POST";
             snprintf(q[i].path, sizeof q[i].path, organizer ? "/admin/payments/%s/refund" : "/payments/%s/refund",
                      pay_id);
-            q[i].h.key = organizer ? g_admin_key : a.key;
+            q[i].h.key = organizer ? harness_admin_key() : a.key;
         }
         http_multi(s, q, REFUND_RACERS, r);
         assert_no_5xx(r, REFUND_RACERS);
@@ -583,7 +556,7 @@ static void test_refund_race(void **state)
 static void test_refund_idempotency(void **state)
 {
     (void)state;
-    struct srv *s = orders_srv(NO_ARGS);
+    struct srv *s = srv_start_admin(NO_ARGS);
     srv_require_local(s); /* the lost response is simulated in the database */
     char sched[ID_MAX];
     date_new(s, 10, now_ms() + days(30), sched);
@@ -686,7 +659,7 @@ struct cancel_call {
 static void *cancel_thread(void *arg)
 {
     struct cancel_call *c = arg;
-    struct resp r = http(c->s, "POST", c->path, AUTH(g_admin_key), NULL);
+    struct resp r = http(c->s, "POST", c->path, AUTH(harness_admin_key()), NULL);
     c->status = r.status; /* 0: the connection died with the server */
     resp_free(&r);
     http_close_idle();
@@ -708,7 +681,7 @@ static void test_cancel_date_killed(void **state)
 {
     (void)state;
     setenv("TICKETD_CANCEL_BATCH", "1", 1); /* 500 transactions: a long window to kill in */
-    struct srv *s = orders_srv(ARGS("--max-active", "10000"));
+    struct srv *s = srv_start_admin(ARGS("--max-active", "10000"));
     srv_require_local(s);
     char sched[ID_MAX];
     date_new(s, KILL_USERS * KILL_K, now_ms() + days(30), sched);
@@ -799,12 +772,12 @@ static void test_cancel_date_killed(void **state)
     setenv("TICKETD_CANCEL_BATCH", "7", 1);
     srv_restart(s);
     unsetenv("TICKETD_CANCEL_BATCH");
-    struct resp r = admin(s, "POST", call.path, NULL);
+    struct resp r = http_admin(s, "POST", call.path, NULL);
     json_t *d = assert_ok(r, 200);
     ensure(jint(d, "refunded") == KILL_USERS - before, "the rerun refunded %lld, expected the other %lld",
            (long long)jint(d, "refunded"), (long long)(KILL_USERS - before));
     resp_free(&r);
-    r = admin(s, "POST", call.path, NULL);
+    r = http_admin(s, "POST", call.path, NULL);
     d = assert_ok(r, 200);
     ensure(jint(d, "refunded") == 0, "a repeat refunds nobody: %s", r.raw);
     resp_free(&r);
@@ -830,7 +803,6 @@ int main(int argc, char **argv)
 {
     harness_init(argc, argv);
     g_bin = argc > 1 ? argv[1] : NULL;
-    random_hex(g_admin_key, 32);
     const struct CMUnitTest tests[] = {
         API_TEST(test_multi_seat_race), API_TEST(test_pay_and_refund), API_TEST(test_refund_cutoff),
         API_TEST(test_cancel_hold),     API_TEST(test_bad_input),      API_TEST(test_cancel_date),

@@ -31,34 +31,8 @@
 #define POLL_STEP_MS 50
 #define PRICE 1000
 
-static char g_admin_key[33];
 
 /* ---- set-up helpers ----------------------------------------------------------------------- */
-
-static void random_hex(char *out, int n_hex)
-{
-    unsigned char raw[64];
-    int fd = open("/dev/urandom", O_RDONLY);
-    ensure(fd >= 0 && read(fd, raw, (size_t)(n_hex + 1) / 2) == (ssize_t)((n_hex + 1) / 2), "/dev/urandom");
-    close(fd);
-    for (int i = 0; i < n_hex; i++)
-        out[i] = "0123456789abcdef"[(raw[i / 2] >> (i % 2 ? 0 : 4)) & 15];
-    out[n_hex] = '\0';
-}
-
-/* A server with the organizer API on (--admin-key, on every instance: the harness passes extra args to each)
- * and the per-client request budget off (the tests poll a lot from one address); `more` may add flags. */
-static struct srv *sale_srv(const char *const *more)
-{
-    const char *argv[40] = {"--admin-key", g_admin_key, "--rate-limit", "0"};
-    int n = 4;
-    for (int i = 0; more && more[i]; i++) {
-        ensure(n < 39, "too many server arguments");
-        argv[n++] = more[i];
-    }
-    argv[n] = NULL;
-    return srv_start(argv);
-}
 
 /* Waits for a sales write to reach every instance (nothing to wait for with one: it refreshes at once). */
 static void spread(const struct srv *s, int ms)
@@ -78,14 +52,9 @@ static const char *time_str(int64_t ms)
     return fmt("%s.%03dZ", whole, (int)(ms % 1000));
 }
 
-static struct resp admin(struct srv *s, const char *method, const char *path, const char *body)
-{
-    return http(s, method, path, AUTH(g_admin_key), body);
-}
-
 static void concert_new(struct srv *s, const char *name, char id[ID_MAX])
 {
-    struct resp r = admin(s, "POST", "/admin/concerts", fmt("{\"name\":\"%s\"}", name));
+    struct resp r = http_admin(s, "POST", "/admin/concerts", fmt("{\"name\":\"%s\"}", name));
     json_t *d = assert_ok(r, 201);
     ensure(is_id(jstr(d, "concertId")), "concertId \"%s\"", jstr(d, "concertId"));
     ensure(strcmp(jstr(d, "name"), name) == 0, "concert name %s, not %s", jstr(d, "name"), name);
@@ -98,7 +67,7 @@ static void schedule_new(struct srv *s, const char *concert, int seats, const ch
 {
     if (prices == NULL)
         prices = fmt("[{\"fromSeat\":1,\"toSeat\":%d,\"price\":%d}]", seats, PRICE);
-    struct resp r = admin(s, "POST", "/admin/schedules",
+    struct resp r = http_admin(s, "POST", "/admin/schedules",
                           fmt("{\"concertId\":\"%s\",\"startsAt\":\"%s\",\"seatCount\":%d,\"prices\":%s}", concert,
                               time_str(now_ms() + 30LL * 86400 * 1000), seats, prices));
     json_t *d = assert_ok(r, 201);
@@ -113,7 +82,7 @@ static void schedule_new(struct srv *s, const char *concert, int seats, const ch
 /* POST /admin/sales {"concertId", <fields>}: fields is "" or ",\"maxActive\":1,...". */
 static void sale_new(struct srv *s, const char *concert, const char *fields, char id[ID_MAX])
 {
-    struct resp r = admin(s, "POST", "/admin/sales", fmt("{\"concertId\":\"%s\"%s}", concert, fields));
+    struct resp r = http_admin(s, "POST", "/admin/sales", fmt("{\"concertId\":\"%s\"%s}", concert, fields));
     json_t *d = assert_ok(r, 201);
     ensure(is_id(jstr(d, "saleId")), "saleId \"%s\"", jstr(d, "saleId"));
     ensure(strcmp(jstr(d, "concertId"), concert) == 0, "the sale is for concert %s, not %s", jstr(d, "concertId"),
@@ -125,7 +94,7 @@ static void sale_new(struct srv *s, const char *concert, const char *fields, cha
 
 static void sale_patch(struct srv *s, const char *sale, const char *body)
 {
-    struct resp r = admin(s, "PATCH", fmt("/admin/sales/%s", sale), body);
+    struct resp r = http_admin(s, "PATCH", fmt("/admin/sales/%s", sale), body);
     json_t *d = assert_ok(r, 200);
     ensure(strcmp(jstr(d, "saleId"), sale) == 0, "PATCH answered sale %s", jstr(d, "saleId"));
     resp_free(&r);
@@ -146,7 +115,7 @@ static long long int_or_null(const json_t *o, const char *key)
 
 static void sale_stats(struct srv *s, const char *sale, struct sale_stats *out)
 {
-    struct resp r = admin(s, "GET", fmt("/admin/sales/%s", sale), NULL);
+    struct resp r = http_admin(s, "GET", fmt("/admin/sales/%s", sale), NULL);
     json_t *d = assert_ok(r, 200);
     ensure(strcmp(jstr(d, "saleId"), sale) == 0, "GET /admin/sales/%s answered sale %s", sale, jstr(d, "saleId"));
     copy_str(out->state, sizeof out->state, jstr(d, "state"));
@@ -294,7 +263,7 @@ static const char *sched_body(const char *concert, const char *starts_at, int se
 
 static void bad_schedule(struct srv *s, const char *why, const char *body)
 {
-    struct resp r = admin(s, "POST", "/admin/schedules", body);
+    struct resp r = http_admin(s, "POST", "/admin/schedules", body);
     if (r.status != 400)
         fail_msg("POST /admin/schedules with %s: HTTP %ld, expected 400: %s", why, r.status, r.raw);
     assert_err(r, 400, "INVALID_ARGUMENT");
@@ -322,7 +291,7 @@ static void test_admin_off_without_key(void **state)
 static void test_admin_auth_and_validation(void **state)
 {
     (void)state;
-    struct srv *s = sale_srv(NULL);
+    struct srv *s = srv_start_admin(NULL);
     struct user u;
     user_new(s, &u);
     char wrong[33];
@@ -336,7 +305,7 @@ static void test_admin_auth_and_validation(void **state)
     expect_err(s, "PATCH", "/admin/sales/1", u.key, "{\"state\":\"CLOSED\"}", 403, "FORBIDDEN");
 
     /* concerts */
-    const char *k = g_admin_key;
+    const char *k = harness_admin_key();
     expect_err(s, "POST", "/admin/concerts", k, "{\"name\":\"x\",\"venue\":\"y\"}", 400, "INVALID_ARGUMENT");
     expect_err(s, "POST", "/admin/concerts", k, "{\"name\":\"\"}", 400, "INVALID_ARGUMENT");
     expect_err(s, "POST", "/admin/concerts", k, "{}", 400, "INVALID_ARGUMENT");
@@ -384,7 +353,7 @@ static void test_admin_auth_and_validation(void **state)
     bad_schedule(s, "no startsAt", fmt("{\"concertId\":\"%s\",\"seatCount\":10,\"prices\":%s}", concert, p10));
     expect_err(s, "POST", "/admin/schedules", k, sched_body("999999999", fq, 10, p10, ""), 404, "NOT_FOUND");
     /* seatCount omitted: 50 seats */
-    struct resp r = admin(s, "POST", "/admin/schedules",
+    struct resp r = http_admin(s, "POST", "/admin/schedules",
                           fmt("{\"concertId\":\"%s\",\"startsAt\":\"%s\",\"prices\":"
                               "[{\"fromSeat\":1,\"toSeat\":50,\"price\":700}]}", concert, future));
     json_t *d = assert_ok(r, 201);
@@ -404,7 +373,7 @@ static void test_admin_auth_and_validation(void **state)
                "INVALID_ARGUMENT");
     char sale[ID_MAX];
     int64_t t0 = now_ms();
-    r = admin(s, "POST", "/admin/sales", fmt("{\"concertId\":\"%s\",\"maxActive\":7,\"admitPerSec\":3}", concert));
+    r = http_admin(s, "POST", "/admin/sales", fmt("{\"concertId\":\"%s\",\"maxActive\":7,\"admitPerSec\":3}", concert));
     d = assert_ok(r, 201);
     ensure(strcmp(jstr(d, "state"), "OPEN") == 0, "a sale without opensAt is OPEN: %s", r.raw);
     ensure(rfc3339_ms(jstr(d, "opensAt")) <= now_ms() && rfc3339_ms(jstr(d, "opensAt")) >= t0 - 1000,
@@ -416,7 +385,7 @@ static void test_admin_auth_and_validation(void **state)
     /* the organizer reads the new sale at once, whichever instance answers */
     for (int i = 0; i < s->n_base_urls; i++) {
         s->rr_next = (unsigned)i;
-        r = admin(s, "GET", fmt("/admin/sales/%s", sale), NULL);
+        r = http_admin(s, "GET", fmt("/admin/sales/%s", sale), NULL);
         d = assert_ok(r, 200);
         ensure(strcmp(jstr(d, "state"), "OPEN") == 0 && jint(d, "maxActive") == 7, "instance %d: %s", i, r.raw);
         resp_free(&r);
@@ -438,7 +407,7 @@ static void test_admin_auth_and_validation(void **state)
     struct sale_stats st;
     sale_stats(s, sale, &st);
     ensure(strcmp(st.state, "OPEN") == 0, "the sale is %s after refused PATCHes", st.state);
-    r = admin(s, "PATCH", fmt("/admin/sales/%s", sale), "{\"maxActive\":9}");
+    r = http_admin(s, "PATCH", fmt("/admin/sales/%s", sale), "{\"maxActive\":9}");
     d = assert_ok(r, 200);
     ensure(jint(d, "maxActive") == 9 && jint(d, "admitPerSec") == 3 && strcmp(jstr(d, "state"), "OPEN") == 0,
            "PATCH maxActive changes that only: %s", r.raw);
@@ -455,11 +424,11 @@ static void test_admin_auth_and_validation(void **state)
 static void test_catalogue_priced_seats(void **state)
 {
     (void)state;
-    struct srv *s = sale_srv(NULL);
+    struct srv *s = srv_start_admin(NULL);
     char concert[ID_MAX], sched[ID_MAX], sale[ID_MAX];
     concert_new(s, "Priced Hall", concert);
     int64_t starts = (now_ms() / 1000 + 40LL * 86400) * 1000; /* whole seconds */
-    struct resp r = admin(s, "POST", "/admin/schedules",
+    struct resp r = http_admin(s, "POST", "/admin/schedules",
                           fmt("{\"concertId\":\"%s\",\"startsAt\":\"%s\",\"seatCount\":120,\"prices\":["
                               "{\"fromSeat\":81,\"toSeat\":120,\"price\":50000},"
                               "{\"fromSeat\":1,\"toSeat\":20,\"price\":150000,\"category\":\"VIP\"},"
@@ -535,7 +504,7 @@ static void test_catalogue_priced_seats(void **state)
 static void test_scheduled_opening(void **state)
 {
     (void)state;
-    struct srv *s = sale_srv(NULL);
+    struct srv *s = srv_start_admin(NULL);
     char concert[ID_MAX], sched[ID_MAX], sale[ID_MAX];
     concert_new(s, "Opening Night", concert);
     schedule_new(s, concert, 10, NULL, sched);
@@ -673,7 +642,7 @@ static void expect_nobody_admitted(struct srv *s, const char *sale, struct user 
 static void test_admission_follows_settings(void **state)
 {
     (void)state;
-    struct srv *s = sale_srv(NULL);
+    struct srv *s = srv_start_admin(NULL);
     char concert[ID_MAX], sched[ID_MAX], sale[ID_MAX];
     concert_new(s, "Settings Live", concert);
     schedule_new(s, concert, 20, NULL, sched);
@@ -774,7 +743,7 @@ static void expect_forbidden(struct srv *s, const char *method, const char *path
 static void test_gate(void **state)
 {
     (void)state;
-    struct srv *s = sale_srv(NULL);
+    struct srv *s = srv_start_admin(NULL);
     char ca[ID_MAX], cb[ID_MAX], cc[ID_MAX], sa[ID_MAX], sb[ID_MAX], sc[ID_MAX], sale_a[ID_MAX], sale_b[ID_MAX];
     concert_new(s, "Gate A", ca);
     concert_new(s, "Gate B", cb);
@@ -966,7 +935,7 @@ static int stream_events(const struct stream *st, struct qstat *out, int max)
 static void test_events_of_a_sale(void **state)
 {
     (void)state;
-    struct srv *s = sale_srv(NULL);
+    struct srv *s = srv_start_admin(NULL);
     char concert[ID_MAX], sched[ID_MAX], sale[ID_MAX];
     concert_new(s, "Streamed", concert);
     schedule_new(s, concert, 10, NULL, sched);
@@ -1050,7 +1019,7 @@ static long long metric_of(const char *text, const char *series, const char *sal
 static void test_stats_agree(void **state)
 {
     (void)state;
-    struct srv *s = sale_srv(NULL);
+    struct srv *s = srv_start_admin(NULL);
     char concert[ID_MAX], sched[ID_MAX], sale[ID_MAX];
     concert_new(s, "Counted", concert);
     schedule_new(s, concert, 10, NULL, sched);
@@ -1141,7 +1110,7 @@ static const char *concerts_sale_state(struct srv *s, const char *concert, char 
 static void test_sold_out(void **state)
 {
     (void)state;
-    struct srv *s = sale_srv(NULL);
+    struct srv *s = srv_start_admin(NULL);
     char concert[ID_MAX], sched[ID_MAX], sale[ID_MAX];
     concert_new(s, "Two Seats Only", concert);
     schedule_new(s, concert, 2, NULL, sched);
@@ -1209,7 +1178,7 @@ static void test_abuse_limits(void **state)
 {
     (void)state;
     /* later flags win: these replace the harness's "--signup-rate 0 --issue-rate 0" */
-    struct srv *s = sale_srv(ARGS("--signup-rate", "1", "--signup-burst", "3", "--issue-rate", "1",
+    struct srv *s = srv_start_admin(ARGS("--signup-rate", "1", "--signup-burst", "3", "--issue-rate", "1",
                                   "--issue-burst", "3"));
     /* one instance: the exact count does not depend on how the budget is shared between instances */
     struct user u[4];
@@ -1260,7 +1229,7 @@ static void test_abuse_limits(void **state)
 static void test_one_token_per_sale(void **state)
 {
     (void)state;
-    struct srv *s = sale_srv(NULL);
+    struct srv *s = srv_start_admin(NULL);
     char ca[ID_MAX], cb[ID_MAX], cc[ID_MAX], sched[ID_MAX], sched_c[ID_MAX], sale_a[ID_MAX], sale_b[ID_MAX];
     concert_new(s, "Once A", ca);
     concert_new(s, "Once B", cb);
@@ -1325,7 +1294,6 @@ static void test_one_token_per_sale(void **state)
 int main(int argc, char **argv)
 {
     harness_init(argc, argv);
-    random_hex(g_admin_key, 32);
     const struct CMUnitTest tests[] = {
         API_TEST(test_admin_off_without_key),
         API_TEST(test_admin_auth_and_validation),

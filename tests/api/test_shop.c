@@ -29,32 +29,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ADMIN_KEY "shop-test-admin-key-0123456789"
 #define FLASH_BUYERS 1000
 #define FLASH_STOCK 100
 
 static const char *g_bin;
 
-static struct srv *shop_srv(const char *const *more)
-{
-    const char *argv[24] = {"--admin-key", ADMIN_KEY, "--rate-limit", "0"};
-    int n = 4;
-    for (int i = 0; more && more[i]; i++)
-        argv[n++] = more[i];
-    argv[n] = NULL;
-    return srv_start(argv);
-}
-
-static struct resp admin(struct srv *s, const char *method, const char *path, const char *body)
-{
-    return http(s, method, path, AUTH(ADMIN_KEY), body);
-}
-
 /* POST /admin/products with options "[{...}]"; copies the option ids (in order) into opts. */
 static void product_new(struct srv *s, const char *name, const char *options_json, char (*opts)[ID_MAX], int n,
                         char pid[ID_MAX])
 {
-    struct resp r = admin(s, "POST", "/admin/products", fmt("{\"name\":\"%s\",\"options\":%s}", name, options_json));
+    struct resp r = http_admin(s, "POST", "/admin/products", fmt("{\"name\":\"%s\",\"options\":%s}", name, options_json));
     json_t *d = assert_ok(r, 201);
     ensure(strcmp(jstr(d, "name"), name) == 0, "product name: %s", r.raw);
     if (pid)
@@ -161,7 +145,7 @@ static void reconcile_clean(const struct srv *s, const char *when)
 static void test_shop_flow(void **state)
 {
     (void)state;
-    struct srv *s = shop_srv(NULL);
+    struct srv *s = srv_start_admin(NULL);
     srv_require_local(s);
     struct user u;
     user_new(s, &u);
@@ -282,7 +266,7 @@ static void test_shop_flow(void **state)
 static void test_flash_sale(void **state)
 {
     (void)state;
-    struct srv *s = shop_srv(NULL);
+    struct srv *s = srv_start_admin(NULL);
     srv_require_local(s);
     char opt[1][ID_MAX], pid[ID_MAX];
     product_new(s, "Flash light stick", fmt("[{\"name\":\"Limited\",\"price\":1000,\"stock\":%d}]", FLASH_STOCK),
@@ -336,7 +320,7 @@ static void test_flash_sale_every_strategy(void **state)
     const char *strategies[] = {"pessimistic", "optimistic", redis ? "redis-lock" : "mutex", redis ? "fenced" : NULL};
     enum { BUYERS = 200, STOCK = 20 };
     for (size_t k = 0; k < sizeof strategies / sizeof strategies[0] && strategies[k]; k++) {
-        struct srv *s = shop_srv(ARGS("--lock", strategies[k], "--lock-retries", "200"));
+        struct srv *s = srv_start_admin(ARGS("--lock", strategies[k], "--lock-retries", "200"));
         srv_require_local(s);
         char opt[1][ID_MAX], pid[ID_MAX];
         product_new(s, "Stampede", fmt("[{\"name\":\"x\",\"price\":10,\"stock\":%d}]", STOCK), opt, 1, pid);
@@ -384,7 +368,7 @@ static void test_flash_sale_every_strategy(void **state)
 static void test_multi_item_short(void **state)
 {
     (void)state;
-    struct srv *s = shop_srv(NULL);
+    struct srv *s = srv_start_admin(NULL);
     struct user u;
     user_new(s, &u);
     char opts[3][ID_MAX], pid[ID_MAX];
@@ -422,7 +406,7 @@ static void expect(struct srv *s, const char *method, const char *path, const ch
 static void test_bad_input(void **state)
 {
     (void)state;
-    struct srv *s = shop_srv(NULL);
+    struct srv *s = srv_start_admin(NULL);
     struct user u, v;
     user_new(s, &u);
     user_new(s, &v);
@@ -497,7 +481,7 @@ static void test_bad_input(void **state)
 static void test_concurrent_payments(void **state)
 {
     (void)state;
-    struct srv *s = shop_srv(NULL);
+    struct srv *s = srv_start_admin(NULL);
     srv_require_local(s);
     struct user u;
     user_new(s, &u);
@@ -559,7 +543,7 @@ static void test_concurrent_payments(void **state)
 static void test_lost_answers_rebuilt(void **state)
 {
     (void)state;
-    struct srv *s = shop_srv(NULL);
+    struct srv *s = srv_start_admin(NULL);
     srv_require_local(s);
     struct user u;
     user_new(s, &u);
@@ -611,7 +595,7 @@ static void test_lost_answers_rebuilt(void **state)
 static void test_order_expiry(void **state)
 {
     (void)state;
-    struct srv *s = shop_srv(ARGS("--order-hold-seconds", "1", "--sweep-ms", "60000"));
+    struct srv *s = srv_start_admin(ARGS("--order-hold-seconds", "1", "--sweep-ms", "60000"));
     struct user u;
     user_new(s, &u);
     charge(s, &u, 100000);
@@ -640,7 +624,7 @@ static void test_order_expiry(void **state)
 static void test_popular(void **state)
 {
     (void)state;
-    struct srv *s = shop_srv(NULL);
+    struct srv *s = srv_start_admin(NULL);
     struct user u;
     user_new(s, &u);
     charge(s, &u, 100000000);
@@ -710,10 +694,10 @@ static void test_admin_products(void **state)
     (void)state;
     struct srv *off = srv_start(ARGS("--rate-limit", "0"));
     const char *good = "{\"name\":\"Cap\",\"options\":[{\"name\":\"One size\",\"price\":15000,\"stock\":10}]}";
-    expect(off, "POST", "/admin/products", ADMIN_KEY, good, 403, "FORBIDDEN");
-    expect(off, "PATCH", "/admin/options/1", ADMIN_KEY, "{\"stock\":1}", 403, "FORBIDDEN");
+    expect(off, "POST", "/admin/products", harness_admin_key(), good, 403, "FORBIDDEN");
+    expect(off, "PATCH", "/admin/options/1", harness_admin_key(), "{\"stock\":1}", 403, "FORBIDDEN");
     srv_stop(off);
-    struct srv *s = shop_srv(NULL);
+    struct srv *s = srv_start_admin(NULL);
     struct user u;
     user_new(s, &u);
     expect(s, "POST", "/admin/products", NULL, good, 401, "UNAUTHORIZED");
@@ -733,28 +717,28 @@ static void test_admin_products(void **state)
         "{\"name\":\"Cap\",\"options\":[{\"name\":\"x\",\"price\":1,\"stock\":1}],\"sku\":1}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        expect(s, "POST", "/admin/products", ADMIN_KEY, bad[i], 400, "INVALID_ARGUMENT");
+        expect(s, "POST", "/admin/products", harness_admin_key(), bad[i], 400, "INVALID_ARGUMENT");
     char opt[1][ID_MAX], pid[ID_MAX];
     product_new(s, "Cap", "[{\"name\":\"One size\",\"price\":15000,\"stock\":10}]", opt, 1, pid);
-    struct resp r = admin(s, "PATCH", fmt("/admin/options/%s", opt[0]), "{\"stock\":25,\"price\":16000}");
+    struct resp r = http_admin(s, "PATCH", fmt("/admin/options/%s", opt[0]), "{\"stock\":25,\"price\":16000}");
     json_t *d = assert_ok(r, 200);
     ensure(strcmp(jstr(d, "optionId"), opt[0]) == 0 && strcmp(jstr(d, "productId"), pid) == 0 &&
                jint(d, "stock") == 25 && jint(d, "price") == 16000 && strcmp(jstr(d, "name"), "One size") == 0,
            "PATCH: %s", r.raw);
     resp_free(&r);
     ensure(option_stock(s, &u, pid, opt[0]) == 25, "the new stock is listed");
-    expect(s, "PATCH", fmt("/admin/options/%s", opt[0]), ADMIN_KEY, "{}", 400, "INVALID_ARGUMENT");
-    expect(s, "PATCH", fmt("/admin/options/%s", opt[0]), ADMIN_KEY, "{\"stock\":-1}", 400, "INVALID_ARGUMENT");
-    expect(s, "PATCH", fmt("/admin/options/%s", opt[0]), ADMIN_KEY, "{\"price\":0}", 400, "INVALID_ARGUMENT");
-    expect(s, "PATCH", fmt("/admin/options/%s", opt[0]), ADMIN_KEY, "{\"name\":\"x\"}", 400, "INVALID_ARGUMENT");
-    expect(s, "PATCH", "/admin/options/999999", ADMIN_KEY, "{\"stock\":1}", 404, "NOT_FOUND");
+    expect(s, "PATCH", fmt("/admin/options/%s", opt[0]), harness_admin_key(), "{}", 400, "INVALID_ARGUMENT");
+    expect(s, "PATCH", fmt("/admin/options/%s", opt[0]), harness_admin_key(), "{\"stock\":-1}", 400, "INVALID_ARGUMENT");
+    expect(s, "PATCH", fmt("/admin/options/%s", opt[0]), harness_admin_key(), "{\"price\":0}", 400, "INVALID_ARGUMENT");
+    expect(s, "PATCH", fmt("/admin/options/%s", opt[0]), harness_admin_key(), "{\"name\":\"x\"}", 400, "INVALID_ARGUMENT");
+    expect(s, "PATCH", "/admin/options/999999", harness_admin_key(), "{\"stock\":1}", 404, "NOT_FOUND");
     ensure(option_stock(s, &u, pid, opt[0]) == 25, "refused changes changed nothing");
     /* an order keeps its reservation across a restock; the new price is for new orders */
     char oid[ID_MAX];
     int64_t total;
     order_new(s, &u, fmt("{\"items\":[{\"optionId\":\"%s\",\"quantity\":5}]}", opt[0]), oid, &total);
     ensure(total == 5 * 16000, "priced now: %lld", (long long)total);
-    r = admin(s, "PATCH", fmt("/admin/options/%s", opt[0]), "{\"stock\":3,\"price\":20000}");
+    r = http_admin(s, "PATCH", fmt("/admin/options/%s", opt[0]), "{\"stock\":3,\"price\":20000}");
     assert_ok(r, 200);
     resp_free(&r);
     ensure(option_stock(s, &u, pid, opt[0]) == 3, "on hand set to 3, the 5 reserved stay the order's");
