@@ -267,3 +267,38 @@ double round6(double x)
 }
 
 /* availableSeats of schedule sched in an available-dates list; 0 if the date is no longer listed. */
+
+char *command_line(int argc, char **argv, const char *secret_flag)
+{
+    size_t cmdlen = 1;
+    for (int i = 0; i < argc; i++)
+        cmdlen += strlen(argv[i]) + 4;
+    char *cmdline = xcalloc(cmdlen, 1);
+    for (int i = 0; i < argc; i++) {
+        if (i)
+            strcat(cmdline, " ");
+        bool secret = i > 0 && secret_flag && strcmp(argv[i - 1], secret_flag) == 0;
+        strcat(cmdline, secret ? "…" : argv[i]);
+    }
+    return cmdline;
+}
+
+char *base_url(const char *url)
+{
+    char *base = xstrdup(url);
+    size_t bl = strlen(base);
+    while (bl > 0 && base[bl - 1] == '/')
+        base[--bl] = '\0';
+    return base;
+}
+
+CURLM *multi_open(long conns)
+{
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+        die(2, "curl_global_init failed");
+    CURLM *m = curl_multi_init();
+    if (!m)
+        die(2, "curl_multi_init failed");
+    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, conns + 8);
+    return m;
+}

@@ -42,6 +42,12 @@ long parse_long(const char *s, long lo, long hi, const char *name);
 int cmp_double(const void *a, const void *b);
 double pct(const double *v, size_t n, double p); /* nearest-rank percentile of sorted v[0..n) */
 double round3(double x);
+/* The command line for the report, the value after `secret_flag` (NULL: none) shown as "…". */
+char *command_line(int argc, char **argv, const char *secret_flag);
+/* url without trailing slashes, so paths join cleanly. */
+char *base_url(const char *url);
+/* curl's global state and a multi handle that keeps up to conns + 8 connections (the setup's, for the race). */
+CURLM *multi_open(long conns);
 double round6(double x);
 
 #endif

@@ -70,25 +70,9 @@ int main(int argc, char **argv)
         conns = buyers < DEFAULT_CONN_CAP ? buyers : DEFAULT_CONN_CAP;
     if (conns > buyers)
         conns = buyers;
-    size_t cmdlen = 1;
-    for (int i = 0; i < argc; i++)
-        cmdlen += strlen(argv[i]) + 1;
-    char *cmdline = xcalloc(cmdlen, 1);
-    for (int i = 0; i < argc; i++) {
-        if (i)
-            strcat(cmdline, " ");
-        strcat(cmdline, strcmp(argv[i - (i > 0)], "--admin-key") == 0 && i > 0 ? "…" : argv[i]);
-    }
-    char *base = xstrdup(url);
-    size_t bl = strlen(base);
-    while (bl > 0 && base[bl - 1] == '/')
-        base[--bl] = '\0';
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
-        die(2, "curl_global_init failed");
-    CURLM *m = curl_multi_init();
-    if (!m)
-        die(2, "curl_multi_init failed");
-    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, conns + 8);
+    char *cmdline = command_line(argc, argv, "--admin-key");
+    char *base = base_url(url);
+    CURLM *m = multi_open(conns);
     size_t n = (size_t)buyers, par = (size_t)conns;
     double setup_t0 = now_s();
 

@@ -90,30 +90,9 @@ int main(int argc, char **argv)
     if (conns > users)
         conns = users;
 
-    /* The command line, exactly as given, for the report. */
-    size_t cmdlen = 1;
-    for (int i = 0; i < argc; i++)
-        cmdlen += strlen(argv[i]) + 1;
-    char *cmdline = xcalloc(cmdlen, 1);
-    for (int i = 0; i < argc; i++) {
-        if (i)
-            strcat(cmdline, " ");
-        strcat(cmdline, argv[i]);
-    }
-
-    /* Trim a trailing slash so paths join cleanly. */
-    char *base = xstrdup(url);
-    size_t bl = strlen(base);
-    while (bl > 0 && base[bl - 1] == '/')
-        base[--bl] = '\0';
-
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
-        die(2, "curl_global_init failed");
-    CURLM *m = curl_multi_init();
-    if (!m)
-        die(2, "curl_multi_init failed");
-    /* Keep every connection the setup opens, so the race can reuse them. */
-    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, conns + 8);
+    char *cmdline = command_line(argc, argv, NULL);
+    char *base = base_url(url);
+    CURLM *m = multi_open(conns);
 
     size_t n = (size_t)users, par = (size_t)conns;
     struct req *reqs = xcalloc(n, sizeof *reqs);
