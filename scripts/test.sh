@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# README command 2: install what is missing, build, and run the whole test suite with ctest —
+# README command 2: install what is missing, build, and run the whole test suite with ctest (unit, API, cluster
+# and the pages in Debian's chromium) —
 # once in a normal build, once under AddressSanitizer + UndefinedBehaviorSanitizer (all of it: the API suite in
 # all three modes too), the multithreaded code (executor, HTTP path, lock strategies, lab) once more under
 # ThreadSanitizer — and then the libFuzzer targets for a fixed budget each (scripts/fuzz.sh, FUZZ_SECONDS).
@@ -9,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
+bash scripts/browser-deps.sh # chromium + playwright-core for tests/browser (the pages)
 
 echo "== services: PostgreSQL + Redis ==" >&2
 envfile=$(bash scripts/services.sh up)
