@@ -224,6 +224,11 @@ int api_admin_schedules(struct tk_api *api, struct api_request *req, struct api_
 int api_admin_sales_create(struct tk_api *api, struct api_request *req, struct api_response *resp);
 int api_admin_sale_patch(struct tk_api *api, struct api_request *req, struct api_response *resp);
 int api_admin_sale_get(struct tk_api *api, struct api_request *req, struct api_response *resp);
+/* The organizer's lists (the organizer's page): dates of a concert, sales, payments (booking.c). */
+int api_admin_schedules_list(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_admin_sales_list(struct tk_api *api, struct api_request *req, struct api_response *resp);
+#define ADMIN_PAYMENTS_DEFAULT 50 /* GET /admin/payments without ?limit= (1..PAYMENTS_LIST_MAX) */
+int api_admin_payments(struct tk_api *api, struct api_request *req, struct api_response *resp);
 /* Renders an available-dates item. */
 void api_schedule_json(struct buf *b, const struct tk_schedule *row);
 /* Renders a sale object ({"saleId", "concertId", "state", "opensAt", …}) into b. */

@@ -192,7 +192,8 @@ int api_available_dates(struct tk_api *api, struct api_request *req, struct api_
         return rc;
     }
     struct dates_read d = {0};
-    rc = store_schedules_available(api->app->store, concert_id, app_now_ms(api->app), dates_read_row, &d);
+    struct tk_schedule_filter f = {.concert_id = concert_id, .now_ms = app_now_ms(api->app)};
+    rc = store_schedules_list(api->app->store, &f, dates_read_row, &d);
     if (rc == TK_OK && (d.oom || d.items.oom))
         rc = TK_ERR_NOMEM;
     if (rc == TK_OK) {

@@ -200,11 +200,11 @@ int booking_refund(struct tk_app *app, int64_t user_id, int64_t payment_id, cons
     return TK_OK;
 }
 
-int booking_payments(struct tk_app *app, int64_t user_id, int limit, tk_payment_fn fn, void *arg)
+int booking_payments(struct tk_app *app, const struct tk_payment_filter *f, int limit, tk_payment_fn fn, void *arg)
 {
     if (limit < 1 || limit > PAYMENTS_LIST_MAX)
         return TK_ERR_INVALID;
-    return store_payments_list(app->store, user_id, limit, fn, arg);
+    return store_payments_list(app->store, f, limit, fn, arg);
 }
 
 static int env_int(const char *name, int def)

@@ -66,7 +66,7 @@ static const char *const SQL[ST__COUNT] = {
                      "(SELECT COUNT(*) FROM seats s WHERE s.schedule_id = sc.id "
                      "   AND (s.sold_to IS NOT NULL OR s.hold_expires_at > ?1)) "
                      "FROM schedules sc JOIN concerts c ON c.id = sc.concert_id "
-                     "WHERE sc.starts_at > ?1 AND sc.cancelled = 0 AND (?2 = 0 OR sc.concert_id = ?2) "
+                     "WHERE (?3 OR sc.starts_at > ?1) AND sc.cancelled = 0 AND (?2 = 0 OR sc.concert_id = ?2) "
                      "ORDER BY sc.starts_at, sc.id",
     [ST_SCHEDULE_EXISTS] = "SELECT 1 FROM schedules WHERE id = ?1",
     [ST_SEATS_AVAIL] = "SELECT id, seat_number, price, category FROM seats WHERE schedule_id = ?1 AND sold_to IS NULL "
@@ -180,7 +180,10 @@ static const char *const SQL[ST__COUNT] = {
     [ST_PAY_REFUND] = "UPDATE payments SET status = 'REFUNDED', refunded_at = ?2 WHERE id = ?1 AND status = ?3",
     [ST_SEAT_UNSELL] = "UPDATE seats SET sold_to = NULL, version = version + 1 WHERE id IN "
                        "(SELECT seat_id FROM reservation_seats WHERE reservation_id = ?1 AND sold = 1) AND sold_to = ?2",
-    [ST_PAYMENTS_LIST] = "SELECT id FROM payments WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2",
+    /* a payment's seats are of one date: its first seat (payments.seat_id) names it */
+    [ST_PAYMENTS_LIST] = "SELECT p.id FROM payments p JOIN seats s ON s.id = p.seat_id "
+                         "WHERE (?1 = 0 OR p.user_id = ?1) AND (?3 = 0 OR s.schedule_id = ?3) "
+                         "ORDER BY p.id DESC LIMIT ?2",
     [ST_SCHED_CANCEL] = "UPDATE schedules SET cancelled = 1 WHERE id = ?1",
     [ST_SCHED_PAID] = "SELECT p.id FROM payments p JOIN seats s ON s.id = p.seat_id WHERE s.schedule_id = ?1 "
                       "AND p.status = 'PAID' ORDER BY p.id LIMIT ?2",
@@ -912,6 +915,7 @@ struct list_args {
     int64_t now_ms;
     void *fn;
     void *arg;
+    bool every; /* schedules_list: tk_schedule_filter.every */
 };
 
 static int exists(struct sq_conn *c, enum stmt_id id, int64_t key)
@@ -959,6 +963,7 @@ static int schedules_fn(struct sq_conn *c, void *argp)
         return TK_ERR_INTERNAL;
     sqlite3_bind_int64(q, 1, a->now_ms);
     sqlite3_bind_int64(q, 2, a->id);
+    sqlite3_bind_int(q, 3, a->every);
     int r;
     while ((r = step_row(c, q)) == 1) {
         struct tk_schedule row = {
@@ -968,7 +973,7 @@ static int schedules_fn(struct sq_conn *c, void *argp)
             .total_seats = sqlite3_column_int(q, 4),
             .reserved_seats = sqlite3_column_int(q, 5),
         };
-        if (row.reserved_seats >= row.total_seats)
+        if (!a->every && row.reserved_seats >= row.total_seats)
             continue;
         copy_text(row.concert_name, sizeof row.concert_name, q, 2);
         int rc = ((tk_schedule_fn)a->fn)(a->arg, &row);
@@ -981,10 +986,9 @@ static int schedules_fn(struct sq_conn *c, void *argp)
     return r < 0 ? r : TK_OK;
 }
 
-static int sq_schedules_available(struct tk_store *st, int64_t concert_id, int64_t now_ms, tk_schedule_fn fn,
-                                  void *arg)
+static int sq_schedules_list(struct tk_store *st, const struct tk_schedule_filter *f, tk_schedule_fn fn, void *arg)
 {
-    struct list_args a = {.id = concert_id, .now_ms = now_ms, .fn = (void *)fn, .arg = arg};
+    struct list_args a = {.id = f->concert_id, .now_ms = f->now_ms, .fn = (void *)fn, .arg = arg, .every = f->every};
     return sq_read(SQ(st), schedules_fn, &a);
 }
 
@@ -1588,7 +1592,7 @@ static int pay_body(struct sq_conn *c, void *argp)
     if (strcmp(status, "HELD") != 0 || expires_at <= r->now_ms)
         return TK_ERR_HOLD_EXPIRED;
     /* the whole reservation: every seat, one debit of their sum */
-    TK_TRY(res_seats_read(c, res_id, p->seats, &p->nseats, &p->amount_won, NULL));
+    TK_TRY(res_seats_read(c, res_id, p->seats, &p->nseats, &p->amount_won, &p->schedule_id));
     if (p->nseats == 0)
         return TK_ERR_INTERNAL;
     int64_t cancelled = 0;
@@ -1753,7 +1757,7 @@ static int pay_read(struct sq_conn *c, int64_t payment_id, struct tk_payment *p)
     p->balance_won = sqlite3_column_int64(q, 9);
     sqlite3_reset(q);
     int64_t sum;
-    TK_TRY(res_seats_read(c, p->reservation_id, p->seats, &p->nseats, &sum, NULL));
+    TK_TRY(res_seats_read(c, p->reservation_id, p->seats, &p->nseats, &sum, &p->schedule_id));
     for (int i = 0; i < p->nseats; i++)
         if (p->seats[i].seat_id == p->seat_id)
             p->seat_number = p->seats[i].seat_number;
@@ -1839,7 +1843,7 @@ static int sq_payment_refund(struct tk_store *st, const struct tk_refund_req *re
 }
 
 struct payments_list_args {
-    int64_t user_id;
+    const struct tk_payment_filter *f;
     int limit;
     tk_payment_fn fn;
     void *arg;
@@ -1854,8 +1858,9 @@ static int payments_list_fn(struct sq_conn *c, void *argp)
     sqlite3_stmt *q = stmt(c, ST_PAYMENTS_LIST);
     if (!q)
         return TK_ERR_INTERNAL;
-    sqlite3_bind_int64(q, 1, a->user_id);
+    sqlite3_bind_int64(q, 1, a->f->user_id);
     sqlite3_bind_int(q, 2, a->limit < PAGE ? a->limit : PAGE);
+    sqlite3_bind_int64(q, 3, a->f->schedule_id);
     while (n < PAGE && (r = step_row(c, q)) == 1)
         ids[n++] = sqlite3_column_int64(q, 0);
     sqlite3_reset(q);
@@ -1869,9 +1874,10 @@ static int payments_list_fn(struct sq_conn *c, void *argp)
     return TK_OK;
 }
 
-static int sq_payments_list(struct tk_store *st, int64_t user_id, int limit, tk_payment_fn fn, void *arg)
+static int sq_payments_list(struct tk_store *st, const struct tk_payment_filter *f, int limit, tk_payment_fn fn,
+                            void *arg)
 {
-    struct payments_list_args a = {.user_id = user_id, .limit = limit, .fn = fn, .arg = arg};
+    struct payments_list_args a = {.f = f, .limit = limit, .fn = fn, .arg = arg};
     return sq_read(SQ(st), payments_list_fn, &a);
 }
 
@@ -3711,7 +3717,7 @@ static const struct tk_store_ops SQLITE_OPS = {
     .user_get = sq_user_get,
     .wallet_charge = sq_wallet_charge,
     .concerts_list = sq_concerts_list,
-    .schedules_available = sq_schedules_available,
+    .schedules_list = sq_schedules_list,
     .seats_available = sq_seats_available,
     .seat_map = sq_seat_map,
     .hold_create = sq_hold_create,

@@ -7,6 +7,10 @@
  *   - its gate, exactly available-seats': no token 401, a WAITING token 403 NOT_ADMITTED, another sale's token and a
  *     site-wide token on a sale's concert 403 FORBIDDEN; a malformed id 400, an unknown date 404;
  *   - a 5,000-seat date: 5,000 items, in order, from the store and from the cache alike;
+ *   - the organizer's lists: 401 without the admin key, 403 with a user's; GET /admin/schedules (every date not
+ *     cancelled, sold-out ones too, oldest first, in the available-dates shape; 404 unknown concert), GET /admin/sales
+ *     (newest first, each GET /admin/sales/{id} without stats), GET /admin/payments (newest first, the /user/payments
+ *     item plus userId and scheduleId, ?scheduleId filter, ?limit 1..100), GET /admin/products (= GET /products);
  *   - docs/openapi.json documents the new paths.
  * Run three ways like every API program (embedded; PostgreSQL + Redis with 1 and 3 instances, round-robin).
  */
@@ -366,6 +370,281 @@ static void test_seat_map_5000_seats(void **state)
     srv_stop(s);
 }
 
+/* ---- the organizer's lists ---------------------------------------------------------------------------- */
+
+static void expect_status(struct srv *s, const char *path, const char *key, long status, const char *code,
+                          const char *why)
+{
+    struct resp r = http(s, "GET", path, key ? AUTH(key) : NULL, NULL);
+    if (r.status != status)
+        fail_msg("%s: GET %s: HTTP %ld, expected %ld %s: %s", why, path, r.status, status, code, r.raw);
+    assert_err(r, status, code);
+    resp_free(&r);
+}
+
+static void test_admin_reads_auth(void **state)
+{
+    (void)state;
+    struct srv *s = reads_srv();
+    struct user u;
+    user_new(s, &u);
+    const char *paths[] = {"/admin/schedules?concertId=1", "/admin/sales", "/admin/payments", "/admin/products"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        expect_status(s, paths[i], NULL, 401, "UNAUTHORIZED", "no key");
+        expect_status(s, paths[i], "not-the-admin-key-at-all", 401, "UNAUTHORIZED", "an unknown key");
+        expect_status(s, paths[i], u.key, 403, "FORBIDDEN", "a user's key");
+        struct resp r = admin(s, "GET", paths[i], NULL);
+        ensure(r.status == 200 || r.status == 404, "GET %s with the admin key: HTTP %ld: %s", paths[i], r.status,
+               r.raw);
+        resp_free(&r);
+    }
+    srv_stop(s);
+}
+
+/* The fields of an available-dates item, exactly. */
+static void expect_date_item(const json_t *e, const char *sched, const char *concert, int total, int reserved)
+{
+    ensure(json_object_size(e) == 8, "a date item has %zu fields", json_object_size(e));
+    ensure(strcmp(jstr(e, "scheduleId"), sched) == 0, "date %s, expected %s", jstr(e, "scheduleId"), sched);
+    ensure(strcmp(jstr(e, "concertId"), concert) == 0 && strcmp(jstr(e, "concertName"), "Lists") == 0,
+           "date %s: concert %s %s", sched, jstr(e, "concertId"), jstr(e, "concertName"));
+    ensure(strlen(jstr(e, "date")) == 10 && rfc3339_ms(jstr(e, "startsAt")) > now_ms(), "date %s: %s %s", sched,
+           jstr(e, "date"), jstr(e, "startsAt"));
+    ensure(jint(e, "totalSeats") == total && jint(e, "reservedSeats") == reserved &&
+               jint(e, "availableSeats") == total - reserved,
+           "date %s: %lld total, %lld reserved, %lld available; expected %d, %d", sched,
+           (long long)jint(e, "totalSeats"), (long long)jint(e, "reservedSeats"),
+           (long long)jint(e, "availableSeats"), total, reserved);
+}
+
+/* u (an ACTIVE site-wide token) buys the seats numbered from..to of a date; a fresh token after. Returns the
+ * payment id in pay_id. */
+static void buy(struct srv *s, struct user *u, const char *sched, int from, int to, char pay_id[ID_MAX])
+{
+    static struct map_seat m[MAP_MAX];
+    reads_settle();
+    int n = seat_map_on(s, -1, u, sched, m);
+    ensure(to <= n, "date %s has %d seats", sched, n);
+    char body[256] = "{\"seatIds\":[";
+    for (int k = from; k <= to; k++)
+        snprintf(body + strlen(body), sizeof body - strlen(body), "%s\"%s\"", k > from ? "," : "", m[k - 1].id);
+    strcat(body, "]}");
+    struct resp r = http(s, "POST", "/reservation", TOKEN(u->token), body);
+    json_t *d = assert_ok(r, 201);
+    char res[ID_MAX];
+    copy_str(res, sizeof res, jstr(d, "reservationId"));
+    resp_free(&r);
+    r = http(s, "POST", "/payment", TOKEN(u->token), fmt("{\"reservationId\":\"%s\"}", res));
+    d = assert_ok(r, 200);
+    copy_str(pay_id, ID_MAX, jstr(d, "paymentId"));
+    resp_free(&r);
+    issue(s, u, NULL, "ACTIVE");
+}
+
+static void test_admin_schedules_list(void **state)
+{
+    (void)state;
+    struct srv *s = reads_srv();
+    char concert[ID_MAX], d20[ID_MAX], d10[ID_MAX], d30[ID_MAX], other[ID_MAX], od[ID_MAX];
+    concert_new(s, "Lists", concert);
+    schedule_new(s, concert, 2, 20, d20); /* created out of date order */
+    schedule_new(s, concert, 3, 10, d10);
+    schedule_new(s, concert, 3, 30, d30);
+    concert_new(s, "Other", other);
+    schedule_new(s, other, 2, 5, od);
+    struct user u;
+    user_new(s, &u);
+    charge(s, &u, 100000);
+    issue(s, &u, NULL, "ACTIVE");
+    char pay_id[ID_MAX];
+    buy(s, &u, d20, 1, 2, pay_id); /* d20 sold out */
+    struct resp r = admin(s, "POST", fmt("/admin/schedules/%s/cancel", d30), NULL);
+    assert_ok(r, 200);
+    resp_free(&r);
+
+    /* the buyer's list: d10 only; the organizer's: d10 then the sold-out d20, never the cancelled d30 */
+    reads_settle();
+    ensure(schedule_free(s, &u, d20) == -1 && schedule_free(s, &u, d30) == -1 && schedule_free(s, &u, d10) == 3,
+           "available-dates lists a sold-out or cancelled date");
+    r = admin(s, "GET", fmt("/admin/schedules?concertId=%s", concert), NULL);
+    json_t *d = assert_ok(r, 200);
+    ensure(json_is_array(d) && json_array_size(d) == 2, "GET /admin/schedules: %s", r.raw);
+    expect_date_item(json_array_get(d, 0), d10, concert, 3, 0);
+    expect_date_item(json_array_get(d, 1), d20, concert, 2, 2);
+    resp_free(&r);
+    r = admin(s, "GET", fmt("/admin/schedules?concertId=%s", other), NULL);
+    d = assert_ok(r, 200);
+    ensure(json_array_size(d) == 1 && strcmp(jstr(json_array_get(d, 0), "scheduleId"), od) == 0,
+           "another concert's dates: %s", r.raw);
+    resp_free(&r);
+    /* a concert with no date: an empty list */
+    char empty[ID_MAX];
+    concert_new(s, "Lists", empty);
+    r = admin(s, "GET", fmt("/admin/schedules?concertId=%s", empty), NULL);
+    d = assert_ok(r, 200);
+    ensure(json_is_array(d) && json_array_size(d) == 0, "a concert with no dates: %s", r.raw);
+    resp_free(&r);
+    expect_status(s, "/admin/schedules?concertId=999999999", g_admin_key, 404, "NOT_FOUND", "an unknown concert");
+    expect_status(s, "/admin/schedules", g_admin_key, 400, "INVALID_ARGUMENT", "no concertId");
+    expect_status(s, "/admin/schedules?concertId=x1", g_admin_key, 400, "INVALID_ARGUMENT", "a malformed concertId");
+    srv_stop(s);
+}
+
+static void test_admin_sales_list(void **state)
+{
+    (void)state;
+    struct srv *s = reads_srv();
+    char c1[ID_MAX], c2[ID_MAX], s1[ID_MAX], s2[ID_MAX];
+    concert_new(s, "Sale one", c1);
+    concert_new(s, "Sale two", c2);
+    sale_new(s, c1, ",\"maxActive\":7,\"admitPerSec\":3,\"tokenSeconds\":60", s1);
+    sale_new(s, c2, fmt(",\"opensAt\":\"%s\"", time_str(now_ms() + 3600 * 1000)), s2);
+    struct resp r = admin(s, "PATCH", fmt("/admin/sales/%s", s1), "{\"state\":\"PAUSED\"}");
+    assert_ok(r, 200);
+    resp_free(&r);
+    r = admin(s, "GET", "/admin/sales", NULL);
+    json_t *d = assert_ok(r, 200);
+    ensure(json_is_array(d) && json_array_size(d) >= 2, "GET /admin/sales: %s", r.raw);
+    /* newest first: ours are the newest; ids strictly descending throughout (the seed's sale, if any, last) */
+    json_t *a = json_array_get(d, 0), *b = json_array_get(d, 1);
+    ensure(strcmp(jstr(a, "saleId"), s2) == 0 && strcmp(jstr(b, "saleId"), s1) == 0, "not newest first: %s", r.raw);
+    for (size_t i = 1; i < json_array_size(d); i++)
+        ensure(strtoll(jstr(json_array_get(d, i - 1), "saleId"), NULL, 10) >
+                   strtoll(jstr(json_array_get(d, i), "saleId"), NULL, 10),
+               "sales not newest first: %s", r.raw);
+    size_t k;
+    json_t *e;
+    json_array_foreach(d, k, e) {
+        ensure(json_object_size(e) == 7 && !json_object_get(e, "stats"), "a sale item: %s", r.raw);
+        ensure(rfc3339_ms(jstr(e, "opensAt")) > 0, "opensAt %s", jstr(e, "opensAt"));
+    }
+    ensure(strcmp(jstr(a, "concertId"), c2) == 0 && strcmp(jstr(a, "state"), "SCHEDULED") == 0,
+           "the scheduled sale: %s", r.raw);
+    ensure(strcmp(jstr(b, "concertId"), c1) == 0 && strcmp(jstr(b, "state"), "PAUSED") == 0 &&
+               jint(b, "maxActive") == 7 && jint(b, "admitPerSec") == 3 && jint(b, "tokenSeconds") == 60,
+           "the paused sale: %s", r.raw);
+    resp_free(&r);
+    /* each item is GET /admin/sales/{id} without stats */
+    r = admin(s, "GET", fmt("/admin/sales/%s", s1), NULL);
+    json_t *one = assert_ok(r, 200);
+    json_object_del(one, "stats");
+    struct resp rl = admin(s, "GET", "/admin/sales", NULL);
+    json_t *list = assert_ok(rl, 200);
+    ensure(json_equal(one, json_array_get(list, 1)), "the list's sale %s differs from GET /admin/sales/%s", s1, s1);
+    resp_free(&rl);
+    resp_free(&r);
+    srv_stop(s);
+}
+
+static void test_admin_payments(void **state)
+{
+    (void)state;
+    struct srv *s = reads_srv();
+    char concert[ID_MAX], da[ID_MAX], db[ID_MAX];
+    concert_new(s, "Lists", concert);
+    schedule_new(s, concert, 6, 20, da);
+    schedule_new(s, concert, 6, 21, db);
+    struct user x, y;
+    user_new(s, &x);
+    user_new(s, &y);
+    charge(s, &x, 100000);
+    charge(s, &y, 100000);
+    issue(s, &x, NULL, "ACTIVE");
+    issue(s, &y, NULL, "ACTIVE");
+    char p1[ID_MAX], p2[ID_MAX], p3[ID_MAX];
+    buy(s, &x, da, 1, 2, p1);
+    buy(s, &y, db, 1, 1, p2);
+    buy(s, &y, da, 3, 3, p3);
+    struct resp r = http(s, "POST", fmt("/payments/%s/refund", p2), AUTH(y.key), NULL);
+    assert_ok(r, 200);
+    resp_free(&r);
+
+    /* everyone's, newest first, each a /user/payments item plus userId and scheduleId */
+    r = admin(s, "GET", "/admin/payments", NULL);
+    json_t *d = assert_ok(r, 200);
+    ensure(json_is_array(d) && json_array_size(d) == 3, "GET /admin/payments: %s", r.raw);
+    const char *want_ids[3] = {p3, p2, p1}, *want_users[3] = {y.id, y.id, x.id}, *want_sched[3] = {da, db, da};
+    const char *want_status[3] = {"PAID", "REFUNDED", "PAID"};
+    int want_seats[3] = {1, 1, 2};
+    int64_t want_amount[3] = {PRICE, PRICE * 2, PRICE * 4}; /* seats 1..2 cost 2 * PRICE, the rest PRICE */
+    for (int i = 0; i < 3; i++) {
+        json_t *e = json_array_get(d, (size_t)i);
+        ensure(json_object_size(e) == 8, "a payment item has %zu fields: %s", json_object_size(e), r.raw);
+        ensure(strcmp(jstr(e, "paymentId"), want_ids[i]) == 0 && strcmp(jstr(e, "userId"), want_users[i]) == 0 &&
+                   strcmp(jstr(e, "scheduleId"), want_sched[i]) == 0 &&
+                   strcmp(jstr(e, "status"), want_status[i]) == 0,
+               "payment %d: %s", i, r.raw);
+        ensure(is_id(jstr(e, "reservationId")) && rfc3339_ms(jstr(e, "createdAt")) > 0, "payment %d: %s", i, r.raw);
+        json_t *seats = json_object_get(e, "seats");
+        ensure(json_is_array(seats) && (int)json_array_size(seats) == want_seats[i] &&
+                   jint(e, "amount") == want_amount[i],
+               "payment %d: seats and amount: %s", i, r.raw);
+    }
+    resp_free(&r);
+    /* the user's own list is the same item without userId and scheduleId */
+    r = http(s, "GET", "/user/payments", AUTH(y.key), NULL);
+    json_t *mine = assert_ok(r, 200);
+    struct resp ra = admin(s, "GET", fmt("/admin/payments?scheduleId=%s", da), NULL);
+    json_t *of_a = assert_ok(ra, 200);
+    ensure(json_array_size(of_a) == 2 && strcmp(jstr(json_array_get(of_a, 0), "paymentId"), p3) == 0 &&
+               strcmp(jstr(json_array_get(of_a, 1), "paymentId"), p1) == 0,
+           "date A's payments: %s", ra.raw);
+    json_t *item = json_deep_copy(json_array_get(of_a, 0));
+    json_object_del(item, "userId");
+    json_object_del(item, "scheduleId");
+    ensure(json_equal(item, json_array_get(mine, 0)), "the organizer's item differs from the user's: %s / %s", ra.raw,
+           r.raw);
+    json_decref(item);
+    resp_free(&ra);
+    resp_free(&r);
+    r = admin(s, "GET", fmt("/admin/payments?scheduleId=%s&limit=1", db), NULL);
+    d = assert_ok(r, 200);
+    ensure(json_array_size(d) == 1 && strcmp(jstr(json_array_get(d, 0), "paymentId"), p2) == 0, "date B: %s", r.raw);
+    resp_free(&r);
+    r = admin(s, "GET", "/admin/payments?limit=2", NULL);
+    d = assert_ok(r, 200);
+    ensure(json_array_size(d) == 2 && strcmp(jstr(json_array_get(d, 0), "paymentId"), p3) == 0, "limit 2: %s", r.raw);
+    resp_free(&r);
+    r = admin(s, "GET", "/admin/payments?limit=100", NULL);
+    d = assert_ok(r, 200);
+    ensure(json_array_size(d) == 3, "limit 100: %s", r.raw);
+    resp_free(&r);
+    /* a date with no payment yet: empty; bounds and malformed input */
+    char dc[ID_MAX];
+    schedule_new(s, concert, 2, 22, dc);
+    r = admin(s, "GET", fmt("/admin/payments?scheduleId=%s", dc), NULL);
+    d = assert_ok(r, 200);
+    ensure(json_is_array(d) && json_array_size(d) == 0, "a date with no payments: %s", r.raw);
+    resp_free(&r);
+    expect_status(s, "/admin/payments?limit=0", g_admin_key, 400, "INVALID_ARGUMENT", "limit 0");
+    expect_status(s, "/admin/payments?limit=101", g_admin_key, 400, "INVALID_ARGUMENT", "limit 101");
+    expect_status(s, "/admin/payments?limit=+5", g_admin_key, 400, "INVALID_ARGUMENT", "limit +5");
+    expect_status(s, "/admin/payments?scheduleId=abc", g_admin_key, 400, "INVALID_ARGUMENT", "a malformed id");
+    expect_status(s, "/admin/payments?scheduleId=999999999", g_admin_key, 404, "NOT_FOUND", "an unknown date");
+    srv_stop(s);
+}
+
+static void test_admin_products(void **state)
+{
+    (void)state;
+    struct srv *s = reads_srv();
+    struct resp r = admin(s, "POST", "/admin/products",
+                          "{\"name\":\"Tour shirt\",\"options\":[{\"name\":\"M\",\"price\":30000,\"stock\":5}]}");
+    assert_ok(r, 201);
+    resp_free(&r);
+    struct user u;
+    user_new(s, &u);
+    r = admin(s, "GET", "/admin/products", NULL);
+    json_t *org = assert_ok(r, 200);
+    struct resp rb = http(s, "GET", "/products", AUTH(u.key), NULL);
+    json_t *buyer = assert_ok(rb, 200);
+    ensure(json_is_array(org) && json_array_size(org) >= 1, "GET /admin/products: %s", r.raw);
+    ensure(json_equal(org, buyer), "GET /admin/products differs from GET /products: %s / %s", r.raw, rb.raw);
+    resp_free(&rb);
+    resp_free(&r);
+    srv_stop(s);
+}
+
 /* ---- docs ---------------------------------------------------------------------------------------------- */
 
 static void test_openapi_documents_reads(void **state)
@@ -375,7 +654,8 @@ static void test_openapi_documents_reads(void **state)
     struct resp r = http(s, "GET", "/openapi.json", NULL, NULL);
     ensure(r.status == 200 && json_is_object(r.json), "GET /openapi.json: HTTP %ld", r.status);
     json_t *paths = json_object_get(r.json, "paths");
-    const char *must[] = {"/concert/seat-map"};
+    const char *must[] = {"/concert/seat-map", "/admin/schedules", "/admin/sales", "/admin/payments",
+                          "/admin/products"};
     for (size_t i = 0; i < sizeof must / sizeof must[0]; i++) {
         json_t *p = json_object_get(paths, must[i]);
         ensure(p && json_object_get(p, "get"), "/openapi.json does not document GET %s", must[i]);
@@ -392,6 +672,11 @@ int main(int argc, char **argv)
         API_TEST(test_seat_map_statuses),
         API_TEST(test_seat_map_gate),
         API_TEST(test_seat_map_5000_seats),
+        API_TEST(test_admin_reads_auth),
+        API_TEST(test_admin_schedules_list),
+        API_TEST(test_admin_sales_list),
+        API_TEST(test_admin_payments),
+        API_TEST(test_admin_products),
         API_TEST(test_openapi_documents_reads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
