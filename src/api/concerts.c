@@ -6,8 +6,9 @@
  * The gated reads answer from the instance's read cache (core/seatmap.h: at most 100 ms stale, never served
  * past that, and invalidated at once by this instance's own writes). The gate always runs first, per request.
  * A seats (or seat-map) page is the whole response body; a dates page is every listed date with its concert,
- * filtered per request by the token's room. A miss reads the store, answers from what it read and publishes it. A hit can
- * also be answered on the event thread (api_dispatch_inline) when nothing on its way needs a backing service. */
+ * filtered per request by the token's room. A miss reads the store, answers from what it read and publishes it.
+ * A hit can also be answered on the event thread (api_dispatch_inline) when nothing on its way needs a backing
+ * service. */
 #include "api/api.h"
 
 #include <stdlib.h>

@@ -65,7 +65,7 @@ static uint64_t *key_version(struct seatmap *m, enum seatmap_kind kind, int64_t 
 {
     if (kind == SEATMAP_DATES)
         return &m->ver_dates;
-    return &m->ver_schedule /* SEATS and MAP: one counter per schedule stripe */[hash_u64((uint64_t)id) % SEATMAP_VERSION_STRIPES];
+    return &m->ver_schedule[hash_u64((uint64_t)id) % SEATMAP_VERSION_STRIPES]; /* SEATS and MAP alike */
 }
 
 static struct seatmap_entry *find(struct seatmap *m, enum seatmap_kind kind, int64_t id)
