@@ -83,7 +83,7 @@ function build(sid, seats) {
     if (!k) { k = { index: categories.size % PALETTE, min: s.price, max: s.price }; categories.set(cat, k); }
     k.min = Math.min(k.min, s.price);
     k.max = Math.max(k.max, s.price);
-    const btn = h('button', { type: 'button', class: 'seat', 'data-id': s.seatId, tabindex: i === 0 ? '0' : '-1' });
+    const btn = h('button', { type: 'button', class: 'seat', 'data-id': s.seatId, 'data-number': s.seatNumber, tabindex: i === 0 ? '0' : '-1' });
     btn.textContent = String(s.seatNumber);
     cells.set(s.seatId, { btn, seat: s, sig: '' });
     frag.append(btn);
