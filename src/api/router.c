@@ -25,6 +25,7 @@ const struct api_route API_ROUTES[] = {
     {"GET", "/concerts", AUTH_NONE, api_concerts, false, false, NULL}, /* the public catalogue: choose a sale to queue for */
     {"GET", "/concert/available-dates", AUTH_QUEUE, api_available_dates, false, false, api_available_dates_inline},
     {"GET", "/concert/available-seats", AUTH_QUEUE, api_available_seats, false, false, api_available_seats_inline},
+    {"GET", "/concert/seat-map", AUTH_QUEUE, api_seat_map, false, false, api_seat_map_inline}, /* every seat + status */
     {"POST", "/reservation", AUTH_QUEUE, api_reservation, true, false, NULL},
     {"POST", "/payment", AUTH_QUEUE, api_payment, true, false, NULL},
     {"POST", "/admin/concerts", AUTH_ADMIN, api_admin_concerts, false, false, NULL},

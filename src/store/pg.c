@@ -43,7 +43,7 @@
 enum pst {
     P_PING, P_USER_INSERT, P_USER_BY_KEY, P_USER_GET,
     P_CHARGE_ATOMIC, P_CHARGE_CAS, P_CHARGE_BLIND, P_USER_LOCK, P_USER_SET, P_LEDGER_INSERT,
-    P_CONCERTS, P_CONCERT_EXISTS, P_SCHEDULES, P_SCHEDULE_EXISTS, P_SEATS_AVAIL, P_SEAT_GET,
+    P_CONCERTS, P_CONCERT_EXISTS, P_SCHEDULES, P_SCHEDULE_EXISTS, P_SEATS_AVAIL, P_SEAT_MAP, P_SEAT_GET,
     P_HOLD, P_PAY, P_TRANSFER, P_LEDGER_LIST, P_EXPIRE_HOLDS,
     P_IDEM_GET, P_IDEM_DELETE_EXPIRED, P_IDEM_INSERT, P_IDEM_COMPLETE, P_IDEM_RELEASE, P_IDEM_EXPIRE,
     P_IDEM_APPLY, P_IDEM_TAKEOVER, P_EFFECT_CHARGE, P_EFFECT_TRANSFER, P_EFFECT_HOLD, P_EFFECT_PAYMENT,
@@ -89,6 +89,11 @@ static const char *const PSQL[P__COUNT] = {
     [P_SCHEDULE_EXISTS] = "SELECT 1 FROM schedules WHERE id = $1",
     [P_SEATS_AVAIL] = "SELECT id, seat_number, price, COALESCE(category, '') FROM seats WHERE schedule_id = $1 AND sold_to IS NULL "
                       "AND (hold_expires_at IS NULL OR hold_expires_at <= $2) ORDER BY seat_number",
+    /* the seat map: 2 SOLD, 1 HELD, 0 FREE (enum tk_seat_status); a cancelled date has no rows */
+    [P_SEAT_MAP] = "SELECT s.id, s.seat_number, s.price, COALESCE(s.category, ''), "
+                   "CASE WHEN s.sold_to IS NOT NULL THEN 2 WHEN s.hold_expires_at > $2 THEN 1 ELSE 0 END "
+                   "FROM seats s JOIN schedules sc ON sc.id = s.schedule_id "
+                   "WHERE s.schedule_id = $1 AND NOT sc.cancelled ORDER BY s.seat_number",
     [P_SEAT_GET] = "SELECT s.sold_to IS NOT NULL, COALESCE(s.hold_expires_at, 0), s.version, "
                    "CASE WHEN sc.cancelled THEN 0 ELSE sc.starts_at END FROM seats s JOIN schedules sc ON sc.id = s.schedule_id WHERE s.id = $1",
     [P_HOLD] = "SELECT 1", /* tk_hold was replaced by tk_hold_seats (PG_SCHEMA_ORDERS) */
@@ -949,6 +954,32 @@ static int pg_seats_available(struct tk_store *st, int64_t schedule_id, int64_t 
 {
     struct list_args a = {.id = schedule_id, .now_ms = now_ms, .fn = (void *)fn, .arg = arg};
     return with_conn(PG(st), seats_fn, &a);
+}
+
+static int seat_map_fn(struct pg_conn *c, void *argp)
+{
+    struct list_args *a = argp;
+    struct params p = {0};
+    p_i64(&p, a->id);
+    p_i64(&p, a->now_ms);
+    PGresult *r;
+    TK_TRY(run(c, P_SEAT_MAP, &p, &r));
+    int n = PQntuples(r);
+    int rc = n ? TK_OK : TK_ERR_NOT_FOUND;
+    for (int i = 0; i < n && rc == TK_OK; i++) {
+        struct tk_seat row = {.id = col_i64(r, i, 0), .schedule_id = a->id, .seat_number = (int)col_i64(r, i, 1),
+                              .price_won = col_i64(r, i, 2), .status = (enum tk_seat_status)col_i64(r, i, 4)};
+        snprintf(row.category, sizeof row.category, "%s", PQgetvalue(r, i, 3));
+        rc = ((tk_seat_fn)a->fn)(a->arg, &row);
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int pg_seat_map(struct tk_store *st, int64_t schedule_id, int64_t now_ms, tk_seat_fn fn, void *arg)
+{
+    struct list_args a = {.id = schedule_id, .now_ms = now_ms, .fn = (void *)fn, .arg = arg};
+    return with_conn(PG(st), seat_map_fn, &a);
 }
 
 /* ---------- the organizer's catalogue and sales ---------- */
@@ -2948,6 +2979,7 @@ static const struct tk_store_ops PG_OPS = {
     .concerts_list = pg_concerts_list,
     .schedules_available = pg_schedules_available,
     .seats_available = pg_seats_available,
+    .seat_map = pg_seat_map,
     .concert_create = pg_concert_create,
     .schedule_create = pg_schedule_create,
     .sale_create = pg_sale_create,

@@ -26,7 +26,7 @@ enum stmt_id {
     ST_USER_INSERT, ST_USER_BY_KEY, ST_USER_GET,
     ST_CHARGE_ATOMIC, ST_USER_SET_BALANCE, ST_USER_SET_BALANCE_CAS, ST_USER_DEBIT,
     ST_LEDGER_INSERT,
-    ST_CONCERTS, ST_CONCERT_EXISTS, ST_SCHEDULES, ST_SCHEDULE_EXISTS, ST_SEATS_AVAIL, ST_SEAT_GET,
+    ST_CONCERTS, ST_CONCERT_EXISTS, ST_SCHEDULES, ST_SCHEDULE_EXISTS, ST_SEATS_AVAIL, ST_SEAT_MAP, ST_SEAT_GET,
     ST_HOLDS_COUNT, ST_SEAT_HOLD_ATOMIC, ST_SEAT_HOLD_CAS, ST_SEAT_HOLD_BLIND, ST_SEAT_SET_HOLD_ID,
     ST_RES_EXPIRE_PREV, ST_RES_INSERT, ST_RES_GET, ST_RES_BY_SEAT,
     ST_PAYMENT_INSERT, ST_SEAT_SELL, ST_RES_SET_PAID,
@@ -71,6 +71,11 @@ static const char *const SQL[ST__COUNT] = {
     [ST_SCHEDULE_EXISTS] = "SELECT 1 FROM schedules WHERE id = ?1",
     [ST_SEATS_AVAIL] = "SELECT id, seat_number, price, category FROM seats WHERE schedule_id = ?1 AND sold_to IS NULL "
                        "AND (hold_expires_at IS NULL OR hold_expires_at <= ?2) ORDER BY seat_number",
+    /* the seat map: 2 SOLD, 1 HELD, 0 FREE (enum tk_seat_status); a cancelled date has no rows */
+    [ST_SEAT_MAP] = "SELECT s.id, s.seat_number, s.price, COALESCE(s.category, ''), "
+                    "CASE WHEN s.sold_to IS NOT NULL THEN 2 WHEN s.hold_expires_at > ?2 THEN 1 ELSE 0 END "
+                    "FROM seats s JOIN schedules sc ON sc.id = s.schedule_id "
+                    "WHERE s.schedule_id = ?1 AND sc.cancelled = 0 ORDER BY s.seat_number",
     /* a cancelled date reads as one that has started: nothing on it can be held again */
     [ST_SEAT_GET] = "SELECT s.id, s.schedule_id, s.seat_number, s.price, s.sold_to, s.hold_expires_at, s.version, "
                     "CASE WHEN sc.cancelled THEN 0 ELSE sc.starts_at END, COALESCE(s.category, '') FROM seats s JOIN schedules sc ON sc.id = s.schedule_id WHERE s.id = ?1",
@@ -1015,6 +1020,41 @@ static int sq_seats_available(struct tk_store *st, int64_t schedule_id, int64_t 
 {
     struct list_args a = {.id = schedule_id, .now_ms = now_ms, .fn = (void *)fn, .arg = arg};
     return sq_read(SQ(st), seats_fn, &a);
+}
+
+static int seat_map_fn(struct sq_conn *c, void *argp)
+{
+    struct list_args *a = argp;
+    sqlite3_stmt *q = stmt(c, ST_SEAT_MAP);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, a->id);
+    sqlite3_bind_int64(q, 2, a->now_ms);
+    int r, n = 0;
+    while ((r = step_row(c, q)) == 1) {
+        struct tk_seat row = {
+            .id = sqlite3_column_int64(q, 0),
+            .schedule_id = a->id,
+            .seat_number = sqlite3_column_int(q, 1),
+            .price_won = sqlite3_column_int64(q, 2),
+            .status = (enum tk_seat_status)sqlite3_column_int(q, 4),
+        };
+        copy_text(row.category, sizeof row.category, q, 3);
+        n++;
+        int rc = ((tk_seat_fn)a->fn)(a->arg, &row);
+        if (rc < 0) {
+            sqlite3_reset(q);
+            return rc;
+        }
+    }
+    sqlite3_reset(q);
+    return r < 0 ? r : n ? TK_OK : TK_ERR_NOT_FOUND;
+}
+
+static int sq_seat_map(struct tk_store *st, int64_t schedule_id, int64_t now_ms, tk_seat_fn fn, void *arg)
+{
+    struct list_args a = {.id = schedule_id, .now_ms = now_ms, .fn = (void *)fn, .arg = arg};
+    return sq_read(SQ(st), seat_map_fn, &a);
 }
 
 /* ---------- the organizer's catalogue and sales ---------- */
@@ -3673,6 +3713,7 @@ static const struct tk_store_ops SQLITE_OPS = {
     .concerts_list = sq_concerts_list,
     .schedules_available = sq_schedules_available,
     .seats_available = sq_seats_available,
+    .seat_map = sq_seat_map,
     .hold_create = sq_hold_create,
     .payment_create = sq_payment_create,
     .holds_expire_due = sq_holds_expire_due,

@@ -44,12 +44,15 @@ struct tk_schedule {
 };
 
 #define SEAT_CATEGORY_MAX 64
+/* What a seat is now (the seat map): SOLD paid and not refunded, HELD in an unexpired hold, else FREE. */
+enum tk_seat_status { SEAT_FREE, SEAT_HELD, SEAT_SOLD };
 struct tk_seat {
     int64_t id;
     int64_t schedule_id;
     int seat_number;
     int64_t price_won;
     char category[SEAT_CATEGORY_MAX]; /* "" = none (null) */
+    enum tk_seat_status status;       /* set by seat_map only (seats_available visits FREE seats) */
 };
 
 /* The organizer's catalogue (POST /admin/schedules): seats 1..seat_count priced by ranges that cover every seat
@@ -430,6 +433,9 @@ struct tk_store_ops {
     int (*schedules_available)(struct tk_store *st, int64_t concert_id, int64_t now_ms, tk_schedule_fn fn, void *arg);
     /* Seats neither sold nor held by an unexpired hold (TK_ERR_NOT_FOUND if the schedule is unknown). */
     int (*seats_available)(struct tk_store *st, int64_t schedule_id, int64_t now_ms, tk_seat_fn fn, void *arg);
+    /* Every seat of a date by seat number, with its status at now_ms, read in one statement (one snapshot).
+     * TK_ERR_NOT_FOUND for an unknown or cancelled date (a date has 1..SCHEDULE_SEATS_MAX seats: no row is no date). */
+    int (*seat_map)(struct tk_store *st, int64_t schedule_id, int64_t now_ms, tk_seat_fn fn, void *arg);
 
     /* Holds a seat: SEAT_UNAVAILABLE, HOLD_LIMIT, NOT_FOUND. */
     int (*hold_create)(struct tk_store *st, enum tk_write_mode mode, const struct tk_hold_req *req, struct tk_hold *out);
@@ -653,6 +659,11 @@ static inline int store_seats_available(struct tk_store *st, int64_t schedule_id
 static inline int store_seats_available(struct tk_store *st, int64_t schedule_id, int64_t now_ms, tk_seat_fn fn, void *arg)
 {
     return st->ops->seats_available(st, schedule_id, now_ms, fn, arg);
+}
+static inline int store_seat_map(struct tk_store *st, int64_t schedule_id, int64_t now_ms, tk_seat_fn fn, void *arg) TK_MUST_CHECK;
+static inline int store_seat_map(struct tk_store *st, int64_t schedule_id, int64_t now_ms, tk_seat_fn fn, void *arg)
+{
+    return st->ops->seat_map(st, schedule_id, now_ms, fn, arg);
 }
 static inline int store_hold_create(struct tk_store *st, enum tk_write_mode mode, const struct tk_hold_req *req, struct tk_hold *out) TK_MUST_CHECK;
 static inline int store_hold_create(struct tk_store *st, enum tk_write_mode mode, const struct tk_hold_req *req, struct tk_hold *out)

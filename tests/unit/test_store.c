@@ -1,6 +1,6 @@
 /* test_store.c — the SQLite store's rules, for every write mode: charges with ledger entries and
  * overflow refusal, holds (limit, expiry at exactly hold_ms with no sweep, re-hold), payments (owner,
- * expiry, balance, double payment), the idempotent sweep, and the catalogue. SQLite by default; run with
+ * expiry, balance, double payment), the idempotent sweep, the catalogue and the seat map. SQLite by default; run with
  * --pg for the same tests on PostgreSQL (testdb.h). */
 #include "unit.h"
 #include <stdio.h>
@@ -559,6 +559,109 @@ static void orders_cancelled_date(void **state)
     assert_int_equal(hold_many(f, TK_WRITE_ATOMIC, users[0], one, 1, T0 + 7, &h), TK_ERR_SEAT_UNAVAILABLE);
 }
 
+/* ---------- the seat map (GET /concert/seat-map): every seat with its status, on both stores ---------- */
+
+static int stop_visit(void *arg, const struct tk_seat *s)
+{
+    (void)arg;
+    (void)s;
+    return TK_ERR_CONFLICT;
+}
+
+struct map_ctx {
+    int n;
+    int held, sold;
+    int last_number;
+    bool ordered;
+    struct tk_seat rows[16];
+};
+
+static int map_seat(void *arg, const struct tk_seat *s)
+{
+    struct map_ctx *c = arg;
+    if (s->seat_number <= c->last_number)
+        c->ordered = false;
+    c->last_number = s->seat_number;
+    if (c->n < 16)
+        c->rows[c->n] = *s;
+    c->n++;
+    c->held += s->status == SEAT_HELD;
+    c->sold += s->status == SEAT_SOLD;
+    return TK_OK;
+}
+
+static int seat_map(struct fx *f, int64_t sched, int64_t now, struct map_ctx *c)
+{
+    memset(c, 0, sizeof *c);
+    c->ordered = true;
+    int rc = store_seat_map(f->st, sched, now, map_seat, c);
+    assert_true(c->ordered);
+    return rc;
+}
+
+static int status_of(const struct map_ctx *c, int64_t seat_id)
+{
+    for (int i = 0; i < c->n && i < 16; i++)
+        if (c->rows[i].id == seat_id)
+            return (int)c->rows[i].status;
+    fail_msg("seat %lld not in the map", (long long)seat_id);
+    return -1;
+}
+
+static void seat_map_statuses(void **state)
+{
+    struct fx *f = *state;
+    int64_t sched = orders_date(f, 10, T0 + 30LL * 86400000);
+    int64_t u1 = store_fx_user(f, "tk_sm1", 100000), u2 = store_fx_user(f, "tk_sm2", 100000);
+    struct map_ctx m;
+    assert_int_equal(seat_map(f, sched, T0, &m), TK_OK);
+    assert_int_equal(m.n, 10);
+    assert_int_equal(m.held + m.sold, 0);
+    assert_int_equal(m.rows[0].seat_number, 1);
+    assert_int_equal(m.rows[9].seat_number, 10);
+    assert_int_equal(m.rows[0].price_won, 1000);
+    assert_int_equal(m.rows[0].schedule_id, sched);
+    int64_t a[2] = {m.rows[0].id, m.rows[1].id}, b[1] = {m.rows[2].id};
+    /* held: anyone's, until the hold's expiry exactly */
+    struct tk_hold h, h2;
+    assert_int_equal(hold_many(f, TK_WRITE_ATOMIC, u1, a, 2, T0, &h), TK_OK);
+    assert_int_equal(hold_many(f, TK_WRITE_ATOMIC, u2, b, 1, T0, &h2), TK_OK);
+    assert_int_equal(seat_map(f, sched, T0 + 1, &m), TK_OK);
+    assert_int_equal(m.held, 3);
+    assert_int_equal(status_of(&m, a[0]), SEAT_HELD);
+    assert_int_equal(status_of(&m, b[0]), SEAT_HELD);
+    assert_int_equal(seat_map(f, sched, T0 + HOLD_MS, &m), TK_OK);
+    assert_int_equal(m.held, 0); /* expired: free with no sweep */
+    /* sold, then free again after a refund */
+    struct tk_payment p, r;
+    assert_int_equal(pay(f, u1, h.reservation_id, 0, T0 + 2, &p), TK_OK);
+    assert_int_equal(seat_map(f, sched, T0 + 3, &m), TK_OK);
+    assert_int_equal(m.sold, 2);
+    assert_int_equal(m.held, 1);
+    assert_int_equal(status_of(&m, a[1]), SEAT_SOLD);
+    assert_int_equal(seat_map(f, sched, T0 + HOLD_MS * 2, &m), TK_OK);
+    assert_int_equal(m.sold, 2); /* a sale does not lapse */
+    struct tk_refund_req rq = {.payment_id = p.payment_id, .user_id = u1, .cutoff_ms = 86400000, .now_ms = T0 + 4,
+                               .from_mask = 1u << PAYMENT_PAID};
+    assert_int_equal(store_payment_refund(f->st, &rq, &r), TK_OK);
+    assert_int_equal(seat_map(f, sched, T0 + 5, &m), TK_OK);
+    assert_int_equal(m.sold, 0);
+    assert_int_equal(status_of(&m, a[0]), SEAT_FREE);
+    /* a cancelled hold frees its seat at once */
+    assert_int_equal(store_hold_cancel(f->st, u2, h2.reservation_id, T0 + 6, 1u << HOLD_HELD), TK_OK);
+    assert_int_equal(seat_map(f, sched, T0 + 7, &m), TK_OK);
+    assert_int_equal(m.held + m.sold, 0);
+    /* unknown and cancelled dates */
+    assert_int_equal(seat_map(f, 99999999, T0, &m), TK_ERR_NOT_FOUND);
+    assert_int_equal(m.n, 0);
+    assert_int_equal(store_schedule_cancel(f->st, sched, T0 + 8), TK_OK);
+    assert_int_equal(seat_map(f, sched, T0 + 9, &m), TK_ERR_NOT_FOUND);
+    assert_int_equal(m.n, 0);
+    /* a visitor's error stops the visit and is returned */
+    int64_t other = orders_date(f, 3, T0 + 30LL * 86400000);
+    assert_int_equal(store_seat_map(f->st, other, T0, stop_visit, NULL), TK_ERR_CONFLICT);
+}
+
 int main(int argc, char **argv)
 {
     testdb_init(argc, argv);
@@ -574,6 +677,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(orders_multi_seat_every_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(orders_cancel_and_refund, setup, teardown),
         cmocka_unit_test_setup_teardown(orders_cancelled_date, setup, teardown),
+        cmocka_unit_test_setup_teardown(seat_map_statuses, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
