@@ -16,7 +16,8 @@ let cols = 10;
 const picked = new Set();  // seatIds
 let onChange = () => {};
 
-// onPick(event): {kind: 'changed'|'limit'|'lost', seats?} after each change of the selection.
+// onPick(event): {kind: 'changed' (by the buyer) | 'taken' | 'lost' (by others) | 'limit', seats?} after each
+// change of the selection.
 export function init({ onPick }) {
   onChange = onPick;
   const grid = $('seat-grid');
@@ -58,7 +59,7 @@ export function markTaken(ids) {
     if (c.seat.status === 'FREE') c.seat = { ...c.seat, status: 'HELD' };
     paint(c);
   }
-  onChange({ kind: 'changed' });
+  onChange({ kind: 'taken' });
 }
 
 // Words again in the current language (every label and the legend).
@@ -118,7 +119,7 @@ function toggle(id) {
   else if (picked.size >= MAX_PICK) { onChange({ kind: 'limit' }); return; }
   else picked.add(id);
   paint(c);
-  onChange({ kind: 'changed' });
+  onChange({ kind: 'changed', byBuyer: true });
 }
 
 function focusCell(btn) {

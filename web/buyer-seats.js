@@ -6,7 +6,7 @@
 import { api } from '/static/api.js';
 import { t, formatWon, formatTime, errorText } from '/static/i18n.js';
 import * as state from './buyer-state.js';
-import { $, h, fill, act, say, showError, announce, focusOn, countdown, formatDuration, pairs } from './buyer-ui.js';
+import { $, h, fill, act, say, showError, announce, focusOn, countdown, formatDuration, pairs, setEnabled, clearNotices } from './buyer-ui.js';
 import * as seatmap from './buyer-seatmap.js';
 
 const REFRESH_MS = 2000;
@@ -132,7 +132,8 @@ function picked(ev) {
   $('selection').textContent = seats.length
     ? t('seats.picked', { n: seats.length, max: seatmap.MAX_PICK, seats: seats.map((s) => s.seatNumber).join(', '), amount: formatWon(sum) })
     : t('seats.none', { max: seatmap.MAX_PICK });
-  $('hold-button').disabled = seats.length === 0;
+  setEnabled($('hold-button'), seats.length > 0);
+  if (ev.kind === 'changed' && ev.byBuyer) clearNotices();
   if (ev.kind === 'limit') showError(t('seats.limit', { max: seatmap.MAX_PICK }));
   if (ev.kind === 'lost') showError(t('seats.lost', { seats: ev.seats.map((s) => s.seatNumber).join(', ') }));
 }

@@ -5,7 +5,7 @@
 import { api } from '/static/api.js';
 import { t, formatWon } from '/static/i18n.js';
 import * as state from './buyer-state.js';
-import { $, h, show, fill, act, say, showError, focusOn, countdown, formatDuration, pairs } from './buyer-ui.js';
+import { $, h, show, fill, act, say, showError, focusOn, countdown, formatDuration, pairs, setEnabled } from './buyer-ui.js';
 
 let products = null, popular = null, cart = null;
 let order = null;        // the order on screen
@@ -83,7 +83,7 @@ function renderCart() {
   if (!cart) return;
   const table = $('cart');
   const total = cart.reduce((a, c) => a + c.price * c.quantity, 0);
-  $('order-button').disabled = cart.length === 0;
+  setEnabled($('order-button'), cart.length > 0);
   $('cart-total').textContent = cart.length ? t('cart.total', { amount: formatWon(total) }) : '';
   if (!cart.length) { fill(table, h('caption', { text: t('cart.empty') })); return; }
   const head = h('tr', {}, ...['cart.item', 'cart.price', 'cart.quantity', 'cart.subtotal', 'cart.action']

@@ -79,11 +79,17 @@ export function countdown(el, untilIso, render, onEnd) {
   return () => clearInterval(timer);
 }
 
+// A button's own state (enabled or not) apart from being busy in act(): kept across a press.
+export function setEnabled(button, on) {
+  button.dataset.off = on ? '' : '1';
+  if (!button.dataset.busy) button.disabled = !on;
+}
+
 // Runs fn for a button press: the button is disabled meanwhile (no double submit), notices are cleared first,
 // and a thrown error is shown in words. Returns fn's result, or undefined when it threw.
 export async function act(button, fn) {
   if (button && button.disabled) return undefined;
-  if (button) button.disabled = true;
+  if (button) { button.dataset.busy = '1'; button.disabled = true; }
   clearNotices();
   try {
     return await fn();
@@ -91,7 +97,7 @@ export async function act(button, fn) {
     showError(e);
     return undefined;
   } finally {
-    if (button) button.disabled = false;
+    if (button) { delete button.dataset.busy; button.disabled = button.dataset.off === '1'; }
   }
 }
 
