@@ -64,6 +64,7 @@ export function markTaken(ids) {
 
 // Words again in the current language (every label and the legend).
 export function relabel() {
+  wonText.clear();
   for (const c of cells.values()) { c.sig = ''; paint(c); }
   renderLegend();
 }
@@ -76,6 +77,7 @@ function build(sid, seats) {
   const sorted = [...seats].sort((a, b) => a.seatNumber - b.seatNumber);
   cols = sorted.length <= 60 ? 10 : sorted.length <= 400 ? 20 : 50;
   const grid = $('seat-grid');
+  grid.classList.toggle('dense', sorted.length > 400);
   grid.style.gridTemplateColumns = `repeat(${cols}, var(--seat-size))`;
   const frag = document.createDocumentFragment();
   order = sorted.map((s, i) => {
@@ -94,6 +96,12 @@ function build(sid, seats) {
   renderLegend();
 }
 
+const wonText = new Map(); // price → formatted, so 5,000 labels do not build 5,000 number formats
+function won(n) {
+  let w = wonText.get(n);
+  if (w === undefined) { w = formatWon(n); wonText.set(n, w); }
+  return w;
+}
 const statusWord = (c) => t(picked.has(c.seat.seatId) ? 'seat.PICKED' : 'seat.' + c.seat.status);
 const catName = (cat) => cat || t('seat.noCategory');
 
@@ -107,7 +115,7 @@ function paint(c) {
   c.btn.className = `seat cat-${k ? k.index : 0} is-${s.status.toLowerCase()}${mine ? ' is-picked' : ''}`;
   c.btn.setAttribute('aria-pressed', mine ? 'true' : 'false');
   c.btn.setAttribute('aria-disabled', s.status === 'FREE' ? 'false' : 'true');
-  c.btn.setAttribute('aria-label', t('seat.label', { n: s.seatNumber, cat: catName(s.category), price: formatWon(s.price), status: statusWord(c) }));
+  c.btn.setAttribute('aria-label', t('seat.label', { n: s.seatNumber, cat: catName(s.category), price: won(s.price), status: statusWord(c) }));
 }
 
 function toggle(id) {

@@ -5,7 +5,7 @@
 import { api } from '/static/api.js';
 import { t, formatWon } from '/static/i18n.js';
 import * as state from './buyer-state.js';
-import { $, h, show, fill, act, say, showError, focusOn, countdown, formatDuration, pairs, setEnabled } from './buyer-ui.js';
+import { $, h, show, fill, act, say, showError, focusOn, countdown, formatDuration, pairs, setEnabled, headRow } from './buyer-ui.js';
 
 let products = null, popular = null, cart = null;
 let order = null;        // the order on screen
@@ -86,8 +86,7 @@ function renderCart() {
   setEnabled($('order-button'), cart.length > 0);
   $('cart-total').textContent = cart.length ? t('cart.total', { amount: formatWon(total) }) : '';
   if (!cart.length) { fill(table, h('caption', { text: t('cart.empty') })); return; }
-  const head = h('tr', {}, ...['cart.item', 'cart.price', 'cart.quantity', 'cart.subtotal', 'cart.action']
-    .map((k) => h('th', { scope: 'col', text: t(k) })));
+  const head = headRow(['cart.item', 'cart.price', 'cart.quantity', 'cart.subtotal', 'cart.action'], ['cart.price', 'cart.quantity', 'cart.subtotal']);
   const rows = cart.map((c) => h('tr', {},
     h('td', { text: `${c.productName} — ${c.optionName}` }), h('td', { class: 'num', text: formatWon(c.price) }),
     h('td', { class: 'num', text: String(c.quantity) }), h('td', { class: 'num', text: formatWon(c.price * c.quantity) }),

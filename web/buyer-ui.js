@@ -108,4 +108,9 @@ export function pairs(list) {
   return dl;
 }
 
+// A table's header row from string keys; the keys in numeric are right-aligned like their cells.
+export function headRow(keys, numeric = []) {
+  return h('tr', {}, ...keys.map((k) => h('th', { scope: 'col', class: numeric.includes(k) ? 'num' : null, text: t(k) })));
+}
+
 export function kindText(kind) { return t('kind.' + kind); }

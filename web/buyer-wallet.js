@@ -4,7 +4,7 @@
 import { api } from '/static/api.js';
 import { t, formatWon, formatTime } from '/static/i18n.js';
 import * as state from './buyer-state.js';
-import { $, h, fill, act, say, showError, pairs, kindText, focusOn } from './buyer-ui.js';
+import { $, h, fill, act, say, showError, pairs, kindText, focusOn, headRow } from './buyer-ui.js';
 
 let history = null;  // last GET /user/history
 let payments = null; // last GET /user/payments
@@ -64,7 +64,7 @@ function renderHistory() {
   const table = $('history');
   if (!history) return;
   if (!history.length) { fill(table, h('caption', { text: t('history.empty') })); return; }
-  const head = h('tr', {}, ...['history.when', 'history.kind', 'history.amount', 'history.after'].map((k) => h('th', { scope: 'col', text: t(k) })));
+  const head = headRow(['history.when', 'history.kind', 'history.amount', 'history.after'], ['history.amount', 'history.after']);
   const rows = history.map((x) => h('tr', { class: 'kind-' + x.kind },
     h('td', { text: formatTime(x.createdAt) }), h('td', { text: kindText(x.kind) }),
     h('td', { class: x.amount < 0 ? 'num debit' : 'num credit', text: signed(x.amount) }),
@@ -83,8 +83,7 @@ function renderPayments() {
   const table = $('payments');
   if (!payments) return;
   if (!payments.length) { fill(table, h('caption', { text: t('payments.empty') })); return; }
-  const head = h('tr', {}, ...['payments.when', 'payments.seats', 'payments.amount', 'payments.status', 'payments.action']
-    .map((k) => h('th', { scope: 'col', text: t(k) })));
+  const head = headRow(['payments.when', 'payments.seats', 'payments.amount', 'payments.status', 'payments.action'], ['payments.amount']);
   const rows = payments.map((p) => h('tr', { 'data-payment': p.paymentId },
     h('td', { text: formatTime(p.createdAt) }), h('td', { text: seatList(p.seats) }),
     h('td', { class: 'num', text: formatWon(p.amount) }),

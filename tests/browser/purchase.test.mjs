@@ -33,6 +33,14 @@ test('sign up, charge, queue through a real opening, hold four seats, pay, recei
     const before = await textOf(page, '#queue-timer');
     await until('the countdown to tick', async () => (await textOf(page, '#queue-timer')) !== before, 5000);
 
+    // A reload keeps the place in line: the same token, still waiting for the opening.
+    const tokenOf = () => page.evaluate(() => JSON.parse(sessionStorage.getItem('ticketd.buyer.flow')).token);
+    const token = await tokenOf();
+    await page.reload({ waitUntil: 'load' });
+    await page.locator('#queue').waitFor({ state: 'visible' });
+    await waitText(page, '#queue-timer', /^Opens in 0:0\d$/);
+    assert.equal(await tokenOf(), token, 'the same token after a reload');
+
     // The real opening, then ACTIVE: the dates step.
     await toSeatMap(page, 50, 30000);
     assert.match(await textOf(page, '#legend'), /VIP — 80,000 KRW/);
@@ -119,6 +127,52 @@ test('at phone width in Korean: the queue, the seat map and a hold fit 390 px', 
     await waitText(page, '#hold-title', /Your seats are held/);
     assert.equal(await page.evaluate(() => document.documentElement.lang), 'en');
     await assertNoRawError(page, assert);
+    guard.check();
+    await context.close();
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a 5,000-seat date: built once, kept current by reading again, moved through with the keyboard', async ({ browser }) => {
+  const server = await startServer();
+  try {
+    const name = 'Stadium';
+    const prices = [{ fromSeat: 1, toSeat: 1000, price: 150000, category: 'VIP' },
+      { fromSeat: 1001, toSeat: 3000, price: 99000, category: 'R' }, { fromSeat: 3001, toSeat: 5000, price: 66000, category: 'S' }];
+    await arrangeConcert(server, { name, seatCount: 5000, prices });
+    const { context, guard } = await newWatchedContext(browser, server, { locale: 'en-US' });
+    const page = await context.newPage();
+    await signUp(page, server, 'Dae');
+    await joinQueue(page, name);
+    const started = Date.now();
+    await toSeatMap(page, 5000);
+    const builtMs = Date.now() - started;
+    assert.ok(builtMs < 10000, `the map took ${builtMs} ms`);
+    await page.evaluate(() => { document.querySelector('#seat-grid .seat[data-number="4321"]').dataset.probe = 'same'; });
+
+    // Someone else holds seat 4321 through the API; the page shows it within a few refreshes, on the same node.
+    const other = await apiCall(server, 'POST', '/users', { body: { name: 'other' } });
+    const concert = (await apiCall(server, 'GET', '/concerts')).find((c) => c.name === name);
+    const tk = await apiCall(server, 'POST', '/queue/issue', { key: other.apiKey, body: { concertId: concert.concertId } });
+    assert.equal(tk.status, 'ACTIVE');
+    const [date] = await apiCall(server, 'GET', `/concert/available-dates?concertId=${concert.concertId}`, { token: tk.token });
+    const map = await apiCall(server, 'GET', `/concert/seat-map?concertScheduleId=${date.scheduleId}`, { token: tk.token });
+    const target = map.find((x) => x.seatNumber === 4321);
+    await apiCall(server, 'POST', '/reservation', { token: tk.token, body: { seatIds: [target.seatId] }, idem: 'other-hold-1' });
+    await until('seat 4321 shown held', async () => /, held$/.test(await seat(page, 4321).getAttribute('aria-label')), 10000);
+    assert.equal(await seat(page, 4321).getAttribute('data-probe'), 'same', 'the refresh reused the seat buttons');
+    assert.match(await textOf(page, '#legend'), /S — 66,000 KRW/);
+
+    // One tab stop; arrows move within the grid (50 a row).
+    await seat(page, 1).focus();
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('ArrowDown');
+    assert.equal(await page.evaluate(() => document.activeElement.dataset.number), '52');
+    await page.keyboard.press('Enter');
+    assert.equal(await seat(page, 52).getAttribute('aria-pressed'), 'true');
+    assert.equal(await page.locator('#seat-grid .seat[tabindex="0"]').count(), 1);
+    await shot(page, 'stadium');
     guard.check();
     await context.close();
   } finally {
