@@ -49,6 +49,7 @@ test('sign up, charge, queue through a real opening, hold four seats, pay, recei
 
     await pickSeats(page, [1, 2, 21, 22]);
     await waitText(page, '#selection', /4 of 4 picked: seats 1, 2, 21, 22 — 260,000 KRW/);
+    await shot(page, 'seats');
     await seat(page, 23).click(); // a fifth: refused in words
     await waitText(page, '#notice', /at most 4 seats/);
     assert.equal(await seat(page, 23).getAttribute('aria-pressed'), 'false');
@@ -98,12 +99,16 @@ test('sign up, charge, queue through a real opening, hold four seats, pay, recei
   }
 });
 
-test('at phone width in Korean: the queue, the seat map and a hold fit 390 px', async ({ browser }) => {
+test('at phone width in Korean, with a failing event stream: polling lets the buyer in; the page fits 390 px', async ({ browser }) => {
   const server = await startServer();
   try {
     const name = '봄 콘서트';
-    await arrangeConcert(server, { name, prices: PRICES });
+    await arrangeConcert(server, { name, prices: PRICES, opensInMs: 5000 });
     const { context, guard } = await newWatchedContext(browser, server, { locale: 'ko-KR', viewport: { width: 390, height: 844 } });
+    await context.addInitScript(() => { // every stream fails at once: the page must fall back to GET /queue/status
+      window.EventSource = class { constructor() { setTimeout(() => this.onerror && this.onerror(new Event('error')), 50); }
+        addEventListener() {} close() {} };
+    });
     const page = await context.newPage();
     await signUp(page, server, '민지');
     assert.equal(await page.evaluate(() => document.documentElement.lang), 'ko');
@@ -111,7 +116,9 @@ test('at phone width in Korean: the queue, the seat map and a hold fit 390 px', 
     await charge(page, 100000);
     await waitText(page, '#done', /충전했습니다/);
     await joinQueue(page, name);
-    await toSeatMap(page, 50);
+    await waitText(page, '#queue-timer', /^시작까지 0:0\d$/);
+    await shot(page, 'phone-ko-waiting');
+    await toSeatMap(page, 50, 30000);
     assert.match(await seat(page, 30).getAttribute('aria-label'), /^30번 좌석, R, 50,000원, 선택 가능$/);
     await pickSeats(page, [30]);
     await shot(page, 'phone-ko-seats');

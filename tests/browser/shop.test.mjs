@@ -66,6 +66,12 @@ test('cart, order from the cart, pay; the last one in stock cannot be ordered tw
     assert.equal(await page.locator('#cart tbody tr').count(), 1, 'a refused order leaves the cart as it was');
     await assertNoRawError(page, assert);
     await shot(page, 'out-of-stock');
+
+    // "Forget me": the key leaves the browser and the sign-up form is back.
+    await page.locator('#sign-out').click();
+    await page.locator('#signup').waitFor({ state: 'visible' });
+    assert.equal(await page.evaluate(() => localStorage.getItem('ticketd.buyer.user')), null);
+    assert.ok(!(await page.locator('#tabs').isVisible()));
     guard.check();
     await context.close();
   } finally {
