@@ -474,6 +474,32 @@ struct resp http_admin(struct srv *s, const char *method, const char *path, cons
     return http(s, method, path, AUTH(harness_admin_key()), body);
 }
 
+const char *time_rfc3339(int64_t ms)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char whole[32];
+    strftime(whole, sizeof whole, "%Y-%m-%dT%H:%M:%S", &tm);
+    return fmt("%s.%03dZ", whole, (int)(ms % 1000));
+}
+
+void srv_spread(const struct srv *s, int ms)
+{
+    if (s->n_base_urls > 1)
+        sleep_ms(ms);
+}
+
+void admin_concert_new(struct srv *s, const char *name, char id[ID_MAX])
+{
+    struct resp r = http_admin(s, "POST", "/admin/concerts", fmt("{\"name\":\"%s\"}", name));
+    json_t *d = assert_ok(r, 201);
+    ensure(is_id(jstr(d, "concertId")), "concertId \"%s\"", jstr(d, "concertId"));
+    ensure(strcmp(jstr(d, "name"), name) == 0, "concert name %s, not %s", jstr(d, "name"), name);
+    copy_str(id, ID_MAX, jstr(d, "concertId"));
+    resp_free(&r);
+}
+
 struct srv *srv_start(const char *const *extra_args)
 {
     const char *urls = getenv("TICKETD_TEST_URLS");

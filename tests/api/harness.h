@@ -112,6 +112,12 @@ const char *harness_admin_key(void);
 struct srv *srv_start_admin(const char *const *more);
 struct resp http_admin(struct srv *s, const char *method, const char *path, const char *body);
 void random_hex(char *out, int n_hex);
+/* ms since the epoch as RFC 3339 UTC with milliseconds (a fmt() string). */
+const char *time_rfc3339(int64_t ms);
+/* Waits ms for a sales write to reach every instance (nothing to wait for with one: it refreshes at once). */
+void srv_spread(const struct srv *s, int ms);
+/* POST /admin/concerts {"name"}: checks the answer and copies the new concert's id. */
+void admin_concert_new(struct srv *s, const char *name, char id[ID_MAX]);
 
 /* Crash and restart, for crash tests: srv_kill9() SIGKILLs every instance (nothing flushed, no clean shutdown)
  * and reaps it; the database, the Redis keys and the log stay. srv_restart() starts every instance again with its

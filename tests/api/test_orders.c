@@ -32,16 +32,6 @@
 #define PRICE 1000
 static const char *g_bin;
 
-static const char *time_str(int64_t ms)
-{
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    char whole[32];
-    strftime(whole, sizeof whole, "%Y-%m-%dT%H:%M:%S", &tm);
-    return fmt("%s.%03dZ", whole, (int)(ms % 1000));
-}
-
 /* A concert with one date of `seats` seats starting at starts_at; the date's id. */
 static void date_new(struct srv *s, int seats, int64_t starts_at, char sched[ID_MAX])
 {
@@ -53,7 +43,7 @@ static void date_new(struct srv *s, int seats, int64_t starts_at, char sched[ID_
     r = http_admin(s, "POST", "/admin/schedules",
               fmt("{\"concertId\":\"%s\",\"startsAt\":\"%s\",\"seatCount\":%d,\"prices\":[{\"fromSeat\":1,"
                   "\"toSeat\":%d,\"price\":%d,\"category\":\"A\"}]}",
-                  concert, time_str(starts_at), seats, seats, PRICE));
+                  concert, time_rfc3339(starts_at), seats, seats, PRICE));
     d = assert_ok(r, 201);
     copy_str(sched, ID_MAX, jstr(d, "scheduleId"));
     resp_free(&r);

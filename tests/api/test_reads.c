@@ -26,52 +26,8 @@
 #define PRICE 1000
 #define CREATE_SPREAD_MS 700 /* a new sale is known everywhere (SALES_REFRESH_MS 500 + margin) */
 
-static char g_admin_key[33];
 
-/* ---- set-up helpers ----------------------------------------------------------------------------- */
-
-static void random_hex(char *out, int n_hex)
-{
-    unsigned char raw[64];
-    int fd = open("/dev/urandom", O_RDONLY);
-    ensure(fd >= 0 && read(fd, raw, (size_t)(n_hex + 1) / 2) == (ssize_t)((n_hex + 1) / 2), "/dev/urandom");
-    close(fd);
-    for (int i = 0; i < n_hex; i++)
-        out[i] = "0123456789abcdef"[(raw[i / 2] >> (i % 2 ? 0 : 4)) & 15];
-    out[n_hex] = '\0';
-}
-
-/* The organizer API on, the per-client budget off (the tests read a lot from one address). */
-static struct srv *reads_srv(void) { return srv_start(ARGS("--admin-key", g_admin_key, "--rate-limit", "0")); }
-
-static void spread(const struct srv *s, int ms)
-{
-    if (srv_instances(s) > 1)
-        sleep_ms(ms);
-}
-
-static const char *time_str(int64_t ms)
-{
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    char whole[32];
-    strftime(whole, sizeof whole, "%Y-%m-%dT%H:%M:%S", &tm);
-    return fmt("%s.%03dZ", whole, (int)(ms % 1000));
-}
-
-static struct resp admin(struct srv *s, const char *method, const char *path, const char *body)
-{
-    return http(s, method, path, AUTH(g_admin_key), body);
-}
-
-static void concert_new(struct srv *s, const char *name, char id[ID_MAX])
-{
-    struct resp r = admin(s, "POST", "/admin/concerts", fmt("{\"name\":\"%s\"}", name));
-    json_t *d = assert_ok(r, 201);
-    copy_str(id, ID_MAX, jstr(d, "concertId"));
-    resp_free(&r);
-}
+/* ---- set-up helpers (the organizer's server and key: harness.h srv_start_admin, http_admin) --------------- */
 
 /* A date `days_ahead` days ahead with `seats` seats: seats 1..2 category "A" (when seats > 2), the rest none. */
 static void schedule_new(struct srv *s, const char *concert, int seats, int days_ahead, char id[ID_MAX])
@@ -80,9 +36,9 @@ static void schedule_new(struct srv *s, const char *concert, int seats, int days
                                          "{\"fromSeat\":3,\"toSeat\":%d,\"price\":%d}]",
                                          PRICE * 2, seats, PRICE)
                                    : fmt("[{\"fromSeat\":1,\"toSeat\":%d,\"price\":%d}]", seats, PRICE);
-    struct resp r = admin(s, "POST", "/admin/schedules",
+    struct resp r = http_admin(s, "POST", "/admin/schedules",
                           fmt("{\"concertId\":\"%s\",\"startsAt\":\"%s\",\"seatCount\":%d,\"prices\":%s}", concert,
-                              time_str(now_ms() + (int64_t)days_ahead * 86400 * 1000), seats, prices));
+                              time_rfc3339(now_ms() + (int64_t)days_ahead * 86400 * 1000), seats, prices));
     json_t *d = assert_ok(r, 201);
     copy_str(id, ID_MAX, jstr(d, "scheduleId"));
     resp_free(&r);
@@ -90,7 +46,7 @@ static void schedule_new(struct srv *s, const char *concert, int seats, int days
 
 static void sale_new(struct srv *s, const char *concert, const char *fields, char id[ID_MAX])
 {
-    struct resp r = admin(s, "POST", "/admin/sales", fmt("{\"concertId\":\"%s\"%s}", concert, fields));
+    struct resp r = http_admin(s, "POST", "/admin/sales", fmt("{\"concertId\":\"%s\"%s}", concert, fields));
     json_t *d = assert_ok(r, 201);
     copy_str(id, ID_MAX, jstr(d, "saleId"));
     resp_free(&r);
@@ -195,9 +151,9 @@ static void expect_map_err(struct srv *s, const char *token, const char *query, 
 static void test_seat_map_statuses(void **state)
 {
     (void)state;
-    struct srv *s = reads_srv();
+    struct srv *s = srv_start_admin(NULL);
     char concert[ID_MAX], sched[ID_MAX];
-    concert_new(s, "Seat map", concert);
+    admin_concert_new(s, "Seat map", concert);
     schedule_new(s, concert, 6, 30, sched);
     struct user a, b;
     user_new(s, &a);
@@ -273,14 +229,14 @@ static void test_seat_map_statuses(void **state)
     copy_str(pay_b, sizeof pay_b, jstr(json_array_get(d, 0), "paymentId"));
     resp_free(&r);
     statuses_at_once(s, &a, sched, "FFFFFS", "primed");
-    r = http_on(s, 0, "POST", fmt("/admin/payments/%s/refund", pay_b), AUTH(g_admin_key), NULL);
+    r = http_on(s, 0, "POST", fmt("/admin/payments/%s/refund", pay_b), AUTH(harness_admin_key()), NULL);
     assert_ok(r, 200);
     resp_free(&r);
     statuses_at_once(s, &a, sched, "FFFFFF", "after the organizer's refund");
 
     /* a cancelled date: 404 at once on the instance that cancelled it */
     statuses_at_once(s, &a, sched, "FFFFFF", "primed");
-    r = http_on(s, 0, "POST", fmt("/admin/schedules/%s/cancel", sched), AUTH(g_admin_key), NULL);
+    r = http_on(s, 0, "POST", fmt("/admin/schedules/%s/cancel", sched), AUTH(harness_admin_key()), NULL);
     assert_ok(r, 200);
     resp_free(&r);
     r = http_on(s, 0, "GET", fmt("/concert/seat-map?concertScheduleId=%s", sched), TOKEN(a.token), NULL);
@@ -294,17 +250,17 @@ static void test_seat_map_statuses(void **state)
 static void test_seat_map_gate(void **state)
 {
     (void)state;
-    struct srv *s = reads_srv();
+    struct srv *s = srv_start_admin(NULL);
     char ca[ID_MAX], cb[ID_MAX], cc[ID_MAX], sa[ID_MAX], sb[ID_MAX], sc[ID_MAX], sale_a[ID_MAX], sale_b[ID_MAX];
-    concert_new(s, "Gate A", ca);
-    concert_new(s, "Gate B", cb);
-    concert_new(s, "Gate C (no sale)", cc);
+    admin_concert_new(s, "Gate A", ca);
+    admin_concert_new(s, "Gate B", cb);
+    admin_concert_new(s, "Gate C (no sale)", cc);
     schedule_new(s, ca, 3, 30, sa);
     schedule_new(s, cb, 3, 30, sb);
     schedule_new(s, cc, 3, 30, sc);
     sale_new(s, ca, ",\"maxActive\":1", sale_a);
     sale_new(s, cb, "", sale_b);
-    spread(s, CREATE_SPREAD_MS);
+    srv_spread(s, CREATE_SPREAD_MS);
     struct user a, waiter, b, site;
     user_new(s, &a);
     user_new(s, &waiter);
@@ -343,9 +299,9 @@ static void test_seat_map_gate(void **state)
 static void test_seat_map_5000_seats(void **state)
 {
     (void)state;
-    struct srv *s = reads_srv();
+    struct srv *s = srv_start_admin(NULL);
     char concert[ID_MAX], sched[ID_MAX];
-    concert_new(s, "Stadium", concert);
+    admin_concert_new(s, "Stadium", concert);
     schedule_new(s, concert, 5000, 30, sched);
     struct user u;
     user_new(s, &u);
@@ -385,7 +341,7 @@ static void expect_status(struct srv *s, const char *path, const char *key, long
 static void test_admin_reads_auth(void **state)
 {
     (void)state;
-    struct srv *s = reads_srv();
+    struct srv *s = srv_start_admin(NULL);
     struct user u;
     user_new(s, &u);
     const char *paths[] = {"/admin/schedules?concertId=1", "/admin/sales", "/admin/payments", "/admin/products"};
@@ -393,7 +349,7 @@ static void test_admin_reads_auth(void **state)
         expect_status(s, paths[i], NULL, 401, "UNAUTHORIZED", "no key");
         expect_status(s, paths[i], "not-the-admin-key-at-all", 401, "UNAUTHORIZED", "an unknown key");
         expect_status(s, paths[i], u.key, 403, "FORBIDDEN", "a user's key");
-        struct resp r = admin(s, "GET", paths[i], NULL);
+        struct resp r = http_admin(s, "GET", paths[i], NULL);
         ensure(r.status == 200 || r.status == 404, "GET %s with the admin key: HTTP %ld: %s", paths[i], r.status,
                r.raw);
         resp_free(&r);
@@ -444,13 +400,13 @@ static void buy(struct srv *s, struct user *u, const char *sched, int from, int 
 static void test_admin_schedules_list(void **state)
 {
     (void)state;
-    struct srv *s = reads_srv();
+    struct srv *s = srv_start_admin(NULL);
     char concert[ID_MAX], d20[ID_MAX], d10[ID_MAX], d30[ID_MAX], other[ID_MAX], od[ID_MAX];
-    concert_new(s, "Lists", concert);
+    admin_concert_new(s, "Lists", concert);
     schedule_new(s, concert, 2, 20, d20); /* created out of date order */
     schedule_new(s, concert, 3, 10, d10);
     schedule_new(s, concert, 3, 30, d30);
-    concert_new(s, "Other", other);
+    admin_concert_new(s, "Other", other);
     schedule_new(s, other, 2, 5, od);
     struct user u;
     user_new(s, &u);
@@ -458,7 +414,7 @@ static void test_admin_schedules_list(void **state)
     issue(s, &u, NULL, "ACTIVE");
     char pay_id[ID_MAX];
     buy(s, &u, d20, 1, 2, pay_id); /* d20 sold out */
-    struct resp r = admin(s, "POST", fmt("/admin/schedules/%s/cancel", d30), NULL);
+    struct resp r = http_admin(s, "POST", fmt("/admin/schedules/%s/cancel", d30), NULL);
     assert_ok(r, 200);
     resp_free(&r);
 
@@ -466,43 +422,43 @@ static void test_admin_schedules_list(void **state)
     reads_settle();
     ensure(schedule_free(s, &u, d20) == -1 && schedule_free(s, &u, d30) == -1 && schedule_free(s, &u, d10) == 3,
            "available-dates lists a sold-out or cancelled date");
-    r = admin(s, "GET", fmt("/admin/schedules?concertId=%s", concert), NULL);
+    r = http_admin(s, "GET", fmt("/admin/schedules?concertId=%s", concert), NULL);
     json_t *d = assert_ok(r, 200);
     ensure(json_is_array(d) && json_array_size(d) == 2, "GET /admin/schedules: %s", r.raw);
     expect_date_item(json_array_get(d, 0), d10, concert, 3, 0);
     expect_date_item(json_array_get(d, 1), d20, concert, 2, 2);
     resp_free(&r);
-    r = admin(s, "GET", fmt("/admin/schedules?concertId=%s", other), NULL);
+    r = http_admin(s, "GET", fmt("/admin/schedules?concertId=%s", other), NULL);
     d = assert_ok(r, 200);
     ensure(json_array_size(d) == 1 && strcmp(jstr(json_array_get(d, 0), "scheduleId"), od) == 0,
            "another concert's dates: %s", r.raw);
     resp_free(&r);
     /* a concert with no date: an empty list */
     char empty[ID_MAX];
-    concert_new(s, "Lists", empty);
-    r = admin(s, "GET", fmt("/admin/schedules?concertId=%s", empty), NULL);
+    admin_concert_new(s, "Lists", empty);
+    r = http_admin(s, "GET", fmt("/admin/schedules?concertId=%s", empty), NULL);
     d = assert_ok(r, 200);
     ensure(json_is_array(d) && json_array_size(d) == 0, "a concert with no dates: %s", r.raw);
     resp_free(&r);
-    expect_status(s, "/admin/schedules?concertId=999999999", g_admin_key, 404, "NOT_FOUND", "an unknown concert");
-    expect_status(s, "/admin/schedules", g_admin_key, 400, "INVALID_ARGUMENT", "no concertId");
-    expect_status(s, "/admin/schedules?concertId=x1", g_admin_key, 400, "INVALID_ARGUMENT", "a malformed concertId");
+    expect_status(s, "/admin/schedules?concertId=999999999", harness_admin_key(), 404, "NOT_FOUND", "an unknown concert");
+    expect_status(s, "/admin/schedules", harness_admin_key(), 400, "INVALID_ARGUMENT", "no concertId");
+    expect_status(s, "/admin/schedules?concertId=x1", harness_admin_key(), 400, "INVALID_ARGUMENT", "a malformed concertId");
     srv_stop(s);
 }
 
 static void test_admin_sales_list(void **state)
 {
     (void)state;
-    struct srv *s = reads_srv();
+    struct srv *s = srv_start_admin(NULL);
     char c1[ID_MAX], c2[ID_MAX], s1[ID_MAX], s2[ID_MAX];
-    concert_new(s, "Sale one", c1);
-    concert_new(s, "Sale two", c2);
+    admin_concert_new(s, "Sale one", c1);
+    admin_concert_new(s, "Sale two", c2);
     sale_new(s, c1, ",\"maxActive\":7,\"admitPerSec\":3,\"tokenSeconds\":60", s1);
-    sale_new(s, c2, fmt(",\"opensAt\":\"%s\"", time_str(now_ms() + 3600 * 1000)), s2);
-    struct resp r = admin(s, "PATCH", fmt("/admin/sales/%s", s1), "{\"state\":\"PAUSED\"}");
+    sale_new(s, c2, fmt(",\"opensAt\":\"%s\"", time_rfc3339(now_ms() + 3600 * 1000)), s2);
+    struct resp r = http_admin(s, "PATCH", fmt("/admin/sales/%s", s1), "{\"state\":\"PAUSED\"}");
     assert_ok(r, 200);
     resp_free(&r);
-    r = admin(s, "GET", "/admin/sales", NULL);
+    r = http_admin(s, "GET", "/admin/sales", NULL);
     json_t *d = assert_ok(r, 200);
     ensure(json_is_array(d) && json_array_size(d) >= 2, "GET /admin/sales: %s", r.raw);
     /* newest first: ours are the newest; ids strictly descending throughout (the seed's sale, if any, last) */
@@ -525,10 +481,10 @@ static void test_admin_sales_list(void **state)
            "the paused sale: %s", r.raw);
     resp_free(&r);
     /* each item is GET /admin/sales/{id} without stats */
-    r = admin(s, "GET", fmt("/admin/sales/%s", s1), NULL);
+    r = http_admin(s, "GET", fmt("/admin/sales/%s", s1), NULL);
     json_t *one = assert_ok(r, 200);
     json_object_del(one, "stats");
-    struct resp rl = admin(s, "GET", "/admin/sales", NULL);
+    struct resp rl = http_admin(s, "GET", "/admin/sales", NULL);
     json_t *list = assert_ok(rl, 200);
     ensure(json_equal(one, json_array_get(list, 1)), "the list's sale %s differs from GET /admin/sales/%s", s1, s1);
     resp_free(&rl);
@@ -539,9 +495,9 @@ static void test_admin_sales_list(void **state)
 static void test_admin_payments(void **state)
 {
     (void)state;
-    struct srv *s = reads_srv();
+    struct srv *s = srv_start_admin(NULL);
     char concert[ID_MAX], da[ID_MAX], db[ID_MAX];
-    concert_new(s, "Lists", concert);
+    admin_concert_new(s, "Lists", concert);
     schedule_new(s, concert, 6, 20, da);
     schedule_new(s, concert, 6, 21, db);
     struct user x, y;
@@ -560,7 +516,7 @@ static void test_admin_payments(void **state)
     resp_free(&r);
 
     /* everyone's, newest first, each a /user/payments item plus userId and scheduleId */
-    r = admin(s, "GET", "/admin/payments", NULL);
+    r = http_admin(s, "GET", "/admin/payments", NULL);
     json_t *d = assert_ok(r, 200);
     ensure(json_is_array(d) && json_array_size(d) == 3, "GET /admin/payments: %s", r.raw);
     const char *want_ids[3] = {p3, p2, p1}, *want_users[3] = {y.id, y.id, x.id}, *want_sched[3] = {da, db, da};
@@ -584,7 +540,7 @@ static void test_admin_payments(void **state)
     /* the user's own list is the same item without userId and scheduleId */
     r = http(s, "GET", "/user/payments", AUTH(y.key), NULL);
     json_t *mine = assert_ok(r, 200);
-    struct resp ra = admin(s, "GET", fmt("/admin/payments?scheduleId=%s", da), NULL);
+    struct resp ra = http_admin(s, "GET", fmt("/admin/payments?scheduleId=%s", da), NULL);
     json_t *of_a = assert_ok(ra, 200);
     ensure(json_array_size(of_a) == 2 && strcmp(jstr(json_array_get(of_a, 0), "paymentId"), p3) == 0 &&
                strcmp(jstr(json_array_get(of_a, 1), "paymentId"), p1) == 0,
@@ -597,44 +553,44 @@ static void test_admin_payments(void **state)
     json_decref(item);
     resp_free(&ra);
     resp_free(&r);
-    r = admin(s, "GET", fmt("/admin/payments?scheduleId=%s&limit=1", db), NULL);
+    r = http_admin(s, "GET", fmt("/admin/payments?scheduleId=%s&limit=1", db), NULL);
     d = assert_ok(r, 200);
     ensure(json_array_size(d) == 1 && strcmp(jstr(json_array_get(d, 0), "paymentId"), p2) == 0, "date B: %s", r.raw);
     resp_free(&r);
-    r = admin(s, "GET", "/admin/payments?limit=2", NULL);
+    r = http_admin(s, "GET", "/admin/payments?limit=2", NULL);
     d = assert_ok(r, 200);
     ensure(json_array_size(d) == 2 && strcmp(jstr(json_array_get(d, 0), "paymentId"), p3) == 0, "limit 2: %s", r.raw);
     resp_free(&r);
-    r = admin(s, "GET", "/admin/payments?limit=100", NULL);
+    r = http_admin(s, "GET", "/admin/payments?limit=100", NULL);
     d = assert_ok(r, 200);
     ensure(json_array_size(d) == 3, "limit 100: %s", r.raw);
     resp_free(&r);
     /* a date with no payment yet: empty; bounds and malformed input */
     char dc[ID_MAX];
     schedule_new(s, concert, 2, 22, dc);
-    r = admin(s, "GET", fmt("/admin/payments?scheduleId=%s", dc), NULL);
+    r = http_admin(s, "GET", fmt("/admin/payments?scheduleId=%s", dc), NULL);
     d = assert_ok(r, 200);
     ensure(json_is_array(d) && json_array_size(d) == 0, "a date with no payments: %s", r.raw);
     resp_free(&r);
-    expect_status(s, "/admin/payments?limit=0", g_admin_key, 400, "INVALID_ARGUMENT", "limit 0");
-    expect_status(s, "/admin/payments?limit=101", g_admin_key, 400, "INVALID_ARGUMENT", "limit 101");
-    expect_status(s, "/admin/payments?limit=+5", g_admin_key, 400, "INVALID_ARGUMENT", "limit +5");
-    expect_status(s, "/admin/payments?scheduleId=abc", g_admin_key, 400, "INVALID_ARGUMENT", "a malformed id");
-    expect_status(s, "/admin/payments?scheduleId=999999999", g_admin_key, 404, "NOT_FOUND", "an unknown date");
+    expect_status(s, "/admin/payments?limit=0", harness_admin_key(), 400, "INVALID_ARGUMENT", "limit 0");
+    expect_status(s, "/admin/payments?limit=101", harness_admin_key(), 400, "INVALID_ARGUMENT", "limit 101");
+    expect_status(s, "/admin/payments?limit=+5", harness_admin_key(), 400, "INVALID_ARGUMENT", "limit +5");
+    expect_status(s, "/admin/payments?scheduleId=abc", harness_admin_key(), 400, "INVALID_ARGUMENT", "a malformed id");
+    expect_status(s, "/admin/payments?scheduleId=999999999", harness_admin_key(), 404, "NOT_FOUND", "an unknown date");
     srv_stop(s);
 }
 
 static void test_admin_products(void **state)
 {
     (void)state;
-    struct srv *s = reads_srv();
-    struct resp r = admin(s, "POST", "/admin/products",
+    struct srv *s = srv_start_admin(NULL);
+    struct resp r = http_admin(s, "POST", "/admin/products",
                           "{\"name\":\"Tour shirt\",\"options\":[{\"name\":\"M\",\"price\":30000,\"stock\":5}]}");
     assert_ok(r, 201);
     resp_free(&r);
     struct user u;
     user_new(s, &u);
-    r = admin(s, "GET", "/admin/products", NULL);
+    r = http_admin(s, "GET", "/admin/products", NULL);
     json_t *org = assert_ok(r, 200);
     struct resp rb = http(s, "GET", "/products", AUTH(u.key), NULL);
     json_t *buyer = assert_ok(rb, 200);
@@ -650,7 +606,7 @@ static void test_admin_products(void **state)
 static void test_openapi_documents_reads(void **state)
 {
     (void)state;
-    struct srv *s = reads_srv();
+    struct srv *s = srv_start_admin(NULL);
     struct resp r = http(s, "GET", "/openapi.json", NULL, NULL);
     ensure(r.status == 200 && json_is_object(r.json), "GET /openapi.json: HTTP %ld", r.status);
     json_t *paths = json_object_get(r.json, "paths");
@@ -667,7 +623,6 @@ static void test_openapi_documents_reads(void **state)
 int main(int argc, char **argv)
 {
     harness_init(argc, argv);
-    random_hex(g_admin_key, 32);
     const struct CMUnitTest tests[] = {
         API_TEST(test_seat_map_statuses),
         API_TEST(test_seat_map_gate),

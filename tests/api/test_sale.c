@@ -34,34 +34,6 @@
 
 /* ---- set-up helpers ----------------------------------------------------------------------- */
 
-/* Waits for a sales write to reach every instance (nothing to wait for with one: it refreshes at once). */
-static void spread(const struct srv *s, int ms)
-{
-    if (s->n_base_urls > 1)
-        sleep_ms(ms);
-}
-
-/* RFC 3339 UTC with milliseconds. */
-static const char *time_str(int64_t ms)
-{
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    char whole[32];
-    strftime(whole, sizeof whole, "%Y-%m-%dT%H:%M:%S", &tm);
-    return fmt("%s.%03dZ", whole, (int)(ms % 1000));
-}
-
-static void concert_new(struct srv *s, const char *name, char id[ID_MAX])
-{
-    struct resp r = http_admin(s, "POST", "/admin/concerts", fmt("{\"name\":\"%s\"}", name));
-    json_t *d = assert_ok(r, 201);
-    ensure(is_id(jstr(d, "concertId")), "concertId \"%s\"", jstr(d, "concertId"));
-    ensure(strcmp(jstr(d, "name"), name) == 0, "concert name %s, not %s", jstr(d, "name"), name);
-    copy_str(id, ID_MAX, jstr(d, "concertId"));
-    resp_free(&r);
-}
-
 /* A date 30 days ahead with `seats` seats; prices: a JSON array, or NULL for one range of PRICE won. */
 static void schedule_new(struct srv *s, const char *concert, int seats, const char *prices, char id[ID_MAX])
 {
@@ -69,7 +41,7 @@ static void schedule_new(struct srv *s, const char *concert, int seats, const ch
         prices = fmt("[{\"fromSeat\":1,\"toSeat\":%d,\"price\":%d}]", seats, PRICE);
     struct resp r = http_admin(s, "POST", "/admin/schedules",
                           fmt("{\"concertId\":\"%s\",\"startsAt\":\"%s\",\"seatCount\":%d,\"prices\":%s}", concert,
-                              time_str(now_ms() + 30LL * 86400 * 1000), seats, prices));
+                              time_rfc3339(now_ms() + 30LL * 86400 * 1000), seats, prices));
     json_t *d = assert_ok(r, 201);
     ensure(is_id(jstr(d, "scheduleId")), "scheduleId \"%s\"", jstr(d, "scheduleId"));
     ensure(strcmp(jstr(d, "concertId"), concert) == 0 && jint(d, "totalSeats") == seats &&
@@ -310,11 +282,11 @@ static void test_admin_auth_and_validation(void **state)
     expect_err(s, "POST", "/admin/concerts", k, "{\"name\":\"\"}", 400, "INVALID_ARGUMENT");
     expect_err(s, "POST", "/admin/concerts", k, "{}", 400, "INVALID_ARGUMENT");
     char concert[ID_MAX];
-    concert_new(s, "Validation Night", concert);
+    admin_concert_new(s, "Validation Night", concert);
 
     /* dates: each body differs from a valid one in one way */
     char future[40];
-    copy_str(future, sizeof future, time_str(now_ms() + 10LL * 86400 * 1000));
+    copy_str(future, sizeof future, time_rfc3339(now_ms() + 10LL * 86400 * 1000));
     const char *p10 = "[{\"fromSeat\":1,\"toSeat\":10,\"price\":1000}]";
     char fq[48]; /* startsAt, quoted (a copy: fmt()'s 16 buffers rotate) */
     snprintf(fq, sizeof fq, "\"%s\"", future);
@@ -426,14 +398,14 @@ static void test_catalogue_priced_seats(void **state)
     (void)state;
     struct srv *s = srv_start_admin(NULL);
     char concert[ID_MAX], sched[ID_MAX], sale[ID_MAX];
-    concert_new(s, "Priced Hall", concert);
+    admin_concert_new(s, "Priced Hall", concert);
     int64_t starts = (now_ms() / 1000 + 40LL * 86400) * 1000; /* whole seconds */
     struct resp r = http_admin(s, "POST", "/admin/schedules",
                           fmt("{\"concertId\":\"%s\",\"startsAt\":\"%s\",\"seatCount\":120,\"prices\":["
                               "{\"fromSeat\":81,\"toSeat\":120,\"price\":50000},"
                               "{\"fromSeat\":1,\"toSeat\":20,\"price\":150000,\"category\":\"VIP\"},"
                               "{\"fromSeat\":21,\"toSeat\":80,\"price\":100000,\"category\":\"R\"}]}",
-                              concert, time_str(starts)));
+                              concert, time_rfc3339(starts)));
     json_t *d = assert_ok(r, 201);
     ensure(strcmp(jstr(d, "concertId"), concert) == 0 && strcmp(jstr(d, "concertName"), "Priced Hall") == 0 &&
                rfc3339_ms(jstr(d, "startsAt")) == starts && jint(d, "totalSeats") == 120 &&
@@ -442,7 +414,7 @@ static void test_catalogue_priced_seats(void **state)
     copy_str(sched, sizeof sched, jstr(d, "scheduleId"));
     resp_free(&r);
     sale_new(s, concert, "", sale);
-    spread(s, CREATE_SPREAD_MS);
+    srv_spread(s, CREATE_SPREAD_MS);
 
     /* the public catalogue shows the concert with its sale, without any token */
     r = http(s, "GET", "/concerts", NULL, NULL);
@@ -506,15 +478,15 @@ static void test_scheduled_opening(void **state)
     (void)state;
     struct srv *s = srv_start_admin(NULL);
     char concert[ID_MAX], sched[ID_MAX], sale[ID_MAX];
-    concert_new(s, "Opening Night", concert);
+    admin_concert_new(s, "Opening Night", concert);
     schedule_new(s, concert, 10, NULL, sched);
     struct user u[N_EARLY + N_LATE];
     users_new_many(s, u, N_EARLY + N_LATE);
 
     /* one slot, one admission a second: after the opening, one is ACTIVE and the others hold their places */
     int64_t opens = now_ms() + 1500 + (s->n_base_urls > 1 ? CREATE_SPREAD_MS : 0);
-    sale_new(s, concert, fmt(",\"opensAt\":\"%s\",\"maxActive\":1,\"admitPerSec\":1", time_str(opens)), sale);
-    spread(s, CREATE_SPREAD_MS);
+    sale_new(s, concert, fmt(",\"opensAt\":\"%s\",\"maxActive\":1,\"admitPerSec\":1", time_rfc3339(opens)), sale);
+    srv_spread(s, CREATE_SPREAD_MS);
 
     struct resp r = http(s, "GET", "/concerts", NULL, NULL);
     json_t *d = assert_ok(r, 200);
@@ -527,7 +499,7 @@ static void test_scheduled_opening(void **state)
             scheduled = json_is_object(sl) && strcmp(jstr(sl, "state"), "SCHEDULED") == 0 &&
                         rfc3339_ms(jstr(sl, "opensAt")) == opens;
     }
-    ensure(scheduled, "GET /concerts before opensAt should show the sale SCHEDULED at %s: %s", time_str(opens), r.raw);
+    ensure(scheduled, "GET /concerts before opensAt should show the sale SCHEDULED at %s: %s", time_rfc3339(opens), r.raw);
     resp_free(&r);
 
     /* the early ones, one after the other (round-robin over the instances in shared mode): arrival order 0..N-1 */
@@ -644,10 +616,10 @@ static void test_admission_follows_settings(void **state)
     (void)state;
     struct srv *s = srv_start_admin(NULL);
     char concert[ID_MAX], sched[ID_MAX], sale[ID_MAX];
-    concert_new(s, "Settings Live", concert);
+    admin_concert_new(s, "Settings Live", concert);
     schedule_new(s, concert, 20, NULL, sched);
     sale_new(s, concert, ",\"maxActive\":3,\"admitPerSec\":100", sale);
-    spread(s, CREATE_SPREAD_MS);
+    srv_spread(s, CREATE_SPREAD_MS);
     enum { N = 8 };
     struct user u[N];
     users_new_many(s, u, N);
@@ -684,7 +656,7 @@ static void test_admission_follows_settings(void **state)
 
     /* maxActive cut to 1 live (ACTIVE: u1 u2 u3): payments bring active to 2, then 1, and nobody new comes in */
     sale_patch(s, sale, "{\"maxActive\":1}");
-    spread(s, PATCH_SPREAD_MS);
+    srv_spread(s, PATCH_SPREAD_MS);
     buy_seat(s, &u[1], sched, 2);
     expect_nobody_admitted(s, sale, &u[4], 3, 4, 2, 1200, "maxActive cut to 1, 2 still ACTIVE");
     buy_seat(s, &u[2], sched, 3);
@@ -692,7 +664,7 @@ static void test_admission_follows_settings(void **state)
 
     /* PAUSED: the ACTIVE token keeps working (it even buys), and its freed slot admits nobody */
     sale_patch(s, sale, "{\"state\":\"PAUSED\"}");
-    spread(s, PATCH_SPREAD_MS);
+    srv_spread(s, PATCH_SPREAD_MS);
     sale_stats(s, sale, &st);
     ensure(strcmp(st.state, "PAUSED") == 0, "the sale is %s after PATCH PAUSED", st.state);
     struct qstat q;
@@ -716,7 +688,7 @@ static void test_admission_follows_settings(void **state)
 
     /* CLOSED: no new tokens; the waiters' tokens end */
     sale_patch(s, sale, "{\"state\":\"CLOSED\"}");
-    spread(s, PATCH_SPREAD_MS);
+    srv_spread(s, PATCH_SPREAD_MS);
     expect_issue_closed(s, &u[7], concert);
     for (int i = 5; i < 7; i++) {
         qstatus(s, &u[i], &q);
@@ -745,15 +717,15 @@ static void test_gate(void **state)
     (void)state;
     struct srv *s = srv_start_admin(NULL);
     char ca[ID_MAX], cb[ID_MAX], cc[ID_MAX], sa[ID_MAX], sb[ID_MAX], sc[ID_MAX], sale_a[ID_MAX], sale_b[ID_MAX];
-    concert_new(s, "Gate A", ca);
-    concert_new(s, "Gate B", cb);
-    concert_new(s, "Gate C (no sale)", cc);
+    admin_concert_new(s, "Gate A", ca);
+    admin_concert_new(s, "Gate B", cb);
+    admin_concert_new(s, "Gate C (no sale)", cc);
     schedule_new(s, ca, 5, NULL, sa);
     schedule_new(s, cb, 5, NULL, sb);
     schedule_new(s, cc, 5, NULL, sc);
     sale_new(s, ca, "", sale_a);
     sale_new(s, cb, "", sale_b);
-    spread(s, CREATE_SPREAD_MS);
+    srv_spread(s, CREATE_SPREAD_MS);
 
     struct user a, site, b;
     user_new(s, &a);
@@ -937,10 +909,10 @@ static void test_events_of_a_sale(void **state)
     (void)state;
     struct srv *s = srv_start_admin(NULL);
     char concert[ID_MAX], sched[ID_MAX], sale[ID_MAX];
-    concert_new(s, "Streamed", concert);
+    admin_concert_new(s, "Streamed", concert);
     schedule_new(s, concert, 10, NULL, sched);
     sale_new(s, concert, ",\"maxActive\":1,\"admitPerSec\":100", sale);
-    spread(s, CREATE_SPREAD_MS);
+    srv_spread(s, CREATE_SPREAD_MS);
     struct user u[4];
     users_new_many(s, u, 4);
     for (int i = 0; i < 4; i++)
@@ -1021,10 +993,10 @@ static void test_stats_agree(void **state)
     (void)state;
     struct srv *s = srv_start_admin(NULL);
     char concert[ID_MAX], sched[ID_MAX], sale[ID_MAX];
-    concert_new(s, "Counted", concert);
+    admin_concert_new(s, "Counted", concert);
     schedule_new(s, concert, 10, NULL, sched);
     sale_new(s, concert, ",\"maxActive\":2,\"admitPerSec\":100", sale);
-    spread(s, CREATE_SPREAD_MS);
+    srv_spread(s, CREATE_SPREAD_MS);
     struct sale_stats st;
     sale_stats(s, sale, &st);
     ensure(strcmp(st.state, "OPEN") == 0 && st.waiting == 0 && st.active == 0 && st.admitted_total == 0 &&
@@ -1112,10 +1084,10 @@ static void test_sold_out(void **state)
     (void)state;
     struct srv *s = srv_start_admin(NULL);
     char concert[ID_MAX], sched[ID_MAX], sale[ID_MAX];
-    concert_new(s, "Two Seats Only", concert);
+    admin_concert_new(s, "Two Seats Only", concert);
     schedule_new(s, concert, 2, NULL, sched);
     sale_new(s, concert, ",\"maxActive\":2,\"admitPerSec\":100", sale);
-    spread(s, CREATE_SPREAD_MS);
+    srv_spread(s, CREATE_SPREAD_MS);
     enum { N = 6 };
     struct user u[N];
     users_new_many(s, u, N);
@@ -1231,14 +1203,14 @@ static void test_one_token_per_sale(void **state)
     (void)state;
     struct srv *s = srv_start_admin(NULL);
     char ca[ID_MAX], cb[ID_MAX], cc[ID_MAX], sched[ID_MAX], sched_c[ID_MAX], sale_a[ID_MAX], sale_b[ID_MAX];
-    concert_new(s, "Once A", ca);
-    concert_new(s, "Once B", cb);
-    concert_new(s, "Once C (no sale)", cc);
+    admin_concert_new(s, "Once A", ca);
+    admin_concert_new(s, "Once B", cb);
+    admin_concert_new(s, "Once C (no sale)", cc);
     schedule_new(s, ca, 5, NULL, sched);
     schedule_new(s, cc, 5, NULL, sched_c);
     sale_new(s, ca, ",\"maxActive\":1", sale_a);
     sale_new(s, cb, ",\"maxActive\":1", sale_b);
-    spread(s, CREATE_SPREAD_MS);
+    srv_spread(s, CREATE_SPREAD_MS);
     struct user x, y;
     user_new(s, &x);
     user_new(s, &y);
