@@ -9,7 +9,7 @@ import { addStrings, t, formatWon, formatTime } from '/static/i18n.js';
 import { api, newIdempotencyKey } from '/static/api.js';
 import {
   call, h, field, msgBox, say, sayError, clearMsg, busy, confirmAction, fmtNum, intIn, markInvalid, onLang,
-  localToRfc3339, dateToLocal, stateText,
+  localToRfc3339, dateToLocal, stateText, stacked,
 } from '/static/admin-ui.js';
 
 export const SEATS_MAX = 5000;
@@ -242,10 +242,10 @@ function renderConcerts() {
       'aria-label': t('c.datesFor', { name: c.name }), 'aria-pressed': String(c.concertId === state.concertId),
       onclick: () => openConcert(c.concertId, true),
     }))));
-  el.concertsBody.replaceChildren(h('table', { class: 'concerts' },
+  el.concertsBody.replaceChildren(stacked(h('table', { class: 'concerts' },
     h('thead', {}, h('tr', {}, h('th', { text: t('c.name') }), h('th', { text: t('c.id') }),
       h('th', { text: t('c.sale') }), h('th', { text: t('d.actions') }))),
-    h('tbody', {}, rows)));
+    h('tbody', {}, rows))));
 }
 
 async function createConcert(ev) {
@@ -318,11 +318,11 @@ function renderDates() {
         'aria-label': t('d.paymentsFor', { date: dateLabel(d) }), onclick: () => openPayments(d) }),
       h('button', { type: 'button', class: 'danger', text: t('d.cancel'), 'data-action': 'cancel',
         onclick: (ev) => cancelDate(d, ev.currentTarget) }))));
-  el.datesBody.replaceChildren(h('table', { class: 'dates' },
+  el.datesBody.replaceChildren(stacked(h('table', { class: 'dates' },
     h('thead', {}, h('tr', {}, h('th', { text: t('d.startsAt') }), h('th', { class: 'num', text: t('d.seats') }),
       h('th', { class: 'num', text: t('d.reserved') }), h('th', { class: 'num', text: t('d.available') }),
       h('th', { text: t('d.actions') }))),
-    h('tbody', {}, rows)));
+    h('tbody', {}, rows))));
 }
 
 async function cancelDate(d, btn) {
@@ -378,12 +378,21 @@ let rangeSeq = 0;
 function addRange(focus, init) {
   const rows = el.ranges.querySelectorAll('.range');
   const seats = intIn(el.dateSeats.value, 1, SEATS_MAX) || SEATS_MAX;
-  let from = 1;
+  let from = 1, to = seats;
   if (rows.length) {
-    const prevTo = intIn(rows[rows.length - 1].querySelector('.to').value, 1, SEATS_MAX);
-    from = prevTo ? Math.min(prevTo + 1, seats) : 1;
+    // after the last range; when that one already reaches the last seat, it is split in two
+    const prev = rows[rows.length - 1];
+    const pf = intIn(prev.querySelector('.from').value, 1, SEATS_MAX);
+    const pt = intIn(prev.querySelector('.to').value, 1, SEATS_MAX);
+    if (pt && pt < seats) from = pt + 1;
+    else if (pf && pt && pf < pt) {
+      const mid = Math.floor((pf + pt) / 2);
+      prev.querySelector('.to').value = String(mid);
+      from = mid + 1;
+      to = pt;
+    } else { from = ''; to = ''; }
   }
-  const v = init || { from, to: seats, price: '', category: '' };
+  const v = init || { from, to, price: '', category: '' };
   const n = ++rangeSeq;
   const mk = (cls, label, value, extra = {}) => {
     const id = `range-${n}-${cls}`;
@@ -525,13 +534,13 @@ function renderPayments() {
       type: 'button', class: 'danger', text: t('p.refund'), 'aria-label': t('p.refundLabel', { id: p.paymentId }),
       onclick: (ev) => refund(p, ev.currentTarget),
     }) : null)));
-  const table = h('table', { class: 'payments' },
+  const table = stacked(h('table', { class: 'payments' },
     h('thead', {}, h('tr', {}, h('th', { text: t('p.id') }), h('th', { text: t('p.user') }),
       h('th', { text: t('p.seats') }), h('th', { class: 'num', text: t('p.amount') }), h('th', { text: t('p.status') }),
       h('th', { text: t('p.time') }), h('th', { text: t('d.actions') }))),
-    h('tbody', {}, rows));
-  el.payBody.replaceChildren(table,
-    state.payments.length >= PAYMENTS_SHOWN ? h('p', { class: 'muted', text: t('p.shown', { n: PAYMENTS_SHOWN }) }) : null);
+    h('tbody', {}, rows)));
+  el.payBody.replaceChildren(table);
+  if (state.payments.length >= PAYMENTS_SHOWN) el.payBody.append(h('p', { class: 'muted', text: t('p.shown', { n: PAYMENTS_SHOWN }) }));
 }
 
 async function refund(p, btn) {

@@ -4,7 +4,7 @@
 // characters, 1–20 options a product, prices 1–1,000,000,000 won, stock 0–1,000,000,000.
 import { addStrings, t, formatWon } from '/static/i18n.js';
 import {
-  call, h, field, msgBox, say, sayError, clearMsg, busy, fmtNum, intIn, markInvalid, onLang,
+  call, h, field, msgBox, say, sayError, clearMsg, busy, fmtNum, intIn, markInvalid, onLang, stacked,
 } from '/static/admin-ui.js';
 
 const OPTIONS_MAX = 20;
@@ -124,10 +124,10 @@ function productBlock(p) {
   const rows = p.options.map((o) => optionRow(p, o));
   return h('article', { class: 'product', dataset: { productId: p.productId } },
     h('h3', {}, p.name, ' ', h('span', { class: 'muted', text: '#' + p.productId })),
-    h('div', { class: 'table-wrap' }, h('table', { class: 'options' },
+    h('div', { class: 'table-wrap' }, stacked(h('table', { class: 'options' },
       h('thead', {}, h('tr', {}, h('th', { text: t('pr.option') }), h('th', { text: t('pr.price') }),
         h('th', { text: t('pr.stock') }), h('th', { text: '' }))),
-      h('tbody', {}, rows))));
+      h('tbody', {}, rows)))));
 }
 
 function optionRow(p, o) {

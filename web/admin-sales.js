@@ -5,11 +5,11 @@
 // minute against the target (admitPerSec × 60), time in queue (p50, p95) — and the numbers. Limits: one request in
 // flight at a time (the next starts a second after the last began, or at once if it took longer); the charts keep the
 // last WINDOW_POINTS samples (10 minutes at one a second).
-import { addStrings, t, formatTime } from '/static/i18n.js';
+import { addStrings, t, lang, formatTime } from '/static/i18n.js';
 import { api } from '/static/api.js';
 import {
   call, h, field, msgBox, say, sayError, clearMsg, busy, confirmAction, fmtNum, fmtSeconds, intIn, markInvalid,
-  onLang, localToRfc3339, stateText,
+  onLang, localToRfc3339, stateText, stacked,
 } from '/static/admin-ui.js';
 import { lineChart } from '/static/chart.js';
 
@@ -288,10 +288,10 @@ function renderSales() {
     h('td', {}, h('button', { type: 'button', class: s.saleId === state.saleId ? '' : 'secondary', text: t('s.watch'),
       'aria-label': t('s.watchLabel', { id: s.saleId }), 'aria-pressed': String(s.saleId === state.saleId),
       onclick: () => openDash(s.saleId, true) }))));
-  el.listBody.replaceChildren(h('table', { class: 'sales' },
+  el.listBody.replaceChildren(stacked(h('table', { class: 'sales' },
     h('thead', {}, h('tr', {}, ...['s.col.sale', 's.col.concert', 's.col.state', 's.col.opensAt', 's.col.limits', 'd.actions']
       .map((k) => h('th', { text: t(k) })))),
-    h('tbody', {}, rows)));
+    h('tbody', {}, rows))));
 }
 
 // ---- the dashboard ----
@@ -432,13 +432,18 @@ function record(s, now) {
   redrawCharts();
 }
 
+let clock = null;
 function renderDash(s) {
+  if (!clock || clock.lang !== lang()) {
+    const f = new Intl.DateTimeFormat(lang() === 'ko' ? 'ko-KR' : 'en-GB', { timeStyle: 'medium' });
+    clock = { lang: lang(), format: (d) => f.format(d) };
+  }
   const st = s.stats;
   el.dashH.textContent = t('dash.h', { id: s.saleId, name: concertName(s.concertId) });
   el.stateBadge.className = 'badge state-' + s.state;
   el.stateBadge.dataset.state = s.state;
   el.stateBadge.textContent = stateText(s.state);
-  el.updated.textContent = t('dash.updated', { time: new Date().toLocaleTimeString(document.documentElement.lang) });
+  el.updated.textContent = t('dash.updated', { time: clock.format(new Date()) });
   el.btnOpen.setAttribute('aria-pressed', String(s.state === 'OPEN'));
   el.btnPause.setAttribute('aria-pressed', String(s.state === 'PAUSED'));
   el.btnClose.setAttribute('aria-pressed', String(s.state === 'CLOSED'));

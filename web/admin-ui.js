@@ -72,6 +72,16 @@ export function sayError(box, e) {
   box.replaceChildren(p);
 }
 
+// Gives each cell its column's heading as data-label, so that at phone width (admin.css) a row shows as a small
+// card of "heading: value" lines instead of a table wider than the screen. Returns the table.
+export function stacked(table) {
+  table.classList.add('stack');
+  const heads = [...table.querySelectorAll('thead th')].map((th) => th.textContent);
+  for (const tr of table.querySelectorAll('tbody tr'))
+    [...tr.children].forEach((td, i) => { td.dataset.label = heads[i] || ''; });
+  return table;
+}
+
 export function clearMsg(box) { box.replaceChildren(); }
 
 // Runs fn with the button disabled (no double submit); errors go to box in words. Returns fn's value or undefined.

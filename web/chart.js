@@ -66,7 +66,18 @@ export function lineChart(canvas, opts) {
     const fg = style.color || '#1b1f24';
     const grid = '#d9dee4';
     ctx.font = '12px ' + (style.fontFamily || 'sans-serif');
-    const pw = w - MARGIN.left - MARGIN.right, ph = h - MARGIN.top - MARGIN.bottom;
+    // the legend's layout first: it wraps onto more lines on a narrow canvas and pushes the plot down
+    const legend = [];
+    let lx = MARGIN.left, line = 0;
+    for (const s of series) {
+      const label = s.label();
+      const iw = 28 + ctx.measureText(label).width;
+      if (legend.length && lx + iw > w - MARGIN.right) { line++; lx = MARGIN.left; }
+      legend.push({ s, label, x: lx, y: 12 + line * 17 });
+      lx += iw + 18;
+    }
+    const top = MARGIN.top + line * 17;
+    const pw = w - MARGIN.left - MARGIN.right, ph = h - top - MARGIN.bottom;
 
     // y range: 0 .. a nice value above the largest point
     let ymax = 0;
@@ -78,7 +89,7 @@ export function lineChart(canvas, opts) {
     const t0 = points.length ? points[0].t : now - MIN_SPAN_MS;
     const t1 = Math.max(points.length ? points[points.length - 1].t : now, t0 + MIN_SPAN_MS);
     const X = (t) => MARGIN.left + ((t - t0) / (t1 - t0)) * pw;
-    const Y = (v) => MARGIN.top + ph - (v / ytop) * ph;
+    const Y = (v) => top + ph - (v / ytop) * ph;
 
     // grid and y ticks
     ctx.strokeStyle = grid;
@@ -99,22 +110,22 @@ export function lineChart(canvas, opts) {
     for (let i = 0; i <= nt; i++) {
       const t = t0 + ((t1 - t0) * i) / nt;
       const x = X(t);
-      ctx.beginPath(); ctx.moveTo(x, MARGIN.top + ph); ctx.lineTo(x, MARGIN.top + ph + 4); ctx.stroke();
+      ctx.beginPath(); ctx.moveTo(x, top + ph); ctx.lineTo(x, top + ph + 4); ctx.stroke();
       ctx.textAlign = i === 0 ? 'left' : i === nt ? 'right' : 'center';
-      ctx.fillText(tf.format(new Date(t)), x, MARGIN.top + ph + 6);
+      ctx.fillText(tf.format(new Date(t)), x, top + ph + 6);
     }
     // axes
     ctx.strokeStyle = fg;
     ctx.beginPath();
-    ctx.moveTo(MARGIN.left + 0.5, MARGIN.top); ctx.lineTo(MARGIN.left + 0.5, MARGIN.top + ph + 0.5);
-    ctx.lineTo(MARGIN.left + pw, MARGIN.top + ph + 0.5);
+    ctx.moveTo(MARGIN.left + 0.5, top); ctx.lineTo(MARGIN.left + 0.5, top + ph + 0.5);
+    ctx.lineTo(MARGIN.left + pw, top + ph + 0.5);
     ctx.stroke();
     // axis labels
     ctx.textAlign = 'center';
     ctx.textBaseline = 'bottom';
     ctx.fillText(opts.xLabel(), MARGIN.left + pw / 2, h - 2);
     ctx.save();
-    ctx.translate(12, MARGIN.top + ph / 2);
+    ctx.translate(12, top + ph / 2);
     ctx.rotate(-Math.PI / 2);
     ctx.textBaseline = 'middle';
     ctx.fillText(opts.yLabel(), 0, 0);
@@ -143,17 +154,14 @@ export function lineChart(canvas, opts) {
     // legend, top left
     ctx.textAlign = 'left';
     ctx.textBaseline = 'middle';
-    let lx = MARGIN.left;
-    for (const s of series) {
-      ctx.strokeStyle = s.color;
+    for (const it of legend) {
+      ctx.strokeStyle = it.s.color;
       ctx.lineWidth = 2;
-      ctx.setLineDash(s.dash || []);
-      ctx.beginPath(); ctx.moveTo(lx, 14); ctx.lineTo(lx + 22, 14); ctx.stroke();
+      ctx.setLineDash(it.s.dash || []);
+      ctx.beginPath(); ctx.moveTo(it.x, it.y); ctx.lineTo(it.x + 22, it.y); ctx.stroke();
       ctx.setLineDash([]);
       ctx.fillStyle = fg;
-      const label = s.label();
-      ctx.fillText(label, lx + 28, 14);
-      lx += 28 + ctx.measureText(label).width + 18;
+      ctx.fillText(it.label, it.x + 28, it.y);
     }
 
     canvas.dataset.points = String(points.length);
