@@ -202,6 +202,7 @@ export function mount(panel, context) {
 }
 
 export function show(arg) {
+  if (!arg && state.concertId) ctx.setHash('concerts', state.concertId);
   loadConcerts().then(() => {
     if (arg && arg !== state.concertId) openConcert(arg, false);
     else if (state.concertId) loadDates();
@@ -309,7 +310,7 @@ function renderDates() {
     return;
   }
   const rows = state.dates.map((d) => h('tr', { dataset: { scheduleId: d.scheduleId } },
-    h('td', {}, h('strong', { text: dateLabel(d) }), h('br'), h('span', { class: 'muted', text: '#' + d.scheduleId })),
+    h('td', {}, h('span', {}, h('strong', { text: dateLabel(d) }), ' ', h('span', { class: 'muted', text: '#' + d.scheduleId }))),
     h('td', { class: 'num', text: fmtNum(d.totalSeats) }),
     h('td', { class: 'num', text: fmtNum(d.reservedSeats) }),
     h('td', { class: 'num', text: fmtNum(d.availableSeats) }),

@@ -138,7 +138,7 @@ function optionRow(p, o) {
     value: String(o.stock), 'aria-label': t('pr.stockLabel', names) });
   const msg = msgBox();
   const row = h('tr', { dataset: { optionId: o.optionId, stock: String(o.stock), price: String(o.price) } },
-    h('td', {}, h('strong', { text: o.name }), h('br'), h('span', { class: 'muted', text: formatWon(o.price) })),
+    h('td', {}, h('span', {}, h('strong', { text: o.name }), ' ', h('span', { class: 'muted now-price', text: formatWon(o.price) }))),
     h('td', {}, price),
     h('td', {}, stock),
     h('td', {}, h('button', { type: 'button', class: 'save', text: t('pr.save'), 'aria-label': t('pr.saveLabel', names),
@@ -165,7 +165,7 @@ async function saveOption(p, o, priceIn, stockIn, msg, btn) {
   const row = btn.closest('tr');
   row.dataset.stock = String(r.stock);
   row.dataset.price = String(r.price);
-  row.querySelector('td .muted').textContent = formatWon(r.price);
+  row.querySelector('.now-price').textContent = formatWon(r.price);
   say(msg, 'ok', t('pr.saved', { product: p.name, option: o.name, price: formatWon(r.price), stock: fmtNum(r.stock) }));
 }
 

@@ -177,6 +177,7 @@ export function mount(panel, context) {
 }
 
 export function show(arg) {
+  if (!arg && state.saleId) ctx.setHash('sales', state.saleId); // the dashboard stays open across sections
   loadAll().then(() => { if (arg && arg !== state.saleId) openDash(arg, false); });
 }
 

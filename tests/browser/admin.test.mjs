@@ -121,18 +121,17 @@ test('the organizer runs a sale from the page: concert, date, sale, live dashboa
     assert.equal(dates[0].totalSeats, 40);
     const date = dates[0];
 
-    // a sale opening now: at most 2 inside, 1 admitted a second, 10 s to shop
+    // a sale opening now: at most 2 inside, 1 admitted a second, 60 s to shop once admitted
     await page.click('#tabs [data-tab=sales]');
     await page.selectOption('#sale-concert', concert.concertId);
     await page.fill('#sale-max', '2');
     await page.fill('#sale-rate', '1');
-    await page.fill('#sale-token', '10');
+    await page.fill('#sale-token', '60');
     await page.click('#sale-form button[type=submit]');
     await page.locator('#dash-state[data-state=OPEN]').waitFor();
     const sale = (await admin(server, 'GET', '/admin/sales')).find((s) => s.concertId === concert.concertId);
     assert.ok(sale);
-    assert.equal(sale.maxActive, 2);
-    assert.equal(sale.admitPerSec, 1);
+    assert.deepEqual([sale.maxActive, sale.admitPerSec, sale.tokenSeconds], [2, 1, 60]);
 
     // 8 buyers join: 2 inside at once, 6 wait
     const buyers = [];
@@ -140,38 +139,44 @@ test('the organizer runs a sale from the page: concert, date, sale, live dashboa
     assert.deepEqual(buyers.map((b) => b.status).slice(0, 3), ['ACTIVE', 'ACTIVE', 'WAITING']);
     stopPolling = keepPolling(server, buyers.slice(2));
     await until(async () => await stat(page, 'waiting') === 6 && await stat(page, 'active') === 2, 'waiting 6, active 2');
+    // the first two buy a seat each: their tokens end, the next two are admitted (one a second)
+    const pays = [await buySeat(server, buyers[0], date.scheduleId), await buySeat(server, buyers[1], date.scheduleId)];
+    await until(async () => await stat(page, 'admittedTotal') === 4 && await stat(page, 'waiting') === 4, 'admittedTotal 4');
+    await until(async () => await stat(page, 'seatsSold') === 2, 'two seats sold');
     // the charts gain a point every second
     const p0 = await points(page, 'waiting');
     await until(async () => await points(page, 'waiting') >= p0 + 1, 'a new point');
     await until(async () => await points(page, 'waiting') >= p0 + 2, 'another point');
     for (const id of ['admitted', 'wait']) assert.ok(await points(page, id) >= p0 + 1, id + ' chart grows too');
-    assert.match(await page.textContent('#chart-waiting-text'), /Waiting: now \d+/);
-
-    // the first two buy a seat each: their tokens end, the next two are admitted (one a second)
-    const pay1 = await buySeat(server, buyers[0], date.scheduleId);
-    const pay2 = await buySeat(server, buyers[1], date.scheduleId);
-    await until(async () => await stat(page, 'admittedTotal') >= 4, 'admittedTotal 4');
-    await until(async () => await stat(page, 'seatsSold') === 2, 'two seats sold');
-    await until(async () => await points(page, 'waiting') >= 8, 'eight points on the charts');
+    assert.match(await page.textContent('#chart-waiting-text'), /Waiting: now 4/);
+    await until(async () => await points(page, 'waiting') >= 10, 'ten points on the charts');
     await shot(page, 'dashboard');
 
-    // pause: nobody more is admitted while the line grows
+    // pause: the two inside buy and leave, yet nobody more is admitted while the line grows
     await page.click('#sale-pause');
     await page.locator('#dash-state[data-state=PAUSED]').waitFor();
     assert.equal((await admin(server, 'GET', `/admin/sales/${sale.saleId}`)).state, 'PAUSED');
-    const pp = await points(page, 'waiting');
-    await until(async () => await points(page, 'waiting') >= pp + 2, 'two polls after the pause');
-    const admittedAtPause = await stat(page, 'admittedTotal');
-    const waitingAtPause = await stat(page, 'waiting');
+    const admittedAtPause = (await admin(server, 'GET', `/admin/sales/${sale.saleId}`)).stats.admittedTotal;
+    assert.equal(admittedAtPause, 4);
+    const inside = [];
+    for (const b of buyers.slice(2)) {
+      const q = await apiCall(server, 'GET', '/queue/status', { token: b.token });
+      if (q.status === 'ACTIVE') inside.push(b);
+    }
+    assert.equal(inside.length, 2, 'buyers 3 and 4 are inside');
+    for (const b of inside) pays.push(await buySeat(server, b, date.scheduleId));
     const more = [];
     for (let i = 9; i <= 12; i++) more.push(await newBuyer(server, concert.concertId, i));
     assert.ok(more.every((b) => b.status === 'WAITING'));
     const stopMore = keepPolling(server, more);
-    await until(async () => await stat(page, 'waiting') >= waitingAtPause + 4, 'the line grows while paused');
+    await until(async () => await stat(page, 'waiting') === 8 && await stat(page, 'active') === 0,
+      'the line grows to 8 while paused, nobody inside');
     const pw = await points(page, 'waiting');
     await until(async () => await points(page, 'waiting') >= pw + 3, 'three more polls while paused');
-    assert.equal(await stat(page, 'admittedTotal'), admittedAtPause, 'nobody admitted while paused');
-    assert.equal((await admin(server, 'GET', `/admin/sales/${sale.saleId}`)).stats.admittedTotal, admittedAtPause);
+    assert.equal(await stat(page, 'admittedTotal'), admittedAtPause, 'nobody admitted while paused (page)');
+    assert.equal((await admin(server, 'GET', `/admin/sales/${sale.saleId}`)).stats.admittedTotal, admittedAtPause,
+      'nobody admitted while paused (API)');
+    await shot(page, 'dashboard-paused');
 
     // maxActive changed live
     await page.fill('#live-max', '3');
@@ -180,12 +185,14 @@ test('the organizer runs a sale from the page: concert, date, sale, live dashboa
     assert.equal((await admin(server, 'GET', `/admin/sales/${sale.saleId}`)).maxActive, 3);
     await until(async () => await page.getAttribute('#live-max', 'data-current') === '3', 'the page shows maxActive 3');
 
-    // reopen: admissions resume
+    // reopen: admissions resume, up to the new limit of 3 inside
     await page.click('#sale-open');
     await page.locator('#dash-state[data-state=OPEN]').waitFor();
     await until(async () => await stat(page, 'admittedTotal') > admittedAtPause, 'admissions after reopening');
+    await until(async () => await stat(page, 'active') === 3 && await stat(page, 'waiting') === 5, 'three inside', 30000);
     await stopMore();
     await stopPolling();
+    const [pay1] = pays;
 
     // refund the first buyer's payment from the date's payments
     await page.click('#tabs [data-tab=concerts]');
@@ -193,7 +200,7 @@ test('the organizer runs a sale from the page: concert, date, sale, live dashboa
     await page.click(`#dates tr[data-schedule-id="${date.scheduleId}"] [data-action=payments]`);
     const row1 = page.locator(`#payments tr[data-payment-id="${pay1.paymentId}"]`);
     await row1.waitFor();
-    assert.equal(await page.locator('#payments tbody tr').count(), 2);
+    assert.equal(await page.locator('#payments tbody tr').count(), 4);
     await row1.locator('button').click();
     await page.locator('#confirm[open]').waitFor();
     await page.click('#confirm-yes');
@@ -202,18 +209,18 @@ test('the organizer runs a sale from the page: concert, date, sale, live dashboa
     const mine = await apiCall(server, 'GET', '/user/payments', { key: buyers[0].apiKey });
     assert.equal(mine.find((p) => p.paymentId === pay1.paymentId).status, 'REFUNDED');
 
-    // cancel the date: the other payment is refunded by it
+    // cancel the date: the three other payments are refunded by it
     await page.click(`#dates tr[data-schedule-id="${date.scheduleId}"] [data-action=cancel]`);
     await page.locator('#confirm[open]').waitFor();
     assert.match(await page.textContent('#confirm-text'), /cannot be undone/);
     await page.click('#confirm-yes');
-    const done = page.locator('#dates .notice.ok[data-refunded="1"]');
+    const done = page.locator('#dates .notice.ok[data-refunded="3"]');
     await done.waitFor();
-    assert.match(await done.textContent(), /1 payment\(s\) refunded/);
+    assert.match(await done.textContent(), /3 payment\(s\) refunded/);
     await page.locator('#dates', { hasText: 'No dates yet' }).waitFor();
     assert.equal((await admin(server, 'GET', `/admin/schedules?concertId=${concert.concertId}`)).length, 0);
     const theirs = await apiCall(server, 'GET', '/user/payments', { key: buyers[1].apiKey });
-    assert.equal(theirs.find((p) => p.paymentId === pay2.paymentId).status, 'REFUNDED');
+    assert.equal(theirs.find((p) => p.paymentId === pays[1].paymentId).status, 'REFUNDED');
 
     // a product with two options, then one option's stock changed
     await page.click('#tabs [data-tab=products]');
