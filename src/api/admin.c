@@ -1,6 +1,7 @@
 /* admin.c — the organizer API (Authorization: Bearer <adminKey>, router.c AUTH_ADMIN): concerts, dates with priced
- * seats, sales with their live controls and figures. The rules are core's (core/catalog.c, core/sales.c); this file
- * reads JSON and renders it. Limits: SCHEDULE_SEATS_MAX seats and SCHEDULE_PRICE_RANGES_MAX price ranges a date. */
+ * seats, sales with their live controls and figures, and the lists the organizer's page reads (GET /admin/schedules,
+ * GET /admin/sales). The rules are core's (core/catalog.c, core/sales.c); this file reads JSON and renders it.
+ * Limits: SCHEDULE_SEATS_MAX seats and SCHEDULE_PRICE_RANGES_MAX price ranges a date; SALES_MAX sales listed. */
 #include "api/api.h"
 
 #include <stdlib.h>
@@ -109,6 +110,32 @@ int api_admin_schedules(struct tk_api *api, struct api_request *req, struct api_
     return TK_OK;
 }
 
+/* ---- GET /admin/schedules?concertId= : every date of a concert not cancelled, oldest first ---- */
+
+static int schedule_row(void *arg, const struct tk_schedule *row)
+{
+    struct api_list *l = arg;
+    api_list_sep(l);
+    api_schedule_json(l->b, row);
+    return TK_OK;
+}
+
+int api_admin_schedules_list(struct tk_api *api, struct api_request *req, struct api_response *resp)
+{
+    struct tk_schedule_filter f = {.now_ms = app_now_ms(api->app), .every = true};
+    TK_TRY(api_query_id(req, "concertId", true, &f.concert_id, resp));
+    api_ok_open(resp, 200);
+    buf_append(&resp->body, "[", 1);
+    struct api_list l = {.b = &resp->body};
+    int rc = store_schedules_list(api->app->store, &f, schedule_row, &l);
+    if (rc == TK_ERR_NOT_FOUND)
+        return api_fail(resp, rc, "no such concert");
+    TK_TRY(rc);
+    buf_append(&resp->body, "]", 1);
+    api_ok_close(resp);
+    return TK_OK;
+}
+
 void api_sale_json(struct tk_api *api, struct buf *b, const struct tk_sale *s)
 {
     buf_append(b, "{\"saleId\":", 10);
@@ -165,6 +192,44 @@ int api_admin_sales_create(struct tk_api *api, struct api_request *req, struct a
     TK_TRY(rc);
     render_sale(api, resp, 201, &out);
     return TK_OK;
+}
+
+/* ---- GET /admin/sales: every sale, newest first (the store visits them by id: collected, then reversed) ---- */
+
+struct sales_read {
+    struct tk_sale *rows; /* SALES_MAX */
+    int n;
+};
+
+static int sale_collect(void *arg, const struct tk_sale *s)
+{
+    struct sales_read *r = arg;
+    if (r->n < SALES_MAX)
+        r->rows[r->n++] = *s;
+    return TK_OK;
+}
+
+int api_admin_sales_list(struct tk_api *api, struct api_request *req, struct api_response *resp)
+{
+    (void)req;
+    struct sales_read r = {.rows = malloc(sizeof *r.rows * SALES_MAX)};
+    if (!r.rows)
+        return api_fail(resp, TK_ERR_NOMEM, NULL);
+    int rc = store_sales_list(api->app->store, SALES_MAX, sale_collect, &r); /* the store's state, not the copy */
+    if (rc == TK_OK) {
+        api_ok_open(resp, 200);
+        buf_append(&resp->body, "[", 1);
+        struct api_list l = {.b = &resp->body};
+        for (int i = r.n - 1; i >= 0; i--) {
+            api_list_sep(&l);
+            api_sale_json(api, l.b, &r.rows[i]);
+            buf_append(l.b, "}", 1);
+        }
+        buf_append(&resp->body, "]", 1);
+        api_ok_close(resp);
+    }
+    free(r.rows);
+    return rc;
 }
 
 int api_admin_sale_patch(struct tk_api *api, struct api_request *req, struct api_response *resp)

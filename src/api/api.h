@@ -1,8 +1,9 @@
 /* api.h — the HTTP API without HTTP: a route table (data), authentication, request parsing and
  * response rendering. http/server.c fills a struct api_request from libmicrohttpd and sends the
  * struct api_response back; everything in between lives here, one file per resource:
- *   users.c (users, wallet), queue.c (waiting room), concerts.c (catalogue), booking.c (holds, payments),
- *   ops.c (health, metrics, OpenAPI), router.c (routes, auth, dispatch), parse.c (JSON in and out). */
+ *   users.c (users, wallet), queue.c (waiting room), concerts.c (catalogue, seats, seat map), booking.c (holds,
+ *   payments), admin.c (the organizer), shop.c (the shop), ops.c (health, metrics, OpenAPI), router.c (routes,
+ *   auth, dispatch), parse.c (JSON in and out, the list helper). */
 #ifndef TK_API_H
 #define TK_API_H
 
@@ -141,6 +142,15 @@ void api_ok_close(struct api_response *resp);
 /* Appends an RFC 3339 time as a JSON string, or null when ms is 0. */
 void api_json_time(struct buf *b, int64_t ms);
 void api_json_id(struct buf *b, int64_t id);
+/* A JSON array rendered item by item (a store visitor's arg): api_list_sep before each item writes the comma
+ * unless it is the first. api: for visitors that need it (may be NULL); arg: the caller's own. */
+struct api_list {
+    struct buf *b;
+    int n; /* items so far */
+    struct tk_api *api;
+    void *arg;
+};
+void api_list_sep(struct api_list *l);
 
 /* ---- parse.c: requests ---- */
 /* Parses the body as one JSON object whose keys are all in allowed (NULL-terminated). An empty body
@@ -186,6 +196,8 @@ int api_available_dates(struct tk_api *api, struct api_request *req, struct api_
 int api_available_seats(struct tk_api *api, struct api_request *req, struct api_response *resp);
 int api_available_dates_inline(struct tk_api *api, struct api_request *req, struct api_response *resp);
 int api_available_seats_inline(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_seat_map(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_seat_map_inline(struct tk_api *api, struct api_request *req, struct api_response *resp);
 int api_reservation(struct tk_api *api, struct api_request *req, struct api_response *resp);
 int api_payment(struct tk_api *api, struct api_request *req, struct api_response *resp);
 /* orders (issue 11) */
@@ -212,6 +224,11 @@ int api_admin_schedules(struct tk_api *api, struct api_request *req, struct api_
 int api_admin_sales_create(struct tk_api *api, struct api_request *req, struct api_response *resp);
 int api_admin_sale_patch(struct tk_api *api, struct api_request *req, struct api_response *resp);
 int api_admin_sale_get(struct tk_api *api, struct api_request *req, struct api_response *resp);
+/* The organizer's lists (the organizer's page): dates of a concert, sales, payments (booking.c). */
+int api_admin_schedules_list(struct tk_api *api, struct api_request *req, struct api_response *resp);
+int api_admin_sales_list(struct tk_api *api, struct api_request *req, struct api_response *resp);
+#define ADMIN_PAYMENTS_DEFAULT 50 /* GET /admin/payments without ?limit= (1..PAYMENTS_LIST_MAX) */
+int api_admin_payments(struct tk_api *api, struct api_request *req, struct api_response *resp);
 /* Renders an available-dates item. */
 void api_schedule_json(struct buf *b, const struct tk_schedule *row);
 /* Renders a sale object ({"saleId", "concertId", "state", "opensAt", …}) into b. */

@@ -1,6 +1,6 @@
 /* booking.c — POST /reservation (hold one seat or several), POST /payment (pay a hold), and the orders routes:
  * DELETE /reservation/{id}, POST /payments/{id}/refund, POST /admin/payments/{id}/refund, GET /user/payments,
- * POST /admin/schedules/{id}/cancel. */
+ * GET /admin/payments (the organizer's list: everyone's, or one date's), POST /admin/schedules/{id}/cancel. */
 #include "api/api.h"
 
 #include <string.h>
@@ -224,38 +224,79 @@ int api_admin_payment_refund(struct tk_api *api, struct api_request *req, struct
     return refund(api, req, resp, 0);
 }
 
-struct payments_render {
-    struct buf *b;
-    int n;
-};
-
-static int payment_item(void *arg, const struct tk_payment *p)
+/* A payments-list item: GET /user/payments' fields; the organizer's list (GET /admin/payments) adds whose it is
+ * and of which date. */
+static void payment_item_json(struct buf *b, const struct tk_payment *p, bool organizer)
 {
-    struct payments_render *r = arg;
-    bool first = r->n++ == 0;
-    buf_append(r->b, first ? "{\"paymentId\":" : ",{\"paymentId\":", first ? 13 : 14);
-    api_json_id(r->b, p->payment_id);
-    buf_append(r->b, ",\"reservationId\":", 17);
-    api_json_id(r->b, p->reservation_id);
-    api_render_seats(r->b, p->seats, p->nseats);
-    buf_printf(r->b, ",\"amount\":%lld,\"status\":\"%s\",\"createdAt\":", (long long)p->amount_won,
+    buf_append(b, "{\"paymentId\":", 13);
+    api_json_id(b, p->payment_id);
+    buf_append(b, ",\"reservationId\":", 17);
+    api_json_id(b, p->reservation_id);
+    if (organizer) {
+        buf_append(b, ",\"userId\":", 10);
+        api_json_id(b, p->user_id);
+        buf_append(b, ",\"scheduleId\":", 14);
+        api_json_id(b, p->schedule_id);
+    }
+    api_render_seats(b, p->seats, p->nseats);
+    buf_printf(b, ",\"amount\":%lld,\"status\":\"%s\",\"createdAt\":", (long long)p->amount_won,
                payment_state_name(p->state));
-    api_json_time(r->b, p->created_at_ms);
-    buf_append(r->b, "}", 1);
+    api_json_time(b, p->created_at_ms);
+    buf_append(b, "}", 1);
+}
+
+static int user_payment_row(void *arg, const struct tk_payment *p)
+{
+    struct api_list *l = arg;
+    api_list_sep(l);
+    payment_item_json(l->b, p, false);
+    return TK_OK;
+}
+
+static int admin_payment_row(void *arg, const struct tk_payment *p)
+{
+    struct api_list *l = arg;
+    api_list_sep(l);
+    payment_item_json(l->b, p, true);
+    return TK_OK;
+}
+
+/* The list of the payments f matches, limit from ?limit= (1..PAYMENTS_LIST_MAX, default def). */
+static int payments_respond(struct tk_api *api, struct api_request *req, struct api_response *resp,
+                            const struct tk_payment_filter *f, int64_t def, tk_payment_fn row)
+{
+    int64_t limit;
+    TK_TRY(api_query_int(req, "limit", 1, PAYMENTS_LIST_MAX, def, &limit, resp));
+    api_ok_open(resp, 200);
+    buf_append(&resp->body, "[", 1);
+    struct api_list l = {.b = &resp->body};
+    TK_TRY(booking_payments(api->app, f, (int)limit, row, &l));
+    buf_append(&resp->body, "]", 1);
+    api_ok_close(resp);
     return TK_OK;
 }
 
 int api_user_payments(struct tk_api *api, struct api_request *req, struct api_response *resp)
 {
-    int64_t limit;
-    TK_TRY(api_query_int(req, "limit", 1, PAYMENTS_LIST_MAX, 20, &limit, resp));
-    api_ok_open(resp, 200);
-    buf_append(&resp->body, "[", 1);
-    struct payments_render r = {.b = &resp->body};
-    TK_TRY(booking_payments(api->app, req->user_id, (int)limit, payment_item, &r));
-    buf_append(&resp->body, "]", 1);
-    api_ok_close(resp);
-    return TK_OK;
+    TK_ASSERT(req->user_id > 0); /* AUTH_BEARER: a filter of 0 would be everyone's */
+    struct tk_payment_filter f = {.user_id = req->user_id};
+    return payments_respond(api, req, resp, &f, 20, user_payment_row);
+}
+
+int api_admin_payments(struct tk_api *api, struct api_request *req, struct api_response *resp)
+{
+    struct tk_payment_filter f = {0};
+    int rc = api_query_id(req, "scheduleId", false, &f.schedule_id, resp);
+    if (rc < 0 && rc != TK_ERR_NOT_FOUND)
+        return rc;
+    if (f.schedule_id) { /* an unknown date is a 404, not an empty list (a cancelled one still lists) */
+        int64_t concert_id;
+        rc = store_owner_concert(api->app->store, OWNER_SCHEDULE, f.schedule_id, &concert_id);
+        if (rc == TK_ERR_NOT_FOUND)
+            return api_fail(resp, rc, "no such schedule");
+        TK_TRY(rc);
+    }
+    return payments_respond(api, req, resp, &f, ADMIN_PAYMENTS_DEFAULT, admin_payment_row);
 }
 
 int api_admin_schedule_cancel(struct tk_api *api, struct api_request *req, struct api_response *resp)

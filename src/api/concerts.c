@@ -1,11 +1,12 @@
-/* concerts.c — GET /concerts (the public catalogue, each concert with its sale), /concert/available-dates and
- * /concert/available-seats (gated: a token sees only the concerts of its room, core/sales.c sale_gate).
+/* concerts.c — GET /concerts (the public catalogue, each concert with its sale), /concert/available-dates,
+ * /concert/available-seats and /concert/seat-map (gated: a token sees only the concerts of its room, core/sales.c
+ * sale_gate). The seat map is available-seats' other view of a date: every seat with FREE, HELD or SOLD.
  * Rows stream from the store's visitors straight into the response buffer.
  *
- * The two gated reads answer from the instance's read cache (core/seatmap.h: at most 100 ms stale, never served
+ * The gated reads answer from the instance's read cache (core/seatmap.h: at most 100 ms stale, never served
  * past that, and invalidated at once by this instance's own writes). The gate always runs first, per request.
- * A seats page is the whole response body; a dates page is every listed date with its concert, filtered per
- * request by the token's room. A miss reads the store, answers from what it read and publishes it. A hit can
+ * A seats (or seat-map) page is the whole response body; a dates page is every listed date with its concert,
+ * filtered per request by the token's room. A miss reads the store, answers from what it read and publishes it. A hit can
  * also be answered on the event thread (api_dispatch_inline) when nothing on its way needs a backing service. */
 #include "api/api.h"
 
@@ -14,22 +15,10 @@
 #include "util/exec.h"
 #include "util/ids.h"
 
-struct list_ctx {
-    struct buf *b;
-    int n;
-    struct tk_api *api;
-};
-
-static void list_sep(struct list_ctx *c)
-{
-    if (c->n++)
-        buf_append(c->b, ",", 1);
-}
-
 static int concert_row(void *arg, const struct tk_concert *row)
 {
-    struct list_ctx *c = arg;
-    list_sep(c);
+    struct api_list *c = arg;
+    api_list_sep(c);
     buf_append(c->b, "{\"concertId\":", 13);
     api_json_id(c->b, row->id);
     buf_append(c->b, ",\"name\":", 8);
@@ -55,7 +44,7 @@ int api_concerts(struct tk_api *api, struct api_request *req, struct api_respons
     (void)req;
     api_ok_open(resp, 200);
     buf_append(&resp->body, "[", 1);
-    struct list_ctx c = {.b = &resp->body, .api = api};
+    struct api_list c = {.b = &resp->body, .api = api};
     struct tk_store *st = api->app->store;
     TK_TRY(store_concerts_list(st, concert_row, &c));
     buf_append(&resp->body, "]", 1);
@@ -119,7 +108,8 @@ static int dates_respond(struct tk_api *api, int64_t room_id, bool may_read, con
     struct buf b = r.body;
     buf_append(&b, "[", 1);
     int64_t last_concert = 0;
-    int last_gate = TK_OK, n = 0;
+    int last_gate = TK_OK;
+    struct api_list items = {.b = &b};
     for (int i = 0; i < nrows; i++) {
         if (i == 0 || rows[i].concert_id != last_concert) {
             last_concert = rows[i].concert_id;
@@ -132,8 +122,7 @@ static int dates_respond(struct tk_api *api, int64_t room_id, bool may_read, con
             buf_free(&b);
             return last_gate;
         }
-        if (n++)
-            buf_append(&b, ",", 1);
+        api_list_sep(&items);
         buf_append(&b, bytes + rows[i].off, rows[i].len);
     }
     buf_append(&b, "]", 1);
@@ -203,7 +192,8 @@ int api_available_dates(struct tk_api *api, struct api_request *req, struct api_
         return rc;
     }
     struct dates_read d = {0};
-    rc = store_schedules_available(api->app->store, concert_id, app_now_ms(api->app), dates_read_row, &d);
+    struct tk_schedule_filter f = {.concert_id = concert_id, .now_ms = app_now_ms(api->app)};
+    rc = store_schedules_list(api->app->store, &f, dates_read_row, &d);
     if (rc == TK_OK && (d.oom || d.items.oom))
         rc = TK_ERR_NOMEM;
     if (rc == TK_OK) {
@@ -221,21 +211,51 @@ int api_available_dates(struct tk_api *api, struct api_request *req, struct api_
     return rc;
 }
 
-/* ---- available-seats ---- */
+/* ---- available-seats and seat-map: one date's seats, two views ---- */
+
+static const char *const SEAT_STATUS_NAMES[] = {[SEAT_FREE] = "FREE", [SEAT_HELD] = "HELD", [SEAT_SOLD] = "SOLD"};
+
+static void seat_json(struct buf *b, const struct tk_seat *row)
+{
+    buf_printf(b, "{\"seatId\":\"%lld\",\"seatNumber\":%d,\"price\":%lld,\"category\":", (long long)row->id,
+               row->seat_number, (long long)row->price_won);
+    if (row->category[0])
+        buf_json_str(b, row->category);
+    else
+        buf_append(b, "null", 4);
+}
 
 static int seat_row(void *arg, const struct tk_seat *row)
 {
-    struct list_ctx *c = arg;
-    list_sep(c);
-    buf_printf(c->b, "{\"seatId\":\"%lld\",\"seatNumber\":%d,\"price\":%lld,\"category\":", (long long)row->id,
-               row->seat_number, (long long)row->price_won);
-    if (row->category[0])
-        buf_json_str(c->b, row->category);
-    else
-        buf_append(c->b, "null", 4);
+    struct api_list *c = arg;
+    api_list_sep(c);
+    seat_json(c->b, row);
     buf_append(c->b, "}", 1);
     return TK_OK;
 }
+
+static int seat_map_row(void *arg, const struct tk_seat *row)
+{
+    struct api_list *c = arg;
+    api_list_sep(c);
+    seat_json(c->b, row);
+    TK_ASSERT(row->status >= SEAT_FREE && row->status <= SEAT_SOLD);
+    buf_printf(c->b, ",\"status\":\"%s\"}", SEAT_STATUS_NAMES[row->status]);
+    return TK_OK;
+}
+
+/* A view of one date's seats: its cache kind, its store read and its row. Both are gated alike (api_gate of the
+ * schedule) and cached alike: the page is the whole response body, versioned with the schedule. */
+struct seats_view {
+    enum seatmap_kind kind;
+    int (*read)(struct tk_store *st, int64_t schedule_id, int64_t now_ms, tk_seat_fn fn, void *arg);
+    tk_seat_fn row;
+    const char *not_found;
+};
+static const struct seats_view SEATS_AVAILABLE = {SEATMAP_SEATS, store_seats_available, seat_row,
+                                                   "no such concert schedule"};
+static const struct seats_view SEAT_MAP = {SEATMAP_MAP, store_seat_map, seat_map_row,
+                                            "no such concert schedule (or it was cancelled)"};
 
 static void seats_respond(const struct seatmap_page *pg, struct api_response *resp)
 {
@@ -243,7 +263,8 @@ static void seats_respond(const struct seatmap_page *pg, struct api_response *re
     buf_append(&resp->body, pg->bytes, pg->len);
 }
 
-int api_available_seats(struct tk_api *api, struct api_request *req, struct api_response *resp)
+static int seats_view(struct tk_api *api, struct api_request *req, struct api_response *resp,
+                      const struct seats_view *view)
 {
     int64_t schedule_id = 0;
     TK_TRY(api_query_id(req, "concertScheduleId", true, &schedule_id, resp));
@@ -253,7 +274,7 @@ int api_available_seats(struct tk_api *api, struct api_request *req, struct api_
     struct seatmap_fill fill = {0};
     enum seatmap_verdict v = SEATMAP_MISS;
     if (m)
-        TK_TRY(lookup(m, req, SEATMAP_SEATS, schedule_id, &pg, &fill, &v));
+        TK_TRY(lookup(m, req, view->kind, schedule_id, &pg, &fill, &v));
     if (v == SEATMAP_HIT) {
         seats_respond(pg, resp);
         seatmap_page_release(pg);
@@ -261,8 +282,8 @@ int api_available_seats(struct tk_api *api, struct api_request *req, struct api_
     }
     api_ok_open(resp, 200);
     buf_append(&resp->body, "[", 1);
-    struct list_ctx c = {.b = &resp->body};
-    int rc = store_seats_available(api->app->store, schedule_id, app_now_ms(api->app), seat_row, &c);
+    struct api_list c = {.b = &resp->body};
+    int rc = view->read(api->app->store, schedule_id, app_now_ms(api->app), view->row, &c);
     if (rc == TK_OK) {
         buf_append(&resp->body, "]", 1);
         api_ok_close(resp);
@@ -278,8 +299,18 @@ int api_available_seats(struct tk_api *api, struct api_request *req, struct api_
         rc = TK_OK;
     }
     if (rc == TK_ERR_NOT_FOUND)
-        return api_fail(resp, rc, "no such concert schedule");
+        return api_fail(resp, rc, view->not_found);
     return rc;
+}
+
+int api_available_seats(struct tk_api *api, struct api_request *req, struct api_response *resp)
+{
+    return seats_view(api, req, resp, &SEATS_AVAILABLE);
+}
+
+int api_seat_map(struct tk_api *api, struct api_request *req, struct api_response *resp)
+{
+    return seats_view(api, req, resp, &SEAT_MAP);
 }
 
 /* ---- cache hits on the event thread (api_dispatch_inline): TK_OK answered, TK_ERR_BUSY not (resp untouched) ---- */
@@ -301,7 +332,8 @@ static bool inline_hit(struct seatmap *m, struct api_request *req, enum seatmap_
     return v == SEATMAP_HIT;
 }
 
-int api_available_seats_inline(struct tk_api *api, struct api_request *req, struct api_response *resp)
+static int seats_view_inline(struct tk_api *api, struct api_request *req, struct api_response *resp,
+                             const struct seats_view *view)
 {
     struct seatmap *m = api->app->seatmap;
     int64_t schedule_id;
@@ -309,13 +341,23 @@ int api_available_seats_inline(struct tk_api *api, struct api_request *req, stru
         sale_gate_schedule_cached(api->app, req->room_id, schedule_id) != TK_OK)
         return TK_ERR_BUSY; /* a 400, a 403, or a gate that needs the store: the worker answers it */
     const struct seatmap_page *pg;
-    if (!inline_hit(m, req, SEATMAP_SEATS, schedule_id, &pg))
+    if (!inline_hit(m, req, view->kind, schedule_id, &pg))
         return TK_ERR_BUSY;
     if (api_within_budget(api, req, req->user_id, resp) == TK_OK) /* else the 429 is the answer */
         seats_respond(pg, resp);
     seatmap_page_release(pg);
     APP_COUNT(api->app, seatmap_hits_inline, 1);
     return TK_OK;
+}
+
+int api_available_seats_inline(struct tk_api *api, struct api_request *req, struct api_response *resp)
+{
+    return seats_view_inline(api, req, resp, &SEATS_AVAILABLE);
+}
+
+int api_seat_map_inline(struct tk_api *api, struct api_request *req, struct api_response *resp)
+{
+    return seats_view_inline(api, req, resp, &SEAT_MAP);
 }
 
 int api_available_dates_inline(struct tk_api *api, struct api_request *req, struct api_response *resp)

@@ -44,16 +44,10 @@ void api_render_transfer(struct api_response *resp, const struct tk_transfer *t)
     api_ok_close(resp);
 }
 
-struct history_ctx {
-    struct buf *b;
-    int n;
-};
-
 static int entry_row(void *arg, const struct tk_ledger_entry *e)
 {
-    struct history_ctx *c = arg;
-    if (c->n++)
-        buf_append(c->b, ",", 1);
+    struct api_list *c = arg;
+    api_list_sep(c);
     buf_append(c->b, "{\"entryId\":", 11);
     api_json_id(c->b, e->id);
     buf_printf(c->b, ",\"kind\":\"%s\",\"amount\":%lld,\"balanceAfter\":%lld,\"ref\":", e->kind,
@@ -74,7 +68,7 @@ int api_user_history(struct tk_api *api, struct api_request *req, struct api_res
     TK_TRY(api_query_int(req, "limit", 1, HISTORY_LIMIT_MAX, 20, &limit, resp));
     api_ok_open(resp, 200);
     buf_append(&resp->body, "[", 1);
-    struct history_ctx c = {.b = &resp->body};
+    struct api_list c = {.b = &resp->body};
     TK_TRY(wallet_history(api->app, req->user_id, (int)limit, entry_row, &c));
     buf_append(&resp->body, "]", 1);
     api_ok_close(resp);

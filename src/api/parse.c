@@ -1,5 +1,6 @@
-/* parse.c — strict request parsing (one JSON object, known keys only, typed fields) and the response
- * envelope ({"success":true,"data":…} / {"success":false,"code","message"}). */
+/* parse.c — strict request parsing (one JSON object, known keys only, typed fields), the response
+ * envelope ({"success":true,"data":…} / {"success":false,"code","message"}) and the list helper every JSON array
+ * of the API is rendered with (api_list_sep). */
 #include "api/api.h"
 
 #include <string.h>
@@ -44,6 +45,12 @@ void api_json_time(struct buf *b, int64_t ms)
 }
 
 void api_json_id(struct buf *b, int64_t id) { buf_printf(b, "\"%lld\"", (long long)id); }
+
+void api_list_sep(struct api_list *l)
+{
+    if (l->n++)
+        buf_append(l->b, ",", 1);
+}
 
 int api_body_object(const struct api_request *req, struct api_response *resp, const char *const *allowed,
                     bool empty_ok, json_t **out)

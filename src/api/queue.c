@@ -85,7 +85,8 @@ int api_queue_issue(struct tk_api *api, struct api_request *req, struct api_resp
             has_sale = true;
             sale_room_of(app, &sale, &room);
         } else if (rc == TK_ERR_NOT_FOUND) { /* no sale: the site-wide room serves, if the concert exists */
-            rc = store_schedules_available(app->store, concert_id, app_now_ms(app), no_schedule, NULL);
+            struct tk_schedule_filter f = {.concert_id = concert_id, .now_ms = app_now_ms(app)};
+            rc = store_schedules_list(app->store, &f, no_schedule, NULL);
             if (rc == TK_ERR_NOT_FOUND)
                 return api_fail(resp, rc, "no such concert");
             TK_TRY(rc);

@@ -25,21 +25,26 @@ const struct api_route API_ROUTES[] = {
     {"GET", "/concerts", AUTH_NONE, api_concerts, false, false, NULL}, /* the public catalogue: choose a sale to queue for */
     {"GET", "/concert/available-dates", AUTH_QUEUE, api_available_dates, false, false, api_available_dates_inline},
     {"GET", "/concert/available-seats", AUTH_QUEUE, api_available_seats, false, false, api_available_seats_inline},
+    {"GET", "/concert/seat-map", AUTH_QUEUE, api_seat_map, false, false, api_seat_map_inline}, /* every seat + status */
     {"POST", "/reservation", AUTH_QUEUE, api_reservation, true, false, NULL},
     {"POST", "/payment", AUTH_QUEUE, api_payment, true, false, NULL},
     {"POST", "/admin/concerts", AUTH_ADMIN, api_admin_concerts, false, false, NULL},
     {"POST", "/admin/schedules", AUTH_ADMIN, api_admin_schedules, false, false, NULL},
+    {"GET", "/admin/schedules", AUTH_ADMIN, api_admin_schedules_list, false, false, NULL}, /* ?concertId= */
     {"POST", "/admin/sales", AUTH_ADMIN, api_admin_sales_create, false, false, NULL},
+    {"GET", "/admin/sales", AUTH_ADMIN, api_admin_sales_list, false, false, NULL}, /* before /admin/sales/{id} */
     {"PATCH", "/admin/sales/{id}", AUTH_ADMIN, api_admin_sale_patch, false, false, NULL},
     {"GET", "/admin/sales/{id}", AUTH_ADMIN, api_admin_sale_get, false, false, NULL},
     /* orders (issue 11) */
     {"DELETE", "/reservation/{id}", AUTH_QUEUE, api_reservation_cancel, false, false, NULL},
     {"POST", "/payments/{id}/refund", AUTH_BEARER, api_payment_refund, true, false, NULL},
     {"GET", "/user/payments", AUTH_BEARER, api_user_payments, false, false, NULL},
+    {"GET", "/admin/payments", AUTH_ADMIN, api_admin_payments, false, false, NULL}, /* ?scheduleId=&limit= */
     {"POST", "/admin/payments/{id}/refund", AUTH_ADMIN, api_admin_payment_refund, false, false, NULL},
     {"POST", "/admin/schedules/{id}/cancel", AUTH_ADMIN, api_admin_schedule_cancel, false, false, NULL},
     /* the shop (issue 12) */
     {"POST", "/admin/products", AUTH_ADMIN, api_admin_products_create, false, false, NULL},
+    {"GET", "/admin/products", AUTH_ADMIN, api_products, false, false, NULL}, /* GET /products' list, one handler */
     {"PATCH", "/admin/options/{id}", AUTH_ADMIN, api_admin_option_patch, false, false, NULL},
     {"GET", "/products", AUTH_BEARER, api_products, false, false, NULL},
     {"GET", "/products/popular", AUTH_BEARER, api_products_popular, false, false, NULL}, /* before /products/{id} */

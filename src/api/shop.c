@@ -1,5 +1,5 @@
 /* shop.c — the shop's routes (Bearer): GET /products, /products/{id}, /products/popular; POST/GET /cart,
- * DELETE /cart/{id}; POST /orders, POST /orders/{id}/pay, GET /orders/{id}; and the organizer's POST
+ * DELETE /cart/{id}; POST /orders, POST /orders/{id}/pay, GET /orders/{id}; and the organizer's POST and GET
  * /admin/products and PATCH /admin/options/{id} (router.c AUTH_ADMIN). The rules are core's (core/shop.c); this
  * file reads JSON and renders it. The answers of POST /orders and POST /orders/{id}/pay are pure functions of
  * their effects ("order:N", "order_payment:N"), so the router rebuilds a lost one (api_shop_rebuild). */
@@ -97,26 +97,21 @@ static int fail_out_of_stock(struct api_response *resp, const struct tk_order *o
 
 /* ---- products ---- */
 
-struct list_ctx {
-    struct buf *b;
-    int n;
-};
-
 static int product_row(void *arg, const struct tk_product *p)
 {
-    struct list_ctx *c = arg;
-    if (c->n++)
-        buf_append(c->b, ",", 1);
+    struct api_list *c = arg;
+    api_list_sep(c);
     product_json(c->b, p);
     return TK_OK;
 }
 
+/* GET /products (Bearer) and GET /admin/products (AUTH_ADMIN): the same list, one handler (router.c). */
 int api_products(struct tk_api *api, struct api_request *req, struct api_response *resp)
 {
     (void)req;
     api_ok_open(resp, 200);
     buf_append(&resp->body, "[", 1);
-    struct list_ctx c = {.b = &resp->body};
+    struct api_list c = {.b = &resp->body};
     TK_TRY(shop_products(api->app, product_row, &c));
     buf_append(&resp->body, "]", 1);
     api_ok_close(resp);
@@ -144,9 +139,8 @@ int api_product_get(struct tk_api *api, struct api_request *req, struct api_resp
 
 static int popular_row(void *arg, const struct tk_popular *p)
 {
-    struct list_ctx *c = arg;
-    if (c->n++)
-        buf_append(c->b, ",", 1);
+    struct api_list *c = arg;
+    api_list_sep(c);
     buf_append(c->b, "{\"productId\":", 13);
     api_json_id(c->b, p->product_id);
     buf_append(c->b, ",\"name\":", 8);
@@ -181,7 +175,7 @@ int api_products_popular(struct tk_api *api, struct api_request *req, struct api
         from = to - (SHOP_POPULAR_DAYS_DEFAULT - 1); /* the last 3 days, today included */
     api_ok_open(resp, 200);
     buf_append(&resp->body, "[", 1);
-    struct list_ctx c = {.b = &resp->body};
+    struct api_list c = {.b = &resp->body};
     int rc = shop_popular(api->app, from, to, popular_row, &c);
     if (rc == TK_ERR_INVALID)
         return api_fail(resp, rc, "'from' must not be after 'to', and the range is at most 90 days");
@@ -230,9 +224,8 @@ int api_cart_add(struct tk_api *api, struct api_request *req, struct api_respons
 
 static int cart_row(void *arg, const struct tk_cart_item *it)
 {
-    struct list_ctx *c = arg;
-    if (c->n++)
-        buf_append(c->b, ",", 1);
+    struct api_list *c = arg;
+    api_list_sep(c);
     buf_append(c->b, "{\"cartItemId\":", 14);
     api_json_id(c->b, it->id);
     buf_append(c->b, ",\"optionId\":", 12);
@@ -249,7 +242,7 @@ int api_cart_list(struct tk_api *api, struct api_request *req, struct api_respon
 {
     api_ok_open(resp, 200);
     buf_append(&resp->body, "[", 1);
-    struct list_ctx c = {.b = &resp->body};
+    struct api_list c = {.b = &resp->body};
     TK_TRY(shop_cart_list(api->app, req->user_id, cart_row, &c));
     buf_append(&resp->body, "]", 1);
     api_ok_close(resp);

@@ -138,7 +138,10 @@ int booking_cancel(struct tk_app *app, int64_t user_id, int64_t reservation_id) 
 int booking_refund(struct tk_app *app, int64_t user_id, int64_t payment_id, const struct tk_idem_ref *idem,
                    struct tk_payment *out) TK_MUST_CHECK;
 #define PAYMENTS_LIST_MAX 100
-int booking_payments(struct tk_app *app, int64_t user_id, int limit, tk_payment_fn fn, void *arg) TK_MUST_CHECK;
+/* The payments f matches (a user's for GET /user/payments; any, or a date's, for the organizer), newest first:
+ * INVALID unless limit is 1..PAYMENTS_LIST_MAX. */
+int booking_payments(struct tk_app *app, const struct tk_payment_filter *f, int limit, tk_payment_fn fn, void *arg)
+    TK_MUST_CHECK;
 /* Cancels a date: marks it cancelled, then refunds its PAID payments in batches of CANCEL_BATCH (each batch one
  * transaction), until none is left; *refunded: how many this call refunded. Safe to repeat and to run again after
  * a crash (each refund is conditional on PAID). Test hooks (environment): TICKETD_CANCEL_BATCH sets the batch size,

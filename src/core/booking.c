@@ -4,8 +4,9 @@
  * money is the payer's; the seat is guarded inside the store's one transaction by the hold it must match
  * and by payments.seat_id being UNIQUE). After a payment commits, the payer's queue token expires: if that
  * step failed the payment would still stand, and the token would lapse by itself within token_seconds.
- * Each committed hold and payment bumps the read cache's versions (core/seatmap.h) before it returns, so this
- * instance never answers its own client's next seat read from a page read before the write.
+ * Each committed hold, payment, cancel, refund and cancelled date bumps the read cache's versions
+ * (core/seatmap.h) before it returns, so this instance never answers its own client's next seat read from a page
+ * read before the write.
  */
 #include "core/app.h"
 
@@ -170,13 +171,20 @@ int booking_hold_seats(struct tk_app *app, int64_t user_id, const int64_t *seat_
         seatcache_note(app->seats_taken, ids[0],
                        out->busy_until_ms < now + SEATCACHE_TRUST_MS ? out->busy_until_ms : now + SEATCACHE_TRUST_MS);
     TK_TRY(rc);
+    if (app->seatmap && out->schedule_id > 0) /* as booking_hold: this instance's next read shows the seats gone */
+        seatmap_changed_schedule(app->seatmap, out->schedule_id);
+    else if (app->seatmap)
+        seatmap_changed_all(app->seatmap);
     APP_COUNT(app, holds_created, 1);
     return TK_OK;
 }
 
 int booking_cancel(struct tk_app *app, int64_t user_id, int64_t reservation_id)
 {
-    return store_hold_cancel(app->store, user_id, reservation_id, app_now_ms(app), hold_from_mask(HOLD_CANCELLED));
+    TK_TRY(store_hold_cancel(app->store, user_id, reservation_id, app_now_ms(app), hold_from_mask(HOLD_CANCELLED)));
+    if (app->seatmap) /* before the 200: this instance's next read shows the seats free (the cancel names no date) */
+        seatmap_changed_all(app->seatmap);
+    return TK_OK;
 }
 
 int booking_refund(struct tk_app *app, int64_t user_id, int64_t payment_id, const struct tk_idem_ref *idem,
@@ -186,15 +194,17 @@ int booking_refund(struct tk_app *app, int64_t user_id, int64_t payment_id, cons
                                 .cutoff_ms = app->refund_cutoff_ms, .now_ms = app_now_ms(app),
                                 .from_mask = payment_from_mask(PAYMENT_REFUNDED)};
     TK_TRY(store_payment_refund(app->store, &req, out));
+    if (app->seatmap) /* the seats are free: this instance's next read shows them so */
+        seatmap_changed_all(app->seatmap);
     payment_transition(&(enum tk_payment_state){PAYMENT_PAID}, out->state); /* a refund only ever moves PAID -> REFUNDED */
     return TK_OK;
 }
 
-int booking_payments(struct tk_app *app, int64_t user_id, int limit, tk_payment_fn fn, void *arg)
+int booking_payments(struct tk_app *app, const struct tk_payment_filter *f, int limit, tk_payment_fn fn, void *arg)
 {
     if (limit < 1 || limit > PAYMENTS_LIST_MAX)
         return TK_ERR_INVALID;
-    return store_payments_list(app->store, user_id, limit, fn, arg);
+    return store_payments_list(app->store, f, limit, fn, arg);
 }
 
 static int env_int(const char *name, int def)
@@ -207,6 +217,8 @@ int booking_cancel_schedule(struct tk_app *app, int64_t schedule_id, int *refund
 {
     *refunded = 0;
     TK_TRY(store_schedule_cancel(app->store, schedule_id, app_now_ms(app)));
+    if (app->seatmap) /* no longer listed, its seat map 404 */
+        seatmap_changed_schedule(app->seatmap, schedule_id);
     int batch = env_int("TICKETD_CANCEL_BATCH", CANCEL_BATCH);
     int crash_after = env_int("TICKETD_TEST_CANCEL_CRASH_AFTER", 0);
     if (batch < 1)
@@ -216,6 +228,8 @@ int booking_cancel_schedule(struct tk_app *app, int64_t schedule_id, int *refund
         int n = 0;
         TK_TRY(store_schedule_refund_batch(app->store, schedule_id, batch, app_now_ms(app), from, &n));
         *refunded += n;
+        if (app->seatmap && n > 0) /* each committed batch freed seats */
+            seatmap_changed_schedule(app->seatmap, schedule_id);
         static int crashed; /* the test hook fires once per process */
         if (crash_after > 0 && batches >= crash_after && !__atomic_exchange_n(&crashed, 1, __ATOMIC_SEQ_CST)) {
             fprintf(stderr, "ticketd: TICKETD_TEST_CANCEL_CRASH_AFTER=%d: stopping mid-cancel\n", crash_after);

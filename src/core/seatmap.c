@@ -1,4 +1,4 @@
-/* seatmap.c — the read cache of available-seats and available-dates pages, see seatmap.h.
+/* seatmap.c — the read cache of available-seats, seat-map and available-dates pages, see seatmap.h.
  * One mutex guards the map, the list by last put and the claims; versions and counters are atomics. */
 #include "core/seatmap.h"
 
@@ -59,13 +59,13 @@ void seatmap_free(struct seatmap *m)
     memset(m, 0, sizeof *m);
 }
 
-static uint64_t key_hash(enum seatmap_kind kind, int64_t id) { return hash_u64((uint64_t)id * 2 + (uint64_t)kind); }
+static uint64_t key_hash(enum seatmap_kind kind, int64_t id) { return hash_u64((uint64_t)id * 4 + (uint64_t)kind); }
 
 static uint64_t *key_version(struct seatmap *m, enum seatmap_kind kind, int64_t id)
 {
     if (kind == SEATMAP_DATES)
         return &m->ver_dates;
-    return &m->ver_schedule[hash_u64((uint64_t)id) % SEATMAP_VERSION_STRIPES];
+    return &m->ver_schedule /* SEATS and MAP: one counter per schedule stripe */[hash_u64((uint64_t)id) % SEATMAP_VERSION_STRIPES];
 }
 
 static struct seatmap_entry *find(struct seatmap *m, enum seatmap_kind kind, int64_t id)

@@ -1,4 +1,5 @@
-/* seatmap.h — the instance's cache of what GET /concert/available-seats and /concert/available-dates answer:
+/* seatmap.h — the instance's cache of what GET /concert/available-seats, /concert/seat-map and
+ * /concert/available-dates answer:
  * shared/API.md allows them to be "at most 100 ms stale (a seat held or sold more than 100 ms ago is never shown
  * free)"; holds, payments and refunds never read it.
  *
@@ -48,6 +49,8 @@
 enum seatmap_kind {
     SEATMAP_SEATS, /* id: the schedule; the page is the whole response body */
     SEATMAP_DATES, /* id: the concertId filter (0: none); the page is the items, one row per date */
+    SEATMAP_MAP,   /* id: the schedule; the page is the whole seat-map body (up to SCHEDULE_SEATS_MAX seats, about
+                    * 100 bytes each: far below SEATMAP_BYTES_MAX); versioned with the schedule like SEATS */
 };
 
 /* One item of a dates page: bytes[off, off + len) is the date's JSON object, of concert concert_id. */
@@ -127,7 +130,7 @@ void seatmap_page_release(const struct seatmap_page *page);
 
 /* This instance changed the store: called after the write committed and before its response (holds and new
  * dates: the schedule; payments and the sweep's expiries: all; a refund or a cancelled date must call one too). */
-void seatmap_changed_schedule(struct seatmap *m, int64_t schedule_id); /* its seats page and every dates page */
+void seatmap_changed_schedule(struct seatmap *m, int64_t schedule_id); /* its seats and map pages, every dates page */
 void seatmap_changed_all(struct seatmap *m);                           /* every page */
 
 /* A schedule's concert, if remembered. */

@@ -43,7 +43,7 @@
 enum pst {
     P_PING, P_USER_INSERT, P_USER_BY_KEY, P_USER_GET,
     P_CHARGE_ATOMIC, P_CHARGE_CAS, P_CHARGE_BLIND, P_USER_LOCK, P_USER_SET, P_LEDGER_INSERT,
-    P_CONCERTS, P_CONCERT_EXISTS, P_SCHEDULES, P_SCHEDULE_EXISTS, P_SEATS_AVAIL, P_SEAT_GET,
+    P_CONCERTS, P_CONCERT_EXISTS, P_SCHEDULES, P_SCHEDULE_EXISTS, P_SEATS_AVAIL, P_SEAT_MAP, P_SEAT_GET,
     P_HOLD, P_PAY, P_TRANSFER, P_LEDGER_LIST, P_EXPIRE_HOLDS,
     P_IDEM_GET, P_IDEM_DELETE_EXPIRED, P_IDEM_INSERT, P_IDEM_COMPLETE, P_IDEM_RELEASE, P_IDEM_EXPIRE,
     P_IDEM_APPLY, P_IDEM_TAKEOVER, P_EFFECT_CHARGE, P_EFFECT_TRANSFER, P_EFFECT_HOLD, P_EFFECT_PAYMENT,
@@ -84,11 +84,16 @@ static const char *const PSQL[P__COUNT] = {
                     "(SELECT count(*) FROM seats s WHERE s.schedule_id = sc.id "
                     "   AND (s.sold_to IS NOT NULL OR s.hold_expires_at > $1)) "
                     "FROM schedules sc JOIN concerts c ON c.id = sc.concert_id "
-                    "WHERE sc.starts_at > $1 AND NOT sc.cancelled AND ($2 = 0 OR sc.concert_id = $2) "
+                    "WHERE ($3 = 1 OR sc.starts_at > $1) AND NOT sc.cancelled AND ($2 = 0 OR sc.concert_id = $2) "
                     "ORDER BY sc.starts_at, sc.id",
     [P_SCHEDULE_EXISTS] = "SELECT 1 FROM schedules WHERE id = $1",
     [P_SEATS_AVAIL] = "SELECT id, seat_number, price, COALESCE(category, '') FROM seats WHERE schedule_id = $1 AND sold_to IS NULL "
                       "AND (hold_expires_at IS NULL OR hold_expires_at <= $2) ORDER BY seat_number",
+    /* the seat map: 2 SOLD, 1 HELD, 0 FREE (enum tk_seat_status); a cancelled date has no rows */
+    [P_SEAT_MAP] = "SELECT s.id, s.seat_number, s.price, COALESCE(s.category, ''), "
+                   "CASE WHEN s.sold_to IS NOT NULL THEN 2 WHEN s.hold_expires_at > $2 THEN 1 ELSE 0 END "
+                   "FROM seats s JOIN schedules sc ON sc.id = s.schedule_id "
+                   "WHERE s.schedule_id = $1 AND NOT sc.cancelled ORDER BY s.seat_number",
     [P_SEAT_GET] = "SELECT s.sold_to IS NOT NULL, COALESCE(s.hold_expires_at, 0), s.version, "
                    "CASE WHEN sc.cancelled THEN 0 ELSE sc.starts_at END FROM seats s JOIN schedules sc ON sc.id = s.schedule_id WHERE s.id = $1",
     [P_HOLD] = "SELECT 1", /* tk_hold was replaced by tk_hold_seats (PG_SCHEMA_ORDERS) */
@@ -167,7 +172,10 @@ static const char *const PSQL[P__COUNT] = {
                   "FROM ledger l WHERE l.ref = 'payment:' || p.id AND l.kind = 'PAYMENT'), 0) END "
                   "FROM payments p JOIN seats s ON s.id = p.seat_id JOIN schedules sc ON sc.id = s.schedule_id "
                   "JOIN concerts c ON c.id = sc.concert_id WHERE p.id = $1",
-    [P_PAYMENTS_LIST] = "SELECT id FROM payments WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
+    /* a payment's seats are of one date: its first seat (payments.seat_id) names it */
+    [P_PAYMENTS_LIST] = "SELECT p.id FROM payments p JOIN seats s ON s.id = p.seat_id "
+                        "WHERE ($1 = 0 OR p.user_id = $1) AND ($3 = 0 OR s.schedule_id = $3) "
+                        "ORDER BY p.id DESC LIMIT $2",
     [P_SCHED_CANCEL] = "UPDATE schedules SET cancelled = true WHERE id = $1 RETURNING id",
     [P_SCHED_REFUND] = "SELECT tk_refund_schedule($1, $2, $3, $4)",
 };
@@ -826,6 +834,7 @@ struct list_args {
     int64_t id, now_ms;
     int limit;
     void *fn, *arg;
+    bool every; /* schedules_list: tk_schedule_filter.every */
 };
 
 static int ledger_fn(struct pg_conn *c, void *argp)
@@ -898,6 +907,7 @@ static int schedules_fn(struct pg_conn *c, void *argp)
     struct params p = {0};
     p_i64(&p, a->now_ms);
     p_i64(&p, a->id);
+    p_i64(&p, a->every ? 1 : 0);
     PGresult *r;
     TK_TRY(run(c, P_SCHEDULES, &p, &r));
     int rc = TK_OK;
@@ -905,7 +915,7 @@ static int schedules_fn(struct pg_conn *c, void *argp)
         struct tk_schedule row = {.id = col_i64(r, i, 0), .concert_id = col_i64(r, i, 1),
                                   .starts_at_ms = col_i64(r, i, 3), .total_seats = (int)col_i64(r, i, 4),
                                   .reserved_seats = (int)col_i64(r, i, 5)};
-        if (row.reserved_seats >= row.total_seats)
+        if (!a->every && row.reserved_seats >= row.total_seats)
             continue;
         snprintf(row.concert_name, sizeof row.concert_name, "%s", PQgetvalue(r, i, 2));
         rc = ((tk_schedule_fn)a->fn)(a->arg, &row);
@@ -914,10 +924,9 @@ static int schedules_fn(struct pg_conn *c, void *argp)
     return rc;
 }
 
-static int pg_schedules_available(struct tk_store *st, int64_t concert_id, int64_t now_ms, tk_schedule_fn fn,
-                                  void *arg)
+static int pg_schedules_list(struct tk_store *st, const struct tk_schedule_filter *f, tk_schedule_fn fn, void *arg)
 {
-    struct list_args a = {.id = concert_id, .now_ms = now_ms, .fn = (void *)fn, .arg = arg};
+    struct list_args a = {.id = f->concert_id, .now_ms = f->now_ms, .fn = (void *)fn, .arg = arg, .every = f->every};
     return with_conn(PG(st), schedules_fn, &a);
 }
 
@@ -949,6 +958,32 @@ static int pg_seats_available(struct tk_store *st, int64_t schedule_id, int64_t 
 {
     struct list_args a = {.id = schedule_id, .now_ms = now_ms, .fn = (void *)fn, .arg = arg};
     return with_conn(PG(st), seats_fn, &a);
+}
+
+static int seat_map_fn(struct pg_conn *c, void *argp)
+{
+    struct list_args *a = argp;
+    struct params p = {0};
+    p_i64(&p, a->id);
+    p_i64(&p, a->now_ms);
+    PGresult *r;
+    TK_TRY(run(c, P_SEAT_MAP, &p, &r));
+    int n = PQntuples(r);
+    int rc = n ? TK_OK : TK_ERR_NOT_FOUND;
+    for (int i = 0; i < n && rc == TK_OK; i++) {
+        struct tk_seat row = {.id = col_i64(r, i, 0), .schedule_id = a->id, .seat_number = (int)col_i64(r, i, 1),
+                              .price_won = col_i64(r, i, 2), .status = (enum tk_seat_status)col_i64(r, i, 4)};
+        snprintf(row.category, sizeof row.category, "%s", PQgetvalue(r, i, 3));
+        rc = ((tk_seat_fn)a->fn)(a->arg, &row);
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int pg_seat_map(struct tk_store *st, int64_t schedule_id, int64_t now_ms, tk_seat_fn fn, void *arg)
+{
+    struct list_args a = {.id = schedule_id, .now_ms = now_ms, .fn = (void *)fn, .arg = arg};
+    return with_conn(PG(st), seat_map_fn, &a);
 }
 
 /* ---------- the organizer's catalogue and sales ---------- */
@@ -1334,7 +1369,8 @@ static int pay_fn(struct pg_conn *c, void *argp)
     PQclear(r);
     if (rc == TK_OK) { /* committed: every seat it bought */
         int64_t sum;
-        TK_TRY(res_seats_read(c, a->out->reservation_id, a->out->seats, &a->out->nseats, &sum, NULL));
+        TK_TRY(res_seats_read(c, a->out->reservation_id, a->out->seats, &a->out->nseats, &sum,
+                              &a->out->schedule_id));
     }
     return rc;
 }
@@ -1431,7 +1467,7 @@ static int pay_read(struct pg_conn *c, int64_t payment_id, struct tk_payment *o)
     o->balance_won = col_i64(r, 0, 9);
     PQclear(r);
     int64_t sum;
-    TK_TRY(res_seats_read(c, o->reservation_id, o->seats, &o->nseats, &sum, NULL));
+    TK_TRY(res_seats_read(c, o->reservation_id, o->seats, &o->nseats, &sum, &o->schedule_id));
     for (int i = 0; i < o->nseats; i++)
         if (o->seats[i].seat_id == o->seat_id)
             o->seat_number = o->seats[i].seat_number;
@@ -1469,7 +1505,7 @@ static int pg_payment_refund(struct tk_store *st, const struct tk_refund_req *re
 }
 
 struct payments_list_args {
-    int64_t user_id;
+    const struct tk_payment_filter *f;
     int limit;
     tk_payment_fn fn;
     void *arg;
@@ -1479,8 +1515,9 @@ static int payments_list_fn(struct pg_conn *c, void *argp)
 {
     struct payments_list_args *a = argp;
     struct params p = {0};
-    p_i64(&p, a->user_id);
+    p_i64(&p, a->f->user_id);
     p_i64(&p, a->limit);
+    p_i64(&p, a->f->schedule_id);
     PGresult *r;
     TK_TRY(run(c, P_PAYMENTS_LIST, &p, &r));
     int n = PQntuples(r);
@@ -1498,9 +1535,10 @@ static int payments_list_fn(struct pg_conn *c, void *argp)
     return TK_OK;
 }
 
-static int pg_payments_list(struct tk_store *st, int64_t user_id, int limit, tk_payment_fn fn, void *arg)
+static int pg_payments_list(struct tk_store *st, const struct tk_payment_filter *f, int limit, tk_payment_fn fn,
+                            void *arg)
 {
-    struct payments_list_args a = {.user_id = user_id, .limit = limit, .fn = fn, .arg = arg};
+    struct payments_list_args a = {.f = f, .limit = limit, .fn = fn, .arg = arg};
     return with_conn(PG(st), payments_list_fn, &a);
 }
 
@@ -1761,7 +1799,8 @@ static int effect_fn(struct pg_conn *c, void *argp)
         TK_TRY(res_seats_read(c, e->hold.reservation_id, e->hold.seats, &e->hold.nseats, &e->hold.amount_won, NULL));
     } else if (e->kind == EFFECT_PAYMENT) {
         int64_t sum;
-        TK_TRY(res_seats_read(c, e->payment.reservation_id, e->payment.seats, &e->payment.nseats, &sum, NULL));
+        TK_TRY(res_seats_read(c, e->payment.reservation_id, e->payment.seats, &e->payment.nseats, &sum,
+                              &e->payment.schedule_id));
         e->payment.state = PAYMENT_PAID;
         e->payment.user_id = a->user_id;
     }
@@ -2946,8 +2985,9 @@ static const struct tk_store_ops PG_OPS = {
     .transfer = pg_transfer,
     .ledger_list = pg_ledger_list,
     .concerts_list = pg_concerts_list,
-    .schedules_available = pg_schedules_available,
+    .schedules_list = pg_schedules_list,
     .seats_available = pg_seats_available,
+    .seat_map = pg_seat_map,
     .concert_create = pg_concert_create,
     .schedule_create = pg_schedule_create,
     .sale_create = pg_sale_create,

@@ -26,7 +26,7 @@ enum stmt_id {
     ST_USER_INSERT, ST_USER_BY_KEY, ST_USER_GET,
     ST_CHARGE_ATOMIC, ST_USER_SET_BALANCE, ST_USER_SET_BALANCE_CAS, ST_USER_DEBIT,
     ST_LEDGER_INSERT,
-    ST_CONCERTS, ST_CONCERT_EXISTS, ST_SCHEDULES, ST_SCHEDULE_EXISTS, ST_SEATS_AVAIL, ST_SEAT_GET,
+    ST_CONCERTS, ST_CONCERT_EXISTS, ST_SCHEDULES, ST_SCHEDULE_EXISTS, ST_SEATS_AVAIL, ST_SEAT_MAP, ST_SEAT_GET,
     ST_HOLDS_COUNT, ST_SEAT_HOLD_ATOMIC, ST_SEAT_HOLD_CAS, ST_SEAT_HOLD_BLIND, ST_SEAT_SET_HOLD_ID,
     ST_RES_EXPIRE_PREV, ST_RES_INSERT, ST_RES_GET, ST_RES_BY_SEAT,
     ST_PAYMENT_INSERT, ST_SEAT_SELL, ST_RES_SET_PAID,
@@ -66,11 +66,16 @@ static const char *const SQL[ST__COUNT] = {
                      "(SELECT COUNT(*) FROM seats s WHERE s.schedule_id = sc.id "
                      "   AND (s.sold_to IS NOT NULL OR s.hold_expires_at > ?1)) "
                      "FROM schedules sc JOIN concerts c ON c.id = sc.concert_id "
-                     "WHERE sc.starts_at > ?1 AND sc.cancelled = 0 AND (?2 = 0 OR sc.concert_id = ?2) "
+                     "WHERE (?3 OR sc.starts_at > ?1) AND sc.cancelled = 0 AND (?2 = 0 OR sc.concert_id = ?2) "
                      "ORDER BY sc.starts_at, sc.id",
     [ST_SCHEDULE_EXISTS] = "SELECT 1 FROM schedules WHERE id = ?1",
     [ST_SEATS_AVAIL] = "SELECT id, seat_number, price, category FROM seats WHERE schedule_id = ?1 AND sold_to IS NULL "
                        "AND (hold_expires_at IS NULL OR hold_expires_at <= ?2) ORDER BY seat_number",
+    /* the seat map: 2 SOLD, 1 HELD, 0 FREE (enum tk_seat_status); a cancelled date has no rows */
+    [ST_SEAT_MAP] = "SELECT s.id, s.seat_number, s.price, COALESCE(s.category, ''), "
+                    "CASE WHEN s.sold_to IS NOT NULL THEN 2 WHEN s.hold_expires_at > ?2 THEN 1 ELSE 0 END "
+                    "FROM seats s JOIN schedules sc ON sc.id = s.schedule_id "
+                    "WHERE s.schedule_id = ?1 AND sc.cancelled = 0 ORDER BY s.seat_number",
     /* a cancelled date reads as one that has started: nothing on it can be held again */
     [ST_SEAT_GET] = "SELECT s.id, s.schedule_id, s.seat_number, s.price, s.sold_to, s.hold_expires_at, s.version, "
                     "CASE WHEN sc.cancelled THEN 0 ELSE sc.starts_at END, COALESCE(s.category, '') FROM seats s JOIN schedules sc ON sc.id = s.schedule_id WHERE s.id = ?1",
@@ -175,7 +180,10 @@ static const char *const SQL[ST__COUNT] = {
     [ST_PAY_REFUND] = "UPDATE payments SET status = 'REFUNDED', refunded_at = ?2 WHERE id = ?1 AND status = ?3",
     [ST_SEAT_UNSELL] = "UPDATE seats SET sold_to = NULL, version = version + 1 WHERE id IN "
                        "(SELECT seat_id FROM reservation_seats WHERE reservation_id = ?1 AND sold = 1) AND sold_to = ?2",
-    [ST_PAYMENTS_LIST] = "SELECT id FROM payments WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2",
+    /* a payment's seats are of one date: its first seat (payments.seat_id) names it */
+    [ST_PAYMENTS_LIST] = "SELECT p.id FROM payments p JOIN seats s ON s.id = p.seat_id "
+                         "WHERE (?1 = 0 OR p.user_id = ?1) AND (?3 = 0 OR s.schedule_id = ?3) "
+                         "ORDER BY p.id DESC LIMIT ?2",
     [ST_SCHED_CANCEL] = "UPDATE schedules SET cancelled = 1 WHERE id = ?1",
     [ST_SCHED_PAID] = "SELECT p.id FROM payments p JOIN seats s ON s.id = p.seat_id WHERE s.schedule_id = ?1 "
                       "AND p.status = 'PAID' ORDER BY p.id LIMIT ?2",
@@ -907,6 +915,7 @@ struct list_args {
     int64_t now_ms;
     void *fn;
     void *arg;
+    bool every; /* schedules_list: tk_schedule_filter.every */
 };
 
 static int exists(struct sq_conn *c, enum stmt_id id, int64_t key)
@@ -954,6 +963,7 @@ static int schedules_fn(struct sq_conn *c, void *argp)
         return TK_ERR_INTERNAL;
     sqlite3_bind_int64(q, 1, a->now_ms);
     sqlite3_bind_int64(q, 2, a->id);
+    sqlite3_bind_int(q, 3, a->every);
     int r;
     while ((r = step_row(c, q)) == 1) {
         struct tk_schedule row = {
@@ -963,7 +973,7 @@ static int schedules_fn(struct sq_conn *c, void *argp)
             .total_seats = sqlite3_column_int(q, 4),
             .reserved_seats = sqlite3_column_int(q, 5),
         };
-        if (row.reserved_seats >= row.total_seats)
+        if (!a->every && row.reserved_seats >= row.total_seats)
             continue;
         copy_text(row.concert_name, sizeof row.concert_name, q, 2);
         int rc = ((tk_schedule_fn)a->fn)(a->arg, &row);
@@ -976,10 +986,9 @@ static int schedules_fn(struct sq_conn *c, void *argp)
     return r < 0 ? r : TK_OK;
 }
 
-static int sq_schedules_available(struct tk_store *st, int64_t concert_id, int64_t now_ms, tk_schedule_fn fn,
-                                  void *arg)
+static int sq_schedules_list(struct tk_store *st, const struct tk_schedule_filter *f, tk_schedule_fn fn, void *arg)
 {
-    struct list_args a = {.id = concert_id, .now_ms = now_ms, .fn = (void *)fn, .arg = arg};
+    struct list_args a = {.id = f->concert_id, .now_ms = f->now_ms, .fn = (void *)fn, .arg = arg, .every = f->every};
     return sq_read(SQ(st), schedules_fn, &a);
 }
 
@@ -1015,6 +1024,41 @@ static int sq_seats_available(struct tk_store *st, int64_t schedule_id, int64_t 
 {
     struct list_args a = {.id = schedule_id, .now_ms = now_ms, .fn = (void *)fn, .arg = arg};
     return sq_read(SQ(st), seats_fn, &a);
+}
+
+static int seat_map_fn(struct sq_conn *c, void *argp)
+{
+    struct list_args *a = argp;
+    sqlite3_stmt *q = stmt(c, ST_SEAT_MAP);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, a->id);
+    sqlite3_bind_int64(q, 2, a->now_ms);
+    int r, n = 0;
+    while ((r = step_row(c, q)) == 1) {
+        struct tk_seat row = {
+            .id = sqlite3_column_int64(q, 0),
+            .schedule_id = a->id,
+            .seat_number = sqlite3_column_int(q, 1),
+            .price_won = sqlite3_column_int64(q, 2),
+            .status = (enum tk_seat_status)sqlite3_column_int(q, 4),
+        };
+        copy_text(row.category, sizeof row.category, q, 3);
+        n++;
+        int rc = ((tk_seat_fn)a->fn)(a->arg, &row);
+        if (rc < 0) {
+            sqlite3_reset(q);
+            return rc;
+        }
+    }
+    sqlite3_reset(q);
+    return r < 0 ? r : n ? TK_OK : TK_ERR_NOT_FOUND;
+}
+
+static int sq_seat_map(struct tk_store *st, int64_t schedule_id, int64_t now_ms, tk_seat_fn fn, void *arg)
+{
+    struct list_args a = {.id = schedule_id, .now_ms = now_ms, .fn = (void *)fn, .arg = arg};
+    return sq_read(SQ(st), seat_map_fn, &a);
 }
 
 /* ---------- the organizer's catalogue and sales ---------- */
@@ -1548,7 +1592,7 @@ static int pay_body(struct sq_conn *c, void *argp)
     if (strcmp(status, "HELD") != 0 || expires_at <= r->now_ms)
         return TK_ERR_HOLD_EXPIRED;
     /* the whole reservation: every seat, one debit of their sum */
-    TK_TRY(res_seats_read(c, res_id, p->seats, &p->nseats, &p->amount_won, NULL));
+    TK_TRY(res_seats_read(c, res_id, p->seats, &p->nseats, &p->amount_won, &p->schedule_id));
     if (p->nseats == 0)
         return TK_ERR_INTERNAL;
     int64_t cancelled = 0;
@@ -1713,7 +1757,7 @@ static int pay_read(struct sq_conn *c, int64_t payment_id, struct tk_payment *p)
     p->balance_won = sqlite3_column_int64(q, 9);
     sqlite3_reset(q);
     int64_t sum;
-    TK_TRY(res_seats_read(c, p->reservation_id, p->seats, &p->nseats, &sum, NULL));
+    TK_TRY(res_seats_read(c, p->reservation_id, p->seats, &p->nseats, &sum, &p->schedule_id));
     for (int i = 0; i < p->nseats; i++)
         if (p->seats[i].seat_id == p->seat_id)
             p->seat_number = p->seats[i].seat_number;
@@ -1799,7 +1843,7 @@ static int sq_payment_refund(struct tk_store *st, const struct tk_refund_req *re
 }
 
 struct payments_list_args {
-    int64_t user_id;
+    const struct tk_payment_filter *f;
     int limit;
     tk_payment_fn fn;
     void *arg;
@@ -1814,8 +1858,9 @@ static int payments_list_fn(struct sq_conn *c, void *argp)
     sqlite3_stmt *q = stmt(c, ST_PAYMENTS_LIST);
     if (!q)
         return TK_ERR_INTERNAL;
-    sqlite3_bind_int64(q, 1, a->user_id);
+    sqlite3_bind_int64(q, 1, a->f->user_id);
     sqlite3_bind_int(q, 2, a->limit < PAGE ? a->limit : PAGE);
+    sqlite3_bind_int64(q, 3, a->f->schedule_id);
     while (n < PAGE && (r = step_row(c, q)) == 1)
         ids[n++] = sqlite3_column_int64(q, 0);
     sqlite3_reset(q);
@@ -1829,9 +1874,10 @@ static int payments_list_fn(struct sq_conn *c, void *argp)
     return TK_OK;
 }
 
-static int sq_payments_list(struct tk_store *st, int64_t user_id, int limit, tk_payment_fn fn, void *arg)
+static int sq_payments_list(struct tk_store *st, const struct tk_payment_filter *f, int limit, tk_payment_fn fn,
+                            void *arg)
 {
-    struct payments_list_args a = {.user_id = user_id, .limit = limit, .fn = fn, .arg = arg};
+    struct payments_list_args a = {.f = f, .limit = limit, .fn = fn, .arg = arg};
     return sq_read(SQ(st), payments_list_fn, &a);
 }
 
@@ -3671,8 +3717,9 @@ static const struct tk_store_ops SQLITE_OPS = {
     .user_get = sq_user_get,
     .wallet_charge = sq_wallet_charge,
     .concerts_list = sq_concerts_list,
-    .schedules_available = sq_schedules_available,
+    .schedules_list = sq_schedules_list,
     .seats_available = sq_seats_available,
+    .seat_map = sq_seat_map,
     .hold_create = sq_hold_create,
     .payment_create = sq_payment_create,
     .holds_expire_due = sq_holds_expire_due,

@@ -34,6 +34,14 @@ struct tk_concert {
     char name[STORE_NAME_MAX];
 };
 
+/* Which dates schedules_list visits, oldest first (starts_at, then id). */
+struct tk_schedule_filter {
+    int64_t concert_id; /* 0: every concert's; else TK_ERR_NOT_FOUND when the concert is unknown */
+    int64_t now_ms;     /* reserved_seats counts the holds unexpired at now_ms */
+    bool every;         /* false: the dates on offer (not started, a seat free: available-dates); true: every date,
+                         * started and sold-out ones too (the organizer's list). Never a cancelled one. */
+};
+
 struct tk_schedule {
     int64_t id;
     int64_t concert_id;
@@ -44,12 +52,15 @@ struct tk_schedule {
 };
 
 #define SEAT_CATEGORY_MAX 64
+/* What a seat is now (the seat map): SOLD paid and not refunded, HELD in an unexpired hold, else FREE. */
+enum tk_seat_status { SEAT_FREE, SEAT_HELD, SEAT_SOLD };
 struct tk_seat {
     int64_t id;
     int64_t schedule_id;
     int seat_number;
     int64_t price_won;
     char category[SEAT_CATEGORY_MAX]; /* "" = none (null) */
+    enum tk_seat_status status;       /* set by seat_map only (seats_available visits FREE seats) */
 };
 
 /* The organizer's catalogue (POST /admin/schedules): seats 1..seat_count priced by ranges that cover every seat
@@ -219,6 +230,12 @@ struct tk_payment {
     enum tk_payment_state state;
     int64_t user_id;
     int64_t created_at_ms;
+    int64_t schedule_id; /* the date of its seats */
+};
+/* Which payments payments_list visits (newest first); 0 matches any. */
+struct tk_payment_filter {
+    int64_t user_id;     /* the payer's */
+    int64_t schedule_id; /* of one date */
 };
 
 /* A refund: by the payer (user_id > 0: FORBIDDEN for someone else's payment, REFUND_CLOSED from cutoff_ms before
@@ -426,10 +443,13 @@ struct tk_store_ops {
     int (*ledger_list)(struct tk_store *st, int64_t user_id, int limit, tk_ledger_fn fn, void *arg);
 
     int (*concerts_list)(struct tk_store *st, tk_concert_fn fn, void *arg);
-    /* Schedules not yet started with at least one free seat; concert_id 0 = all (TK_ERR_NOT_FOUND if unknown). */
-    int (*schedules_available)(struct tk_store *st, int64_t concert_id, int64_t now_ms, tk_schedule_fn fn, void *arg);
+    /* The dates the filter names (struct tk_schedule_filter), oldest first. */
+    int (*schedules_list)(struct tk_store *st, const struct tk_schedule_filter *f, tk_schedule_fn fn, void *arg);
     /* Seats neither sold nor held by an unexpired hold (TK_ERR_NOT_FOUND if the schedule is unknown). */
     int (*seats_available)(struct tk_store *st, int64_t schedule_id, int64_t now_ms, tk_seat_fn fn, void *arg);
+    /* Every seat of a date by seat number, with its status at now_ms, read in one statement (one snapshot).
+     * TK_ERR_NOT_FOUND for an unknown or cancelled date (a date has 1..SCHEDULE_SEATS_MAX seats: no row is no date). */
+    int (*seat_map)(struct tk_store *st, int64_t schedule_id, int64_t now_ms, tk_seat_fn fn, void *arg);
 
     /* Holds a seat: SEAT_UNAVAILABLE, HOLD_LIMIT, NOT_FOUND. */
     int (*hold_create)(struct tk_store *st, enum tk_write_mode mode, const struct tk_hold_req *req, struct tk_hold *out);
@@ -445,8 +465,9 @@ struct tk_store_ops {
     /* Refunds a PAID payment in one transaction (a conditional UPDATE … WHERE status = 'PAID', the credit, one
      * REFUND ledger entry, the seats free): NOT_FOUND, FORBIDDEN, ALREADY_REFUNDED, REFUND_CLOSED, OVERFLOW. */
     int (*payment_refund)(struct tk_store *st, const struct tk_refund_req *req, struct tk_payment *out);
-    /* A user's payments, newest first, at most limit. */
-    int (*payments_list)(struct tk_store *st, int64_t user_id, int limit, tk_payment_fn fn, void *arg);
+    /* The payments the filter matches (a user's, a date's, or every one), newest first, at most limit (1..100). */
+    int (*payments_list)(struct tk_store *st, const struct tk_payment_filter *f, int limit, tk_payment_fn fn,
+                         void *arg);
     /* Marks a date cancelled (no longer listed, nothing more can be held or paid on it): NOT_FOUND. Idempotent. */
     int (*schedule_cancel)(struct tk_store *st, int64_t schedule_id, int64_t now_ms);
     /* Refunds at most `limit` PAID payments of a cancelled date in one transaction; *refunded says how many. */
@@ -644,15 +665,20 @@ static inline int store_concerts_list(struct tk_store *st, tk_concert_fn fn, voi
 {
     return st->ops->concerts_list(st, fn, arg);
 }
-static inline int store_schedules_available(struct tk_store *st, int64_t concert_id, int64_t now_ms, tk_schedule_fn fn, void *arg) TK_MUST_CHECK;
-static inline int store_schedules_available(struct tk_store *st, int64_t concert_id, int64_t now_ms, tk_schedule_fn fn, void *arg)
+static inline int store_schedules_list(struct tk_store *st, const struct tk_schedule_filter *f, tk_schedule_fn fn, void *arg) TK_MUST_CHECK;
+static inline int store_schedules_list(struct tk_store *st, const struct tk_schedule_filter *f, tk_schedule_fn fn, void *arg)
 {
-    return st->ops->schedules_available(st, concert_id, now_ms, fn, arg);
+    return st->ops->schedules_list(st, f, fn, arg);
 }
 static inline int store_seats_available(struct tk_store *st, int64_t schedule_id, int64_t now_ms, tk_seat_fn fn, void *arg) TK_MUST_CHECK;
 static inline int store_seats_available(struct tk_store *st, int64_t schedule_id, int64_t now_ms, tk_seat_fn fn, void *arg)
 {
     return st->ops->seats_available(st, schedule_id, now_ms, fn, arg);
+}
+static inline int store_seat_map(struct tk_store *st, int64_t schedule_id, int64_t now_ms, tk_seat_fn fn, void *arg) TK_MUST_CHECK;
+static inline int store_seat_map(struct tk_store *st, int64_t schedule_id, int64_t now_ms, tk_seat_fn fn, void *arg)
+{
+    return st->ops->seat_map(st, schedule_id, now_ms, fn, arg);
 }
 static inline int store_hold_create(struct tk_store *st, enum tk_write_mode mode, const struct tk_hold_req *req, struct tk_hold *out) TK_MUST_CHECK;
 static inline int store_hold_create(struct tk_store *st, enum tk_write_mode mode, const struct tk_hold_req *req, struct tk_hold *out)
@@ -679,10 +705,10 @@ static inline int store_payment_refund(struct tk_store *st, const struct tk_refu
 {
     return st->ops->payment_refund(st, req, out);
 }
-static inline int store_payments_list(struct tk_store *st, int64_t user_id, int limit, tk_payment_fn fn, void *arg) TK_MUST_CHECK;
-static inline int store_payments_list(struct tk_store *st, int64_t user_id, int limit, tk_payment_fn fn, void *arg)
+static inline int store_payments_list(struct tk_store *st, const struct tk_payment_filter *f, int limit, tk_payment_fn fn, void *arg) TK_MUST_CHECK;
+static inline int store_payments_list(struct tk_store *st, const struct tk_payment_filter *f, int limit, tk_payment_fn fn, void *arg)
 {
-    return st->ops->payments_list(st, user_id, limit, fn, arg);
+    return st->ops->payments_list(st, f, limit, fn, arg);
 }
 static inline int store_schedule_cancel(struct tk_store *st, int64_t schedule_id, int64_t now_ms) TK_MUST_CHECK;
 static inline int store_schedule_cancel(struct tk_store *st, int64_t schedule_id, int64_t now_ms)

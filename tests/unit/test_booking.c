@@ -282,11 +282,11 @@ static void orders_hold_pay_refund(void **state)
     assert_int_equal(wallet_balance(a, u1.id, &b), TK_OK);
     assert_int_equal(b, 1000000);
     struct pay_list l = {0};
-    assert_int_equal(booking_payments(a, u1.id, 20, pay_list_item, &l), TK_OK);
+    assert_int_equal(booking_payments(a, &(struct tk_payment_filter){.user_id = u1.id}, 20, pay_list_item, &l), TK_OK);
     assert_int_equal(l.n, 1);
     assert_int_equal(l.last.state, PAYMENT_REFUNDED);
     assert_int_equal(l.last.nseats, 3);
-    assert_int_equal(booking_payments(a, u1.id, 0, pay_list_item, &l), TK_ERR_INVALID);
+    assert_int_equal(booking_payments(a, &(struct tk_payment_filter){.user_id = u1.id}, 0, pay_list_item, &l), TK_ERR_INVALID);
     assert_int_equal(reconcile_problems(a), 0);
 
     /* the seats are on sale again at once: u2 buys two reservations of them */

@@ -1,7 +1,7 @@
 /* test_store.c — the SQLite store's rules, for every write mode: charges with ledger entries and
  * overflow refusal, holds (limit, expiry at exactly hold_ms with no sweep, re-hold), payments (owner,
- * expiry, balance, double payment), the idempotent sweep, and the catalogue. SQLite by default; run with
- * --pg for the same tests on PostgreSQL (testdb.h). */
+ * expiry, balance, double payment), the idempotent sweep, the catalogue, the seat map and the organizer's
+ * lists. SQLite by default; run with --pg for the same tests on PostgreSQL (testdb.h). */
 #include "unit.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,23 +205,29 @@ static int count_date(void *arg, const struct tk_schedule *s)
     return TK_OK;
 }
 
+static int schedules_on_offer(struct fx *f, int64_t concert_id, int64_t now, struct dates_ctx *d)
+{
+    struct tk_schedule_filter sf = {.concert_id = concert_id, .now_ms = now};
+    return store_schedules_list(f->st, &sf, count_date, d);
+}
+
 static void catalogue(void **state)
 {
     struct fx *f = *state;
     struct dates_ctx d = {0};
-    assert_int_equal(store_schedules_available(f->st, 0, T0, count_date, &d), TK_OK);
+    assert_int_equal(schedules_on_offer(f, 0, T0, &d), TK_OK);
     assert_int_equal(d.n, 3 * STORE_DEMO_CONCERT_COUNT);
     for (int i = 0; i < d.n; i++) {
         assert_true(d.rows[i].starts_at_ms > T0);
         assert_int_equal(d.rows[i].total_seats, 50);
     }
     memset(&d, 0, sizeof d);
-    assert_int_equal(store_schedules_available(f->st, 2, T0, count_date, &d), TK_OK);
+    assert_int_equal(schedules_on_offer(f, 2, T0, &d), TK_OK);
     assert_int_equal(d.n, 3);
-    assert_int_equal(store_schedules_available(f->st, 77, T0, count_date, &d), TK_ERR_NOT_FOUND);
+    assert_int_equal(schedules_on_offer(f, 77, T0, &d), TK_ERR_NOT_FOUND);
     /* dates that have started are not offered */
     memset(&d, 0, sizeof d);
-    assert_int_equal(store_schedules_available(f->st, 0, T0 + 100LL * 86400000, count_date, &d), TK_OK);
+    assert_int_equal(schedules_on_offer(f, 0, T0 + 100LL * 86400000, &d), TK_OK);
     assert_int_equal(d.n, 0);
     struct seats_ctx c;
     assert_int_equal(store_seats_available(f->st, 77, T0, count_seat, &c), TK_ERR_NOT_FOUND);
@@ -235,7 +241,7 @@ static void catalogue(void **state)
         assert_int_equal(hold(f, TK_WRITE_ATOMIC, u, ids[i], T0, 50, &h), TK_OK);
     }
     memset(&d, 0, sizeof d);
-    assert_int_equal(store_schedules_available(f->st, 1, T0, count_date, &d), TK_OK);
+    assert_int_equal(schedules_on_offer(f, 1, T0, &d), TK_OK);
     assert_int_equal(d.n, 2);
     assert_int_equal(store_ping(f->st), TK_OK);
 }
@@ -559,6 +565,212 @@ static void orders_cancelled_date(void **state)
     assert_int_equal(hold_many(f, TK_WRITE_ATOMIC, users[0], one, 1, T0 + 7, &h), TK_ERR_SEAT_UNAVAILABLE);
 }
 
+/* ---------- the seat map (GET /concert/seat-map): every seat with its status, on both stores ---------- */
+
+static int stop_visit(void *arg, const struct tk_seat *s)
+{
+    (void)arg;
+    (void)s;
+    return TK_ERR_CONFLICT;
+}
+
+struct map_ctx {
+    int n;
+    int held, sold;
+    int last_number;
+    bool ordered;
+    struct tk_seat rows[16];
+};
+
+static int map_seat(void *arg, const struct tk_seat *s)
+{
+    struct map_ctx *c = arg;
+    if (s->seat_number <= c->last_number)
+        c->ordered = false;
+    c->last_number = s->seat_number;
+    if (c->n < 16)
+        c->rows[c->n] = *s;
+    c->n++;
+    c->held += s->status == SEAT_HELD;
+    c->sold += s->status == SEAT_SOLD;
+    return TK_OK;
+}
+
+static int seat_map(struct fx *f, int64_t sched, int64_t now, struct map_ctx *c)
+{
+    memset(c, 0, sizeof *c);
+    c->ordered = true;
+    int rc = store_seat_map(f->st, sched, now, map_seat, c);
+    assert_true(c->ordered);
+    return rc;
+}
+
+static int status_of(const struct map_ctx *c, int64_t seat_id)
+{
+    for (int i = 0; i < c->n && i < 16; i++)
+        if (c->rows[i].id == seat_id)
+            return (int)c->rows[i].status;
+    fail_msg("seat %lld not in the map", (long long)seat_id);
+    return -1;
+}
+
+static void seat_map_statuses(void **state)
+{
+    struct fx *f = *state;
+    int64_t sched = orders_date(f, 10, T0 + 30LL * 86400000);
+    int64_t u1 = store_fx_user(f, "tk_sm1", 100000), u2 = store_fx_user(f, "tk_sm2", 100000);
+    struct map_ctx m;
+    assert_int_equal(seat_map(f, sched, T0, &m), TK_OK);
+    assert_int_equal(m.n, 10);
+    assert_int_equal(m.held + m.sold, 0);
+    assert_int_equal(m.rows[0].seat_number, 1);
+    assert_int_equal(m.rows[9].seat_number, 10);
+    assert_int_equal(m.rows[0].price_won, 1000);
+    assert_int_equal(m.rows[0].schedule_id, sched);
+    int64_t a[2] = {m.rows[0].id, m.rows[1].id}, b[1] = {m.rows[2].id};
+    /* held: anyone's, until the hold's expiry exactly */
+    struct tk_hold h, h2;
+    assert_int_equal(hold_many(f, TK_WRITE_ATOMIC, u1, a, 2, T0, &h), TK_OK);
+    assert_int_equal(hold_many(f, TK_WRITE_ATOMIC, u2, b, 1, T0, &h2), TK_OK);
+    assert_int_equal(seat_map(f, sched, T0 + 1, &m), TK_OK);
+    assert_int_equal(m.held, 3);
+    assert_int_equal(status_of(&m, a[0]), SEAT_HELD);
+    assert_int_equal(status_of(&m, b[0]), SEAT_HELD);
+    assert_int_equal(seat_map(f, sched, T0 + HOLD_MS, &m), TK_OK);
+    assert_int_equal(m.held, 0); /* expired: free with no sweep */
+    /* sold, then free again after a refund */
+    struct tk_payment p, r;
+    assert_int_equal(pay(f, u1, h.reservation_id, 0, T0 + 2, &p), TK_OK);
+    assert_int_equal(seat_map(f, sched, T0 + 3, &m), TK_OK);
+    assert_int_equal(m.sold, 2);
+    assert_int_equal(m.held, 1);
+    assert_int_equal(status_of(&m, a[1]), SEAT_SOLD);
+    assert_int_equal(seat_map(f, sched, T0 + HOLD_MS * 2, &m), TK_OK);
+    assert_int_equal(m.sold, 2); /* a sale does not lapse */
+    struct tk_refund_req rq = {.payment_id = p.payment_id, .user_id = u1, .cutoff_ms = 86400000, .now_ms = T0 + 4,
+                               .from_mask = 1u << PAYMENT_PAID};
+    assert_int_equal(store_payment_refund(f->st, &rq, &r), TK_OK);
+    assert_int_equal(seat_map(f, sched, T0 + 5, &m), TK_OK);
+    assert_int_equal(m.sold, 0);
+    assert_int_equal(status_of(&m, a[0]), SEAT_FREE);
+    /* a cancelled hold frees its seat at once */
+    assert_int_equal(store_hold_cancel(f->st, u2, h2.reservation_id, T0 + 6, 1u << HOLD_HELD), TK_OK);
+    assert_int_equal(seat_map(f, sched, T0 + 7, &m), TK_OK);
+    assert_int_equal(m.held + m.sold, 0);
+    /* unknown and cancelled dates */
+    assert_int_equal(seat_map(f, 99999999, T0, &m), TK_ERR_NOT_FOUND);
+    assert_int_equal(m.n, 0);
+    assert_int_equal(store_schedule_cancel(f->st, sched, T0 + 8), TK_OK);
+    assert_int_equal(seat_map(f, sched, T0 + 9, &m), TK_ERR_NOT_FOUND);
+    assert_int_equal(m.n, 0);
+    /* a visitor's error stops the visit and is returned */
+    int64_t other = orders_date(f, 3, T0 + 30LL * 86400000);
+    assert_int_equal(store_seat_map(f->st, other, T0, stop_visit, NULL), TK_ERR_CONFLICT);
+}
+
+/* ---------- the organizer's lists: every date of a concert (schedules_list every), payments by filter ---------- */
+
+struct pays_ctx {
+    int n;
+    struct tk_payment rows[8];
+};
+
+static int pay_seen(void *arg, const struct tk_payment *p)
+{
+    struct pays_ctx *c = arg;
+    if (c->n < 8)
+        c->rows[c->n] = *p;
+    c->n++;
+    return TK_OK;
+}
+
+static int payments(struct fx *f, int64_t user, int64_t sched, int limit, struct pays_ctx *c)
+{
+    memset(c, 0, sizeof *c);
+    struct tk_payment_filter pf = {.user_id = user, .schedule_id = sched};
+    return store_payments_list(f->st, &pf, limit, pay_seen, c);
+}
+
+static void organizer_lists(void **state)
+{
+    struct fx *f = *state;
+    struct tk_concert c;
+    assert_int_equal(store_concert_create(f->st, "Lists", &c), TK_OK);
+    struct tk_price_range r = {.from_seat = 1, .to_seat = 2, .price_won = 1000};
+    int64_t starts[3] = {T0 + 20LL * 86400000, T0 + 10LL * 86400000, T0 + 30LL * 86400000};
+    int64_t ids[3];
+    for (int i = 0; i < 3; i++) {
+        struct tk_schedule_new in = {.concert_id = c.id, .starts_at_ms = starts[i], .seat_count = 2, .nranges = 1,
+                                     .ranges = &r};
+        struct tk_schedule sc;
+        assert_int_equal(store_schedule_create(f->st, &in, &sc), TK_OK);
+        ids[i] = sc.id;
+    }
+    /* date 0 sold out (two users, one seat each), date 2 cancelled */
+    int64_t u1 = store_fx_user(f, "tk_l1", 10000), u2 = store_fx_user(f, "tk_l2", 10000);
+    struct seats_ctx sc0;
+    seats_free(f, ids[0], T0, &sc0);
+    struct tk_hold h;
+    struct tk_payment p1, p2, p3;
+    assert_int_equal(hold(f, TK_WRITE_ATOMIC, u1, sc0.ids[0], T0, 4, &h), TK_OK);
+    assert_int_equal(pay(f, u1, h.reservation_id, 0, T0 + 1, &p1), TK_OK);
+    assert_int_equal(hold(f, TK_WRITE_ATOMIC, u2, sc0.ids[1], T0, 4, &h), TK_OK);
+    assert_int_equal(pay(f, u2, h.reservation_id, 0, T0 + 2, &p2), TK_OK);
+    struct seats_ctx sc1;
+    seats_free(f, ids[1], T0, &sc1);
+    assert_int_equal(hold(f, TK_WRITE_ATOMIC, u1, sc1.ids[0], T0, 4, &h), TK_OK);
+    assert_int_equal(pay(f, u1, h.reservation_id, 0, T0 + 3, &p3), TK_OK);
+    assert_int_equal(store_schedule_cancel(f->st, ids[2], T0 + 4), TK_OK);
+
+    /* on offer: only date 1 (date 0 is sold out, date 2 cancelled) */
+    struct dates_ctx d = {0};
+    assert_int_equal(schedules_on_offer(f, c.id, T0 + 5, &d), TK_OK);
+    assert_int_equal(d.n, 1);
+    assert_int_equal(d.rows[0].id, ids[1]);
+    /* every date: the sold-out one too, oldest first, never the cancelled one; started ones too */
+    struct tk_schedule_filter every = {.concert_id = c.id, .now_ms = T0 + 5, .every = true};
+    memset(&d, 0, sizeof d);
+    assert_int_equal(store_schedules_list(f->st, &every, count_date, &d), TK_OK);
+    assert_int_equal(d.n, 2);
+    assert_int_equal(d.rows[0].id, ids[1]);
+    assert_int_equal(d.rows[1].id, ids[0]);
+    assert_int_equal(d.rows[1].reserved_seats, 2);
+    assert_int_equal(d.rows[1].total_seats, 2);
+    assert_string_equal(d.rows[1].concert_name, "Lists");
+    every.now_ms = T0 + 25LL * 86400000; /* date 1 and date 0 have started */
+    memset(&d, 0, sizeof d);
+    assert_int_equal(store_schedules_list(f->st, &every, count_date, &d), TK_OK);
+    assert_int_equal(d.n, 2);
+    every.concert_id = 999999;
+    assert_int_equal(store_schedules_list(f->st, &every, count_date, &d), TK_ERR_NOT_FOUND);
+
+    /* payments: a user's, a date's, everyone's; newest first, with their date */
+    struct pays_ctx pc;
+    assert_int_equal(payments(f, u1, 0, 100, &pc), TK_OK);
+    assert_int_equal(pc.n, 2);
+    assert_int_equal(pc.rows[0].payment_id, p3.payment_id);
+    assert_int_equal(pc.rows[0].schedule_id, ids[1]);
+    assert_int_equal(pc.rows[1].payment_id, p1.payment_id);
+    assert_int_equal(pc.rows[1].schedule_id, ids[0]);
+    assert_int_equal(pc.rows[1].user_id, u1);
+    assert_int_equal(payments(f, 0, ids[0], 100, &pc), TK_OK);
+    assert_int_equal(pc.n, 2);
+    assert_int_equal(pc.rows[0].payment_id, p2.payment_id);
+    assert_int_equal(pc.rows[0].user_id, u2);
+    assert_int_equal(pc.rows[1].payment_id, p1.payment_id);
+    assert_int_equal(payments(f, u2, ids[0], 100, &pc), TK_OK);
+    assert_int_equal(pc.n, 1);
+    assert_int_equal(payments(f, u2, ids[1], 100, &pc), TK_OK);
+    assert_int_equal(pc.n, 0);
+    assert_int_equal(payments(f, 0, 0, 100, &pc), TK_OK);
+    assert_int_equal(pc.n, 3);
+    assert_int_equal(pc.rows[0].payment_id, p3.payment_id);
+    assert_int_equal(payments(f, 0, 0, 2, &pc), TK_OK);
+    assert_int_equal(pc.n, 2);
+    assert_int_equal(payments(f, 0, ids[2], 100, &pc), TK_OK);
+    assert_int_equal(pc.n, 0);
+}
+
 int main(int argc, char **argv)
 {
     testdb_init(argc, argv);
@@ -574,6 +786,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(orders_multi_seat_every_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(orders_cancel_and_refund, setup, teardown),
         cmocka_unit_test_setup_teardown(orders_cancelled_date, setup, teardown),
+        cmocka_unit_test_setup_teardown(seat_map_statuses, setup, teardown),
+        cmocka_unit_test_setup_teardown(organizer_lists, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
