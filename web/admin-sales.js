@@ -436,7 +436,7 @@ function record(s, now) {
 let clock = null;
 function renderDash(s) {
   if (!clock || clock.lang !== lang()) {
-    const f = new Intl.DateTimeFormat(lang() === 'ko' ? 'ko-KR' : 'en-GB', { timeStyle: 'medium' });
+    const f = new Intl.DateTimeFormat(lang() === 'ko' ? 'ko-KR' : 'en-GB', { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
     clock = { lang: lang(), format: (d) => f.format(d) };
   }
   const st = s.stats;

@@ -11,7 +11,7 @@
 import { addStrings, t, lang } from '/static/i18n.js';
 
 const MARGIN = { top: 30, right: 14, bottom: 38, left: 62 };
-const MIN_SPAN_MS = 60000; // the x axis spans at least a minute, so the first seconds do not fill the width
+const MIN_SPAN_MS = 30000; // the x axis spans at least 30 s, so the first seconds do not fill the width
 
 function niceStep(max, ticks) {
   const raw = max / ticks;
@@ -105,8 +105,8 @@ export function lineChart(canvas, opts) {
     // x ticks: four clock times
     ctx.textAlign = 'center';
     ctx.textBaseline = 'top';
-    const tf = new Intl.DateTimeFormat(locale(), { hour: '2-digit', minute: '2-digit', second: '2-digit' });
-    const nt = pw < 320 ? 2 : 4;
+    const tf = new Intl.DateTimeFormat(locale(), { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+    const nt = pw < 300 ? 1 : pw < 480 ? 2 : 4;
     for (let i = 0; i <= nt; i++) {
       const t = t0 + ((t1 - t0) * i) / nt;
       const x = X(t);
