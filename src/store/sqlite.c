@@ -8,6 +8,8 @@
  *
  * Every write goes through sq_run(): an optional pre-read outside the transaction (the optimistic and
  * unsafe modes read there), then the body inside one transaction that commits whole or rolls back whole.
+ * A statement expected to return one row goes through run_row() (TK_ERR_NOT_FOUND when it returns none), the
+ * twin of pg.c's; loops over rows step with step_row().
  */
 #include "store/store.h"
 
@@ -512,7 +514,8 @@ static int exec_stmt(struct sq_conn *c, sqlite3_stmt *q)
     return e;
 }
 
-/* Steps once: 1 if a row is there, 0 at the end, negative on error (statement reset on error). */
+/* Steps once (a loop over rows): 1 if a row is there, 0 at the end, negative on error (statement reset on
+ * error). */
 static int step_row(struct sq_conn *c, sqlite3_stmt *q)
 {
     if (!q)
@@ -527,19 +530,48 @@ static int step_row(struct sq_conn *c, sqlite3_stmt *q)
     return e;
 }
 
+/* Runs a statement expected to return one row (pg.c's run_row): TK_OK with q on that row (the caller reads it,
+ * then resets q); TK_ERR_NOT_FOUND when it returns none, or the error (sq_err's), with q reset. */
+static int run_row(struct sq_conn *c, sqlite3_stmt *q)
+{
+    int r = step_row(c, q);
+    if (r == 0)
+        sqlite3_reset(q);
+    return r == 1 ? TK_OK : r == 0 ? TK_ERR_NOT_FOUND : r;
+}
+
+/* run_row with id bound to ?1 (q NULL, a statement that did not prepare: TK_ERR_INTERNAL). */
+static int row_by_id(struct sq_conn *c, sqlite3_stmt *q, int64_t id)
+{
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, id);
+    return run_row(c, q);
+}
+
 /* Runs a statement that yields one int64 in its first column; TK_ERR_NOT_FOUND if no row. */
 static int query_int64(struct sq_conn *c, sqlite3_stmt *q, int64_t *out)
 {
-    int r = step_row(c, q);
-    if (r < 0)
-        return r;
-    if (r == 0) {
-        sqlite3_reset(q);
-        return TK_ERR_NOT_FOUND;
-    }
+    TK_TRY(run_row(c, q));
     *out = sqlite3_column_int64(q, 0);
     sqlite3_reset(q);
     return TK_OK;
+}
+
+/* query_int64 with id bound to ?1. */
+static int int64_by_id(struct sq_conn *c, sqlite3_stmt *q, int64_t id, int64_t *out)
+{
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, id);
+    return query_int64(c, q, out);
+}
+
+/* Does q (by id at ?1) return a row? TK_OK or TK_ERR_NOT_FOUND. */
+static int exists(struct sq_conn *c, sqlite3_stmt *q, int64_t id)
+{
+    int64_t one;
+    return int64_by_id(c, q, id, &one);
 }
 
 static void copy_text(char *dst, size_t dstlen, sqlite3_stmt *q, int col)
@@ -611,7 +643,7 @@ static int migrate_body(struct sq_conn *c, void *arg)
     int rc = sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &q, NULL);
     if (rc != SQLITE_OK)
         return sq_fail(c, rc, "user_version");
-    int version = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0) : 0;
+    int version = run_row(c, q) == TK_OK ? sqlite3_column_int(q, 0) : 0;
     sqlite3_finalize(q);
     for (; version < SCHEMA_VERSION; version++) {
         rc = sqlite3_exec(c->db, MIGRATIONS[version], NULL, NULL, NULL);
@@ -754,14 +786,7 @@ static int sq_user_by_api_key(struct tk_store *st, const char *api_key, int64_t 
 static int user_read(struct sq_conn *c, int64_t user_id, struct tk_user *out, int64_t *version)
 {
     sqlite3_stmt *q = stmt(c, ST_USER_GET);
-    if (!q)
-        return TK_ERR_INTERNAL;
-    sqlite3_bind_int64(q, 1, user_id);
-    int r = step_row(c, q);
-    if (r <= 0) {
-        sqlite3_reset(q);
-        return r < 0 ? r : TK_ERR_NOT_FOUND;
-    }
+    TK_TRY(row_by_id(c, q, user_id));
     out->id = sqlite3_column_int64(q, 0);
     copy_text(out->name, sizeof out->name, q, 1);
     out->balance_won = sqlite3_column_int64(q, 2);
@@ -841,6 +866,20 @@ static int charge_pre(struct sq_conn *c, void *argp)
     return TK_OK;
 }
 
+/* The atomic balance moves, one conditional UPDATE ... RETURNING: *after the balance after, TK_ERR_NOT_FOUND when
+ * the guard refused it (a debit beyond the balance, a credit past INT64_MAX) or there is no such user. */
+static int balance_move(struct sq_conn *c, bool debit, int64_t user_id, int64_t amount, int64_t *after)
+{
+    sqlite3_stmt *q = stmt(c, debit ? ST_USER_DEBIT : ST_CHARGE_ATOMIC);
+    if (!q)
+        return TK_ERR_INTERNAL;
+    sqlite3_bind_int64(q, 1, user_id);
+    sqlite3_bind_int64(q, 2, amount);
+    if (!debit)
+        sqlite3_bind_int64(q, 3, INT64_MAX - amount);
+    return query_int64(c, q, after);
+}
+
 /* Writes new_balance over the row: blind, or compare-and-set on the version read before. */
 static int balance_write(struct sq_conn *c, int64_t user_id, int64_t new_balance, const int64_t *cas_version)
 {
@@ -860,13 +899,7 @@ static int charge_body(struct sq_conn *c, void *argp)
     struct charge_args *a = argp;
     switch (a->mode) {
     case TK_WRITE_ATOMIC: {
-        sqlite3_stmt *q = stmt(c, ST_CHARGE_ATOMIC);
-        if (!q)
-            return TK_ERR_INTERNAL;
-        sqlite3_bind_int64(q, 1, a->user_id);
-        sqlite3_bind_int64(q, 2, a->amount_won);
-        sqlite3_bind_int64(q, 3, INT64_MAX - a->amount_won);
-        int rc = query_int64(c, q, &a->balance_after);
+        int rc = balance_move(c, false, a->user_id, a->amount_won, &a->balance_after);
         if (rc == TK_ERR_NOT_FOUND) {
             struct tk_user u;
             TK_TRY(user_read(c, a->user_id, &u, NULL));
@@ -918,16 +951,6 @@ struct list_args {
     bool every; /* schedules_list: tk_schedule_filter.every */
 };
 
-static int exists(struct sq_conn *c, enum stmt_id id, int64_t key)
-{
-    sqlite3_stmt *q = stmt(c, id);
-    if (!q)
-        return TK_ERR_INTERNAL;
-    sqlite3_bind_int64(q, 1, key);
-    int64_t one;
-    return query_int64(c, q, &one);
-}
-
 static int concerts_fn(struct sq_conn *c, void *argp)
 {
     struct list_args *a = argp;
@@ -957,7 +980,7 @@ static int schedules_fn(struct sq_conn *c, void *argp)
 {
     struct list_args *a = argp;
     if (a->id)
-        TK_TRY(exists(c, ST_CONCERT_EXISTS, a->id));
+        TK_TRY(exists(c, stmt(c, ST_CONCERT_EXISTS), a->id));
     sqlite3_stmt *q = stmt(c, ST_SCHEDULES);
     if (!q)
         return TK_ERR_INTERNAL;
@@ -995,7 +1018,7 @@ static int sq_schedules_list(struct tk_store *st, const struct tk_schedule_filte
 static int seats_fn(struct sq_conn *c, void *argp)
 {
     struct list_args *a = argp;
-    TK_TRY(exists(c, ST_SCHEDULE_EXISTS, a->id));
+    TK_TRY(exists(c, stmt(c, ST_SCHEDULE_EXISTS), a->id));
     sqlite3_stmt *q = stmt(c, ST_SEATS_AVAIL);
     if (!q)
         return TK_ERR_INTERNAL;
@@ -1097,14 +1120,7 @@ static int schedule_create_body(struct sq_conn *c, void *argp)
     struct schedule_create_args *a = argp;
     const struct tk_schedule_new *in = a->in;
     sqlite3_stmt *q = stmt(c, ST_CONCERT_GET_NAME);
-    if (!q)
-        return TK_ERR_INTERNAL;
-    sqlite3_bind_int64(q, 1, in->concert_id);
-    int r = step_row(c, q);
-    if (r <= 0) {
-        sqlite3_reset(q);
-        return r < 0 ? r : TK_ERR_NOT_FOUND;
-    }
+    TK_TRY(row_by_id(c, q, in->concert_id));
     char concert_name[STORE_NAME_MAX];
     copy_text(concert_name, sizeof concert_name, q, 0);
     sqlite3_reset(q);
@@ -1156,14 +1172,7 @@ static int sale_row(struct sq_conn *c, sqlite3_stmt *q, struct tk_sale *out)
 static int sale_read(struct sq_conn *c, int64_t sale_id, struct tk_sale *out)
 {
     sqlite3_stmt *q = stmt(c, ST_SALE_GET);
-    if (!q)
-        return TK_ERR_INTERNAL;
-    sqlite3_bind_int64(q, 1, sale_id);
-    int r = step_row(c, q);
-    if (r <= 0) {
-        sqlite3_reset(q);
-        return r < 0 ? r : TK_ERR_NOT_FOUND;
-    }
+    TK_TRY(row_by_id(c, q, sale_id));
     int rc = sale_row(c, q, out);
     sqlite3_reset(q);
     return rc;
@@ -1179,8 +1188,8 @@ struct sale_args {
 static int sale_create_body(struct sq_conn *c, void *argp)
 {
     struct sale_args *a = argp;
-    TK_TRY(exists(c, ST_CONCERT_EXISTS, a->in->concert_id));
-    int rc = exists(c, ST_SALE_BY_CONCERT, a->in->concert_id);
+    TK_TRY(exists(c, stmt(c, ST_CONCERT_EXISTS), a->in->concert_id));
+    int rc = exists(c, stmt(c, ST_SALE_BY_CONCERT), a->in->concert_id);
     if (rc != TK_ERR_NOT_FOUND)
         return rc == TK_OK ? TK_ERR_INVALID : rc;
     sqlite3_stmt *q = stmt(c, ST_SALE_INSERT);
@@ -1267,12 +1276,12 @@ static int seat_counts_fn(struct sq_conn *c, void *argp)
         return TK_ERR_INTERNAL;
     sqlite3_bind_int64(q, 1, a->concert_id);
     sqlite3_bind_int64(q, 2, a->now_ms);
-    int r = step_row(c, q);
-    if (r == 1)
+    int rc = run_row(c, q);
+    if (rc == TK_OK)
         *a->out = (struct tk_seat_counts){.free = sqlite3_column_int64(q, 0), .held = sqlite3_column_int64(q, 1),
                                           .sold = sqlite3_column_int64(q, 2)};
     sqlite3_reset(q);
-    return r < 0 ? r : TK_OK;
+    return rc == TK_ERR_NOT_FOUND ? TK_OK : rc;
 }
 
 static int sq_seat_counts(struct tk_store *st, int64_t concert_id, int64_t now_ms, struct tk_seat_counts *out)
@@ -1293,11 +1302,7 @@ static int owner_fn(struct sq_conn *c, void *argp)
     struct owner_args *a = argp;
     static const enum stmt_id BY_KIND[] = {[OWNER_SCHEDULE] = ST_OWNER_SCHEDULE, [OWNER_SEAT] = ST_OWNER_SEAT,
                                            [OWNER_RESERVATION] = ST_OWNER_RESERVATION};
-    sqlite3_stmt *q = stmt(c, BY_KIND[a->kind]);
-    if (!q)
-        return TK_ERR_INTERNAL;
-    sqlite3_bind_int64(q, 1, a->id);
-    return query_int64(c, q, a->concert_id);
+    return int64_by_id(c, stmt(c, BY_KIND[a->kind]), a->id, a->concert_id);
 }
 
 static int sq_owner_concert(struct tk_store *st, enum tk_owner_kind kind, int64_t id, int64_t *concert_id)
@@ -1318,14 +1323,7 @@ struct seat_row {
 static int seat_read(struct sq_conn *c, int64_t seat_id, struct seat_row *out)
 {
     sqlite3_stmt *q = stmt(c, ST_SEAT_GET);
-    if (!q)
-        return TK_ERR_INTERNAL;
-    sqlite3_bind_int64(q, 1, seat_id);
-    int r = step_row(c, q);
-    if (r <= 0) {
-        sqlite3_reset(q);
-        return r < 0 ? r : TK_ERR_NOT_FOUND;
-    }
+    TK_TRY(row_by_id(c, q, seat_id));
     out->id = sqlite3_column_int64(q, 0);
     out->schedule_id = sqlite3_column_int64(q, 1);
     out->seat_number = sqlite3_column_int(q, 2);
@@ -1542,7 +1540,46 @@ static int res_seats_read(struct sq_conn *c, int64_t res_id, struct tk_hold_seat
     return r < 0 ? r : TK_OK;
 }
 
+/* A reservation as a move from HELD (a payment, a cancel) reads it: ST_RES_GET. */
+struct res_row {
+    int64_t seat_id, schedule_id, starts_at;
+    int seat_number;
+    bool held; /* HELD and not expired at the time given */
+    char concert_name[STORE_NAME_MAX];
+};
+
+/* Reads reservation res_id for a move from HELD by user_id at now_ms: TK_ERR_NOT_FOUND, TK_ERR_FORBIDDEN
+ * (another user's), TK_ERR_ALREADY_PAID, else TK_OK (out->held: may it still move). */
+static int res_read(struct sq_conn *c, int64_t res_id, int64_t user_id, int64_t now_ms, struct res_row *out)
+{
+    sqlite3_stmt *q = stmt(c, ST_RES_GET);
+    TK_TRY(row_by_id(c, q, res_id));
+    out->seat_id = sqlite3_column_int64(q, 1);
+    int64_t owner = sqlite3_column_int64(q, 2);
+    char status[16];
+    copy_text(status, sizeof status, q, 3);
+    out->held = strcmp(status, "HELD") == 0 && sqlite3_column_int64(q, 4) > now_ms;
+    out->seat_number = sqlite3_column_int(q, 5);
+    out->schedule_id = sqlite3_column_int64(q, 7);
+    copy_text(out->concert_name, sizeof out->concert_name, q, 8);
+    out->starts_at = sqlite3_column_int64(q, 9);
+    sqlite3_reset(q);
+    if (owner != user_id)
+        return TK_ERR_FORBIDDEN;
+    return strcmp(status, "PAID") == 0 ? TK_ERR_ALREADY_PAID : TK_OK;
+}
+
 /* ---------- payment ---------- */
+
+/* Steps a payment's write that a constraint guards: TK_ERR_ALREADY_PAID when the constraint refuses it. */
+static int exec_paid_once(struct sq_conn *c, sqlite3_stmt *q, const char *what)
+{
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    if ((rc & 0xff) == SQLITE_CONSTRAINT)
+        return TK_ERR_ALREADY_PAID;
+    return rc == SQLITE_DONE ? TK_OK : sq_fail(c, rc, what);
+}
 
 struct pay_args {
     const struct tk_pay_req *req;
@@ -1563,56 +1600,29 @@ static int pay_body(struct sq_conn *c, void *argp)
         sqlite3_bind_int64(q, 2, r->user_id);
         TK_TRY(query_int64(c, q, &res_id));
     }
-    q = stmt(c, ST_RES_GET);
-    if (!q)
-        return TK_ERR_INTERNAL;
-    sqlite3_bind_int64(q, 1, res_id);
-    int row = step_row(c, q);
-    if (row <= 0) {
-        sqlite3_reset(q);
-        return row < 0 ? row : TK_ERR_NOT_FOUND;
-    }
+    struct res_row res;
+    TK_TRY(res_read(c, res_id, r->user_id, r->now_ms, &res));
+    if (!res.held)
+        return TK_ERR_HOLD_EXPIRED;
     struct tk_payment *p = a->out;
     p->reservation_id = res_id;
-    p->seat_id = sqlite3_column_int64(q, 1);
-    int64_t owner = sqlite3_column_int64(q, 2);
-    char status[16];
-    copy_text(status, sizeof status, q, 3);
-    int64_t expires_at = sqlite3_column_int64(q, 4);
-    p->seat_number = sqlite3_column_int(q, 5);
-    int64_t schedule_id = sqlite3_column_int64(q, 7);
-    copy_text(p->concert_name, sizeof p->concert_name, q, 8);
-    p->starts_at_ms = sqlite3_column_int64(q, 9);
-    sqlite3_reset(q);
-
-    if (owner != r->user_id)
-        return TK_ERR_FORBIDDEN;
-    if (strcmp(status, "PAID") == 0)
-        return TK_ERR_ALREADY_PAID;
-    if (strcmp(status, "HELD") != 0 || expires_at <= r->now_ms)
-        return TK_ERR_HOLD_EXPIRED;
+    p->seat_id = res.seat_id;
+    p->seat_number = res.seat_number;
+    snprintf(p->concert_name, sizeof p->concert_name, "%s", res.concert_name);
+    p->starts_at_ms = res.starts_at;
     /* the whole reservation: every seat, one debit of their sum */
     TK_TRY(res_seats_read(c, res_id, p->seats, &p->nseats, &p->amount_won, &p->schedule_id));
     if (p->nseats == 0)
         return TK_ERR_INTERNAL;
     int64_t cancelled = 0;
-    q = stmt(c, ST_SCHED_CANCELLED);
-    if (!q)
-        return TK_ERR_INTERNAL;
-    sqlite3_bind_int64(q, 1, schedule_id);
-    TK_TRY(query_int64(c, q, &cancelled));
+    TK_TRY(int64_by_id(c, stmt(c, ST_SCHED_CANCELLED), res.schedule_id, &cancelled));
     if (cancelled)
         return TK_ERR_HOLD_EXPIRED; /* the date was cancelled: nothing on it can be bought */
     p->state = PAYMENT_PAID;
     p->user_id = r->user_id;
     p->created_at_ms = r->now_ms;
 
-    q = stmt(c, ST_USER_DEBIT);
-    if (!q)
-        return TK_ERR_INTERNAL;
-    sqlite3_bind_int64(q, 1, r->user_id);
-    sqlite3_bind_int64(q, 2, p->amount_won);
-    int rc = query_int64(c, q, &p->balance_won);
+    int rc = balance_move(c, true, r->user_id, p->amount_won, &p->balance_won);
     if (rc == TK_ERR_NOT_FOUND)
         return TK_ERR_INSUFFICIENT_BALANCE;
     TK_TRY(rc);
@@ -1625,12 +1635,7 @@ static int pay_body(struct sq_conn *c, void *argp)
     sqlite3_bind_int64(q, 3, r->user_id);
     sqlite3_bind_int64(q, 4, p->amount_won);
     sqlite3_bind_int64(q, 5, r->now_ms);
-    rc = sqlite3_step(q);
-    sqlite3_reset(q);
-    if ((rc & 0xff) == SQLITE_CONSTRAINT)
-        return TK_ERR_ALREADY_PAID; /* UNIQUE(reservation_id) */
-    if (rc != SQLITE_DONE)
-        return sq_fail(c, rc, "payment insert");
+    TK_TRY(exec_paid_once(c, q, "payment insert")); /* UNIQUE(reservation_id) */
     p->payment_id = sqlite3_last_insert_rowid(c->db);
 
     char ref[48];
@@ -1653,12 +1658,7 @@ static int pay_body(struct sq_conn *c, void *argp)
     if (!q)
         return TK_ERR_INTERNAL;
     sqlite3_bind_int64(q, 1, res_id);
-    rc = sqlite3_step(q);
-    sqlite3_reset(q);
-    if ((rc & 0xff) == SQLITE_CONSTRAINT)
-        return TK_ERR_ALREADY_PAID; /* reservation_seats_sold: never sell a seat twice */
-    if (rc != SQLITE_DONE)
-        return sq_fail(c, rc, "reservation seats sold");
+    TK_TRY(exec_paid_once(c, q, "reservation seats sold")); /* reservation_seats_sold: never sell a seat twice */
 
     q = stmt(c, ST_RES_SET_PAID);
     if (!q)
@@ -1686,29 +1686,11 @@ struct cancel_args {
 static int cancel_body(struct sq_conn *c, void *argp)
 {
     struct cancel_args *a = argp;
-    sqlite3_stmt *q = stmt(c, ST_RES_GET);
-    if (!q)
-        return TK_ERR_INTERNAL;
-    sqlite3_bind_int64(q, 1, a->res_id);
-    int row = step_row(c, q);
-    if (row <= 0) {
-        sqlite3_reset(q);
-        return row < 0 ? row : TK_ERR_NOT_FOUND;
-    }
-    int64_t owner = sqlite3_column_int64(q, 2);
-    char status[16];
-    copy_text(status, sizeof status, q, 3);
-    int64_t expires_at = sqlite3_column_int64(q, 4);
-    sqlite3_reset(q);
-    enum tk_hold_state st;
-    if (owner != a->user_id)
-        return TK_ERR_FORBIDDEN;
-    if (strcmp(status, "PAID") == 0)
-        return TK_ERR_ALREADY_PAID;
-    st = strcmp(status, "HELD") == 0 && expires_at > a->now_ms ? HOLD_HELD : HOLD_EXPIRED;
-    if (!(a->from_mask & (1u << st)))
+    struct res_row res;
+    TK_TRY(res_read(c, a->res_id, a->user_id, a->now_ms, &res));
+    if (!(a->from_mask & (1u << (res.held ? HOLD_HELD : HOLD_EXPIRED))))
         return TK_ERR_HOLD_EXPIRED;
-    q = stmt(c, ST_RES_CANCEL); /* conditional on the from-state HELD (and unexpired) */
+    sqlite3_stmt *q = stmt(c, ST_RES_CANCEL); /* conditional on the from-state HELD (and unexpired) */
     if (!q)
         return TK_ERR_INTERNAL;
     sqlite3_bind_int64(q, 1, a->res_id);
@@ -1734,14 +1716,7 @@ static int sq_hold_cancel(struct tk_store *st, int64_t user_id, int64_t reservat
 static int pay_read(struct sq_conn *c, int64_t payment_id, struct tk_payment *p)
 {
     sqlite3_stmt *q = stmt(c, ST_PAY_GET);
-    if (!q)
-        return TK_ERR_INTERNAL;
-    sqlite3_bind_int64(q, 1, payment_id);
-    int row = step_row(c, q);
-    if (row <= 0) {
-        sqlite3_reset(q);
-        return row < 0 ? row : TK_ERR_NOT_FOUND;
-    }
+    TK_TRY(row_by_id(c, q, payment_id));
     memset(p, 0, sizeof *p);
     p->payment_id = sqlite3_column_int64(q, 0);
     p->reservation_id = sqlite3_column_int64(q, 1);
@@ -1762,11 +1737,7 @@ static int pay_read(struct sq_conn *c, int64_t payment_id, struct tk_payment *p)
         if (p->seats[i].seat_id == p->seat_id)
             p->seat_number = p->seats[i].seat_number;
     if (p->state == PAYMENT_REFUNDED) {
-        q = stmt(c, ST_REFUND_BALANCE);
-        if (!q)
-            return TK_ERR_INTERNAL;
-        sqlite3_bind_int64(q, 1, p->payment_id);
-        int rc = query_int64(c, q, &p->balance_won);
+        int rc = int64_by_id(c, stmt(c, ST_REFUND_BALANCE), p->payment_id, &p->balance_won);
         if (rc != TK_OK && rc != TK_ERR_NOT_FOUND)
             return rc;
     }
@@ -1788,13 +1759,7 @@ static int refund_apply(struct sq_conn *c, struct tk_payment *p, int64_t now_ms,
     TK_TRY(exec_stmt(c, q));
     if (sqlite3_changes(c->db) != 1)
         return TK_ERR_ALREADY_REFUNDED;
-    q = stmt(c, ST_CHARGE_ATOMIC);
-    if (!q)
-        return TK_ERR_INTERNAL;
-    sqlite3_bind_int64(q, 1, p->user_id);
-    sqlite3_bind_int64(q, 2, p->amount_won);
-    sqlite3_bind_int64(q, 3, INT64_MAX - p->amount_won);
-    int rc = query_int64(c, q, &p->balance_won);
+    int rc = balance_move(c, false, p->user_id, p->amount_won, &p->balance_won);
     if (rc == TK_ERR_NOT_FOUND)
         return TK_ERR_OVERFLOW;
     TK_TRY(rc);
@@ -1890,7 +1855,7 @@ struct sched_cancel_args {
 static int sched_cancel_body(struct sq_conn *c, void *argp)
 {
     struct sched_cancel_args *a = argp;
-    TK_TRY(exists(c, ST_SCHEDULE_EXISTS, a->schedule_id));
+    TK_TRY(exists(c, stmt(c, ST_SCHEDULE_EXISTS), a->schedule_id));
     sqlite3_stmt *q = stmt(c, ST_SCHED_CANCEL);
     if (!q)
         return TK_ERR_INTERNAL;
@@ -2022,14 +1987,7 @@ static int transfer_rows(struct sq_conn *c, struct transfer_args *a, int64_t *fr
     if (a->mode == TK_WRITE_ATOMIC) {
         for (int pass = 0; pass < 2; pass++) {
             bool debit = (pass == 0) == (a->from < a->to);
-            sqlite3_stmt *q = stmt(c, debit ? ST_USER_DEBIT : ST_CHARGE_ATOMIC);
-            if (!q)
-                return TK_ERR_INTERNAL;
-            sqlite3_bind_int64(q, 1, debit ? a->from : a->to);
-            sqlite3_bind_int64(q, 2, a->amount_won);
-            if (!debit)
-                sqlite3_bind_int64(q, 3, INT64_MAX - a->amount_won);
-            int rc = query_int64(c, q, debit ? from_after : to_after);
+            int rc = balance_move(c, debit, debit ? a->from : a->to, a->amount_won, debit ? from_after : to_after);
             if (rc == TK_ERR_NOT_FOUND) {
                 struct tk_user u;
                 TK_TRY(user_read(c, debit ? a->from : a->to, &u, NULL)); /* NOT_FOUND if the row is missing */
@@ -2150,50 +2108,51 @@ static int idem_bind_key(sqlite3_stmt *q, const struct idem_args *a)
     return TK_OK;
 }
 
+/* Copies the live record q is on (ST_IDEM_GET) into *e, body too when DONE: TK_ERR_CONFLICT (or NOMEM). */
+static int idem_existing(sqlite3_stmt *q, struct tk_idem *e)
+{
+    char state[16];
+    copy_text(state, sizeof state, q, 0);
+    e->state = strcmp(state, "DONE") == 0 ? IDEM_DONE : IDEM_PENDING;
+    copy_text(e->request_hash, sizeof e->request_hash, q, 1);
+    e->status = sqlite3_column_int(q, 2);
+    e->claim = sqlite3_column_int64(q, 5);
+    e->claimed_at_ms = sqlite3_column_int64(q, 6);
+    copy_text(e->effect_ref, sizeof e->effect_ref, q, 7);
+    e->body = NULL;
+    e->body_len = 0;
+    if (e->state == IDEM_DONE) {
+        const void *b = sqlite3_column_blob(q, 3);
+        int n = sqlite3_column_bytes(q, 3);
+        e->body = malloc((size_t)n + 1);
+        if (!e->body)
+            return TK_ERR_NOMEM;
+        if (n)
+            memcpy(e->body, b, (size_t)n);
+        e->body[n] = 0;
+        e->body_len = (size_t)n;
+    }
+    return TK_ERR_CONFLICT;
+}
+
 static int idem_claim_body(struct sq_conn *c, void *argp)
 {
     struct idem_args *a = argp;
     sqlite3_stmt *q = stmt(c, ST_IDEM_GET);
     TK_TRY(idem_bind_key(q, a));
-    int r = step_row(c, q);
-    if (r < 0)
-        return r;
-    if (r == 1) {
-        int64_t expires_at = sqlite3_column_int64(q, 4);
-        if (expires_at > a->now_ms) {
-            struct tk_idem *e = a->existing;
-            char state[16];
-            copy_text(state, sizeof state, q, 0);
-            e->state = strcmp(state, "DONE") == 0 ? IDEM_DONE : IDEM_PENDING;
-            copy_text(e->request_hash, sizeof e->request_hash, q, 1);
-            e->status = sqlite3_column_int(q, 2);
-            e->claim = sqlite3_column_int64(q, 5);
-            e->claimed_at_ms = sqlite3_column_int64(q, 6);
-            copy_text(e->effect_ref, sizeof e->effect_ref, q, 7);
-            e->body = NULL;
-            e->body_len = 0;
-            if (e->state == IDEM_DONE) {
-                const void *b = sqlite3_column_blob(q, 3);
-                int n = sqlite3_column_bytes(q, 3);
-                e->body = malloc((size_t)n + 1);
-                if (!e->body) {
-                    sqlite3_reset(q);
-                    return TK_ERR_NOMEM;
-                }
-                if (n)
-                    memcpy(e->body, b, (size_t)n);
-                e->body[n] = 0;
-                e->body_len = (size_t)n;
-            }
+    int rc = run_row(c, q);
+    if (rc != TK_OK && rc != TK_ERR_NOT_FOUND)
+        return rc;
+    if (rc == TK_OK) {
+        if (sqlite3_column_int64(q, 4) > a->now_ms) { /* not expired: the request that has the key */
+            rc = idem_existing(q, a->existing);
             sqlite3_reset(q);
-            return TK_ERR_CONFLICT;
+            return rc;
         }
         sqlite3_reset(q);
         q = stmt(c, ST_IDEM_DELETE); /* expired: the key is free again */
         TK_TRY(idem_bind_key(q, a));
         TK_TRY(exec_stmt(c, q));
-    } else {
-        sqlite3_reset(q);
     }
     q = stmt(c, ST_IDEM_INSERT);
     TK_TRY(idem_bind_key(q, a));
@@ -2304,11 +2263,7 @@ static int effect_fn(struct sq_conn *c, void *argp)
         return TK_ERR_INTERNAL;
     sqlite3_bind_int64(q, 1, id);
     sqlite3_bind_int64(q, 2, a->user_id);
-    int r = step_row(c, q);
-    if (r <= 0) {
-        sqlite3_reset(q);
-        return r < 0 ? r : TK_ERR_NOT_FOUND;
-    }
+    TK_TRY(run_row(c, q));
 #define I64(col) sqlite3_column_int64(q, (col))
     switch (e->kind) {
     case EFFECT_CHARGE:
@@ -2553,14 +2508,14 @@ static int idem_effect(struct sq_conn *c, struct tk_idem_audit *row)
     sqlite3_bind_int64(q, 2, row->user_id);
     if (by_ref)
         sqlite3_bind_text(q, 3, ref, -1, SQLITE_STATIC);
-    rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW) {
+    rc = run_row(c, q);
+    if (rc == TK_OK) {
         row->effect_found = true;
         row->has_balance = sqlite3_column_type(q, 0) != SQLITE_NULL;
         row->balance_after_won = sqlite3_column_int64(q, 0);
     }
     sqlite3_finalize(q);
-    return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? TK_OK : TK_ERR_INTERNAL;
+    return (rc == TK_OK || rc == TK_ERR_NOT_FOUND) ? TK_OK : TK_ERR_INTERNAL;
 }
 
 static int idem_audit_body(struct sq_conn *c, void *argp)
@@ -2895,11 +2850,7 @@ static int option_read(struct sq_conn *c, int64_t option_id, int64_t now_ms, str
         return TK_ERR_INTERNAL;
     sqlite3_bind_int64(q, 1, option_id);
     sqlite3_bind_int64(q, 2, now_ms);
-    int r = step_row(c, q);
-    if (r <= 0) {
-        sqlite3_reset(q);
-        return r < 0 ? r : TK_ERR_NOT_FOUND;
-    }
+    TK_TRY(run_row(c, q));
     out->product_id = sqlite3_column_int64(q, 0);
     copy_text(out->name, sizeof out->name, q, 1);
     copy_text(out->product_name, sizeof out->product_name, q, 2);
@@ -3140,12 +3091,10 @@ static int claim_live(struct sq_conn *c, const struct tk_idem_ref *idem, bool *l
     sqlite3_bind_int64(q, 1, idem->user_id);
     sqlite3_bind_text(q, 2, idem->key, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 3, idem->claim);
-    int r = step_row(c, q);
+    int rc = run_row(c, q);
     sqlite3_reset(q);
-    if (r < 0)
-        return r;
-    *live = r == 1;
-    return TK_OK;
+    *live = rc == TK_OK;
+    return rc == TK_ERR_NOT_FOUND ? TK_OK : rc;
 }
 
 /* n single-item orders of one option, first come first served, in one transaction: the atomic rule (what is
@@ -3236,14 +3185,7 @@ static int sq_order_create(struct tk_store *st, enum tk_write_mode mode, const s
 static int order_read(struct sq_conn *c, int64_t user_id, int64_t order_id, struct tk_order *o)
 {
     sqlite3_stmt *q = sh(c, SH_ORDER_GET);
-    if (!q)
-        return TK_ERR_INTERNAL;
-    sqlite3_bind_int64(q, 1, order_id);
-    int r = step_row(c, q);
-    if (r <= 0) {
-        sqlite3_reset(q);
-        return r < 0 ? r : TK_ERR_NOT_FOUND;
-    }
+    TK_TRY(row_by_id(c, q, order_id));
     char state[16];
     *o = (struct tk_order){.id = sqlite3_column_int64(q, 0), .user_id = sqlite3_column_int64(q, 1),
                            .total_won = sqlite3_column_int64(q, 3), .created_at_ms = sqlite3_column_int64(q, 4),
@@ -3258,6 +3200,7 @@ static int order_read(struct sq_conn *c, int64_t user_id, int64_t order_id, stru
     if (!q)
         return TK_ERR_INTERNAL;
     sqlite3_bind_int64(q, 1, order_id);
+    int r;
     while (o->nitems < ORDER_ITEMS_MAX && (r = step_row(c, q)) == 1) {
         struct tk_order_item *it = &o->items[o->nitems++];
         it->option_id = sqlite3_column_int64(q, 0);
@@ -3293,23 +3236,14 @@ static int order_pay_body(struct sq_conn *c, void *argp)
         return TK_ERR_ALREADY_PAID;
     if (o->state != ORDER_PENDING || o->expires_at_ms <= r->now_ms)
         return TK_ERR_ORDER_EXPIRED;
-    sqlite3_stmt *q = stmt(c, ST_USER_DEBIT);
-    if (!q)
-        return TK_ERR_INTERNAL;
-    sqlite3_bind_int64(q, 1, r->user_id);
-    sqlite3_bind_int64(q, 2, o->total_won);
     int64_t balance = 0;
-    int rc = query_int64(c, q, &balance);
+    int rc = balance_move(c, true, r->user_id, o->total_won, &balance);
     if (rc == TK_ERR_NOT_FOUND)
         return TK_ERR_INSUFFICIENT_BALANCE;
     TK_TRY(rc);
     int64_t nitems = 0;
-    q = sh(c, SH_ITEMS_COUNT);
-    if (!q)
-        return TK_ERR_INTERNAL;
-    sqlite3_bind_int64(q, 1, r->order_id);
-    TK_TRY(query_int64(c, q, &nitems));
-    q = sh(c, SH_ITEMS_SELL);
+    TK_TRY(int64_by_id(c, sh(c, SH_ITEMS_COUNT), r->order_id, &nitems));
+    sqlite3_stmt *q = sh(c, SH_ITEMS_SELL);
     if (!q)
         return TK_ERR_INTERNAL;
     sqlite3_bind_int64(q, 1, r->order_id);
@@ -3448,31 +3382,21 @@ struct cart_args {
     struct tk_cart_item *out;
 };
 
-static int exists_shop(struct sq_conn *c, int64_t option_id)
-{
-    sqlite3_stmt *q = sh(c, SH_OPTION_EXISTS);
-    if (!q)
-        return TK_ERR_INTERNAL;
-    sqlite3_bind_int64(q, 1, option_id);
-    int64_t product_id;
-    return query_int64(c, q, &product_id);
-}
-
 static int cart_add_body(struct sq_conn *c, void *argp)
 {
     struct cart_args *a = argp;
     struct tk_cart_item *out = a->out;
     memset(out, 0, sizeof *out);
-    TK_TRY(exists_shop(c, a->option_id));
+    TK_TRY(exists(c, sh(c, SH_OPTION_EXISTS), a->option_id));
     sqlite3_stmt *q = sh(c, SH_CART_FIND);
     if (!q)
         return TK_ERR_INTERNAL;
     sqlite3_bind_int64(q, 1, a->user_id);
     sqlite3_bind_int64(q, 2, a->option_id);
-    int r = step_row(c, q);
-    if (r < 0)
-        return r;
-    if (r == 1) {
+    int rc = run_row(c, q);
+    if (rc != TK_OK && rc != TK_ERR_NOT_FOUND)
+        return rc;
+    if (rc == TK_OK) { /* a line of this option already: add to it */
         int64_t id = sqlite3_column_int64(q, 0);
         int have = sqlite3_column_int(q, 1);
         sqlite3_reset(q);
@@ -3488,13 +3412,8 @@ static int cart_add_body(struct sq_conn *c, void *argp)
         *out = (struct tk_cart_item){.id = id, .option_id = a->option_id, .quantity = have + a->quantity};
         return TK_OK;
     }
-    sqlite3_reset(q);
     int64_t lines = 0;
-    q = sh(c, SH_CART_COUNT);
-    if (!q)
-        return TK_ERR_INTERNAL;
-    sqlite3_bind_int64(q, 1, a->user_id);
-    TK_TRY(query_int64(c, q, &lines));
+    TK_TRY(int64_by_id(c, sh(c, SH_CART_COUNT), a->user_id, &lines));
     if (lines >= CART_ITEMS_MAX)
         return TK_ERR_INVALID; /* out->quantity 0: the cart is full */
     q = sh(c, SH_CART_INSERT);
