@@ -1928,13 +1928,15 @@ static int expire_body(struct sq_conn *c, void *argp)
         return TK_ERR_INTERNAL;
     sqlite3_bind_int64(q, 1, a->now_ms);
     sqlite3_bind_int(q, 2, a->limit < BATCH ? a->limit : BATCH);
-    int r;
+    int r = 0;
     while (n < BATCH && (r = step_row(c, q)) == 1) {
         ids[n][0] = sqlite3_column_int64(q, 0);
         ids[n][1] = sqlite3_column_int64(q, 1);
         n++;
     }
     sqlite3_reset(q);
+    if (r < 0) /* a failed read of the due holds: expire nothing this time (the transaction rolls back) */
+        return r;
     for (int i = 0; i < n; i++) {
         q = stmt(c, ST_RES_SET_EXPIRED);
         if (!q)
