@@ -5,7 +5,10 @@
 import { api } from '/static/api.js';
 import { t, formatWon } from '/static/i18n.js';
 import * as state from './buyer-state.js';
-import { $, h, show, fill, act, say, showError, focusOn, countdown, formatDuration, pairs, setEnabled, headRow } from './buyer-ui.js';
+import { $, h, show, focusOn, countdown, formatDuration, setEnabled, intIn } from '/static/dom.js';
+import { fill, act, say, showError, pairs, headRow } from './buyer-ui.js';
+
+const QTY_MAX = 100; // what the page lets one line of the cart ask for; the server judges stock
 
 let products = null, popular = null, cart = null;
 let order = null;        // the order on screen
@@ -48,14 +51,22 @@ function optionText(o) {
 function productCard(p) {
   const sel = h('select', { id: 'opt-' + p.productId, name: 'option' },
     ...p.options.map((o) => h('option', { value: o.optionId, text: optionText(o) })));
-  const qty = h('input', { id: 'qty-' + p.productId, name: 'quantity', type: 'number', min: 1, max: 100, step: 1, value: 1, inputmode: 'numeric', required: true });
+  const qty = h('input', { id: 'qty-' + p.productId, name: 'quantity', type: 'number', min: 1, max: QTY_MAX, step: 1, value: '1', inputmode: 'numeric', required: true });
   const form = h('form', { class: 'row product-form' },
     h('div', { class: 'grow' }, h('label', { for: sel.id, text: t('shop.optionLabel') }), sel),
     h('div', { class: 'qty' }, h('label', { for: qty.id, text: t('shop.quantity') }), qty),
     h('button', { type: 'submit', text: t('shop.add'), 'aria-label': t('shop.addLabel', { name: p.name }) }));
   form.addEventListener('submit', (e) => {
     e.preventDefault();
-    act(e.submitter, () => addToCart(p, sel.value, Number(qty.value)));
+    const quantity = intIn(qty.value, 1, QTY_MAX);
+    if (quantity === null) {
+      qty.setAttribute('aria-invalid', 'true');
+      showError(t('shop.badQty', { max: QTY_MAX }));
+      qty.focus();
+      return;
+    }
+    qty.removeAttribute('aria-invalid');
+    act(e.submitter || form.querySelector('button[type=submit]'), () => addToCart(p, sel.value, quantity));
   });
   return h('article', { class: 'product', 'data-product': p.productId }, h('h3', { text: p.name }), form);
 }
