@@ -4,7 +4,7 @@
 import { api } from '/static/api.js';
 import { t, formatWon, formatTime } from '/static/i18n.js';
 import * as state from './buyer-state.js';
-import { $, h, focusOn, intIn } from '/static/dom.js';
+import { $, h, focusOn, intIn, confirmAction } from '/static/dom.js';
 import { fill, act, say, showError, pairs, kindText, headRow } from './buyer-ui.js';
 
 const CHARGE_MAX = 1000000000; // the contract's largest charge (and the input's max)
@@ -108,6 +108,8 @@ function renderPayments() {
 }
 
 async function refund(button, p) {
+  const what = { seats: seatList(p.seats), amount: formatWon(p.amount) };
+  if (button.disabled || !await confirmAction(t('payments.refundConfirm', what), t('payments.refundYes'), t('common.back'), button)) return;
   await act(button, async () => {
     const d = await state.withIdem('refund:' + p.paymentId, null,
       (idem) => api('POST', `/payments/${encodeURIComponent(p.paymentId)}/refund`, { key: state.key(), idem }));
