@@ -72,7 +72,7 @@ export function intIn(text, min, max) {
 // between the two buttons, Escape = go back; focus starts on "go back" and returns to `back` (if given) afterwards.
 // → true when OK.
 export function confirmAction(text, okLabel, noLabel, back) {
-  const dlg = $('confirm');
+  const dlg = $('confirm') || confirmDialog();
   $('confirm-text').textContent = text;
   $('confirm-yes').textContent = okLabel;
   $('confirm-no').textContent = noLabel;
@@ -86,6 +86,17 @@ export function confirmAction(text, okLabel, noLabel, back) {
     dlg.showModal();
     $('confirm-no').focus();
   });
+}
+
+// The dialog, built once on first use (the same on both pages, so neither page's HTML carries it).
+function confirmDialog() {
+  const dlg = h('dialog', { id: 'confirm', 'aria-labelledby': 'confirm-text' },
+    h('form', { method: 'dialog' }, h('p', { id: 'confirm-text' }),
+      h('div', { class: 'row end' },
+        h('button', { type: 'submit', value: 'cancel', class: 'secondary', id: 'confirm-no' }),
+        h('button', { type: 'submit', value: 'ok', class: 'danger', id: 'confirm-yes' }))));
+  document.body.append(dlg);
+  return dlg;
 }
 
 // "4:05", "1:02:03"; negative counts as 0.
