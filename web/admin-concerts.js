@@ -7,6 +7,7 @@
 // the newest PAYMENTS_SHOWN payments of a date.
 import { addStrings, t, formatWon, formatTime } from '/static/i18n.js';
 import { api, newIdempotencyKey } from '/static/api.js';
+import { focusOn } from '/static/dom.js';
 import {
   call, h, field, msgBox, say, sayError, clearMsg, busy, confirmAction, fmtNum, intIn, markInvalid, onLang,
   localToRfc3339, dateToLocal, stateText, stacked,
@@ -283,7 +284,7 @@ function openConcert(id, focus) {
   renderConcerts();
   renderDates();
   loadDates();
-  if (focus) { el.datesH.tabIndex = -1; el.datesH.focus(); }
+  if (focus) focusOn(el.datesH);
 }
 
 // ---- dates ----
@@ -335,8 +336,7 @@ async function cancelDate(d, btn) {
   el.datesMsg.firstChild.dataset.refunded = String(r.refunded);
   await loadDates();
   if (state.payDate && state.payDate.scheduleId === d.scheduleId) loadPayments();
-  el.datesH.tabIndex = -1;
-  el.datesH.focus();
+  focusOn(el.datesH);
 }
 
 // The new-date form: starts at, seat count, price ranges (editable rows).
@@ -496,7 +496,7 @@ function openPayments(d) {
   el.payCard.classList.remove('hidden');
   clearMsg(el.payMsg);
   renderPayments();
-  loadPayments().then(() => { el.payH.tabIndex = -1; el.payH.focus(); });
+  loadPayments().then(() => focusOn(el.payH));
 }
 
 async function loadPayments() {
@@ -553,6 +553,5 @@ async function refund(p, btn) {
   say(el.payMsg, 'ok', t('p.refunded', { id: p.paymentId, amount }));
   await loadPayments();
   loadDates();
-  el.payH.tabIndex = -1;
-  el.payH.focus();
+  focusOn(el.payH);
 }

@@ -7,6 +7,7 @@
 // last WINDOW_POINTS samples (10 minutes at one a second).
 import { addStrings, t, lang, formatTime } from '/static/i18n.js';
 import { api } from '/static/api.js';
+import { focusOn } from '/static/dom.js';
 import {
   call, h, field, msgBox, say, sayError, clearMsg, busy, confirmAction, fmtNum, fmtSeconds, intIn, markInvalid,
   onLang, localToRfc3339, stateText, stacked,
@@ -166,7 +167,7 @@ const STATS = [
 ];
 
 let ctx;
-const state = { concerts: [], sales: [], saleId: '', sale: null, timer: 0, polling: false, gen: 0 };
+const state = { concerts: [], sales: [], saleId: '', sale: null, timer: 0, polling: false, gen: 0, changedAt: 0 };
 const el = {};
 let charts = null;
 
@@ -178,8 +179,13 @@ export function mount(panel, context) {
 
 export function show(arg) {
   if (!arg && state.saleId) ctx.setHash('sales', state.saleId); // the dashboard stays open across sections
+  if (state.saleId && (!arg || arg === state.saleId)) startPolling(); // …and reads again once it is shown again
   loadAll().then(() => { if (arg && arg !== state.saleId) openDash(arg, false); });
 }
+
+// Another section is shown: no reading once a second behind it (the charts show the gap honestly: points resume
+// at the time they are read).
+export function hide() { stopPolling(); }
 
 export function reset() {
   stopPolling();
@@ -380,7 +386,7 @@ function openDash(saleId, focus) {
   el.dash.classList.remove('hidden');
   renderSales();
   startPolling();
-  if (focus) { el.dashH.tabIndex = -1; el.dashH.focus(); }
+  if (focus) focusOn(el.dashH);
 }
 
 function closeDash() {
@@ -403,9 +409,11 @@ function startPolling() {
     try {
       const s = await call('GET', `/admin/sales/${encodeURIComponent(state.saleId)}`);
       if (gen !== state.gen) return;
-      state.sale = s;
-      record(s, Date.now());
-      renderDash(s);
+      if (began >= state.changedAt) { // a read begun before the organizer's last change would show the old state
+        state.sale = s;
+        record(s, Date.now());
+        renderDash(s);
+      }
       if (el.pollMsg.childNodes.length) clearMsg(el.pollMsg);
     } catch (e) {
       if (gen !== state.gen) return;
@@ -465,8 +473,9 @@ function renderDash(s) {
 async function patchSale(body, btn) {
   const s = await busy(btn, el.actMsg, () => call('PATCH', `/admin/sales/${encodeURIComponent(state.saleId)}`, { body }));
   if (s) {
+    state.changedAt = Date.now();
     // the next poll brings the stats; show the sale's own fields at once
-    if (state.sale) renderDash({ ...state.sale, ...s, stats: state.sale.stats });
+    if (state.sale) { state.sale = { ...state.sale, ...s, stats: state.sale.stats }; renderDash(state.sale); }
     const i = state.sales.findIndex((x) => x.saleId === s.saleId);
     if (i >= 0) { state.sales[i] = s; renderSales(); }
   }

@@ -1,9 +1,10 @@
 // admin-ui.js — what every part of the organizer's page shares: the admin key of this tab (sessionStorage), the one
-// way to call the Organizer API with it, building elements without HTML strings (no markup injection from data),
-// the words of a notice (errorText: never raw JSON), a confirm dialog, local-time inputs ↔ RFC 3339 UTC, and a hook
+// way to call the Organizer API with it, a notice box per form (errorText: never raw JSON), the confirm dialog's
+// words, local-time inputs ↔ RFC 3339 UTC, and a hook
 // to redraw in the other language. Limits: the key lives only as long as the tab (sessionStorage).
 import { api } from '/static/api.js';
 import { t, lang, errorText } from '/static/i18n.js';
+import { h, whileBusy, confirmAction as confirmDialog } from '/static/dom.js';
 
 const KEY_NAME = 'ticketd.adminKey';
 
@@ -18,29 +19,8 @@ export function call(method, path, opts = {}) {
   return api(method, path, { key: session.key(), ...opts });
 }
 
-// h('button', {class: 'x', onclick: fn, 'aria-label': '…'}, 'text', childNode…) → an element.
-// `text` sets textContent; `i18n` / `i18nLabel` a string key for the text / aria-label (translatePage redoes them on
-// a language switch, so forms keep what was typed); `dataset` an object of data-*; false/null attributes are skipped.
-export function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v === false || v === null || v === undefined) continue;
-    if (k === 'class') el.className = v;
-    else if (k === 'text') el.textContent = v;
-    else if (k === 'i18n') { el.dataset.i18n = v; el.textContent = t(v); } // kept current by translatePage
-    else if (k === 'i18nLabel') { el.dataset.i18nLabel = v; el.setAttribute('aria-label', t(v)); }
-    else if (k === 'dataset') Object.assign(el.dataset, v);
-    else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
-    else if (k === 'value') el.value = v;
-    else if (v === true) el.setAttribute(k, '');
-    else el.setAttribute(k, String(v));
-  }
-  for (const c of children.flat()) {
-    if (c === null || c === undefined || c === false) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return el;
-}
+// Elements, busy buttons, number checks and the confirm dialog are dom.js's (shared with the buyers' page).
+export { h, intIn } from '/static/dom.js';
 
 // A labelled input: returns {wrap, input}. opts: id, label (key), type, value, min, max, required, hint (key).
 export function field(opts) {
@@ -53,7 +33,30 @@ export function field(opts) {
   const wrap = h('div', { class: 'field ' + (opts.class || '') },
     h('label', { for: opts.id, i18n: opts.label }), input,
     opts.hint ? h('span', { id: opts.id + '-hint', class: 'hint muted', i18n: opts.hint }) : null);
+  if (opts.type === 'datetime-local') {
+    // a local time is only clear with its zone: say which one the browser uses (the value is sent as UTC)
+    const note = zoneNote(opts.id + '-zone');
+    wrap.append(note);
+    input.setAttribute('aria-describedby', [input.getAttribute('aria-describedby'), note.id].filter(Boolean).join(' '));
+  }
   return { wrap, input };
+}
+
+// "Asia/Seoul, UTC+09:00" for the browser's zone and its offset at moment d.
+export function zoneName(d = new Date()) {
+  const off = -d.getTimezoneOffset();
+  const p = (x) => String(Math.floor(Math.abs(x))).padStart(2, '0');
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || '';
+  const utc = 'UTC' + (off < 0 ? '−' : '+') + p(off / 60) + ':' + p(off % 60);
+  return zone ? zone + ', ' + utc : utc;
+}
+
+function zoneNote(id) {
+  const note = h('span', { id, class: 'hint muted zone' });
+  const render = () => { note.textContent = t('a.zone', { zone: zoneName() }); };
+  render();
+  onLang(render);
+  return note;
 }
 
 // An empty live region for one form's or view's outcome (filled by say / sayError).
@@ -84,33 +87,20 @@ export function stacked(table) {
 
 export function clearMsg(box) { box.replaceChildren(); }
 
-// Runs fn with the button disabled (no double submit); errors go to box in words. Returns fn's value or undefined.
+// Runs fn with the button disabled (dom.js whileBusy: no double submit); errors go to box in words, or are thrown
+// when there is no box. Returns fn's value or undefined.
 export async function busy(button, box, fn) {
-  if (button) button.disabled = true;
   try {
-    return await fn();
+    return await whileBusy(button, fn);
   } catch (e) {
-    if (box) sayError(box, e);
-    else throw e;
+    if (!box) throw e;
+    sayError(box, e);
     return undefined;
-  } finally {
-    if (button) button.disabled = false;
   }
 }
 
-// The page's confirm: a modal <dialog> (keyboard: Tab between the two buttons, Escape = go back). → true when OK.
-export function confirmAction(text, okLabel) {
-  const dlg = document.getElementById('confirm');
-  document.getElementById('confirm-text').textContent = text;
-  document.getElementById('confirm-yes').textContent = okLabel;
-  document.getElementById('confirm-no').textContent = t('a.no');
-  dlg.returnValue = '';
-  return new Promise((resolve) => {
-    dlg.addEventListener('close', () => resolve(dlg.returnValue === 'ok'), { once: true });
-    dlg.showModal();
-    document.getElementById('confirm-no').focus();
-  });
-}
+// The page's confirm (dom.js): → true when OK; on "go back" focus returns to `back`.
+export function confirmAction(text, okLabel, back) { return confirmDialog(text, okLabel, t('a.no'), back); }
 
 export function fmtNum(n) {
   if (n === null || n === undefined) return '—';
@@ -134,14 +124,6 @@ export function localToRfc3339(v) {
 export function dateToLocal(d) {
   const p = (x) => String(x).padStart(2, '0');
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
-}
-
-// Integer in [min, max] from an input's text, else null (the page checks before the server judges).
-export function intIn(text, min, max) {
-  const s = String(text).trim();
-  if (!/^\d+$/.test(s)) return null;
-  const n = Number(s);
-  return Number.isSafeInteger(n) && n >= min && n <= max ? n : null;
 }
 
 // Marks inputs invalid (aria-invalid) and focuses the first; clears the others given.

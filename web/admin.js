@@ -4,6 +4,7 @@
 // admin-concerts.js, admin-sales.js and admin-products.js; shared helpers in admin-ui.js. Limits: the key is kept
 // for this tab only (sessionStorage); a wrong key is told in words and not kept.
 import { addStrings, t, lang, setLang, translatePage } from '/static/i18n.js';
+import { $, focusOn } from '/static/dom.js';
 import { call, session, say, sayError, clearMsg, busy, runLangHooks } from '/static/admin-ui.js';
 import * as concerts from '/static/admin-concerts.js';
 import * as sales from '/static/admin-sales.js';
@@ -30,6 +31,7 @@ addStrings({
     'a.seconds': '{n} s',
     'a.langSwitch': '한국어',
     'a.langSwitchLabel': 'Switch the page to Korean',
+    'a.zone': 'In your browser\'s time zone ({zone}); sent to the server as UTC.',
   },
   ko: {
     'a.skip': '본문으로 건너뛰기',
@@ -51,11 +53,11 @@ addStrings({
     'a.seconds': '{n}초',
     'a.langSwitch': 'English',
     'a.langSwitchLabel': '페이지를 영어로 바꾸기',
+    'a.zone': '브라우저의 시간대({zone}) 기준이며, 서버에는 UTC로 보냅니다.',
   },
 });
 
 const SECTIONS = { concerts, sales, products };
-const $ = (id) => document.getElementById(id);
 let current = null;
 
 function showSignedIn(on) {
@@ -72,6 +74,8 @@ function readHash() {
 }
 
 function openTab(tab, arg, focus) {
+  // the section left behind stops its timers (the sale dashboard's once-a-second read); showing it again resumes
+  if (current && current !== tab && SECTIONS[current].hide) SECTIONS[current].hide();
   current = tab;
   document.querySelectorAll('#tabs .tab').forEach((b) => {
     if (b.dataset.tab === tab) b.setAttribute('aria-current', 'page'); else b.removeAttribute('aria-current');
@@ -79,8 +83,8 @@ function openTab(tab, arg, focus) {
   for (const name of Object.keys(SECTIONS)) $('panel-' + name).classList.toggle('hidden', name !== tab);
   SECTIONS[tab].show(arg);
   if (focus) {
-    const h2 = $('panel-' + tab).querySelector('h2');
-    if (h2) { h2.tabIndex = -1; h2.focus(); }
+    // the first heading on screen (the sale dashboard's, when it is open; it is hidden otherwise)
+    focusOn([...$('panel-' + tab).querySelectorAll('h2')].find((h2) => h2.offsetParent !== null));
   }
 }
 
@@ -95,10 +99,11 @@ async function signIn(key) {
   session.set(key);
 }
 
-function afterSignIn() {
+// focus: the section's heading takes it (after the sign-in form, which is gone now); a reload leaves it be.
+function afterSignIn(focus) {
   showSignedIn(true);
   const { tab, arg } = readHash();
-  openTab(tab, arg, false);
+  openTab(tab, arg, focus);
 }
 
 function signOut() {
@@ -151,13 +156,13 @@ function boot() {
     if (ok) {
       $('admin-key').removeAttribute('aria-invalid');
       $('admin-key').value = '';
-      afterSignIn();
+      afterSignIn(true);
     }
   });
   $('loading').classList.add('hidden');
   if (session.key()) {
     // a reload of a signed-in tab: check the key is still good (the server may have been restarted with another)
-    signIn(session.key()).then(afterSignIn, (e) => {
+    signIn(session.key()).then(() => afterSignIn(false), (e) => {
       session.clear();
       showSignedIn(false);
       sayError(box, e);

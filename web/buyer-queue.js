@@ -6,7 +6,8 @@
 import { api } from '/static/api.js';
 import { t, formatTime } from '/static/i18n.js';
 import * as state from './buyer-state.js';
-import { $, h, show, fill, act, showError, announce, focusOn, countdown, formatDuration } from './buyer-ui.js';
+import { $, h, show, focusOn, countdown, formatDuration } from '/static/dom.js';
+import { fill, act, showError, announce, clearNotices } from './buyer-ui.js';
 import * as seats from './buyer-seats.js';
 
 const POLL_MS = 2000;
@@ -19,6 +20,9 @@ let pollTimer = null;
 let stopCountdown = null;
 let following = 0;     // bumped whenever following stops: late events of an old stream ignore themselves
 let resumed = false;   // the purchase in progress is on screen
+let spokenAt = 0;      // when a position was last read out (ANNOUNCE_MS apart at most; a new state at once)
+let pollFailing = false; // the polling's error is on screen (said once, not every POLL_MS)
+const ANNOUNCE_MS = 30000;
 
 export function showStep(name) { for (const s of STEPS) show($(s), s === name); }
 
@@ -39,7 +43,15 @@ export function enter() {
   if (!f) { if (!resumed) showConcerts(); return; }
   resumed = true;
   if (f.hold && Date.parse(f.hold.expiresAt) > Date.now()) { seats.resumeHold(f); return; }
-  act(null, () => join({ concertId: f.concertId, name: f.concertName }, { focus: false }));
+  if (f.hold) state.patchFlow({ hold: null }); // it lapsed while the page was away: the seats are free again
+  act(null, () => join({ concertId: f.concertId, name: f.concertName }, { focus: false })).then((ok) => {
+    if (ok) return;
+    // the place could not be taken up again (no answer, the sale gone…): the error stays on screen with the
+    // concerts under it; "Join" rejoins (the same token comes back)
+    resumed = false;
+    showStep('concerts');
+    loadConcerts().catch(() => { /* the first error is the one shown */ });
+  });
 }
 
 // Stops following the token (the stream, the polling, the countdown) and every step's timers.
@@ -51,6 +63,7 @@ export function stop() {
 
 function stopFollowing() {
   following++;
+  pollFailing = false;
   if (source) { source.close(); source = null; }
   clearTimeout(pollTimer);
   if (stopCountdown) { stopCountdown(); stopCountdown = null; }
@@ -99,13 +112,16 @@ function renderConcerts() {
 // Joins (or rejoins: the same token comes back) the queue of concert c and follows the token.
 async function join(c, { focus = true } = {}) {
   stop();
+  const mine = following;
   const st = await api('POST', '/queue/issue', { key: state.key(), body: { concertId: c.concertId } });
+  if (mine !== following) return true; // the buyer went elsewhere (back, sign out) while the token was issued
   state.saveFlow({ concertId: c.concertId, concertName: c.name, token: st.token });
   resumed = true;
   $('queue-title').textContent = t('queue.title', { name: c.name });
   showStep('queue');
   if (focus) focusOn($('queue-title'));
   follow(st);
+  return true;
 }
 
 async function requeue() {
@@ -135,8 +151,12 @@ function onStatus(st, mine) {
   if (mine !== following) return;
   const before = lastStatus;
   renderStatus(st);
-  if (!before || before.status !== st.status || before.saleState !== st.saleState || before.position !== st.position)
+  // a new state is read out at once; a moving position at most every ANNOUNCE_MS (not at every event)
+  const newState = !before || before.status !== st.status || before.saleState !== st.saleState;
+  if (newState || (before.position !== st.position && Date.now() - spokenAt >= ANNOUNCE_MS)) {
+    spokenAt = Date.now();
     announce($('queue-state').textContent);
+  }
   if (!isFinal(st)) return;
   stopFollowing();
   if (st.status === 'ACTIVE') {
@@ -165,10 +185,13 @@ function openStream(token, mine) {
 async function poll(token, mine) {
   if (mine !== following) return;
   try {
-    onStatus(await api('GET', '/queue/status', { token }), mine);
+    const st = await api('GET', '/queue/status', { token });
+    if (pollFailing && mine === following) { pollFailing = false; clearNotices(); }
+    onStatus(st, mine);
   } catch (e) {
     if (mine !== following) return;
-    showError(e);
+    if (!pollFailing) showError(e); // said once; the polling goes on quietly until it works again
+    pollFailing = true;
     if (e.status === 401 || e.status === 403) { stopFollowing(); renderStatus({ status: 'EXPIRED' }); return; }
   }
   if (mine === following) pollTimer = setTimeout(() => poll(token, mine), POLL_MS);
@@ -190,7 +213,7 @@ function renderStatus(st) {
     words = t('queue.beforeOpening', { time: formatTime(st.opensAt) });
     detail = t('queue.randomOrder');
     stopCountdown = countdown(timer, st.opensAt,
-      (left) => (left > 0 ? t('queue.opensIn', { time: formatDuration(left) }) : t('queue.opening')));
+      (left) => (left > 0 ? t('queue.opensIn', { time: formatDuration(left) }) : t('queue.opening')), null, announce);
   } else if (st.saleState === 'PAUSED') {
     words = t('queue.paused', { n: st.position });
   } else {

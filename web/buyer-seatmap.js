@@ -3,7 +3,8 @@
 // aria-label, picking up to MAX_PICK seats. A refresh only touches the seats whose state changed (the buttons are
 // built once per date), and the grid is one tab stop: the arrow keys, Home/End and PageUp/PageDown move within it.
 import { t, formatWon } from '/static/i18n.js';
-import { $, h, fill } from './buyer-ui.js';
+import { $, h } from '/static/dom.js';
+import { fill } from './buyer-ui.js';
 
 export const MAX_PICK = 4; // the server's default max_holds_per_user; the server's HOLD_LIMIT is the authority
 const PALETTE = 8;         // category colour classes cat-0 … cat-7 in buyer.css
@@ -154,8 +155,9 @@ function renderLegend() {
   const cats = [...categories.entries()].map(([name, k]) => h('li', {},
     h('span', { class: `swatch seat cat-${k.index} is-free`, 'aria-hidden': 'true' }),
     `${catName(name)} — ${k.min === k.max ? formatWon(k.min) : formatWon(k.min) + ' – ' + formatWon(k.max)}`));
+  // the states' swatches are neutral (no category's colour): "free" must not look like the first category
   const states = ['free', 'picked', 'held', 'sold'].map((st) => h('li', {},
-    h('span', { class: `swatch seat cat-0 is-${st === 'picked' ? 'free is-picked' : st}`, 'aria-hidden': 'true' }),
+    h('span', { class: `swatch seat state-swatch is-${st === 'picked' ? 'free is-picked' : st}`, 'aria-hidden': 'true' }),
     t('legend.' + st)));
   fill($('legend'), h('ul', { class: 'legend-list', 'aria-label': t('legend.categories') }, ...cats),
     h('ul', { class: 'legend-list', 'aria-label': t('legend.states') }, ...states));

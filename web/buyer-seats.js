@@ -6,7 +6,8 @@
 import { api } from '/static/api.js';
 import { t, formatWon, formatTime, errorText } from '/static/i18n.js';
 import * as state from './buyer-state.js';
-import { $, h, fill, act, say, showError, announce, focusOn, countdown, formatDuration, pairs, setEnabled, clearNotices } from './buyer-ui.js';
+import { $, h, focusOn, countdown, formatDuration, setEnabled } from '/static/dom.js';
+import { fill, act, say, showError, announce, pairs, clearNotices } from './buyer-ui.js';
 import * as seatmap from './buyer-seatmap.js';
 
 const REFRESH_MS = 2000;
@@ -14,6 +15,7 @@ const REFRESH_MS = 2000;
 let ctx = null;          // {onBack, onTurnOver, showStep} from buyer-queue.js
 let dates = null;        // last available-dates
 let refreshTimer = null;
+let refreshGen = 0;      // bumped by stopRefresh: a seat map read begun before it does not start the timer again
 let reading = false;     // a seat-map read is in flight
 let stopTurn = null, stopHold = null;
 let receipt = null;      // the last payment, for the receipt
@@ -26,10 +28,17 @@ export function init(c) {
   seatmap.init({ onPick: picked });
   $('hold-button').addEventListener('click', (e) => act(e.currentTarget, holdSeats));
   $('seats-back').addEventListener('click', () => { stopRefresh(); showDates(); });
-  $('pay-button').addEventListener('click', (e) => act(e.currentTarget, pay));
-  $('cancel-hold').addEventListener('click', (e) => act(e.currentTarget, cancelHold));
+  // paying and cancelling exclude each other: while one is in flight the other button is off
+  $('pay-button').addEventListener('click', (e) => act(e.currentTarget, () => excluding($('cancel-hold'), pay)));
+  $('cancel-hold').addEventListener('click', (e) => act(e.currentTarget, () => excluding($('pay-button'), cancelHold)));
   $('receipt-again').addEventListener('click', () => ctx.onBack());
   state.on('lang', relabel);
+  state.on('signout', () => { stop(); dates = null; receipt = null; seatmap.reset(); });
+}
+
+async function excluding(other, fn) {
+  setEnabled(other, false);
+  try { return await fn(); } finally { setEnabled(other, true); }
 }
 
 // The queue admitted the buyer (f = the flow with its ACTIVE token).
@@ -55,7 +64,7 @@ function startTurn(f) {
   stopTurn = null;
   if (!f.expiresAt) { for (const el of document.querySelectorAll('.turn-timer')) el.textContent = ''; return; }
   stopTurn = countdown(document.querySelectorAll('.turn-timer'), f.expiresAt,
-    (left) => t('turn.left', { time: formatDuration(left) }), () => ctx.onTurnOver());
+    (left) => t('turn.left', { time: formatDuration(left) }), () => ctx.onTurnOver(), announce);
 }
 
 // A call with the token; a refused token (lapsed, not admitted, another room) ends the turn.
@@ -104,15 +113,18 @@ async function showSeats() {
   $('seats-title').textContent = t('seats.title', { date: dateText(d) });
   picked({ kind: 'changed' });
   focusOn($('seats-title'));
-  await readSeats();
   stopRefresh();
+  const gen = refreshGen;
+  await readSeats();
+  if (gen !== refreshGen) return; // the buyer moved on (or this step was shown again) meanwhile
   refreshTimer = setInterval(() => { readSeats(); }, REFRESH_MS);
 }
 
-function stopRefresh() { clearInterval(refreshTimer); refreshTimer = null; }
+function stopRefresh() { clearInterval(refreshTimer); refreshTimer = null; refreshGen++; }
 
 async function readSeats() {
-  if (reading) return;
+  // no read while another is in flight, nor while the buyer is on another tab (the next tick catches up)
+  if (reading || $('view-tickets').classList.contains('hidden')) return;
   reading = true;
   const d = flow().schedule;
   try {
@@ -168,7 +180,7 @@ function showHold(r) {
   renderHold(r);
   if (stopHold) stopHold();
   stopHold = countdown($('hold-timer'), r.expiresAt,
-    (left) => t('hold.left', { time: formatDuration(left) }), holdRanOut);
+    (left) => t('hold.left', { time: formatDuration(left) }), holdRanOut, announce);
   focusOn($('hold-title'));
   announce(t('hold.announce', { time: formatDuration((Date.parse(r.expiresAt) - Date.now()) / 1000) }));
 }
@@ -204,10 +216,21 @@ async function pay() {
     state.setBalance(p.balance);
     showReceipt();
   } catch (e) {
+    if (e.code === 'ALREADY_PAID') { alreadyPaid(); return; }
     if (e.code !== 'HOLD_EXPIRED') throw e;
     if (stopHold) { stopHold(); stopHold = null; }
     holdRanOut();
   }
+}
+
+// The hold was paid by an earlier attempt whose answer never came (a reload, a lost connection): the tickets are
+// the buyer's; the receipt is under "My tickets".
+function alreadyPaid() {
+  stop();
+  state.saveFlow(null);
+  state.refreshBalance().catch(() => { /* the header shows … until the next change */ });
+  ctx.onBack();
+  say(t('hold.alreadyPaid'));
 }
 
 async function cancelHold() {

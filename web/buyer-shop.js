@@ -1,11 +1,15 @@
 // buyer-shop.js — the merchandise shop: products with their options, prices and stock (GET /products), the popular
 // ones (GET /products/popular), the cart (POST/GET/DELETE /cart), an order from the cart (POST /orders
 // {"fromCart": true}) with the time left to pay, and paying it (POST /orders/{id}/pay). Stock shown is a snapshot:
-// the server decides at ordering (OUT_OF_STOCK in words). Limits: one order on screen at a time.
+// the server decides at ordering (OUT_OF_STOCK in words). A pending order is remembered for the tab, so a reload
+// shows it again. Limits: one order on screen at a time.
 import { api } from '/static/api.js';
 import { t, formatWon } from '/static/i18n.js';
 import * as state from './buyer-state.js';
-import { $, h, show, fill, act, say, showError, focusOn, countdown, formatDuration, pairs, setEnabled, headRow } from './buyer-ui.js';
+import { $, h, show, focusOn, countdown, formatDuration, setEnabled, intIn } from '/static/dom.js';
+import { fill, act, say, showError, announce, pairs, headRow } from './buyer-ui.js';
+
+const QTY_MAX = 100; // what the page lets one line of the cart ask for; the server judges stock
 
 let products = null, popular = null, cart = null;
 let order = null;        // the order on screen
@@ -23,7 +27,28 @@ export function init() {
 }
 
 export function enter() {
-  act(null, () => Promise.all([loadProducts(), loadPopular(), loadCart()]));
+  act(null, () => Promise.all([loadProducts(), loadPopular(), loadCart(), resumeOrder()]));
+}
+
+// The order on screen is remembered for the tab (sessionStorage) while it waits for payment, so a reload shows it
+// again with its time left (GET /orders/{id}: the server's word on its state).
+const ORDER_KEY = 'ticketd.buyer.order';
+function keepOrder() {
+  if (order && order.status === 'PENDING') sessionStorage.setItem(ORDER_KEY, order.orderId);
+  else sessionStorage.removeItem(ORDER_KEY);
+}
+
+async function resumeOrder() {
+  const id = sessionStorage.getItem(ORDER_KEY);
+  if (order || !id) return;
+  try {
+    order = await api('GET', `/orders/${encodeURIComponent(id)}`, { key: state.key() });
+  } catch (e) {
+    sessionStorage.removeItem(ORDER_KEY);
+    if (e.code === 'NOT_FOUND' || e.code === 'FORBIDDEN') return;
+    throw e;
+  }
+  renderOrder();
 }
 
 async function loadProducts() {
@@ -48,14 +73,22 @@ function optionText(o) {
 function productCard(p) {
   const sel = h('select', { id: 'opt-' + p.productId, name: 'option' },
     ...p.options.map((o) => h('option', { value: o.optionId, text: optionText(o) })));
-  const qty = h('input', { id: 'qty-' + p.productId, name: 'quantity', type: 'number', min: 1, max: 100, step: 1, value: 1, inputmode: 'numeric', required: true });
+  const qty = h('input', { id: 'qty-' + p.productId, name: 'quantity', type: 'number', min: 1, max: QTY_MAX, step: 1, value: '1', inputmode: 'numeric', required: true });
   const form = h('form', { class: 'row product-form' },
     h('div', { class: 'grow' }, h('label', { for: sel.id, text: t('shop.optionLabel') }), sel),
     h('div', { class: 'qty' }, h('label', { for: qty.id, text: t('shop.quantity') }), qty),
     h('button', { type: 'submit', text: t('shop.add'), 'aria-label': t('shop.addLabel', { name: p.name }) }));
   form.addEventListener('submit', (e) => {
     e.preventDefault();
-    act(e.submitter, () => addToCart(p, sel.value, Number(qty.value)));
+    const quantity = intIn(qty.value, 1, QTY_MAX);
+    if (quantity === null) {
+      qty.setAttribute('aria-invalid', 'true');
+      showError(t('shop.badQty', { max: QTY_MAX }));
+      qty.focus();
+      return;
+    }
+    qty.removeAttribute('aria-invalid');
+    act(e.submitter || form.querySelector('button[type=submit]'), () => addToCart(p, sel.value, quantity));
   });
   return h('article', { class: 'product', 'data-product': p.productId }, h('h3', { text: p.name }), form);
 }
@@ -116,6 +149,7 @@ async function placeOrder() {
 }
 
 async function payOrder() {
+  if (!order) return;
   const id = order.orderId;
   try {
     const d = await state.withIdem('orderpay:' + id, null,
@@ -125,7 +159,11 @@ async function payOrder() {
     say(t('order.paid', { amount: formatWon(d.totalPrice) }));
   } catch (e) {
     if (e.code === 'ORDER_EXPIRED') order = { ...order, status: 'EXPIRED' };
-    throw e;
+    if (e.code !== 'ALREADY_PAID') throw e;
+    // an earlier attempt, whose answer was lost, paid it
+    order = { ...order, status: 'PAID' };
+    state.refreshBalance().catch(() => { /* the header shows … until the next change */ });
+    say(t('err.ALREADY_PAID'));
   } finally {
     renderOrder();
     loadPopular().catch(() => { /* the list is a nicety */ });
@@ -135,6 +173,7 @@ async function payOrder() {
 
 function renderOrder() {
   if (stopOrderTimer) { stopOrderTimer(); stopOrderTimer = null; }
+  keepOrder();
   show($('order'), !!order);
   if (!order) return;
   const o = order;
@@ -145,7 +184,7 @@ function renderOrder() {
   timer.textContent = '';
   if (o.status === 'PENDING' && o.expiresAt) {
     stopOrderTimer = countdown(timer, o.expiresAt, (left) => t('order.left', { time: formatDuration(left) }),
-      () => { order = { ...order, status: 'EXPIRED' }; renderOrder(); showError(t('err.ORDER_EXPIRED')); });
+      () => { order = { ...order, status: 'EXPIRED' }; renderOrder(); showError(t('err.ORDER_EXPIRED')); }, announce);
   }
   const lines = (o.items || []).map((i) => h('li', { text: t('order.item', { name: `${i.productName} — ${i.optionName}`, n: i.quantity, price: formatWon(i.price) }) }));
   const facts = [[t('order.total'), formatWon(o.totalPrice)]];

@@ -1,7 +1,7 @@
 // buyer-state.js — what the buyers' page remembers: the signed-in user (API key in localStorage, so a visit later
 // is still signed in, until "forget me"), the current balance (shown in the header), the purchase in progress
 // (sessionStorage, so a reload keeps the place in line and the hold), and Idempotency-Keys reused when the same
-// action is retried after an unanswered attempt. Listeners hear about balance and language changes.
+// action is retried after an unanswered attempt (sessionStorage too, so a reload mid-payment cannot pay twice). Listeners hear about balance and language changes.
 import { api, newIdempotencyKey } from '/static/api.js';
 
 const USER_KEY = 'ticketd.buyer.user';
@@ -60,23 +60,30 @@ export function patchFlow(changes) {
 
 // An error the server did not decide (no answer, a timeout, a 5xx): the same action may be retried with its key.
 const unanswered = (e) => e && (e.status === 0 || e.status >= 500);
-const pendingKeys = new Map(); // action name → {body, key}
+const PENDING_KEY = 'ticketd.buyer.pending'; // action name → {body, key}, in sessionStorage: a reload mid-call keeps it
+const pendingKeys = () => readJson(sessionStorage, PENDING_KEY) || {};
+function savePending(all) {
+  if (Object.keys(all).length) sessionStorage.setItem(PENDING_KEY, JSON.stringify(all));
+  else sessionStorage.removeItem(PENDING_KEY);
+}
 
 // Calls fn(idempotencyKey) for one user action: a retry of the same action with the same body after an unanswered
-// attempt reuses the key (so a charge or a payment is never made twice); any answer from the server retires it.
+// attempt reuses the key — also after a reload in the middle of the call (a payment whose answer was lost replays
+// its first answer instead of failing or paying twice); any answer from the server retires it.
 export async function withIdem(action, body, fn) {
   const json = JSON.stringify(body ?? null);
-  let p = pendingKeys.get(action);
+  let p = pendingKeys()[action];
   if (!p || p.body !== json) {
     p = { body: json, key: newIdempotencyKey() };
-    pendingKeys.set(action, p);
+    savePending({ ...pendingKeys(), [action]: p });
   }
+  const retire = () => { const all = pendingKeys(); delete all[action]; savePending(all); };
   try {
     const r = await fn(p.key);
-    pendingKeys.delete(action);
+    retire();
     return r;
   } catch (e) {
-    if (!unanswered(e)) pendingKeys.delete(action);
+    if (!unanswered(e)) retire();
     throw e;
   }
 }

@@ -1,25 +1,9 @@
-// buyer-ui.js — the buyers' page's DOM helpers: building elements, the error notice (role="alert") and the
-// success notice, the polite live region, moving focus, countdowns, and buttons that run one action at a time.
-// Limits: no framework; every text shown comes from the callers (already through t()); errors through errorText().
+// buyer-ui.js — the buyers' page's own DOM helpers: the one error notice (role="alert") and success notice, the
+// polite live region, a button press that clears and fills those notices, receipts' label/value lines and table
+// heads. Elements, focus, busy buttons, number checks and countdowns are shared with the organizer's page (dom.js).
+// Limits: every text shown comes from the callers (already through t()); errors through errorText().
 import { t, errorText } from '/static/i18n.js';
-
-export const $ = (id) => document.getElementById(id);
-
-// h('button', {class: 'x', type: 'button', onclick: f}, 'text', child…) → a new element.
-export function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === 'class') el.className = v;
-    else if (k === 'text') el.textContent = v;
-    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const c of children) if (c !== null && c !== undefined) el.append(c);
-  return el;
-}
-
-export function show(el, on = true) { el.classList.toggle('hidden', !on); }
+import { $, h, show, whileBusy } from '/static/dom.js';
 
 // Replaces an element's children.
 export function fill(el, ...children) { el.replaceChildren(...children.filter((c) => c !== null && c !== undefined)); }
@@ -47,57 +31,16 @@ export function announce(msg) {
   setTimeout(() => { live.textContent = msg; }, 30);
 }
 
-// Focus moved to the start of a new step (headings get tabindex -1 so they can take it).
-export function focusOn(el) {
-  if (!el) return;
-  if (!el.matches('button, input, select, a[href], textarea, [tabindex]')) el.setAttribute('tabindex', '-1');
-  el.focus({ preventScroll: false });
-}
-
-// "4:05", "1:02:03"; negative counts as 0.
-export function formatDuration(sec) {
-  const s = Math.max(0, Math.ceil(sec));
-  const hh = Math.floor(s / 3600), mm = Math.floor((s % 3600) / 60), ss = s % 60;
-  const two = (n) => String(n).padStart(2, '0');
-  return hh > 0 ? `${hh}:${two(mm)}:${two(ss)}` : `${mm}:${two(ss)}`;
-}
-
-// Shows render(secondsLeft) in el (an element or a list of them) every second until untilIso; calls onEnd once
-// at 0. Returns stop().
-export function countdown(el, untilIso, render, onEnd) {
-  const until = Date.parse(untilIso);
-  const els = el instanceof Element ? [el] : Array.from(el);
-  let ended = false;
-  const tick = () => {
-    const left = (until - Date.now()) / 1000;
-    const text = render(left);
-    for (const e of els) e.textContent = text;
-    if (left <= 0 && !ended) { ended = true; clearInterval(timer); if (onEnd) onEnd(); }
-  };
-  const timer = setInterval(tick, 1000);
-  tick();
-  return () => clearInterval(timer);
-}
-
-// A button's own state (enabled or not) apart from being busy in act(): kept across a press.
-export function setEnabled(button, on) {
-  button.dataset.off = on ? '' : '1';
-  if (!button.dataset.busy) button.disabled = !on;
-}
-
-// Runs fn for a button press: the button is disabled meanwhile (no double submit), notices are cleared first,
-// and a thrown error is shown in words. Returns fn's result, or undefined when it threw.
+// Runs fn for a button press (dom.js whileBusy: disabled meanwhile, no double submit), notices cleared first, a
+// thrown error shown in words. Returns fn's result, or undefined when it threw or the button was busy.
 export async function act(button, fn) {
-  if (button && button.disabled) return undefined;
-  if (button) { button.dataset.busy = '1'; button.disabled = true; }
+  if (button && (button.disabled || button.dataset.busy)) return undefined;
   clearNotices();
   try {
-    return await fn();
+    return await whileBusy(button, fn);
   } catch (e) {
     showError(e);
     return undefined;
-  } finally {
-    if (button) { delete button.dataset.busy; button.disabled = button.dataset.off === '1'; }
   }
 }
 

@@ -4,7 +4,10 @@
 import { api } from '/static/api.js';
 import { t, formatWon, formatTime } from '/static/i18n.js';
 import * as state from './buyer-state.js';
-import { $, h, fill, act, say, showError, pairs, kindText, focusOn, headRow } from './buyer-ui.js';
+import { $, h, focusOn, intIn, confirmAction } from '/static/dom.js';
+import { fill, act, say, showError, pairs, kindText, headRow } from './buyer-ui.js';
+
+const CHARGE_MAX = 1000000000; // the contract's largest charge (and the input's max)
 
 let history = null;  // last GET /user/history
 let payments = null; // last GET /user/payments
@@ -43,8 +46,16 @@ function renderAccount() {
 
 async function charge(e) {
   e.preventDefault();
-  const amount = Number($('charge-amount').value);
-  await act(e.submitter, async () => {
+  const input = $('charge-amount');
+  const amount = intIn(input.value, 1, CHARGE_MAX);
+  if (amount === null) {
+    input.setAttribute('aria-invalid', 'true');
+    showError(t('wallet.bad'));
+    input.focus();
+    return;
+  }
+  input.removeAttribute('aria-invalid');
+  await act(e.submitter || $('charge-form').querySelector('button[type=submit]'), async () => {
     const d = await state.withIdem('charge', { amount },
       (idem) => api('POST', '/user/charge', { key: state.key(), body: { amount }, idem }));
     $('charge-form').reset();
@@ -97,6 +108,8 @@ function renderPayments() {
 }
 
 async function refund(button, p) {
+  const what = { seats: seatList(p.seats), amount: formatWon(p.amount) };
+  if (button.disabled || !await confirmAction(t('payments.refundConfirm', what), t('payments.refundYes'), t('common.back'), button)) return;
   await act(button, async () => {
     const d = await state.withIdem('refund:' + p.paymentId, null,
       (idem) => api('POST', `/payments/${encodeURIComponent(p.paymentId)}/refund`, { key: state.key(), idem }));

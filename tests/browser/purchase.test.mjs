@@ -78,6 +78,10 @@ test('sign up, charge, queue through a real opening, hold four seats, pay, recei
     const row = page.locator('#payments tbody tr').first();
     await waitText(page, '#payments tbody tr', /Paid/);
     await row.locator('button').click();
+    // a refund asks first (the safe choice has the focus), then goes through on OK
+    await page.locator('#confirm[open]').waitFor();
+    assert.ok(await page.evaluate(() => document.activeElement.id === 'confirm-no'), 'Go back has the focus');
+    await page.locator('#confirm-yes').click();
     await waitText(page, '#payments tbody tr', /Refunded/);
     assert.equal(await row.locator('button').count(), 0, 'no refund button on a refunded payment');
     await waitText(page, '#who', /500,000 KRW/);

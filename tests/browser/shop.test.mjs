@@ -48,6 +48,19 @@ test('cart, order from the cart, pay; the last one in stock cannot be ordered tw
     assert.ok(await page.locator('#order-button').isDisabled(), 'nothing left to order');
     await shot(page, 'order-pending');
 
+    // a reload keeps the pending order: the shop tab shows it again with its time left
+    await page.reload({ waitUntil: 'load' });
+    await page.locator('#tabs [data-tab=shop]').click();
+    await waitText(page, '#order-title', /waiting for payment/);
+    await waitText(page, '#order-timer', /Pay within \d/);
+    assert.match(await textOf(page, '#order-detail'), /2 × Tour shirt — Size M at 30,000 KRW/);
+    // a quantity typed loosely ("1e1" is a number to the browser) is refused by the page, in words
+    await card.locator('input[type=number]').fill('1e1');
+    await card.locator('button[type=submit]').click();
+    await waitText(page, '#notice', /whole number from 1 to 100/);
+    assert.equal(await card.locator('input[type=number]').getAttribute('aria-invalid'), 'true');
+    await waitText(page, '#cart', /Your cart is empty/);
+
     await page.locator('#order-pay').click();
     await waitText(page, '#order-title', /: paid$/);
     assert.equal(await page.locator('#order-title').getAttribute('data-status'), 'PAID');
