@@ -4,8 +4,9 @@
  * base's hash tag ("tk:{wr:N}:"), so each room's keys share one cluster slot and rooms spread over a cluster.
  *
  * Layout of a room (<p> its prefix), lean so that a waiter costs ~135-145 bytes of Redis memory (measured with
- * bench/wr_memory.c; figures in docs/PERFORMANCE.md; one key per token and per user, as before, cost 708 B). Tokens are stored as their 32 hex digits (the room is in the prefix). Small hashes and sorted
- * sets stay in Redis's compact listpack encoding (hash <= 512 entries, zset <= 128), so waiters share keys:
+ * bench/wr_memory.c; figures in docs/PERFORMANCE.md; one key per token and per user, as before, cost 708 B).
+ * Tokens are stored as their 32 hex digits (the room is in the prefix). Small hashes and sorted sets stay in
+ * Redis's compact listpack encoding (hash <= 512 entries, zset <= 128), so waiters share keys:
  *   <p>k:<b>   HASH token -> record, b = first 4 hex digits mod 4096. Records (numbers after the user in base 36):
  *              "W|user|arrived|last poll|shard", "A|user|arrived|expires", "E|user|expired" (read EXPIRED for
  *              token_ms, then forgotten: <p>gone LIST "ms|token" in expiry order, at most queue_max long)
@@ -73,9 +74,10 @@
  * copy of them): max_active, admit_per_sec, token_ms, idle_ms, queue_max, mode, opens_at. Tokens travel as their
  * 32 hex digits (the room is in the prefix). The prelude's functions, in order: records (rec/put_waiting; times
  * and shard numbers in base 36), the line (the Fenwick tree fen_add/fen_ahead/fen_build, line_add/line_del,
- * head_shard, position: ZRANK in the shard plus the tree's count of the shards ahead), expiry (gone: the token reads EXPIRED for token_ms, then
- * forget() drops it), admissions (count_admission: persec, hist, totals), the periodic idle scan, advance(), and
- * info(): the ticket as {hex, state, user, position, exp, active, created, last minute, window}. */
+ * head_shard, position: ZRANK in the shard plus the tree's count of the shards ahead), expiry (gone: the token
+ * reads EXPIRED for token_ms, then forget() drops it), admissions (count_admission: persec, hist, totals), the
+ * periodic idle scan, advance() and advance_due(), info(), keep_room(): info() is the ticket as {hex, state,
+ * user, position, exp, active, created, last minute, window}. */
 /* The admission rule (waitroom/admission.c's admission_decide, in Lua: a script cannot call C): pure functions of
  * plain numbers, checked against the C function on one table of cases through the `decide` op (SC_DECIDE). */
 #define LUA_RULES \
@@ -405,7 +407,9 @@
     "  local j, last = tonumber(redis.call('HGET', M, 'ttl_c')) or 0, 2 * NB + tail_super() * 64 + 64\n" \
     "  for _ = 1, RENEW do\n" \
     "    if j >= last then j = 0 end\n" \
-    "    if j < NB then born(P..'k:'..j) elseif j < 2 * NB then born(P..'u:'..(j - NB)) else born(lk(j - 2 * NB)) end\n" \
+    "    if j < NB then born(P..'k:'..j)\n" \
+    "    elseif j < 2 * NB then born(P..'u:'..(j - NB))\n" \
+    "    else born(lk(j - 2 * NB)) end\n" \
     "    j = j + 1\n" \
     "  end\n" \
     "  redis.call('HSET', M, 'ttl', now, 'ttl_c', j)\n" \
