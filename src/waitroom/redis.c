@@ -4,20 +4,28 @@
  * base's hash tag ("tk:{wr:N}:"), so each room's keys share one cluster slot and rooms spread over a cluster.
  *
  * Layout of a room (<p> its prefix), lean so that a waiter costs ~135-145 bytes of Redis memory (measured with
- * bench/wr_memory.c, 200k waiters: 133 B FIFO, 143 B pre-queue; one key per token and per user, as before,
- * cost 708 B). Tokens are stored as their 32 hex digits (the room is in the prefix). Small hashes and sorted
- * sets stay in Redis's compact listpack encoding (hash <= 512 entries, zset <= 128), so waiters share keys:
+ * bench/wr_memory.c; figures in docs/PERFORMANCE.md; one key per token and per user, as before, cost 708 B).
+ * Tokens are stored as their 32 hex digits (the room is in the prefix). Small hashes and sorted sets stay in
+ * Redis's compact listpack encoding (hash <= 512 entries, zset <= 128), so waiters share keys:
  *   <p>k:<b>   HASH token -> record, b = first 4 hex digits mod 4096. Records (numbers after the user in base 36):
  *              "W|user|arrived|last poll|shard", "A|user|arrived|expires", "E|user|expired" (read EXPIRED for
  *              token_ms, then forgotten: <p>gone LIST "ms|token" in expiry order, at most queue_max long)
  *   <p>u:<b>   HASH user -> token hex of the user's live token, b = user mod 4096
  *   <p>l:<s>   ZSET user -> order key: the line, cut into shards; shard s < 8192 holds the pre-queue (order key
  *              x - 2^53, shard x / 2^40), FIFO arrival n (INCR <p>seq) goes to shard 8192 + (n-1)/64 with key n
- *   <p>c, <p>C HASH shard -> members, super-shard (64 shards) -> members: a position is the ZRANK in the shard
- *              plus the counts of the super-shards and shards ahead (O(line/4096 + 64) fields, one HMGET each)
+ *   <p>c, <p>C HASH shard -> members, super-shard (64 shards) -> members: they find the head shard and let
+ *              the idle scan skip empty runs
+ *   <p>f       HASH a Fenwick tree (binary indexed tree) of the shard counts, node i (1-based: shard i - 1) ->
+ *              the members of shards i - lowbit(i) .. i - 1, nodes that would be 0 left out: the members of every
+ *              shard ahead of s are a sum of at most 30 nodes (one HMGET), so a position is the ZRANK in the shard
+ *              plus that, O(log shards); adding to a shard is one HMGET and one HSET of its <= 30 ancestors
+ *              (admissions and scans update it once per shard drained, not per waiter). Shard numbers stay below
+ *              2^30 (FIFO arrivals per room below ~6.9e10). meta's fv marks a room whose tree is built: a room
+ *              written by an older version (no tree) gets it rebuilt from <p>c once, by its first advance()
  *   <p>active  ZSET token -> expiry: the ACTIVE tokens (at most max_active); the count is its size
  *   <p>meta    HASH the admission bucket (milli, last), w (waiting), issued, admitted, expired, abandoned,
- *              first (the first admission, ms), hsup (the head super-shard), scan/scan_at (the idle scan)
+ *              first (the first admission, ms), hsup (the head super-shard), scan/scan_at (the idle scan),
+ *              adv (the last full advance(), ms), ttl/ttl_c (the last TTL renewal, ms, and its cursor), fv
  *   <p>persec  HASH 60 slots: s<i> = a second, c<i> = its admissions (i = second % 60): the last minute's rate
  *   <p>hist    HASH wait bucket (admission_wait_bucket) -> admissions: the p50/p95 of time in line
  * The pre-queue, exactly once across instances without a shuffle step: an arrival before opens_at gets as its
@@ -33,13 +41,26 @@
  * the shards, per room) drops the others: in a line longer than that, positions and the waiting count may
  * include idle waiters for up to line/1000 s. (An index of last polls, a second sorted set, would make that exact
  * at ~110 more bytes a waiter.)
- * Bounded: the line at queue_max, active at max_active, gone at queue_max, persec 120 fields, hist 239; every key
- * has a TTL (a day, renewed by writes; the room's own keys by every issue and tick). Each operation is one Lua
- * script with the room's current settings in ARGV (mode and opens_at included: a backend keeps no copy): it first
- * applies what time has made due (lapsed actives; in a CLOSED room up to 1,000 waiters a call, and info()
- * expires any waiter it is asked about; the idle scan; forgetting; then FIFO admissions within free slots and
- * the admit_per_sec bucket, only when OPEN and opened) and then does its own work, atomically, so any number of
- * instances admit exactly as one would. The clock is the caller's (passed in), like every other time in ticketd.
+ * Bounded: the line at queue_max, active at max_active, gone at queue_max, persec 120 fields, hist 239.
+ * Every key has a TTL, a day: set by the script that creates the key (born(): a bucket when a new field goes in,
+ * a shard when its count becomes 1, c/C/f when the line goes from empty to 1, active at an admission, gone at
+ * its first push, persec/hist at the room's first admission, seq at 1; meta is renewed in the script that
+ * creates it), and renewed at most once a second per room by keep_room() at the end of a script (meta's ttl, by
+ * the caller's clock; a clock more than a minute behind it renews too): the room's own keys every time, and
+ * 128 of its record, user and shard keys in rotation (a full turn every ~(8192 + shards) / 128 renewals, minutes
+ * in a live room). So a room nobody touches for a day is gone, as before, and no write pays a PEXPIRE otherwise.
+ * Each operation is one Lua script with the room's current settings in ARGV (mode and opens_at included: a
+ * backend keeps no copy): it first applies what time has made due (advance(): lapsed actives; in a CLOSED room up
+ * to 1,000 waiters a call, and info() expires any waiter it is asked about; the idle scan; forgetting; then FIFO
+ * admissions within free slots and the admit_per_sec bucket, only when OPEN and opened) and then does its own
+ * work, atomically, so any number of instances admit exactly as one would. The exception is a status poll: it
+ * runs advance() only when something due changes its own answer (advance_due(): its token ACTIVE and lapsed,
+ * EXPIRED and due to be forgotten, or WAITING while the rule would admit someone now: free slots after lapses,
+ * a whole admission in the bucket, mode OPEN and opened), when the room's last advance() is 50 ms old or more
+ * (meta's adv), or when the room's tree is not built; otherwise it only reads (and renews its record). So every
+ * answer is what a full advance() would give, admissions are never delayed for a waiter who asks, and what
+ * nobody asks about (others' lapses, the idle scan, forgetting, CLOSED draining) waits at most 50 ms of calls or
+ * the sweep's next tick. The clock is the caller's (passed in), like every other time in ticketd.
  */
 #include "waitroom/waitroom.h"
 
@@ -52,10 +73,11 @@
 /* ARGV[1..9], every script: the room's key prefix, now, then the room's current settings (a backend keeps no
  * copy of them): max_active, admit_per_sec, token_ms, idle_ms, queue_max, mode, opens_at. Tokens travel as their
  * 32 hex digits (the room is in the prefix). The prelude's functions, in order: records (rec/put_waiting; times
- * and shard numbers in base 36), the line (line_add/line_del, head_shard, position: ZRANK in the shard plus the
- * counts of the shards and super-shards ahead), expiry (gone: the token reads EXPIRED for token_ms, then
- * forget() drops it), admissions (count_admission: persec, hist, totals), the periodic idle scan, advance(), and
- * info(): the ticket as {hex, state, user, position, exp, active, created, last minute, window}. */
+ * and shard numbers in base 36), the line (the Fenwick tree fen_add/fen_ahead/fen_build, line_add/line_del,
+ * head_shard, position: ZRANK in the shard plus the tree's count of the shards ahead), expiry (gone: the token
+ * reads EXPIRED for token_ms, then forget() drops it), admissions (count_admission: persec, hist, totals), the
+ * periodic idle scan, advance() and advance_due(), info(), keep_room(): info() is the ticket as {hex, state,
+ * user, position, exp, active, created, last minute, window}. */
 /* The admission rule (waitroom/admission.c's admission_decide, in Lua: a script cannot call C): pure functions of
  * plain numbers, checked against the C function on one table of cases through the `decide` op (SC_DECIDE). */
 #define LUA_RULES \
@@ -88,10 +110,10 @@
     "local mode = ARGV[8]\n" \
     "local opens_at = tonumber(ARGV[9])\n" \
     "local opened = admit_opened(now, opens_at)\n" \
-    "local BATCH, SCAN, DAY = 1000, 1000, 86400000\n" \
+    "local BATCH, SCAN, DAY, RENEW, LAZY = 1000, 1000, 86400000, 128, 50\n" \
     "local NB, PS, FW = 4096, 8192, 64\n" \
     "local M, A, G, PSK, H = P..'meta', P..'active', P..'gone', P..'persec', P..'hist'\n" \
-    "local CS, CU, SEQ = P..'c', P..'C', P..'seq'\n" \
+    "local CS, CU, SEQ, FT, FN = P..'c', P..'C', P..'seq', P..'f', 1073741824\n" \
     "local NAMES = {W = 'WAITING', A = 'ACTIVE', E = 'EXPIRED'}\n" \
     "local function b36(x)\n" \
     "  local d, s = '0123456789abcdefghijklmnopqrstuvwxyz', ''\n" \
@@ -102,7 +124,9 @@
     "local function kb(t) return P..'k:'..((tonumber(string.sub(t, 1, 4), 16) or 0) % NB) end\n" \
     "local function ub(u) return P..'u:'..((tonumber(u) or 0) % NB) end\n" \
     "local function lk(s) return P..'l:'..s end\n" \
-    "local function put(key, f, v) redis.call('HSET', key, f, v); redis.call('PEXPIRE', key, DAY) end\n" \
+    "local renew_due, a_born = false, false\n" \
+    "local function born(key) redis.call('PEXPIRE', key, DAY) end\n" \
+    "local function put(key, f, v) if redis.call('HSET', key, f, v) == 1 then born(key) end end\n" \
     "local function rec(t)\n" \
     "  local v = redis.call('HGET', kb(t), t)\n" \
     "  if not v then return nil end\n" \
@@ -119,30 +143,56 @@
     "  put(kb(t), t, 'W|'..user..'|'..b36(arr)..'|'..b36(seen)..'|'..b36(shard))\n" \
     "end\n" \
     "local function idle(r) return r.seen + idle_ms <= now end\n" \
-    "local function sum_fields(key, from, to)\n" \
-    "  local n, i = 0, from\n" \
-    "  while i <= to do\n" \
-    "    local j = math.min(to, i + 3999)\n" \
-    "    local f = {}\n" \
-    "    for k = i, j do f[#f + 1] = k end\n" \
-    "    for _, c in ipairs(redis.call('HMGET', key, unpack(f))) do n = n + (tonumber(c) or 0) end\n" \
-    "    i = j + 1\n" \
+    "local function fen_add(shard, d)\n" \
+    "  if d == 0 then return end\n" \
+    "  local f, i = {}, shard + 1\n" \
+    "  while i <= FN do f[#f + 1] = i; i = i + bit.band(i, -i) end\n" \
+    "  local v = redis.call('HMGET', FT, unpack(f))\n" \
+    "  local set, del = {}, {}\n" \
+    "  for j = 1, #f do\n" \
+    "    local c = (tonumber(v[j]) or 0) + d\n" \
+    "    if c > 0 then set[#set + 1] = f[j]; set[#set + 1] = c else del[#del + 1] = f[j] end\n" \
     "  end\n" \
+    "  if #set > 0 then redis.call('HSET', FT, unpack(set)) end\n" \
+    "  if #del > 0 then redis.call('HDEL', FT, unpack(del)) end\n" \
+    "end\n" \
+    "local function fen_ahead(shard)\n" \
+    "  local f, i = {}, shard\n" \
+    "  while i > 0 do f[#f + 1] = i; i = i - bit.band(i, -i) end\n" \
+    "  if #f == 0 then return 0 end\n" \
+    "  local n = 0\n" \
+    "  for _, c in ipairs(redis.call('HMGET', FT, unpack(f))) do n = n + (tonumber(c) or 0) end\n" \
     "  return n\n" \
+    "end\n" \
+    "local function fen_build()\n" \
+    "  redis.call('DEL', FT)\n" \
+    "  local v, t = redis.call('HGETALL', CS), {}\n" \
+    "  for k = 1, #v, 2 do\n" \
+    "    local i, c = tonumber(v[k]) + 1, tonumber(v[k + 1])\n" \
+    "    while i <= FN do t[i] = (t[i] or 0) + c; i = i + bit.band(i, -i) end\n" \
+    "  end\n" \
+    "  local f = {}\n" \
+    "  for i, c in pairs(t) do\n" \
+    "    if c > 0 then f[#f + 1] = i; f[#f + 1] = c end\n" \
+    "    if #f >= 1000 then redis.call('HSET', FT, unpack(f)); f = {} end\n" \
+    "  end\n" \
+    "  if #f > 0 then redis.call('HSET', FT, unpack(f)) end\n" \
+    "  born(FT)\n" \
     "end\n" \
     "local function line_add(user, ord, shard)\n" \
     "  redis.call('ZADD', lk(shard), ord, user)\n" \
-    "  redis.call('PEXPIRE', lk(shard), DAY)\n" \
-    "  redis.call('HINCRBY', CS, shard, 1)\n" \
+    "  if redis.call('HINCRBY', CS, shard, 1) == 1 then born(lk(shard)) end\n" \
     "  redis.call('HINCRBY', CU, math.floor(shard / 64), 1)\n" \
-    "  redis.call('HINCRBY', M, 'w', 1)\n" \
+    "  fen_add(shard, 1)\n" \
+    "  if redis.call('HINCRBY', M, 'w', 1) == 1 then born(CS); born(CU); born(FT) end\n" \
     "end\n" \
-    "local function line_del(user, shard)\n" \
+    "local function line_del(user, shard, batch)\n" \
     "  if redis.call('ZREM', lk(shard), user) == 1 then\n" \
     "    if redis.call('HINCRBY', CS, shard, -1) <= 0 then redis.call('HDEL', CS, shard) end\n" \
     "    local sup = math.floor(shard / 64)\n" \
     "    if redis.call('HINCRBY', CU, sup, -1) <= 0 then redis.call('HDEL', CU, sup) end\n" \
     "    redis.call('HINCRBY', M, 'w', -1)\n" \
+    "    if batch then batch.n = batch.n + 1 else fen_add(shard, -1) end\n" \
     "  end\n" \
     "end\n" \
     "local function tail_super()\n" \
@@ -176,19 +226,13 @@
     "local function position(user, shard)\n" \
     "  local r = redis.call('ZRANK', lk(shard), user)\n" \
     "  if not r then return 0 end\n" \
-    "  local sup = math.floor(shard / 64)\n" \
-    "  local hs = tonumber(redis.call('HGET', M, 'hsup')) or 0\n" \
-    "  local n = r + 1\n" \
-    "  if sup > hs then n = n + sum_fields(CU, hs, sup - 1) end\n" \
-    "  if shard > sup * 64 then n = n + sum_fields(CS, sup * 64, shard - 1) end\n" \
-    "  return n\n" \
+    "  return r + 1 + fen_ahead(shard)\n" \
     "end\n" \
     "local function gone(t, user, abandoned)\n" \
     "  local u = ub(user)\n" \
     "  if redis.call('HGET', u, user) == t then redis.call('HDEL', u, user) end\n" \
     "  put(kb(t), t, 'E|'..user..'|'..b36(now))\n" \
-    "  redis.call('RPUSH', G, now..'|'..t)\n" \
-    "  redis.call('PEXPIRE', G, DAY)\n" \
+    "  if redis.call('RPUSH', G, now..'|'..t) == 1 then born(G) end\n" \
     "  redis.call('HINCRBY', M, 'expired', 1)\n" \
     "  if abandoned then redis.call('HINCRBY', M, 'abandoned', 1) end\n" \
     "end\n" \
@@ -205,12 +249,13 @@
     "  if tonumber(redis.call('HGET', PSK, 's'..i)) == sec then redis.call('HINCRBY', PSK, 'c'..i, 1)\n" \
     "  else redis.call('HSET', PSK, 's'..i, sec, 'c'..i, 1) end\n" \
     "  redis.call('HINCRBY', M, 'admitted', 1)\n" \
-    "  redis.call('HSETNX', M, 'first', now)\n" \
     "  redis.call('HINCRBY', H, wait_bucket(now - math.max(arrived, opens_at)), 1)\n" \
+    "  if redis.call('HSETNX', M, 'first', now) == 1 then born(PSK); born(H) end\n" \
     "end\n" \
     "local function activate(t, user, arrived)\n" \
     "  put(kb(t), t, 'A|'..user..'|'..b36(arrived)..'|'..b36(now + token_ms))\n" \
     "  redis.call('ZADD', A, now + token_ms, t)\n" \
+    "  if not a_born then born(A); a_born = true end\n" \
     "  count_admission(arrived)\n" \
     "end\n" \
     "local function waiter_of(user)\n" \
@@ -221,15 +266,17 @@
     "  return t, r\n" \
     "end\n" \
     "local function drain_shard(s, budget, test)\n" \
+    "  local batch = {n = 0}\n" \
     "  for _, user in ipairs(redis.call('ZRANGE', lk(s), 0, -1)) do\n" \
     "    local t, r = waiter_of(user)\n" \
-    "    if not r then line_del(user, s)\n" \
+    "    if not r then line_del(user, s, batch)\n" \
     "    else\n" \
     "      local verdict = test(r)\n" \
-    "      if verdict ~= nil then line_del(user, s); gone(t, user, verdict) end\n" \
+    "      if verdict ~= nil then line_del(user, s, batch); gone(t, user, verdict) end\n" \
     "    end\n" \
     "    budget = budget - 1\n" \
     "  end\n" \
+    "  fen_add(s, -batch.n)\n" \
     "  return budget\n" \
     "end\n" \
     "local function close_batch()\n" \
@@ -280,12 +327,14 @@
     "  while n > 0 do\n" \
     "    local s = head_shard()\n" \
     "    if not s then break end\n" \
+    "    local batch = {n = 0}\n" \
     "    for _, user in ipairs(redis.call('ZRANGE', lk(s), 0, n - 1)) do\n" \
     "      local t, r = waiter_of(user)\n" \
-    "      line_del(user, s)\n" \
+    "      line_del(user, s, batch)\n" \
     "      if r and idle(r) then gone(t, user, true)\n" \
     "      elseif r then activate(t, user, r.arr); n = n - 1; milli = milli - 1000 end\n" \
     "    end\n" \
+    "    fen_add(s, -batch.n)\n" \
     "  end\n" \
     "  return milli\n" \
     "end\n" \
@@ -297,11 +346,27 @@
     "  end\n" \
     "  if mode == 'CLOSED' then close_batch() else scan() end\n" \
     "  forget()\n" \
-    "  local b = redis.call('HMGET', M, 'milli', 'last', 'w')\n" \
+    "  local b = redis.call('HMGET', M, 'milli', 'last', 'w', 'fv', 'ttl')\n" \
+    "  if not b[4] then fen_build() end\n" \
+    "  local ttl = tonumber(b[5]) or 0\n" \
+    "  renew_due = now - ttl >= 1000 or ttl - now > 60000\n" \
     "  local milli, last = admit_refill(tonumber(b[1]) or rate * 1000, tonumber(b[2]) or now, now, rate)\n" \
     "  local n = admit_quota(mode, opened, max_active, redis.call('ZCARD', A), milli, tonumber(b[3]) or 0)\n" \
     "  if n > 0 then milli = admit(n, milli) end\n" \
-    "  redis.call('HSET', M, 'milli', milli, 'last', last)\n" \
+    "  redis.call('HSET', M, 'milli', milli, 'last', last, 'fv', 1, 'adv', now)\n" \
+    "end\n" \
+    "local function advance_due(r)\n" \
+    "  local b = redis.call('HMGET', M, 'milli', 'last', 'w', 'fv', 'ttl', 'adv')\n" \
+    "  local adv, ttl = tonumber(b[6]) or 0, tonumber(b[5]) or 0\n" \
+    "  if not b[4] or now - adv >= LAZY or adv - now > 60000 then return true end\n" \
+    "  renew_due = now - ttl >= 1000 or ttl - now > 60000\n" \
+    "  if not r then return false end\n" \
+    "  if r[1] == 'A' then return r.exp <= now end\n" \
+    "  if r[1] == 'E' then return r.exp + token_ms <= now end\n" \
+    "  if mode == 'CLOSED' or idle(r) then return false end\n" \
+    "  local milli = admit_refill(tonumber(b[1]) or rate * 1000, tonumber(b[2]) or now, now, rate)\n" \
+    "  local active = redis.call('ZCARD', A) - redis.call('ZCOUNT', A, '-inf', now)\n" \
+    "  return admit_quota(mode, opened, max_active, active, milli, tonumber(b[3]) or 0) > 0\n" \
     "end\n" \
     "local function last_minute()\n" \
     "  local sec = math.floor(now / 1000)\n" \
@@ -318,8 +383,8 @@
     "  if first then win = math.min(60000, now - first) end\n" \
     "  return n, win\n" \
     "end\n" \
-    "local function info(t, created)\n" \
-    "  local r = rec(t)\n" \
+    "local function info(t, created, r0)\n" \
+    "  local r = r0 or rec(t)\n" \
     "  if not r then return false end\n" \
     "  if r[1] == 'W' and (mode == 'CLOSED' or idle(r)) then\n" \
     "    line_del(r.user, r.shard)\n" \
@@ -337,7 +402,18 @@
     "  if r and r[1] == 'W' then put_waiting(t, r.user, r.arr, now, r.shard) end\n" \
     "end\n" \
     "local function keep_room()\n" \
-    "  for _, k in ipairs({M, A, G, PSK, H, CS, CU, SEQ}) do redis.call('PEXPIRE', k, DAY) end\n" \
+    "  if not renew_due then return end\n" \
+    "  for _, k in ipairs({M, A, G, PSK, H, CS, CU, SEQ, FT}) do redis.call('PEXPIRE', k, DAY) end\n" \
+    "  local j, last = tonumber(redis.call('HGET', M, 'ttl_c')) or 0, 2 * NB + tail_super() * 64 + 64\n" \
+    "  for _ = 1, RENEW do\n" \
+    "    if j >= last then j = 0 end\n" \
+    "    if j < NB then born(P..'k:'..j)\n" \
+    "    elseif j < 2 * NB then born(P..'u:'..(j - NB))\n" \
+    "    else born(lk(j - 2 * NB)) end\n" \
+    "    j = j + 1\n" \
+    "  end\n" \
+    "  redis.call('HSET', M, 'ttl', now, 'ttl_c', j)\n" \
+    "  renew_due = false\n" \
     "end\n"
 
 /* ARGV[10] = user, ARGV[11] = a fresh token's hex to use if the user has no live one, ARGV[12] = x, uniform in
@@ -350,8 +426,9 @@ static const char LUA_ISSUE[] = LUA_PRELUDE
     "if cur then\n"
     "  local r = info(cur, 0)\n"
     "  if r and r[2] == 'WAITING' then touch(cur) end\n"
-    "  if r and (r[2] == 'WAITING' or r[2] == 'ACTIVE') then return r end\n"
+    "  if r and (r[2] == 'WAITING' or r[2] == 'ACTIVE') then keep_room(); return r end\n"
     "end\n"
+    "keep_room()\n"
     "if mode == 'CLOSED' then return {'CLOSED'} end\n"
     "local t = ARGV[11]\n"
     "local waiting = tonumber(redis.call('HGET', M, 'w')) or 0\n"
@@ -365,6 +442,7 @@ static const char LUA_ISSUE[] = LUA_PRELUDE
     "  local ord, shard = x - 9007199254740992, math.floor(x / 1099511627776)\n"
     "  if opened then\n"
     "    ord = redis.call('INCR', SEQ)\n"
+    "    if ord == 1 then born(SEQ) end\n"
     "    shard = PS + math.floor((ord - 1) / FW)\n"
     "  end\n"
     "  line_add(user, ord, shard)\n"
@@ -372,15 +450,16 @@ static const char LUA_ISSUE[] = LUA_PRELUDE
     "  put_waiting(t, user, now, now, shard)\n"
     "end\n"
     "redis.call('HINCRBY', M, 'issued', 1)\n"
-    "keep_room()\n"
     "return info(t, 1)\n";
 
 /* ARGV[10] = token hex; a poll. */
 static const char LUA_STATUS[] = LUA_PRELUDE
-    "advance()\n"
     "local t = ARGV[10]\n"
-    "local r = info(t, 0)\n"
+    "local r = rec(t)\n"
+    "if advance_due(r) then advance(); r = nil end\n"
+    "r = info(t, 0, r)\n"
     "if r and r[2] == 'WAITING' then touch(t) end\n"
+    "keep_room()\n"
     "return r\n";
 
 /* ARGV[10] = token hex: its user paid. */
@@ -392,6 +471,7 @@ static const char LUA_FINISH[] = LUA_PRELUDE
     "  gone(t, r.user, false)\n"
     "end\n"
     "advance()\n"
+    "keep_room()\n"
     "return 1\n";
 
 static const char LUA_TICK[] = LUA_PRELUDE
@@ -404,6 +484,7 @@ static const char LUA_STATS[] = LUA_PRELUDE
     "advance()\n"
     "local s = redis.call('HMGET', M, 'w', 'issued', 'admitted', 'expired', 'abandoned')\n"
     "local n, win = last_minute()\n"
+    "keep_room()\n"
     "return {tonumber(s[1]) or 0, redis.call('ZCARD', A), tonumber(s[2]) or 0, tonumber(s[3]) or 0,\n"
     "        tonumber(s[4]) or 0, tonumber(s[5]) or 0, n, win, redis.call('HGETALL', H)}\n";
 
