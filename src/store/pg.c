@@ -43,7 +43,7 @@
 enum pst {
     P_PING, P_USER_INSERT, P_USER_BY_KEY, P_USER_GET,
     P_CHARGE_ATOMIC, P_CHARGE_CAS, P_CHARGE_BLIND, P_USER_LOCK, P_USER_SET, P_LEDGER_INSERT,
-    P_CONCERTS, P_CONCERT_EXISTS, P_SCHEDULES, P_SCHEDULE_EXISTS, P_SEATS_AVAIL, P_SEAT_MAP, P_SEAT_GET,
+    P_CONCERTS, P_CONCERT_EXISTS, P_SCHEDULES, P_SCHEDULE_EXISTS, P_SCHEDULE_LIVE, P_SEATS_AVAIL, P_SEAT_MAP, P_SEAT_GET,
     P_HOLD, P_PAY, P_TRANSFER, P_LEDGER_LIST, P_EXPIRE_HOLDS,
     P_IDEM_GET, P_IDEM_DELETE_EXPIRED, P_IDEM_INSERT, P_IDEM_COMPLETE, P_IDEM_RELEASE, P_IDEM_EXPIRE,
     P_IDEM_APPLY, P_IDEM_TAKEOVER, P_EFFECT_CHARGE, P_EFFECT_TRANSFER, P_EFFECT_HOLD, P_EFFECT_PAYMENT,
@@ -87,8 +87,11 @@ static const char *const PSQL[P__COUNT] = {
                     "WHERE ($3 = 1 OR sc.starts_at > $1) AND NOT sc.cancelled AND ($2 = 0 OR sc.concert_id = $2) "
                     "ORDER BY sc.starts_at, sc.id",
     [P_SCHEDULE_EXISTS] = "SELECT 1 FROM schedules WHERE id = $1",
-    [P_SEATS_AVAIL] = "SELECT id, seat_number, price, COALESCE(category, '') FROM seats WHERE schedule_id = $1 AND sold_to IS NULL "
-                      "AND (hold_expires_at IS NULL OR hold_expires_at <= $2) ORDER BY seat_number",
+    [P_SCHEDULE_LIVE] = "SELECT 1 FROM schedules WHERE id = $1 AND NOT cancelled", /* a cancelled date: NOT_FOUND */
+    [P_SEATS_AVAIL] = "SELECT s.id, s.seat_number, s.price, COALESCE(s.category, '') FROM seats s "
+                      "JOIN schedules sc ON sc.id = s.schedule_id AND NOT sc.cancelled WHERE s.schedule_id = $1 "
+                      "AND s.sold_to IS NULL AND (s.hold_expires_at IS NULL OR s.hold_expires_at <= $2) "
+                      "ORDER BY s.seat_number",
     /* the seat map: 2 SOLD, 1 HELD, 0 FREE (enum tk_seat_status); a cancelled date has no rows */
     [P_SEAT_MAP] = "SELECT s.id, s.seat_number, s.price, COALESCE(s.category, ''), "
                    "CASE WHEN s.sold_to IS NOT NULL THEN 2 WHEN s.hold_expires_at > $2 THEN 1 ELSE 0 END "
@@ -939,9 +942,9 @@ static int seats_fn(struct pg_conn *c, void *argp)
     PGresult *r;
     TK_TRY(run(c, P_SEATS_AVAIL, &p, &r));
     int n = PQntuples(r);
-    if (n == 0) { /* no free seat, or no such schedule: tell them apart */
+    if (n == 0) { /* no free seat, or no such (or a cancelled) schedule: tell them apart */
         PQclear(r);
-        return exists(c, P_SCHEDULE_EXISTS, a->id);
+        return exists(c, P_SCHEDULE_LIVE, a->id);
     }
     int rc = TK_OK;
     for (int i = 0; i < n && rc == TK_OK; i++) {

@@ -28,7 +28,7 @@ enum stmt_id {
     ST_USER_INSERT, ST_USER_BY_KEY, ST_USER_GET,
     ST_CHARGE_ATOMIC, ST_USER_SET_BALANCE, ST_USER_SET_BALANCE_CAS, ST_USER_DEBIT,
     ST_LEDGER_INSERT,
-    ST_CONCERTS, ST_CONCERT_EXISTS, ST_SCHEDULES, ST_SCHEDULE_EXISTS, ST_SEATS_AVAIL, ST_SEAT_MAP, ST_SEAT_GET,
+    ST_CONCERTS, ST_CONCERT_EXISTS, ST_SCHEDULES, ST_SCHEDULE_EXISTS, ST_SCHEDULE_LIVE, ST_SEATS_AVAIL, ST_SEAT_MAP, ST_SEAT_GET,
     ST_HOLDS_COUNT, ST_SEAT_HOLD_ATOMIC, ST_SEAT_HOLD_CAS, ST_SEAT_HOLD_BLIND, ST_SEAT_SET_HOLD_ID,
     ST_RES_EXPIRE_PREV, ST_RES_INSERT, ST_RES_GET, ST_RES_BY_SEAT,
     ST_PAYMENT_INSERT, ST_SEAT_SELL, ST_RES_SET_PAID,
@@ -71,6 +71,7 @@ static const char *const SQL[ST__COUNT] = {
                      "WHERE (?3 OR sc.starts_at > ?1) AND sc.cancelled = 0 AND (?2 = 0 OR sc.concert_id = ?2) "
                      "ORDER BY sc.starts_at, sc.id",
     [ST_SCHEDULE_EXISTS] = "SELECT 1 FROM schedules WHERE id = ?1",
+    [ST_SCHEDULE_LIVE] = "SELECT 1 FROM schedules WHERE id = ?1 AND cancelled = 0", /* a cancelled date: NOT_FOUND */
     [ST_SEATS_AVAIL] = "SELECT id, seat_number, price, category FROM seats WHERE schedule_id = ?1 AND sold_to IS NULL "
                        "AND (hold_expires_at IS NULL OR hold_expires_at <= ?2) ORDER BY seat_number",
     /* the seat map: 2 SOLD, 1 HELD, 0 FREE (enum tk_seat_status); a cancelled date has no rows */
@@ -1018,7 +1019,7 @@ static int sq_schedules_list(struct tk_store *st, const struct tk_schedule_filte
 static int seats_fn(struct sq_conn *c, void *argp)
 {
     struct list_args *a = argp;
-    TK_TRY(exists(c, stmt(c, ST_SCHEDULE_EXISTS), a->id));
+    TK_TRY(exists(c, stmt(c, ST_SCHEDULE_LIVE), a->id));
     sqlite3_stmt *q = stmt(c, ST_SEATS_AVAIL);
     if (!q)
         return TK_ERR_INTERNAL;
