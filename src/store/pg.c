@@ -2800,17 +2800,23 @@ struct wr_args {
     struct tk_wr_counts *counts;
 };
 
-static void wr_room_params(struct params *p, const struct tk_wr_params *w, int64_t now_ms)
+/* The room's mode as the tk_wr_* and tk_admit_* functions take it. */
+static const char *wr_mode_name(int mode)
 {
     static const char *const MODES[] = {"OPEN", "PAUSED", "CLOSED"};
-    TK_ASSERT(w->mode >= 0 && w->mode <= 2);
+    TK_ASSERT(mode >= 0 && mode <= 2);
+    return MODES[mode];
+}
+
+static void wr_room_params(struct params *p, const struct tk_wr_params *w, int64_t now_ms)
+{
     p_i64(p, w->room);
     p_i64(p, now_ms);
     p_i64(p, w->max_active);
     p_i64(p, w->admit_per_sec);
     p_i64(p, w->token_ms);
     p_i64(p, w->idle_ms);
-    p_str(p, MODES[w->mode]);
+    p_str(p, wr_mode_name(w->mode));
     p_i64(p, w->opens_at_ms);
 }
 
@@ -2964,12 +2970,10 @@ static int wr_decide_fn(struct pg_conn *c, void *argp)
 {
     struct wr_decide_args *a = argp;
     struct params p = {0};
-    static const char *const MODES[] = {"OPEN", "PAUSED", "CLOSED"};
-    TK_ASSERT(a->p->mode >= 0 && a->p->mode <= 2);
     p_i64(&p, a->in->now_ms);       /* $1 */
     p_i64(&p, a->p->max_active);    /* $2 */
     p_i64(&p, a->p->admit_per_sec); /* $3 */
-    p_str(&p, MODES[a->p->mode]);   /* $4 */
+    p_str(&p, wr_mode_name(a->p->mode)); /* $4 */
     p_i64(&p, a->p->opens_at_ms);   /* $5 */
     p_i64(&p, a->in->active);       /* $6 */
     p_i64(&p, a->in->waiting);      /* $7 */
