@@ -15,28 +15,32 @@
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "          \
     "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
-static const struct {
+struct content_type {
     const char *ext;
     const char *type;
-} CONTENT_TYPES[] = {
-    {".html", "text/html; charset=utf-8"},
-    {".js", "text/javascript; charset=utf-8"},
-    {".css", "text/css; charset=utf-8"},
-    {".svg", "image/svg+xml"},
-    {".png", "image/png"},
-    {".ico", "image/x-icon"},
-    {".json", "application/json"},
-    {".txt", "text/plain; charset=utf-8"},
+    bool page; /* a document a browser renders: gets the CSP */
 };
 
-static const char *content_type_of(const char *name)
+static const struct content_type CONTENT_TYPES[] = {
+    {".html", "text/html; charset=utf-8", true},
+    {".js", "text/javascript; charset=utf-8", false},
+    {".css", "text/css; charset=utf-8", false},
+    {".svg", "image/svg+xml", false},
+    {".png", "image/png", false},
+    {".ico", "image/x-icon", false},
+    {".json", "application/json", false},
+    {".txt", "text/plain; charset=utf-8", false},
+};
+static const struct content_type OTHER = {"", "application/octet-stream", false};
+
+static const struct content_type *content_type_of(const char *name)
 {
     const char *dot = strrchr(name, '.');
     if (dot)
         for (size_t i = 0; i < sizeof CONTENT_TYPES / sizeof CONTENT_TYPES[0]; i++)
             if (strcmp(dot, CONTENT_TYPES[i].ext) == 0)
-                return CONTENT_TYPES[i].type;
-    return "application/octet-stream";
+                return &CONTENT_TYPES[i];
+    return &OTHER;
 }
 
 const struct web_asset *api_web_asset(const char *name)
@@ -59,10 +63,11 @@ static int serve_asset(struct api_request *req, struct api_response *resp, const
     const struct web_asset *a = api_web_asset(name);
     if (!a)
         return api_fail(resp, TK_ERR_NOT_FOUND, "no such page or file");
-    resp->content_type = content_type_of(a->name);
+    const struct content_type *ct = content_type_of(a->name);
+    resp->content_type = ct->type;
     resp->cache_control = "no-cache";
     resp->etag = a->etag;
-    if (strcmp(resp->content_type, CONTENT_TYPES[0].type) == 0)
+    if (ct->page)
         resp->csp = PAGE_CSP;
     if (not_modified(req, a->etag)) {
         resp->status = 304;
