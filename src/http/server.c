@@ -16,7 +16,7 @@
  * suspended and the stream is one delayed job on the `streams` executor (at most --max-streams of them).
  * The handler returns MHD_YES on its first call and queues the response only after the body phase (except the
  * immediate 413): queueing on the first call makes libmicrohttpd 0.9.75 close every connection
- * (shared/LIMITS.md). Each request has a deadline (--request-timeout-ms) from its arrival: a job that cannot
+ * (shared/LIMITS.md). The epoll loop's drain fault of 0.9.75 is mended in epoll_drain.c. Each request has a deadline (--request-timeout-ms) from its arrival: a job that cannot
  * run (again) before it is answered 503 and changed nothing; a write that committed answers its real result.
  */
 #include "http/server.h"
@@ -496,6 +496,9 @@ int http_server_start(const struct http_server_config *cfg, struct tk_api *api, 
     api->allow_action = allow_action;
     api->render_http_metrics = render_metrics;
     metrics_init(API_ROUTE_COUNT + 1, api_route_names());
+    if (!epoll_drain_active()) /* a build that linked it out would hang a burst now and then: say so */
+        fprintf(stderr,
+                "ticketd: warning: libmicrohttpd's epoll_wait is not the mended one (src/http/epoll_drain.c)\n");
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port)};
     if (inet_pton(AF_INET, cfg->bind, &addr.sin_addr) != 1) {
         fprintf(stderr, "ticketd: --bind must be an IPv4 address, got '%s'\n", cfg->bind);

@@ -34,4 +34,7 @@ int http_server_start(const struct http_server_config *cfg, struct tk_api *api, 
 /* Stops accepting, finishes in-flight requests, frees. http_server_stop(NULL) is a no-op. */
 void http_server_stop(struct tk_http_server *s);
 
+/* epoll_drain.c: is this process's epoll_wait the one that mends libmicrohttpd 0.9.75's drain loop? */
+bool epoll_drain_active(void);
+
 #endif

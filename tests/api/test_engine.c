@@ -6,7 +6,8 @@
  *     reads arrive: the reads answer in milliseconds, the writes end 200 or 503 and the money adds up;
  *   - the per-request deadline (--request-timeout-ms) and the bounded executor queue (503 + Retry-After);
  *   - bodies over 64 KiB (413 before reading, whatever the claimed size), HEAD, strict query integers,
- *     the per-address connection cap, rate limits that a made-up credential cannot reset, and the
+ *     the per-address connection cap, a full batch of 128 events on one event thread (every request answered),
+ *     rate limits that a made-up credential cannot reset, and the
  *     executor's Prometheus series.
  *
  * Every refused or stalled request is followed by a re-read of the state (GET /user/check, /user/history)
@@ -21,6 +22,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1000,6 +1002,71 @@ static void test_connection_cap(void **state)
         close(idle[i]);
 }
 
+/* ---- 8b. a full batch of events on one event thread ----------------------------------------------------------
+ * libmicrohttpd 0.9.75 drains epoll in batches of 128 and, after a full batch, asked again with its blocking
+ * timeout before handling what it had read off the kernel's list (src/http/epoll_drain.c). Made to happen on
+ * purpose: one event thread, 128 kept-alive connections, the server stopped (SIGSTOP) while each gets a request,
+ * then let go — the kernel's ready list holds exactly 128 events. Every request must be answered at once. */
+#define FULL_BATCH 128
+
+static bool proc_stopped(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* "pid (comm) S ..." */
+    return p && p[1] == ' ' && p[2] == 'T';
+}
+
+static void test_full_event_batch(void **state)
+{
+    (void)state;
+    static const char GET_HEALTH[] = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    struct srv *s = srv_start(ARGS("--rate-limit", "0", "--threads", "1"));
+    srv_require_local(s);
+    ensure(s->pid > 0, "the first instance's process id is known");
+    int fd[FULL_BATCH];
+    struct raw_resp r;
+    for (int i = 0; i < FULL_BATCH; i++) { /* each accepted, answered once, then idle on the one event thread */
+        fd[i] = raw_connect(s, 0);
+        ensure(fd[i] >= 0, "connection %d: %s", i, strerror(errno));
+        ensure(raw_send(fd[i], GET_HEALTH, sizeof GET_HEALTH - 1), "first request on connection %d", i);
+        raw_read(fd[i], 5000, false, &r);
+        ensure(r.status == 200, "first request on connection %d answered %d", i, r.status);
+        free(r.buf);
+    }
+    for (int round = 0; round < 3; round++) {
+        ensure(kill(s->pid, SIGSTOP) == 0, "SIGSTOP: %s", strerror(errno));
+        int64_t until = mono_ms() + 5000;
+        while (!proc_stopped(s->pid) && mono_ms() < until)
+            sleep_ms(5);
+        bool stopped = proc_stopped(s->pid);
+        for (int i = 0; stopped && i < FULL_BATCH; i++)
+            ensure(raw_send(fd[i], GET_HEALTH, sizeof GET_HEALTH - 1), "request on connection %d", i);
+        sleep_ms(50); /* every request is in its socket before the thread runs again */
+        ensure(kill(s->pid, SIGCONT) == 0, "SIGCONT: %s", strerror(errno));
+        ensure(stopped, "the server did not stop within 5 s");
+        int answered = 0;
+        int64_t t0 = mono_ms();
+        for (int i = 0; i < FULL_BATCH; i++) {
+            int left = (int)(t0 + 5000 - mono_ms());
+            raw_read(fd[i], left > 0 ? left : 1, false, &r);
+            answered += r.status == 200;
+            free(r.buf);
+        }
+        print_message("    round %d: %d of %d requests answered in %lld ms\n", round + 1, answered, FULL_BATCH,
+                      (long long)(mono_ms() - t0));
+        ensure(answered == FULL_BATCH, "a full batch of %d events: only %d answered within 5 s", FULL_BATCH, answered);
+    }
+    for (int i = 0; i < FULL_BATCH; i++)
+        close(fd[i]);
+}
+
 /* ---- 9. rate limits: a made-up credential does not buy a fresh budget -------------------------------------------------- */
 
 static void random_key(char out[SECRET_MAX])
@@ -1186,6 +1253,7 @@ int main(int argc, char **argv)
         API_TEST(test_head),
         API_TEST(test_query_integers),
         API_TEST(test_connection_cap),
+        API_TEST(test_full_event_batch),
         API_TEST(test_forged_credentials_share_a_budget),
         API_TEST(test_metrics_executor),
     };
