@@ -1,9 +1,10 @@
 /* pg.c — the shared store: PostgreSQL through libpq, for any number of ticketd instances.
  *
  * Connections come from a bounded pool (pool_max; a caller waits at most POOL_WAIT_MS, then 503). A
- * connection that fails is marked broken and re-established (PQreset) on its next use, so an instance rides
- * out a database restart without being restarted itself: requests in between get TK_ERR_UNAVAILABLE (503) and
- * change nothing. Every statement is prepared once per connection; every session has a statement_timeout.
+ * connection that fails, or that the server ended while it sat in the pool, is marked broken and re-established
+ * (PQreset) on its next use, so an instance rides out a database restart without being restarted itself:
+ * requests in between get TK_ERR_UNAVAILABLE (503) and change nothing. Every statement is prepared once per
+ * connection; every session has a statement_timeout.
  *
  * The default (atomic) writes are single round trips (one statement, or one call of a PL/pgSQL function in
  * pg_schema.h), so no row lock outlives a round trip. The pessimistic charge keeps the classic client-side
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <poll.h>
 #include <time.h>
 #include "util/money.h"
 #include "util/exec.h"
@@ -252,6 +254,18 @@ static PGconn *connect_db(const char *url)
     return PQconnectdbParams(keys, vals, 1);
 }
 
+/* A pooled connection is idle: the server has nothing to say on it unless it ended it (a restart sends a FATAL,
+ * then closes). One non-blocking poll at check-out sees that before a statement goes out on a dead link, so the
+ * first requests after the database comes back do not fail one per stale connection. Any readable byte counts:
+ * ticketd never LISTENs, so an idle session gets no notifications; a needless reconnect is the worst case. */
+static bool idle_link_ended(PGconn *c)
+{
+    struct pollfd p = {.fd = PQsocket(c), .events = POLLIN};
+    if (p.fd < 0)
+        return true;
+    return poll(&p, 1, 0) > 0;
+}
+
 static int conn_get(struct pg_store *s, struct pg_conn **out)
 {
     pthread_mutex_lock(&s->mu);
@@ -287,6 +301,8 @@ static int conn_get(struct pg_store *s, struct pg_conn **out)
             return TK_ERR_NOMEM;
         }
     }
+    if (!c->broken && idle_link_ended(c->c))
+        c->broken = true; /* the server ended it while it sat in the pool (a restart): reconnect before use */
     if (c->broken || PQstatus(c->c) != CONNECTION_OK) {
         PQreset(c->c); /* reconnect: the database may have come back */
         c->prepared = 0;
