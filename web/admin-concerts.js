@@ -6,7 +6,7 @@
 // (POST /admin/payments/{id}/refund). Limits: 1..5,000 seats and 1..100 price ranges a date (the contract's),
 // the newest PAYMENTS_SHOWN payments of a date.
 import { addStrings, t, formatWon, formatTime } from '/static/i18n.js';
-import { api, newIdempotencyKey } from '/static/api.js';
+import { api, newIdempotencyKey, serverNow } from '/static/api.js';
 import { focusOn } from '/static/dom.js';
 import {
   call, h, field, msgBox, say, sayError, clearMsg, busy, confirmAction, fmtNum, intIn, markInvalid, onLang,
@@ -464,7 +464,7 @@ async function createDate(ev) {
   }));
   const all = [el.dateStarts, el.dateSeats, ...rows.flatMap((r) => [r.from, r.to, r.price, r.category])];
   const startsAt = localToRfc3339(el.dateStarts.value);
-  if (!startsAt || new Date(startsAt).getTime() <= Date.now()) {
+  if (!startsAt || new Date(startsAt).getTime() <= serverNow()) {
     markInvalid([el.dateStarts], all);
     return say(el.newDateMsg, 'error', t('d.bad.startsAt'));
   }

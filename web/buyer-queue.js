@@ -3,7 +3,7 @@
 // through GET /queue/events (EventSource), falling back to polling GET /queue/status every POLL_MS if the stream
 // fails. Before the opening: a countdown to opensAt; after: the live position and estimated wait; ACTIVE hands over
 // to buyer-seats.js; EXPIRED, CLOSED and SOLD_OUT are said in words. Limits: one concert followed at a time.
-import { api } from '/static/api.js';
+import { api, serverNow, syncClock } from '/static/api.js';
 import { t, formatTime } from '/static/i18n.js';
 import * as state from './buyer-state.js';
 import { $, h, show, focusOn, countdown, formatDuration } from '/static/dom.js';
@@ -37,12 +37,13 @@ export function init() {
 }
 
 // The tickets tab is shown: resume the purchase in progress (once), or list the concerts.
-export function enter() {
+export async function enter() {
   const f = state.flow();
   if (f && resumed) return;
   if (!f) { if (!resumed) showConcerts(); return; }
   resumed = true;
-  if (f.hold && Date.parse(f.hold.expiresAt) > Date.now()) { seats.resumeHold(f); return; }
+  await syncClock(); // "has the hold lapsed?" is the server's clock's question
+  if (f.hold && Date.parse(f.hold.expiresAt) > serverNow()) { seats.resumeHold(f); return; }
   if (f.hold) state.patchFlow({ hold: null }); // it lapsed while the page was away: the seats are free again
   act(null, () => join({ concertId: f.concertId, name: f.concertName }, { focus: false })).then((ok) => {
     if (ok) return;

@@ -3,7 +3,7 @@
 // right after a failed hold), holding the picked seats (POST /reservation), the hold with its countdown, cancelling
 // it (DELETE /reservation/{id}) or paying (POST /payment), and the receipt. A token that lapsed or was refused hands
 // back to the queue (onTurnOver). Limits: one date and one hold at a time; paying ends the token's turn.
-import { api } from '/static/api.js';
+import { api, serverNow } from '/static/api.js';
 import { t, formatWon, formatTime, errorText } from '/static/i18n.js';
 import * as state from './buyer-state.js';
 import { $, h, focusOn, countdown, formatDuration, setEnabled } from '/static/dom.js';
@@ -182,7 +182,7 @@ function showHold(r) {
   stopHold = countdown($('hold-timer'), r.expiresAt,
     (left) => t('hold.left', { time: formatDuration(left) }), holdRanOut, announce);
   focusOn($('hold-title'));
-  announce(t('hold.announce', { time: formatDuration((Date.parse(r.expiresAt) - Date.now()) / 1000) }));
+  announce(t('hold.announce', { time: formatDuration((Date.parse(r.expiresAt) - serverNow()) / 1000) }));
 }
 
 function renderHold(r) {

@@ -4,6 +4,7 @@
 // dialog, and countdowns that speak only at a few milestones. Limits: no framework; words come from the callers
 // (already through t()); each page keeps its own notices (buyer-ui.js, admin-ui.js).
 import { t } from '/static/i18n.js';
+import { serverNow } from '/static/api.js';
 
 export const $ = (id) => document.getElementById(id);
 
@@ -116,10 +117,10 @@ export function countdown(el, untilIso, render, onEnd, speak) {
   const until = Date.parse(untilIso);
   const els = el instanceof Element ? [el] : Array.from(el);
   let ended = false;
-  let next = MILESTONES.findIndex((m) => m < (until - Date.now()) / 1000); // the first milestone still ahead
+  let next = MILESTONES.findIndex((m) => m < (until - serverNow()) / 1000); // the first milestone still ahead
   if (next < 0) next = MILESTONES.length;
   const tick = () => {
-    const left = (until - Date.now()) / 1000;
+    const left = (until - serverNow()) / 1000;
     const text = render(left);
     for (const e of els) e.textContent = text;
     let crossed = false;
