@@ -25,7 +25,10 @@
  *   <p>active  ZSET token -> expiry: the ACTIVE tokens (at most max_active); the count is its size
  *   <p>meta    HASH the admission bucket (milli, last), w (waiting), issued, admitted, expired, abandoned,
  *              first (the first admission, ms), hsup (the head super-shard), scan/scan_at (the idle scan),
- *              adv (the last full advance(), ms), ttl/ttl_c (the last TTL renewal, ms, and its cursor), fv
+ *              adv (the last full advance(), ms), ttl/ttl_c (the last TTL renewal, ms, and its cursor), fv,
+ *              lm_s/lm_n (the last minute's admissions summed from persec for second lm_s: an answer in that
+ *              second reads it, one in another second sums persec again; an admission in lm_s adds to it, one in
+ *              any other second drops it — so the 120-field sum runs about once a second per room, not per call)
  *   <p>persec  HASH 60 slots: s<i> = a second, c<i> = its admissions (i = second % 60): the last minute's rate
  *   <p>hist    HASH wait bucket (admission_wait_bucket) -> admissions: the p50/p95 of time in line
  * The pre-queue, exactly once across instances without a shuffle step: an arrival before opens_at gets as its
@@ -40,7 +43,9 @@
  * EXPIRED), admission skips idle ones at the head, and a scan of at most 1,000 waiters a second (a cursor over
  * the shards, per room) drops the others: in a line longer than that, positions and the waiting count may
  * include idle waiters for up to line/1000 s. (An index of last polls, a second sorted set, would make that exact
- * at ~110 more bytes a waiter.)
+ * at ~110 more bytes a waiter.) A poll rewrites the record's last poll only when it moved by SEEN_STEP
+ * (min(1 s, idle_ms / 10)): a client polling faster costs no listpack write, and a waiter may read idle at most
+ * that much early.
  * Bounded: the line at queue_max, active at max_active, gone at queue_max, persec 120 fields, hist 239.
  * Every key has a TTL, a day: set by the script that creates the key (born(): a bucket when a new field goes in,
  * a shard when its count becomes 1, c/C/f when the line goes from empty to 1, active at an admission, gone at
@@ -248,6 +253,8 @@
     "  local i = sec % 60\n" \
     "  if tonumber(redis.call('HGET', PSK, 's'..i)) == sec then redis.call('HINCRBY', PSK, 'c'..i, 1)\n" \
     "  else redis.call('HSET', PSK, 's'..i, sec, 'c'..i, 1) end\n" \
+    "  local lm = redis.call('HGET', M, 'lm_s')\n" \
+    "  if tonumber(lm) == sec then redis.call('HINCRBY', M, 'lm_n', 1) elseif lm then redis.call('HDEL', M, 'lm_s') end\n" \
     "  redis.call('HINCRBY', M, 'admitted', 1)\n" \
     "  redis.call('HINCRBY', H, wait_bucket(now - math.max(arrived, opens_at)), 1)\n" \
     "  if redis.call('HSETNX', M, 'first', now) == 1 then born(PSK); born(H) end\n" \
@@ -370,6 +377,10 @@
     "end\n" \
     "local function last_minute()\n" \
     "  local sec = math.floor(now / 1000)\n" \
+    "  local c = redis.call('HMGET', M, 'lm_s', 'lm_n', 'first')\n" \
+    "  local first, win = tonumber(c[3]), 0\n" \
+    "  if first then win = math.min(60000, now - first) end\n" \
+    "  if tonumber(c[1]) == sec then return tonumber(c[2]) or 0, win end\n" \
     "  local v = redis.call('HGETALL', PSK)\n" \
     "  local f = {}\n" \
     "  for i = 1, #v, 2 do f[v[i]] = tonumber(v[i + 1]) end\n" \
@@ -378,9 +389,7 @@
     "    local s = f['s'..i]\n" \
     "    if s and s <= sec and sec - s < 60 then n = n + (f['c'..i] or 0) end\n" \
     "  end\n" \
-    "  local first = tonumber(redis.call('HGET', M, 'first'))\n" \
-    "  local win = 0\n" \
-    "  if first then win = math.min(60000, now - first) end\n" \
+    "  redis.call('HSET', M, 'lm_s', sec, 'lm_n', n)\n" \
     "  return n, win\n" \
     "end\n" \
     "local function info(t, created, r0)\n" \
@@ -397,9 +406,10 @@
     "  end\n" \
     "  return {t, NAMES[r[1]], r.user, pos, exp, redis.call('ZCARD', A), created, n, win}\n" \
     "end\n" \
-    "local function touch(t)\n" \
-    "  local r = rec(t)\n" \
-    "  if r and r[1] == 'W' then put_waiting(t, r.user, r.arr, now, r.shard) end\n" \
+    "local SEEN_STEP = math.min(1000, math.floor(idle_ms / 10))\n" \
+    "local function touch(t, r)\n" \
+    "  r = r or rec(t)\n" \
+    "  if r and r[1] == 'W' and now - r.seen >= SEEN_STEP then put_waiting(t, r.user, r.arr, now, r.shard) end\n" \
     "end\n" \
     "local function keep_room()\n" \
     "  if not renew_due then return end\n" \
@@ -424,17 +434,20 @@ static const char LUA_ISSUE[] = LUA_PRELUDE
     "local user = ARGV[10]\n"
     "local cur = redis.call('HGET', ub(user), user)\n"
     "if cur then\n"
-    "  local r = info(cur, 0)\n"
-    "  if r and r[2] == 'WAITING' then touch(cur) end\n"
+    "  local rc = rec(cur)\n"
+    "  local r = info(cur, 0, rc)\n"
+    "  if r and r[2] == 'WAITING' then touch(cur, rc) end\n"
     "  if r and (r[2] == 'WAITING' or r[2] == 'ACTIVE') then keep_room(); return r end\n"
     "end\n"
     "keep_room()\n"
     "if mode == 'CLOSED' then return {'CLOSED'} end\n"
     "local t = ARGV[11]\n"
     "local waiting = tonumber(redis.call('HGET', M, 'w')) or 0\n"
+    "local r\n"
     "if admit_immediate(mode, opened, max_active, redis.call('ZCARD', A), waiting) then\n"
     "  put(ub(user), user, t)\n"
     "  activate(t, user, now)\n"
+    "  r = {'A', user = user, arr = now, exp = now + token_ms}\n"
     "elseif waiting >= queue_max then\n"
     "  return {'FULL'}\n"
     "else\n"
@@ -448,19 +461,20 @@ static const char LUA_ISSUE[] = LUA_PRELUDE
     "  line_add(user, ord, shard)\n"
     "  put(ub(user), user, t)\n"
     "  put_waiting(t, user, now, now, shard)\n"
+    "  r = {'W', user = user, arr = now, seen = now, shard = shard}\n"
     "end\n"
     "redis.call('HINCRBY', M, 'issued', 1)\n"
-    "return info(t, 1)\n";
+    "return info(t, 1, r)\n";
 
 /* ARGV[10] = token hex; a poll. */
 static const char LUA_STATUS[] = LUA_PRELUDE
     "local t = ARGV[10]\n"
     "local r = rec(t)\n"
-    "if advance_due(r) then advance(); r = nil end\n"
-    "r = info(t, 0, r)\n"
-    "if r and r[2] == 'WAITING' then touch(t) end\n"
+    "if advance_due(r) then advance(); r = rec(t) end\n"
+    "local out = info(t, 0, r)\n"
+    "if out and out[2] == 'WAITING' then touch(t, r) end\n"
     "keep_room()\n"
-    "return r\n";
+    "return out\n";
 
 /* ARGV[10] = token hex: its user paid. */
 static const char LUA_FINISH[] = LUA_PRELUDE
