@@ -385,6 +385,7 @@ static int pg_fail(struct pg_conn *c, PGresult *r, const char *what)
 /* Runs prepared statement id; on success *out holds the result (caller PQclears), else an error. */
 static int run(struct pg_conn *c, enum pst id, const struct params *p, PGresult **out)
 {
+    *out = NULL; /* on every path: a caller's result pointer is never left unset */
     char name[8];
     snprintf(name, sizeof name, "p%d", (int)id);
     if (!(c->prepared & (1ULL << id))) {
@@ -411,7 +412,7 @@ static int run(struct pg_conn *c, enum pst id, const struct params *p, PGresult 
 /* Runs a statement and throws the result away. */
 static int run_void(struct pg_conn *c, enum pst id, const struct params *p)
 {
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(run(c, id, p, &r));
     PQclear(r);
     return TK_OK;
@@ -596,7 +597,7 @@ static int user_create_fn(struct pg_conn *c, void *argp)
     p_str(&p, a->name);
     p_str(&p, a->key);
     p_i64(&p, a->now_ms);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(run(c, P_USER_INSERT, &p, &r));
     a->out->id = col_i64(r, 0, 0);
     PQclear(r);
@@ -637,7 +638,7 @@ static int user_read(struct pg_conn *c, int64_t user_id, struct tk_user *out, in
 {
     struct params p = {0};
     p_i64(&p, user_id);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(run(c, P_USER_GET, &p, &r));
     if (!PQntuples(r)) {
         PQclear(r);
@@ -694,7 +695,7 @@ static int charge_fn(struct pg_conn *c, void *argp)
 {
     struct charge_args *a = argp;
     struct params p = {0};
-    PGresult *r = NULL;
+    PGresult *r;
     struct tk_user u;
     int64_t version = 0, next = 0;
     switch (a->mode) {
@@ -829,7 +830,7 @@ static int transfer_fn(struct pg_conn *c, void *argp)
     p_i64(&p, t.balance_won);
     p_i64(&p, vt);
     p_idem(&p, a->idem);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(run(c, P_TRANSFER, &p, &r));
     int rc = fn_code(atoi(PQgetvalue(r, 0, 0)));
     if (rc == TK_OK)
@@ -864,7 +865,7 @@ static int ledger_fn(struct pg_conn *c, void *argp)
     struct params p = {0};
     p_i64(&p, a->id);
     p_i64(&p, a->limit);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(run(c, P_LEDGER_LIST, &p, &r));
     int rc = TK_OK;
     for (int i = 0; i < PQntuples(r) && rc == TK_OK; i++) {
@@ -900,7 +901,7 @@ static int exists(struct pg_conn *c, enum pst id, int64_t key)
 static int concerts_fn(struct pg_conn *c, void *argp)
 {
     struct list_args *a = argp;
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(run(c, P_CONCERTS, NULL, &r));
     int rc = TK_OK;
     for (int i = 0; i < PQntuples(r) && rc == TK_OK; i++) {
@@ -927,7 +928,7 @@ static int schedules_fn(struct pg_conn *c, void *argp)
     p_i64(&p, a->now_ms);
     p_i64(&p, a->id);
     p_i64(&p, a->every ? 1 : 0);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(run(c, P_SCHEDULES, &p, &r));
     int rc = TK_OK;
     for (int i = 0; i < PQntuples(r) && rc == TK_OK; i++) {
@@ -955,7 +956,7 @@ static int seats_fn(struct pg_conn *c, void *argp)
     struct params p = {0};
     p_i64(&p, a->id);
     p_i64(&p, a->now_ms);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(run(c, P_SEATS_AVAIL, &p, &r));
     int n = PQntuples(r);
     if (n == 0) { /* no free seat, or no such (or a cancelled) schedule: tell them apart */
@@ -985,7 +986,7 @@ static int seat_map_fn(struct pg_conn *c, void *argp)
     struct params p = {0};
     p_i64(&p, a->id);
     p_i64(&p, a->now_ms);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(run(c, P_SEAT_MAP, &p, &r));
     int n = PQntuples(r);
     int rc = n ? TK_OK : TK_ERR_NOT_FOUND;
@@ -1028,7 +1029,7 @@ static int concert_create_fn(struct pg_conn *c, void *argp)
     struct concert_create_args *a = argp;
     struct params p = {0};
     p_str(&p, a->name);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(run_row(c, P_CONCERT_INSERT, &p, &r));
     a->out->id = col_i64(r, 0, 0);
     snprintf(a->out->name, sizeof a->out->name, "%s", a->name);
@@ -1053,7 +1054,7 @@ static int schedule_create_fn(struct pg_conn *c, void *argp)
     const struct tk_schedule_new *in = a->in;
     struct params p = {0};
     p_i64(&p, in->concert_id);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(run_row(c, P_CONCERT_NAME, &p, &r));
     *a->out = (struct tk_schedule){.concert_id = in->concert_id, .starts_at_ms = in->starts_at_ms,
                                    .total_seats = in->seat_count};
@@ -1096,7 +1097,7 @@ static int sale_get(struct pg_conn *c, enum pst id, int64_t sale_id, struct tk_s
 {
     struct params p = {0};
     p_i64(&p, sale_id);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(run_row(c, id, &p, &r));
     int rc = sale_from_row(r, 0, out);
     PQclear(r);
@@ -1121,7 +1122,7 @@ static int sale_create_fn(struct pg_conn *c, void *argp)
     p_i64(&p, a->in->max_active);
     p_i64(&p, a->in->admit_per_sec);
     p_i64(&p, a->in->token_seconds);
-    PGresult *r = NULL;
+    PGresult *r;
     int rc = run_row(c, P_SALE_INSERT, &p, &r);
     if (rc == TK_ERR_NOT_FOUND)
         return TK_ERR_INVALID; /* the concert has a sale already */
@@ -1164,7 +1165,7 @@ static int sales_fn(struct pg_conn *c, void *argp)
     struct list_args *a = argp;
     struct params p = {0};
     p_i64(&p, a->limit);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(run(c, P_SALES_LIST, &p, &r));
     int rc = TK_OK;
     for (int i = 0; i < PQntuples(r) && rc == TK_OK; i++) {
@@ -1194,7 +1195,7 @@ static int seat_counts_fn(struct pg_conn *c, void *argp)
     struct params p = {0};
     p_i64(&p, a->concert_id);
     p_i64(&p, a->now_ms);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(run_row(c, P_SEAT_COUNTS, &p, &r));
     *a->out = (struct tk_seat_counts){.free = col_i64(r, 0, 0), .held = col_i64(r, 0, 1), .sold = col_i64(r, 0, 2)};
     PQclear(r);
@@ -1220,7 +1221,7 @@ static int owner_fn(struct pg_conn *c, void *argp)
                                        [OWNER_RESERVATION] = P_OWNER_RESERVATION};
     struct params p = {0};
     p_i64(&p, a->id);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(run_row(c, BY_KIND[a->kind], &p, &r));
     *a->concert_id = col_i64(r, 0, 0);
     PQclear(r);
@@ -1258,7 +1259,7 @@ static int res_seats_read(struct pg_conn *c, int64_t res_id, struct tk_hold_seat
 {
     struct params p = {0};
     p_i64(&p, res_id);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(run(c, P_RS_LIST, &p, &r));
     *n = 0;
     *amount = 0;
@@ -1287,7 +1288,7 @@ static int hold_fn(struct pg_conn *c, void *argp)
     TK_ASSERT(n >= 1 && n <= HOLD_SEATS_MAX);
     int64_t versions[HOLD_SEATS_MAX] = {0};
     struct params p = {0};
-    PGresult *r = NULL;
+    PGresult *r;
     a->out->nunavailable = 0;
     if (a->mode == TK_WRITE_OPTIMISTIC || a->mode == TK_WRITE_UNSAFE) { /* read outside the transaction */
         for (int i = 0; i < n; i++) {
@@ -1368,7 +1369,7 @@ static int pay_fn(struct pg_conn *c, void *argp)
     p_i64(&p, a->req->seat_id);
     p_i64(&p, a->req->now_ms);
     p_idem(&p, a->req->idem);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(run(c, P_PAY, &p, &r));
     int rc = fn_code(atoi(PQgetvalue(r, 0, 0)));
     if (rc == TK_OK) {
@@ -1411,7 +1412,7 @@ static int expire_fn(struct pg_conn *c, void *argp)
     struct params p = {0};
     p_i64(&p, a->now_ms);
     p_i64(&p, a->limit);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(run(c, P_EXPIRE_HOLDS, &p, &r));
     a->count = (int)col_i64(r, 0, 0);
     PQclear(r);
@@ -1449,7 +1450,7 @@ static int cancel_fn(struct pg_conn *c, void *argp)
     p_i64(&p, a->user_id);
     p_i64(&p, a->now_ms);
     p_str(&p, HOLD_NAMES[mask_one(a->from_mask)]);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(run(c, P_CANCEL_HOLD, &p, &r));
     int rc = fn_code(atoi(PQgetvalue(r, 0, 0)));
     PQclear(r);
@@ -1467,7 +1468,7 @@ static int pay_read(struct pg_conn *c, int64_t payment_id, struct tk_payment *o)
 {
     struct params p = {0};
     p_i64(&p, payment_id);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(run(c, P_PAY_GET, &p, &r));
     if (!PQntuples(r)) {
         PQclear(r);
@@ -1509,7 +1510,7 @@ static int refund_fn(struct pg_conn *c, void *argp)
     p_i64(&p, q->cutoff_ms);
     p_str(&p, mask_one(q->from_mask) == PAYMENT_PAID ? "PAID" : "REFUNDED");
     p_idem(&p, q->idem);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(run(c, P_REFUND, &p, &r));
     int rc = fn_code(atoi(PQgetvalue(r, 0, 0)));
     PQclear(r);
@@ -1537,7 +1538,7 @@ static int payments_list_fn(struct pg_conn *c, void *argp)
     p_i64(&p, a->f->user_id);
     p_i64(&p, a->limit);
     p_i64(&p, a->f->schedule_id);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(run(c, P_PAYMENTS_LIST, &p, &r));
     int n = PQntuples(r);
     int64_t ids[100];
@@ -1572,7 +1573,7 @@ static int sched_cancel_fn(struct pg_conn *c, void *argp)
     struct sched_args *a = argp;
     struct params p = {0};
     p_i64(&p, a->schedule_id);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(run(c, P_SCHED_CANCEL, &p, &r));
     int n = PQntuples(r);
     PQclear(r);
@@ -1593,7 +1594,7 @@ static int sched_refund_fn(struct pg_conn *c, void *argp)
     p_i64(&p, a->limit);
     p_i64(&p, a->now_ms);
     p_str(&p, mask_one(a->from_mask) == PAYMENT_PAID ? "PAID" : "REFUNDED");
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(run(c, P_SCHED_REFUND, &p, &r));
     a->refunded = (int)col_i64(r, 0, 0);
     PQclear(r);
@@ -1641,7 +1642,7 @@ static int idem_claim_fn(struct pg_conn *c, void *argp)
     p_i64(&p, a->now_ms);
     p_i64(&p, a->expires_at_ms);
     p_i64(&p, a->claim);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(run(c, P_IDEM_INSERT, &p, &r));
     bool inserted = atoi(PQcmdTuples(r)) == 1;
     PQclear(r);
@@ -1696,7 +1697,7 @@ static int idem_complete_fn(struct pg_conn *c, void *argp)
     p_str(&p, a->body);
     p_str(&p, a->effect_ref ? a->effect_ref : "");
     p_i64(&p, a->claim);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(run(c, P_IDEM_COMPLETE, &p, &r));
     int rc = atoi(PQcmdTuples(r)) == 1 ? TK_OK : TK_ERR_CLAIM_LOST;
     PQclear(r);
@@ -1734,7 +1735,7 @@ static int idem_takeover_fn(struct pg_conn *c, void *argp)
     p_i64(&p, a->claim);
     p_i64(&p, a->new_claim);
     p_i64(&p, a->now_ms);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(run(c, P_IDEM_TAKEOVER, &p, &r));
     int rc = atoi(PQcmdTuples(r)) == 1 ? TK_OK : TK_ERR_CONFLICT;
     PQclear(r);
@@ -1782,7 +1783,7 @@ static int effect_fn(struct pg_conn *c, void *argp)
     struct params p = {0};
     p_i64(&p, strtoll(colon + 1, NULL, 10));
     p_i64(&p, a->user_id);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(run(c, id, &p, &r));
     if (!PQntuples(r)) {
         PQclear(r);
@@ -1838,7 +1839,7 @@ static int idem_expire_fn(struct pg_conn *c, void *argp)
     struct params p = {0};
     p_i64(&p, a->now_ms);
     p_i64(&p, a->limit);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(run(c, P_IDEM_EXPIRE, &p, &r));
     a->deleted = atoi(PQcmdTuples(r));
     PQclear(r);
@@ -2058,6 +2059,7 @@ static int shop_code(int code)
 static int shop_run(struct pg_conn *c, enum shop_pst id, const struct params *p, PGresult **out, char *detail,
                     size_t detail_len)
 {
+    *out = NULL; /* on every path (run()'s rule) */
     char name[8];
     snprintf(name, sizeof name, "s%d", (int)id);
     if (!(c->prepared_shop & (1ULL << id))) {
@@ -2120,7 +2122,7 @@ static void bad_ids(struct tk_order *o, const char *s)
 /* Demo merchandise (seed_demo), once: when there are no products yet. Runs inside the seed's transaction. */
 static int shop_seed(struct pg_conn *c, int64_t now_ms, bool *seeded)
 {
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(shop_run(c, Q_PRODUCT_COUNT, NULL, &r, NULL, 0));
     int64_t n = col_i64(r, 0, 0);
     PQclear(r);
@@ -2197,7 +2199,7 @@ static int products_fn(struct pg_conn *c, void *argp)
     struct params p = {0};
     p_i64(&p, a->now_ms);
     p_i64(&p, a->limit);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(shop_run(c, Q_PRODUCTS, &p, &r, NULL, 0));
     int rc = products_visit(r, a->fn, a->arg, &a->count);
     PQclear(r);
@@ -2222,7 +2224,7 @@ static int product_one_fn(struct pg_conn *c, void *argp)
     struct params p = {0};
     p_i64(&p, a->now_ms);
     p_i64(&p, a->id);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(shop_run(c, Q_PRODUCT_ONE, &p, &r, NULL, 0));
     int rc = products_visit(r, product_copy, a->out, &a->count);
     PQclear(r);
@@ -2249,7 +2251,7 @@ static int product_create_fn(struct pg_conn *c, void *argp)
     struct params p = {0};
     p_str(&p, a->in->name);
     p_i64(&p, a->now_ms);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(shop_run(c, Q_PRODUCT_INSERT, &p, &r, NULL, 0));
     struct tk_product *out = a->out;
     out->id = col_i64(r, 0, 0);
@@ -2294,7 +2296,7 @@ static int order_read(struct pg_conn *c, int64_t user_id, int64_t order_id, stru
 {
     struct params p = {0};
     p_i64(&p, order_id);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(shop_run(c, Q_ORDER_GET, &p, &r, NULL, 0));
     if (!PQntuples(r) || col_i64(r, 0, 1) != user_id) {
         PQclear(r);
@@ -2335,7 +2337,7 @@ static int order_create_fn(struct pg_conn *c, void *argp)
         cart_qty[i] = q->cart[i].quantity;
     }
     struct params p = {0};
-    PGresult *r = NULL;
+    PGresult *r;
     o->nbad = 0;
     if (a->mode == TK_WRITE_OPTIMISTIC || a->mode == TK_WRITE_UNSAFE) { /* read outside the transaction */
         for (int i = 0; i < n; i++) {
@@ -2447,7 +2449,7 @@ static int order_batch_fn(struct pg_conn *c, void *argp)
     p_str(&p, int_array(a_claims, sizeof a_claims, claims, a->n));
     p_i64(&p, a->now_ms);
     p_i64(&p, a->now_ms + a->hold_ms);
-    PGresult *r = NULL;
+    PGresult *r;
     int rc = shop_run(c, Q_ORDER_BATCH, &p, &r, NULL, 0);
     free(a_keys);
     TK_TRY(rc);
@@ -2521,7 +2523,7 @@ static int order_pay_fn(struct pg_conn *c, void *argp)
     p_i64(&p, q->order_id);
     p_i64(&p, q->now_ms);
     p_idem(&p, q->idem);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(shop_run(c, Q_ORDER_PAY, &p, &r, NULL, 0));
     int rc = shop_code(atoi(PQgetvalue(r, 0, 0)));
     int64_t balance = col_i64(r, 0, 1);
@@ -2549,7 +2551,7 @@ static int orders_expire_fn(struct pg_conn *c, void *argp)
     struct params p = {0};
     p_i64(&p, a->now_ms);
     p_i64(&p, a->limit);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(shop_run(c, Q_RECLAIM_DUE, &p, &r, NULL, 0)); /* its own transaction: options, then their items */
     PQclear(r);
     TK_TRY(shop_run(c, Q_ORDERS_EXPIRE, &p, &r, NULL, 0)); /* then the order rows, apart */
@@ -2585,7 +2587,7 @@ static int option_update_fn(struct pg_conn *c, void *argp)
     p_i64(&p, a->p->price_won);
     p_i64(&p, a->fence);
     p_i64(&p, a->now_ms);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(shop_run(c, Q_OPTION_UPDATE, &p, &r, NULL, 0));
     int rc = shop_code(atoi(PQgetvalue(r, 0, 0)));
     if (rc == TK_OK) {
@@ -2622,7 +2624,7 @@ static int cart_add_fn(struct pg_conn *c, void *argp)
     p_i64(&p, a->option_id);
     p_i64(&p, a->quantity);
     p_i64(&p, a->now_ms);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(shop_run(c, Q_CART_ADD, &p, &r, NULL, 0));
     int rc = shop_code(atoi(PQgetvalue(r, 0, 0)));
     *a->out = (struct tk_cart_item){.id = PQgetisnull(r, 0, 1) ? 0 : col_i64(r, 0, 1), .option_id = a->option_id,
@@ -2644,7 +2646,7 @@ static int cart_list_fn(struct pg_conn *c, void *argp)
     struct pg_cart_args *a = argp;
     struct params p = {0};
     p_i64(&p, a->user_id);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(shop_run(c, Q_CART_LIST, &p, &r, NULL, 0));
     int rc = TK_OK;
     for (int i = 0; i < PQntuples(r) && rc == TK_OK; i++) {
@@ -2671,7 +2673,7 @@ static int cart_remove_fn(struct pg_conn *c, void *argp)
     struct params p = {0};
     p_i64(&p, a->item_id);
     p_i64(&p, a->user_id);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(shop_run(c, Q_CART_DELETE, &p, &r, NULL, 0));
     int rc = atoi(PQcmdTuples(r)) == 1 ? TK_OK : TK_ERR_NOT_FOUND;
     PQclear(r);
@@ -2700,7 +2702,7 @@ static int popular_fn(struct pg_conn *c, void *argp)
     p_i64(&p, a->from_day);
     p_i64(&p, a->to_day);
     p_i64(&p, a->limit);
-    PGresult *r = NULL;
+    PGresult *r;
     TK_TRY(shop_run(c, Q_POPULAR, &p, &r, NULL, 0));
     int rc = TK_OK;
     for (int i = 0; i < PQntuples(r) && rc == TK_OK; i++) {
