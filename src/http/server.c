@@ -16,8 +16,9 @@
  * suspended and the stream is one delayed job on the `streams` executor (at most --max-streams of them).
  * The handler returns MHD_YES on its first call and queues the response only after the body phase (except the
  * immediate 413): queueing on the first call makes libmicrohttpd 0.9.75 close every connection
- * (shared/LIMITS.md). The epoll loop's drain fault of 0.9.75 is mended in epoll_drain.c. Each request has a deadline (--request-timeout-ms) from its arrival: a job that cannot
- * run (again) before it is answered 503 and changed nothing; a write that committed answers its real result.
+ * (shared/LIMITS.md); its epoll loop's drain fault is mended in epoll_drain.c. Each request has a deadline
+ * (--request-timeout-ms) from its arrival: a job that cannot run (again) before it is answered 503 and changed
+ * nothing; a write that committed answers its real result.
  */
 #include "http/server.h"
 

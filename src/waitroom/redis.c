@@ -78,7 +78,8 @@
 /* ARGV[1..9], every script: the room's key prefix, now, then the room's current settings (a backend keeps no
  * copy of them): max_active, admit_per_sec, token_ms, idle_ms, queue_max, mode, opens_at. Tokens travel as their
  * 32 hex digits (the room is in the prefix). The prelude's functions, in order: records (rec/put_waiting; times
- * and shard numbers in base 36), the line (the Fenwick tree fen_add/fen_ahead/fen_build, line_add/line_del,
+ * and shard numbers in base 36; rec parses a record into {state, user=, arr=, ...}, and put_waiting and activate
+ * return the same table for what they wrote, so a script need not read back its own write), the line (the Fenwick tree fen_add/fen_ahead/fen_build, line_add/line_del,
  * head_shard, position: ZRANK in the shard plus the tree's count of the shards ahead), expiry (gone: the token
  * reads EXPIRED for token_ms, then forget() drops it), admissions (count_admission: persec, hist, totals), the
  * periodic idle scan, advance() and advance_due(), info(), keep_room(): info() is the ticket as {hex, state,
@@ -146,6 +147,7 @@
     "end\n" \
     "local function put_waiting(t, user, arr, seen, shard)\n" \
     "  put(kb(t), t, 'W|'..user..'|'..b36(arr)..'|'..b36(seen)..'|'..b36(shard))\n" \
+    "  return {'W', user = user, arr = arr, seen = seen, shard = shard}\n" \
     "end\n" \
     "local function idle(r) return r.seen + idle_ms <= now end\n" \
     "local function fen_add(shard, d)\n" \
@@ -264,6 +266,7 @@
     "  redis.call('ZADD', A, now + token_ms, t)\n" \
     "  if not a_born then born(A); a_born = true end\n" \
     "  count_admission(arrived)\n" \
+    "  return {'A', user = user, arr = arrived, exp = now + token_ms}\n" \
     "end\n" \
     "local function waiter_of(user)\n" \
     "  local t = redis.call('HGET', ub(user), user)\n" \
@@ -446,8 +449,7 @@ static const char LUA_ISSUE[] = LUA_PRELUDE
     "local r\n"
     "if admit_immediate(mode, opened, max_active, redis.call('ZCARD', A), waiting) then\n"
     "  put(ub(user), user, t)\n"
-    "  activate(t, user, now)\n"
-    "  r = {'A', user = user, arr = now, exp = now + token_ms}\n"
+    "  r = activate(t, user, now)\n"
     "elseif waiting >= queue_max then\n"
     "  return {'FULL'}\n"
     "else\n"
@@ -460,8 +462,7 @@ static const char LUA_ISSUE[] = LUA_PRELUDE
     "  end\n"
     "  line_add(user, ord, shard)\n"
     "  put(ub(user), user, t)\n"
-    "  put_waiting(t, user, now, now, shard)\n"
-    "  r = {'W', user = user, arr = now, seen = now, shard = shard}\n"
+    "  r = put_waiting(t, user, now, now, shard)\n"
     "end\n"
     "redis.call('HINCRBY', M, 'issued', 1)\n"
     "return info(t, 1, r)\n";
